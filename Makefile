@@ -1,0 +1,47 @@
+# syncer: `make run` syncs the sandbox into a local Postgres mirror; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SYNCER := $(VENV)/bin/syncer
+PORT   ?= 8765
+RECORDS ?= 50000
+
+.PHONY: install run test test-unit test-integration lint typecheck check bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: start the embedded Postgres and the sandbox, then sync config/sandbox.toml
+run: install
+	@PORT=$(PORT) RECORDS=$(RECORDS) bash scripts/run-sandbox-sync
+
+## test: the whole suite (embedded Postgres unless SYNCER_TEST_DATABASE_URL is set)
+test: install
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit tests/sandbox
+
+test-integration: install
+	$(PY) -m pytest -q tests/integration tests/acceptance
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+## bench: measure syncer against the raw fetch+COPY ceiling (not part of make test)
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .syncer .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,398 @@
+"""The `syncer` command. The only place that calls asyncio.run and maps errors to exit codes.
+
+Exit codes: 0 ok · 1 internal error · 2 usage · 3 finished with quarantined records ·
+4 already running · 5 transient vendor/network/database failure · 6 auth or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import structlog
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from syncer import db, engine, errors, log, migrate, settings
+from syncer.connectors import CONNECTORS
+from syncer.http import VendorClient
+from syncer.mirror import Mirror
+from syncer.models import StreamStats
+
+T = TypeVar("T")
+EXIT_CODES = (
+    "Exit codes: 0 ok; 1 internal error; 2 usage; 3 finished with quarantined records; "
+    "4 already running; 5 transient vendor, network or database failure (retry later); "
+    "6 auth or configuration failure (fix, then retry)."
+)
+
+app = typer.Typer(
+    name="syncer",
+    help="Sync vendor REST APIs into a Postgres mirror.\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The embedded Postgres (used when SYNCER_DATABASE_URL is unset).")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="SYNCER_CONFIG",
+        help="TOML file of connections and streams.",
+        show_default=True,
+    ),
+]
+DEFAULT_CONFIG = Path("config/sandbox.toml")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, with syncer errors printed plainly and turned into exit codes."""
+    try:
+        return asyncio.run(coro)
+    except errors.SyncerError as exc:
+        err.print(f"[red]error:[/red] {log.scrub(exc.message)}", highlight=False)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; the next run resumes from the last checkpoint")
+        raise typer.Exit(int(errors.ExitCode.TRANSIENT)) from None
+
+
+def _database() -> str:
+    try:
+        return db.resolve_url()
+    except errors.SyncerError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
+def _config(path: Path) -> settings.Config:
+    try:
+        return settings.load_config(path)
+    except errors.ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
+@app.callback()
+def _setup(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    json_logs: Annotated[
+        bool | None, typer.Option("--json-logs/--console-logs", help="Default: JSON off a tty.")
+    ] = None,
+) -> None:
+    log.configure(json=json_logs, level=log_level)
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply pending migrations to the mirror database.
+
+    Example: SYNCER_DATABASE_URL=postgresql://localhost/mirror syncer migrate
+    """
+    url = _database()
+    applied = _run(migrate.migrate(url))
+    out.print(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
+
+
+@app.command()
+def sync(
+    config: ConfigOption = DEFAULT_CONFIG,
+    stream: Annotated[
+        list[str] | None,
+        typer.Option("--stream", "-s", help="Only this stream (NAME or CONNECTION/NAME); repeat."),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="full: read everything, infer deletes. incremental: since cursor.")
+    ] = "full",
+) -> None:
+    """Pull the configured streams into the mirror, writing only what changed.
+
+    Applies pending migrations first. Resumes an interrupted pass from its checkpoint.
+
+    Example: syncer sync --config config/sandbox.toml --stream master:LOCATION --mode incremental
+    """
+    if mode not in ("full", "incremental"):
+        err.print("error: --mode must be full or incremental")
+        raise typer.Exit(int(errors.ExitCode.USAGE))
+    cfg = _config(config)
+    url = _database()
+    _run(migrate.migrate(url))
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pages · {task.fields[records]} records"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    bars: dict[str, Any] = {}
+
+    def on_page(
+        connection: str, name: str, page: int, total: int | None, stats: StreamStats
+    ) -> None:
+        key = f"{connection}/{name}"
+        if key not in bars:
+            bars[key] = progress.add_task(key, total=total, records=0)
+        progress.update(
+            bars[key],
+            completed=stats.pages,
+            total=total and max(total, stats.pages),
+            records=stats.records,
+        )
+
+    with progress:
+        results = _run(engine.sync(cfg, url, only=stream or (), mode=mode, on_page=on_page))
+    _summary(results)
+    out.print("\nOpen the mirror: [bold]syncer psql[/bold]   (typed views in schema mirror_view)")
+    raise typer.Exit(int(engine.exit_code(results)))
+
+
+def _summary(results: list[engine.StreamResult]) -> None:
+    table = Table(title="sync summary")
+    for column in (
+        "stream",
+        "mode",
+        "status",
+        "pages",
+        "records",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deleted",
+        "quarantined",
+        "requests",
+        "429s",
+        "seconds",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("stream", "mode", "status") else "right"
+        )
+    for r in results:
+        s = r.stats
+        colour = {"succeeded": "green", "quarantined": "yellow"}.get(r.status, "red")
+        table.add_row(
+            f"{r.connection}/{r.stream}",
+            r.mode,
+            f"[{colour}]{r.status}[/{colour}]",
+            *(
+                str(v)
+                for v in (
+                    s.pages,
+                    s.records,
+                    s.inserted,
+                    s.updated,
+                    s.unchanged,
+                    s.deleted,
+                    s.quarantined,
+                    s.requests,
+                    s.rate_limited,
+                )
+            ),
+            f"{r.seconds:.1f}",
+        )
+    out.print(table)
+    for r in results:
+        if r.error:
+            out.print(
+                f"[red]{r.connection}/{r.stream}:[/red] {log.scrub(r.error)}", highlight=False
+            )
+
+
+@app.command()
+def status(
+    limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
+) -> None:
+    """Show recent stream runs from syncer.runs, newest first.
+
+    Example: syncer status --limit 5
+    """
+    url = _database()
+
+    async def fetch() -> list[dict[str, Any]]:
+        await migrate.migrate(url)
+        async with Mirror.connect(url, max_size=2) as mirror:
+            return await mirror.recent_runs(limit)
+
+    runs = _run(fetch())
+    table = Table(title="recent runs")
+    for column in (
+        "run",
+        "stream",
+        "mode",
+        "status",
+        "started",
+        "seconds",
+        "pages",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deleted",
+        "quarantined",
+        "429s",
+        "error",
+    ):
+        table.add_column(column)
+    for r in runs:
+        took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
+        table.add_row(
+            str(r["run_id"]),
+            f"{r['connection']}/{r['stream']}",
+            r["mode"],
+            r["status"],
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            f"{took:.1f}" if took is not None else "",
+            *(
+                str(r[k])
+                for k in (
+                    "pages",
+                    "inserted",
+                    "updated",
+                    "unchanged",
+                    "deleted",
+                    "quarantined",
+                    "rate_limited",
+                )
+            ),
+            (r["error"] or "")[:80],
+        )
+    out.print(table)
+
+
+@app.command()
+def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Probe each connection: the vendor's readiness endpoint, then one request with the token.
+
+    Example: syncer check --config config/sandbox.toml
+    """
+    cfg = _config(config)
+
+    async def probe() -> list[tuple[str, str, str, errors.ExitCode]]:
+        rows = []
+        for conn in cfg.connections:
+            connector = CONNECTORS[conn.vendor]
+            try:
+                token = conn.token().get_secret_value()
+            except errors.ConfigError as exc:
+                rows.append((conn.name, "?", exc.message, exc.exit_code))
+                continue
+            log.register_secret(token)
+            async with VendorClient(conn, connector, token) as client:
+                ready = await client.readiness()
+                spec = connector.stream(conn.streams[0])
+                try:
+                    await client.get(
+                        spec.path,
+                        {**spec.params, "page": "1", "pageSize": "1"},
+                        what=f"token probe on {spec.name}",
+                    )
+                    rows.append(
+                        (
+                            conn.name,
+                            "ready" if ready else "NOT READY",
+                            "token accepted",
+                            errors.ExitCode.OK if ready else errors.ExitCode.TRANSIENT,
+                        )
+                    )
+                except errors.SyncerError as exc:
+                    rows.append(
+                        (conn.name, "ready" if ready else "NOT READY", exc.message, exc.exit_code)
+                    )
+        return rows
+
+    rows = _run(probe())
+    table = Table(title="connection check")
+    for column in ("connection", "readiness", "token"):
+        table.add_column(column)
+    for name, ready, token_state, _ in rows:
+        table.add_row(name, ready, log.scrub(token_state))
+    out.print(table)
+    code = engine.exit_code(
+        [engine.StreamResult(n, "", "", "", exit_code=c) for n, _, _, c in rows]
+    )
+    raise typer.Exit(int(code))
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    records: Annotated[int, typer.Option(help="Exto master records.")] = 50_000,
+    module_records: Annotated[int, typer.Option(help="Exto module records.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 1,
+    rate_limit: Annotated[int, typer.Option(help="Requests per second per token; 0: none.")] = 3,
+    retry_after: Annotated[bool, typer.Option(help="Send Retry-After with 429s.")] = False,
+    latency_ms: Annotated[float, typer.Option(help="Added to every data request.")] = 0.0,
+    token: Annotated[
+        list[str] | None, typer.Option(help="Accepted token(s). Default: sandbox-token.")
+    ] = None,
+) -> None:
+    """Run the local vendor emulator (Exto) until interrupted.
+
+    Example: syncer sandbox --records 300000 --rate-limit 0 --port 8765
+    """
+    from syncer.sandbox import SandboxConfig, serve
+
+    cfg = SandboxConfig(
+        seed=seed,
+        master_records=records,
+        module_records=module_records,
+        rate_limit=rate_limit,
+        retry_after=retry_after,
+        latency_ms=latency_ms,
+        tokens=tuple(token) if token else ("sandbox-token",),
+    )
+    err.print(
+        f"sandbox: Exto on http://{host}:{port}/data ({records} master records, "
+        f"{rate_limit or 'no'} req/s limit)"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(cfg, host, port))
+
+
+@app.command()
+def psql() -> None:
+    """Open psql on the mirror database (the embedded one unless SYNCER_DATABASE_URL is set).
+
+    Example: syncer psql   then   select * from mirror_view.exto__master_location limit 5;
+    """
+    argv = db.psql_command()
+    os.execvp(argv[0], argv)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL syncer uses (starting the embedded server if needed)."""
+    out.print(_database(), highlight=False)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded Postgres server."""
+    out.print("stopped" if db.stop_embedded() else "not running")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except errors.SyncerError as exc:  # pragma: no cover - commands map their own errors
+        err.print(f"error: {log.scrub(exc.message)}")
+        sys.exit(int(exc.exit_code))
+    structlog.reset_defaults()

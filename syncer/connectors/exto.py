@@ -1,0 +1,137 @@
+"""Exto Data API: streams as data (vendors.md §2, shared/specs/exto-data-api.openapi.json).
+
+Stream names: `master:<NAME>`, `module:<NAME>`, `users`, `groups`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from syncer import errors
+from syncer.models import Connector, PageBody, StreamSpec
+
+#: Exto's DATE filter compares calendar days in `localTimeZone`; we always ask in UTC.
+_TZ = {"localTimeZone": "UTC"}
+
+
+def _records_page(body: Any) -> PageBody:
+    """`{rows,total,page,pageSize,totalPages}`, or the bare array the GitBook page shows."""
+    if isinstance(body, dict) and isinstance(body.get("rows"), list):
+        rows = body["rows"]
+        total_pages = body.get("totalPages")
+        return PageBody(rows, len(rows), total_pages if isinstance(total_pages, int) else None)
+    if isinstance(body, list):
+        # user-access is documented as a nested array `[[...]]`: flatten one level
+        rows = [r for item in body for r in (item if isinstance(item, list) else [item])]
+        return PageBody(rows, len(rows), None)
+    raise errors.FatalVendorError("Exto answered with neither a rows envelope nor an array")
+
+
+def _record_id(record: Any) -> str | None:
+    value = record.get("_id") or record.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _user_name(record: Any) -> str | None:
+    user = record.get("user")
+    name = user.get("userName") if isinstance(user, dict) else None
+    return name.lower() if isinstance(name, str) else None
+
+
+def _groups_page(body: Any) -> PageBody:
+    """Flatten `[{projects:[{projectID,groups,spaces}], groups:[...]}]` into one row per group.
+
+    Paging counts projects: that is the list the endpoint pages over.
+    """
+    envelope = _records_page(body)
+    out: list[dict[str, Any]] = []
+    projects = 0
+    for item in envelope.records:
+        if not isinstance(item, dict):
+            continue
+        for project in item.get("projects") or []:
+            projects += 1
+            for group in project.get("groups") or []:
+                out.append({"projectID": project.get("projectID"), "group": group})
+        for group in item.get("groups") or []:
+            out.append({"projectID": None, "group": group})
+    return PageBody(out, projects, envelope.total_pages)
+
+
+def _group_key(record: Any) -> str | None:
+    group = record.get("group")
+    if not isinstance(group, str):
+        return None
+    return orjson.dumps([record.get("projectID"), group]).decode()
+
+
+def _since(field: str) -> Any:
+    def params(since: datetime) -> dict[str, str]:
+        return {"filter": f"{field}:DATE:ge:{since.date().isoformat()}", **_TZ}
+
+    return params
+
+
+def _by_ids(keys: Sequence[str]) -> dict[str, str]:
+    return {"filter": "_id:STRING:in:" + "|".join(keys)}
+
+
+def stream(name: str) -> StreamSpec:
+    """The spec for a configured stream name."""
+    kind, _, arg = name.partition(":")
+    if kind in ("master", "module") and arg:
+        route = "master-record" if kind == "master" else "module-record"
+        return StreamSpec(
+            name=name,
+            path=f"/api/v1/{route}/{quote(arg, safe='')}",
+            key=_record_id,
+            extract=_records_page,
+            params={"sort": "_id"},
+            cursor_field="updatedAt",
+            incremental_params=_since("updatedAt"),
+            lookup_params=_by_ids,
+        )
+    if name == "users":
+        return StreamSpec(
+            name=name, path="/api/v1/user/user-access", key=_user_name, extract=_records_page
+        )
+    if name == "groups":
+        return StreamSpec(
+            name=name,
+            path="/api/v1/user/groups",
+            key=_group_key,
+            extract=_groups_page,
+            # the seed and the OpenAPI document spell the flag differently: send both
+            params={"onlyProjectsGroups": "false", "onlyProjectGroups": "false"},
+        )
+    raise errors.ConfigError(
+        f"unknown Exto stream {name!r}; use master:<NAME>, module:<NAME>, users or groups"
+    )
+
+
+def _error_summary(body: Any) -> str:
+    """`{code,timestamp,path,error:{summary,detail[]}}` -> "summary: detail; detail"."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        detail = err.get("detail") or []
+        text = "; ".join(str(d) for d in detail) if isinstance(detail, list) else str(detail)
+        return f"{err.get('summary', '')}: {text}".strip(": ")
+    return ""
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+connector = Connector(
+    vendor="exto",
+    auth_headers=_auth,
+    stream=stream,
+    readiness_path="/api/v1/health/readiness",
+    error_summary=_error_summary,
+)

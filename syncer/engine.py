@@ -1,0 +1,340 @@
+"""The main flow. One run: for every configured stream, concurrently,
+lock → pass state → pages (under the credential's limiter) → merge + checkpoint per page →
+delete inference (full passes only) → typed view → run record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import structlog
+
+from syncer import errors, records
+from syncer.connectors import CONNECTORS
+from syncer.http import VendorClient
+from syncer.log import register_secret
+from syncer.mirror import Mirror, StreamRef
+from syncer.models import PageBody, StreamSpec, StreamStats
+from syncer.paging import pages_in_order
+from syncer.settings import Config, ConnectionConfig
+
+log = structlog.get_logger(__name__)
+
+#: on_page(connection, stream, page, total_pages, stats): progress reporting hook
+OnPage = Callable[[str, str, int, int | None, StreamStats], None]
+
+
+@dataclass
+class StreamResult:
+    """How one stream's run ended."""
+
+    connection: str
+    stream: str
+    mode: str
+    status: str  # succeeded | quarantined | failed | already_running
+    stats: StreamStats = field(default_factory=StreamStats)
+    seconds: float = 0.0
+    error: str | None = None
+    exit_code: errors.ExitCode = errors.ExitCode.OK
+    view: str | None = None
+
+
+def exit_code(results: Sequence[StreamResult]) -> errors.ExitCode:
+    """The process exit code for a run: the most serious outcome among its streams."""
+    order = [
+        errors.ExitCode.AUTH_OR_CONFIG,
+        errors.ExitCode.TRANSIENT,
+        errors.ExitCode.INTERNAL,
+        errors.ExitCode.ALREADY_RUNNING,
+        errors.ExitCode.QUARANTINED,
+    ]
+    codes = {r.exit_code for r in results}
+    return next((c for c in order if c in codes), errors.ExitCode.OK)
+
+
+def plan(config: Config, only: Sequence[str] = ()) -> list[tuple[ConnectionConfig, StreamSpec]]:
+    """The (connection, stream) pairs to run; `only` names streams as NAME or CONNECTION/NAME."""
+    chosen = []
+    wanted = set(only)
+    for conn in config.connections:
+        connector = CONNECTORS[conn.vendor]
+        for name in conn.streams:
+            if not wanted or name in wanted or f"{conn.name}/{name}" in wanted:
+                chosen.append((conn, connector.stream(name)))
+    known = {n for c in config.connections for n in c.streams}
+    known |= {f"{c.name}/{n}" for c in config.connections for n in c.streams}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise errors.ConfigError(
+            f"no such stream in the config: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return chosen
+
+
+async def sync(
+    config: Config,
+    database_url: str,
+    *,
+    only: Sequence[str] = (),
+    mode: str = "full",
+    on_page: OnPage | None = None,
+) -> list[StreamResult]:
+    """Sync the chosen streams of every connection; never raises for a single stream's failure."""
+    chosen = plan(config, only)
+    tokens = {c.name: c.token() for c, _ in chosen}
+    for token in tokens.values():
+        register_secret(token.get_secret_value())
+    invocation = str(uuid.uuid4())
+    async with (
+        Mirror.connect(database_url, max_size=2 * len(chosen) + 2) as mirror,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        clients: dict[str, VendorClient] = {}
+        for conn, _ in chosen:
+            if conn.name not in clients:
+                secret = tokens[conn.name].get_secret_value()
+                client = VendorClient(conn, CONNECTORS[conn.vendor], secret)
+                clients[conn.name] = await stack.enter_async_context(client)
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    sync_stream(mirror, clients[conn.name], spec, mode, invocation, on_page)
+                )
+                for conn, spec in chosen
+            ]
+    return [t.result() for t in tasks]
+
+
+async def sync_stream(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: StreamSpec,
+    mode: str,
+    invocation: str,
+    on_page: OnPage | None = None,
+) -> StreamResult:
+    """One stream's run; failures are returned as a result so sibling streams carry on."""
+    conn = client.connection
+    result = StreamResult(conn.name, spec.name, mode, "running")
+    started = time.monotonic()
+    with structlog.contextvars.bound_contextvars(connection=conn.name, stream=spec.name):
+        try:
+            async with mirror.stream_lock(conn.name, spec.name):
+                ref = await mirror.ensure_stream(conn.name, spec.name)
+                await _run(mirror, client, spec, ref, mode, invocation, result, on_page)
+        except errors.SyncerError as exc:
+            result.status = (
+                "already_running" if isinstance(exc, errors.AlreadyRunning) else "failed"
+            )
+            result.error = exc.message
+            result.exit_code = exc.exit_code
+            log.error("stream.failed", error=exc.message, exit_code=int(exc.exit_code))
+        result.seconds = time.monotonic() - started
+    return result
+
+
+async def _run(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: StreamSpec,
+    ref: StreamRef,
+    mode: str,
+    invocation: str,
+    result: StreamResult,
+    on_page: OnPage | None,
+) -> None:
+    conn = client.connection
+    state = await mirror.load_state(ref)
+    effective = mode
+    if mode == "incremental" and (spec.incremental_params is None or state.cursor is None):
+        effective = "full"
+        log.info("stream.incremental_unavailable", reason="no cursor yet or no cursor field")
+    result.mode = effective
+    if state.pass_id is not None and state.mode == effective:
+        pass_id, params, start = state.pass_id, state.params, state.checkpoint_page + 1
+        keys_written = state.keys_written
+        log.info("pass.resumed", pass_id=pass_id, from_page=start)
+    else:
+        if state.pass_id is not None:
+            await mirror.drop_pass_keys(state.pass_id)
+            log.info("pass.discarded", pass_id=state.pass_id, mode=state.mode)
+        params = dict(spec.params)
+        if effective == "incremental":
+            assert spec.incremental_params is not None and state.cursor is not None
+            since = state.cursor - timedelta(seconds=conn.lookback_seconds)
+            params.update(spec.incremental_params(since))
+        pass_id = await mirror.begin_pass(ref, effective, params)
+        start, keys_written = 1, 0
+    run_id = await mirror.start_run(invocation, ref, effective, pass_id, start - 1)
+    stats = result.stats
+    with structlog.contextvars.bound_contextvars(run_id=run_id):
+        log.info("run.started", mode=effective, pass_id=pass_id, from_page=start)
+        try:
+            full = effective == "full"
+            new_fields, keys_written = await _read_pass(
+                mirror,
+                client,
+                spec,
+                ref,
+                run_id,
+                pass_id,
+                params,
+                start,
+                full,
+                keys_written,
+                stats,
+                on_page,
+            )
+            if full:
+                await _infer_deletes(
+                    mirror, client, spec, ref, run_id, pass_id, keys_written, stats
+                )
+            await mirror.finish_pass(ref, pass_id, full=full)
+            if new_fields or not await mirror.view_exists(ref):
+                result.view = await mirror.refresh_view(ref)
+            result.status = "quarantined" if stats.quarantined else "succeeded"
+            if stats.quarantined:
+                result.exit_code = errors.ExitCode.QUARANTINED
+            await mirror.finish_run(run_id, result.status, stats, None)
+            log.info("run.finished", status=result.status, **vars(stats))
+        except errors.SyncerError as exc:
+            with contextlib.suppress(errors.SyncerError):
+                await mirror.finish_run(run_id, "failed", stats, exc.message)
+            raise
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(mirror.finish_run(run_id, "failed", stats, "interrupted"))
+            raise
+
+
+async def _read_pass(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: StreamSpec,
+    ref: StreamRef,
+    run_id: int,
+    pass_id: int,
+    params: dict[str, str],
+    start: int,
+    full: bool,
+    keys_written: int,
+    stats: StreamStats,
+    on_page: OnPage | None,
+) -> tuple[bool, int]:
+    """Read pages from `start` to the end; returns (new fields seen, keys recorded so far)."""
+    conn = client.connection
+    size = min(conn.page_size, spec.max_page_size)
+
+    async def fetch(page: int) -> PageBody:
+        query = {**params, "page": str(page), "pageSize": str(size)}
+        what = f"stream {spec.name} page {page}"
+        body, strict = await client.get(spec.path, query, what=what, stats=stats)
+        return replace(spec.extract(body), lenient=not strict)
+
+    new_fields = False
+    async for page, body in pages_in_order(fetch, start=start, page_size=size, window=conn.window):
+        rows, rejected = records.prepare(
+            body.records, spec.key, spec.cursor_field, lenient=body.lenient
+        )
+        for bad in rejected:
+            log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
+        stats.pages += 1
+        stats.records += len(body.records)
+        merged = await mirror.merge_page(
+            ref,
+            run_id=run_id,
+            pass_id=pass_id,
+            page=page,
+            rows=rows,
+            rejected=rejected,
+            record_keys=full,
+            stats=stats,
+        )
+        if full:
+            keys_written += len(rows) + sum(1 for b in rejected if b.key is not None)
+        new_fields = new_fields or merged.new_fields > 0
+        log.debug("page.merged", page=page, inserted=merged.inserted, updated=merged.updated)
+        if on_page is not None:
+            on_page(conn.name, spec.name, page, body.total_pages, stats)
+    return new_fields, keys_written
+
+
+async def _infer_deletes(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: StreamSpec,
+    ref: StreamRef,
+    run_id: int,
+    pass_id: int,
+    keys_written: int,
+    stats: StreamStats,
+) -> None:
+    """Soft-delete keys the complete pass did not see, once their absence is confirmed:
+    re-read by key where the vendor can filter by key, else missing from two complete passes.
+    A key skipped because offset paging shifted is re-read and found, so it is never deleted."""
+    if not await mirror.pass_keys_intact(pass_id, keys_written):
+        log.warning("deletes.deferred", reason="the pass's key list was lost (Postgres restart)")
+        return
+    candidates = await mirror.delete_candidates(ref, pass_id)
+    if not candidates:
+        return
+    conn = client.connection
+    confirmed: list[str] = []
+    unconfirmable: list[str] = candidates
+    if spec.lookup_params is not None and len(candidates) <= conn.confirm_limit:
+        unconfirmable = []
+        for i in range(0, len(candidates), spec.lookup_batch):
+            chunk = candidates[i : i + spec.lookup_batch]
+            found = await _lookup(mirror, client, spec, ref, run_id, chunk, stats)
+            if found is None:
+                unconfirmable.extend(chunk)
+            else:
+                confirmed.extend(k for k in chunk if k not in found)
+    if unconfirmable:
+        confirmed.extend(await mirror.missing_twice(ref, unconfirmable, pass_id))
+    if confirmed:
+        stats.deleted += await mirror.soft_delete(ref, confirmed, run_id)
+    log.info(
+        "deletes.inferred",
+        candidates=len(candidates),
+        deleted=len(confirmed),
+        awaiting_second_pass=len(unconfirmable) - len(set(unconfirmable) & set(confirmed)),
+    )
+
+
+async def _lookup(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: StreamSpec,
+    ref: StreamRef,
+    run_id: int,
+    keys: list[str],
+    stats: StreamStats,
+) -> set[str] | None:
+    """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
+    assert spec.lookup_params is not None
+    query = {**spec.params, **spec.lookup_params(keys), "page": "1", "pageSize": str(len(keys))}
+    try:
+        body, strict = await client.get(
+            spec.path, query, what=f"stream {spec.name} lookup", stats=stats
+        )
+    except errors.FatalVendorError as exc:
+        log.warning("deletes.lookup_refused", error=exc.message)
+        return None
+    page = spec.extract(body)
+    rows, rejected = records.prepare(page.records, spec.key, spec.cursor_field, lenient=not strict)
+    found = {r.key for r in rows} | {b.key for b in rejected if b.key is not None}
+    if not found <= set(keys) or page.item_count >= len(keys) + 1:
+        log.warning("deletes.lookup_ignored_filter", returned=page.item_count)
+        return None
+    if rows:
+        merged = await mirror.merge_rows(ref, run_id, rows)
+        stats.inserted += merged.inserted
+        stats.updated += merged.updated
+    return found

@@ -1,0 +1,103 @@
+"""The syncer error tree; the CLI maps each branch to an exit code.
+
+    SyncerError
+    ├── ConfigError            bad config file, missing env variable, unknown stream   -> exit 6
+    ├── AuthError              the vendor refused the credential (401/403)              -> exit 6
+    ├── VendorError            the vendor answered with an error (status, page, body)
+    │   ├── RetriableVendorError   429, 5xx, timeouts, resets: retried, then           -> exit 5
+    │   │   └── RateLimited         429; carries retry_after
+    │   └── FatalVendorError       400/404/413/422...: never retried                    -> exit 5
+    ├── MirrorError            Postgres failed underneath us                           -> exit 5
+    └── AlreadyRunning         another run holds the stream's advisory lock            -> exit 4
+
+Messages never contain a secret: the token is never formatted into any of them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes, documented in the README and in `syncer --help`."""
+
+    OK = 0  #: every stream finished and every record was stored
+    INTERNAL = 1  #: a bug: an unexpected exception
+    USAGE = 2  #: bad command-line usage (click's own code)
+    QUARANTINED = 3  #: finished, but some records went to syncer.quarantine
+    ALREADY_RUNNING = 4  #: another run of the same stream holds its lock
+    TRANSIENT = 5  #: vendor, network or database failure; retrying later may succeed
+    AUTH_OR_CONFIG = 6  #: fix the credential or the configuration before retrying
+
+
+class SyncerError(Exception):
+    """syncer failed."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or type(self).__name__)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(SyncerError):
+    """The configuration is invalid; fix it and run again."""
+
+    exit_code = ExitCode.AUTH_OR_CONFIG
+
+
+class AuthError(SyncerError):
+    """The vendor refused the credential; check the token named in the config."""
+
+    exit_code = ExitCode.AUTH_OR_CONFIG
+
+
+class VendorError(SyncerError):
+    """The vendor answered with an error."""
+
+    exit_code = ExitCode.TRANSIENT
+
+    def __init__(
+        self, message: str | None = None, *, status: int | None = None, body: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class RetriableVendorError(VendorError):
+    """The vendor or the network failed in a way that may pass; the request is retried."""
+
+
+class RateLimited(RetriableVendorError):
+    """The vendor answered 429 Too Many Requests."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = 429,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after
+
+
+class FatalVendorError(VendorError):
+    """The vendor rejected the request; retrying the same request cannot succeed."""
+
+
+class MirrorError(SyncerError):
+    """Postgres failed while syncer was writing the mirror; rerun to resume from the checkpoint."""
+
+    exit_code = ExitCode.TRANSIENT
+
+
+class AlreadyRunning(SyncerError):
+    """Another run of this stream is in progress (it holds the stream's advisory lock)."""
+
+    exit_code = ExitCode.ALREADY_RUNNING

@@ -1,0 +1,237 @@
+"""One client per connection: aiohttp session, the credential's pacing gate, retries, and the
+single place where HTTP outcomes become syncer errors.
+
+Pacing: the gate lets one request through every 1/(rate*headroom) seconds. A bucket of size
+one never bursts, so no sliding one-second window ever sees more than `rate` requests, and
+pacing a little under the limit keeps the vendor from answering 429 while wasting ~3%.
+A 429 pauses the whole credential (every stream sharing it) for Retry-After, or for an
+exponential backoff when the vendor sends none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import stamina
+import structlog
+from aiolimiter import AsyncLimiter
+
+from syncer import errors
+from syncer.models import Connector, StreamStats
+from syncer.records import parse_json
+from syncer.settings import ConnectionConfig
+
+log = structlog.get_logger(__name__)
+
+RETRIABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+MAX_PAUSE = 30.0
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class CredentialGate:
+    """Paces every request made with one credential, and pauses them all after a 429."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.interval = 1.0 / rate
+        self._limiter = AsyncLimiter(1, self.interval)
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._paused_until = 0.0  # clock() value before which nobody may send
+        self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
+
+    async def acquire(self) -> None:
+        """Wait for the credential's pause to end and for the next pacing slot."""
+        while (delay := self._paused_until - self._clock()) > 0:
+            await self._sleep(delay)
+        await self._limiter.acquire()
+        while (delay := self._paused_until - self._clock()) > 0:
+            await self._sleep(delay)
+
+    def pause(self, retry_after: float | None) -> float:
+        """Stop every request of this credential for Retry-After, or back off exponentially."""
+        self._consecutive_429 += 1
+        if retry_after is None:
+            wait = min(MAX_PAUSE, 2.0 ** (self._consecutive_429 - 1)) + self._rng.uniform(0, 0.5)
+        else:
+            wait = min(retry_after, 300.0)
+        self._paused_until = max(self._paused_until, self._clock() + wait)
+        return wait
+
+    def succeeded(self) -> None:
+        self._consecutive_429 = 0
+
+
+class VendorClient:
+    """HTTP for one connection; use `async with VendorClient(...) as client`."""
+
+    def __init__(
+        self,
+        connection: ConnectionConfig,
+        connector: Connector,
+        token: str,
+        *,
+        gate: CredentialGate | None = None,
+    ) -> None:
+        self.connection = connection
+        self.connector = connector
+        self._token = token
+        self.gate = gate or CredentialGate(connection.rate_limit * connection.headroom)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> VendorClient:
+        headers = {"Accept": "application/json", "User-Agent": "syncer/0.1"}
+        if self.connection.project_id:
+            headers["x-project-id"] = self.connection.project_id
+        self._session = aiohttp.ClientSession(
+            base_url=None,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self.connection.timeout),
+            connector=aiohttp.TCPConnector(limit=64),
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def get(
+        self, path: str, params: Mapping[str, str], *, what: str, stats: StreamStats | None = None
+    ) -> tuple[Any, bool]:
+        """GET a JSON document under the credential's pacing, retrying what may pass.
+
+        Returns (body, strict): strict is False when the body needed the lenient JSON parser.
+        `what` names the request in errors ("stream master:LOCATION page 7").
+        """
+        counters = stats or StreamStats()
+        attempts = stamina.retry_context(
+            on=self._should_retry,
+            attempts=self.connection.max_attempts,
+            timeout=self.connection.retry_timeout,
+            wait_initial=0.5,
+            wait_max=MAX_PAUSE,
+            wait_jitter=1.0,
+        )
+        async for attempt in attempts:
+            with attempt:
+                if attempt.num > 1:
+                    counters.retries += 1
+                return await self._send(path, params, what, counters)
+        raise AssertionError("unreachable: stamina re-raises the last error")
+
+    async def readiness(self) -> bool:
+        """The vendor's unauthenticated readiness probe."""
+        assert self._session is not None, "use VendorClient as an async context manager"
+        url = self.connection.base_url + self.connector.readiness_path
+        try:
+            async with self._session.get(url) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    def _should_retry(self, exc: Exception) -> bool | float:
+        if isinstance(exc, errors.RateLimited):
+            wait = self.gate.pause(exc.retry_after)
+            log.warning("http.rate_limited", pause_s=round(wait, 3), retry_after=exc.retry_after)
+            return 0.0  # the retry itself waits at the gate with everyone else
+        if isinstance(exc, errors.RetriableVendorError):
+            log.warning("http.retry_scheduled", error=exc.message)
+            return True
+        return False
+
+    async def _send(
+        self, path: str, params: Mapping[str, str], what: str, stats: StreamStats
+    ) -> tuple[Any, bool]:
+        assert self._session is not None, "use VendorClient as an async context manager"
+        await self.gate.acquire()
+        stats.requests += 1
+        url = self.connection.base_url + path
+        auth = self.connector.auth_headers(self._token)
+        try:
+            async with self._session.get(url, params=dict(params), headers=auth) as resp:
+                body = await resp.read()
+                status, headers = resp.status, resp.headers
+        except TimeoutError:
+            raise errors.RetriableVendorError(
+                f"{what}: no answer within {self.connection.timeout}s"
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
+        if status == 429:
+            stats.rate_limited += 1
+        return self._check(status, headers.get("Retry-After"), body, what)
+
+    def _check(
+        self, status: int, retry_after: str | None, body: bytes, what: str
+    ) -> tuple[Any, bool]:
+        """The one place where an HTTP answer becomes a value or a syncer error."""
+        vendor = self.connector.vendor
+        if 200 <= status < 300:
+            try:
+                parsed = parse_json(body)
+            except ValueError:
+                raise errors.RetriableVendorError(
+                    f"{what}: {vendor} sent a body that is not JSON ({len(body)} bytes)"
+                ) from None
+            self.gate.succeeded()
+            return parsed
+        summary = self._summary(body)
+        detail = f"HTTP {status}" + (f": {summary}" if summary else "")
+        if status in (401, 403):
+            raise errors.AuthError(
+                f"{vendor} refused the token of connection {self.connection.name!r} "
+                f"({detail}) on {what}; check the token in ${self.connection.token_env}"
+            )
+        if status == 429:
+            raise errors.RateLimited(
+                f"{what}: {detail}", retry_after=parse_retry_after(retry_after)
+            )
+        if status in RETRIABLE_STATUSES:
+            raise errors.RetriableVendorError(f"{what}: {detail}", status=status)
+        raise errors.FatalVendorError(f"{what}: {detail}", status=status, body=summary)
+
+    def _summary(self, body: bytes) -> str:
+        try:
+            parsed, _ = parse_json(body)
+        except ValueError:
+            text = body[:200].decode("utf-8", "replace").strip()
+            return text.replace(self._token, "***")
+        return self.connector.error_summary(parsed).replace(self._token, "***")[:500]

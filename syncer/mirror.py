@@ -1,0 +1,381 @@
+"""The only place SQL runs: streams, passes and checkpoints, page merges, deletes, quarantine,
+typed views and run records. asyncpg errors become MirrorError here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+from syncer import errors, names
+from syncer.models import StreamStats
+from syncer.records import Rejected, Row
+from syncer.sql import for_table, queries
+
+#: engine columns of every mirror table (also reserved in the typed views)
+_SEP = "\x1f"  # joins a field path into one raw key; cannot occur in a JSON object key we keep
+
+ENGINE_COLUMNS = ("_pk", "_hash", "_source_updated_at", "_synced_at", "_deleted_at", "_run_id")
+
+
+@dataclass(frozen=True)
+class StreamRef:
+    """A stream's identity in the database."""
+
+    stream_id: int
+    connection: str
+    stream: str
+    table: str
+
+
+@dataclass(frozen=True)
+class PassState:
+    """The stream's pass in progress (if any) and its cursor."""
+
+    pass_id: int | None
+    mode: str | None
+    params: dict[str, str]
+    checkpoint_page: int
+    keys_written: int
+    cursor: datetime | None
+    last_full_pass: int | None
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    inserted: int
+    updated: int
+    unchanged: int
+    new_fields: int
+
+
+@contextlib.contextmanager
+def _wrap(action: str) -> Any:
+    """Translate driver errors once, naming what syncer was doing."""
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise errors.MirrorError(
+            f"Postgres failed while {action}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def table_name(connection: str, stream: str) -> str:
+    """The mirror table for a stream: `<connection>__<stream>`, normalised and bounded."""
+    return names.identifier(f"{connection}__{stream}")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute(queries["create_stage"])
+
+
+class Mirror:
+    """The mirror database; `async with Mirror.connect(url) as mirror`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(cls, url: str, *, max_size: int = 10) -> AsyncIterator[Mirror]:
+        with _wrap("connecting"):
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_size, init=_init_connection, command_timeout=600
+            )
+        try:
+            yield cls(pool)
+        finally:
+            await pool.close()
+
+    # -- streams and locks -------------------------------------------------------------------
+
+    async def ensure_stream(self, connection: str, stream: str) -> StreamRef:
+        """Register the stream (once) and create its mirror table if needed."""
+        with _wrap(f"registering stream {connection}/{stream}"):
+            async with self.pool.acquire() as conn:
+                row = await conn.fetchrow(queries["get_stream"], connection, stream)
+                if row is None:
+                    table = table_name(connection, stream)
+                    if await conn.fetchval(queries["table_name_taken"], table):
+                        digest = hashlib.blake2b(stream.encode(), digest_size=4).hexdigest()
+                        table = names.identifier(f"{connection}__{stream}__{digest}")
+                    await conn.execute(queries["insert_stream"], connection, stream, table)
+                    row = await conn.fetchrow(queries["get_stream"], connection, stream)
+                    assert row is not None
+                ref = StreamRef(row["stream_id"], connection, stream, row["table_name"])
+                await conn.execute(for_table("create_mirror_table", ref.table))
+                await conn.execute(queries["ensure_state"], ref.stream_id)
+                return ref
+
+    @contextlib.asynccontextmanager
+    async def stream_lock(self, connection: str, stream: str) -> AsyncIterator[None]:
+        """Hold the stream's advisory lock for the block; raise AlreadyRunning if taken."""
+        lock = f"syncer.stream:{connection}/{stream}"
+        with _wrap("taking the stream lock"):
+            conn = await self.pool.acquire()
+        try:
+            with _wrap("taking the stream lock"):
+                got = await conn.fetchval(queries["try_lock"], lock)
+            if not got:
+                raise errors.AlreadyRunning(
+                    f"stream {connection}/{stream} is already being synced by another process"
+                )
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.fetchval(queries["unlock"], lock)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
+
+    # -- passes and runs ---------------------------------------------------------------------
+
+    async def load_state(self, ref: StreamRef) -> PassState:
+        with _wrap("reading the stream state"):
+            row = await self.pool.fetchrow(queries["load_state"], ref.stream_id)
+        assert row is not None
+        params = orjson.loads(row["pass_params"]) if row["pass_params"] else {}
+        return PassState(
+            row["pass_id"],
+            row["pass_mode"],
+            params,
+            row["checkpoint_page"],
+            row["pass_keys_written"],
+            row["cursor"],
+            row["last_full_pass"],
+        )
+
+    async def begin_pass(self, ref: StreamRef, mode: str, params: dict[str, str]) -> int:
+        with _wrap("starting a pass"):
+            pass_id: int = await self.pool.fetchval(
+                queries["begin_pass"], ref.stream_id, mode, orjson.dumps(params).decode()
+            )
+        return pass_id
+
+    async def start_run(
+        self, invocation: str, ref: StreamRef, mode: str, pass_id: int, resumed_from: int
+    ) -> int:
+        with _wrap("recording the run"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(queries["abandon_runs"], ref.connection, ref.stream)
+                run_id: int = await conn.fetchval(
+                    queries["start_run"],
+                    invocation,
+                    ref.connection,
+                    ref.stream,
+                    mode,
+                    pass_id,
+                    resumed_from,
+                )
+        return run_id
+
+    async def finish_run(
+        self, run_id: int, status: str, stats: StreamStats, error: str | None
+    ) -> None:
+        with _wrap("recording the run's end"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(queries["run_progress"], run_id, *_counters(stats))
+                await conn.execute(queries["finish_run"], run_id, status, error)
+
+    # -- pages -------------------------------------------------------------------------------
+
+    async def merge_page(
+        self,
+        ref: StreamRef,
+        *,
+        run_id: int,
+        pass_id: int,
+        page: int,
+        rows: Sequence[Row],
+        rejected: Sequence[Rejected],
+        record_keys: bool,
+        stats: StreamStats,
+    ) -> MergeResult:
+        """Merge one page and move the checkpoint to it, in one transaction."""
+        newest = max((r.updated_at for r in rows if r.updated_at is not None), default=None)
+        with _wrap(f"merging page {page} of {ref.stream}"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                result = await self._merge(conn, ref, run_id, rows)
+                bad_keys = [b.key for b in rejected if b.key is not None]
+                if record_keys:
+                    await conn.execute(queries["record_pass_keys"], pass_id, bad_keys)
+                    await conn.execute(queries["clear_missing"], ref.stream_id)
+                for bad in rejected:
+                    await conn.execute(
+                        queries["quarantine"],
+                        ref.stream_id,
+                        run_id,
+                        page,
+                        bad.key,
+                        bad.reason,
+                        bad.raw,
+                    )
+                await conn.execute(
+                    queries["checkpoint"],
+                    ref.stream_id,
+                    pass_id,
+                    page,
+                    len(rows) + len(bad_keys) if record_keys else 0,
+                    newest,
+                )
+                stats.inserted += result.inserted
+                stats.updated += result.updated
+                stats.unchanged += result.unchanged
+                stats.quarantined += len(rejected)
+                await conn.execute(queries["run_progress"], run_id, *_counters(stats))
+        return result
+
+    async def merge_rows(self, ref: StreamRef, run_id: int, rows: Sequence[Row]) -> MergeResult:
+        """Merge rows outside any page (records re-read to confirm deletes)."""
+        with _wrap(f"merging re-read rows of {ref.stream}"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(queries["clear_missing"], ref.stream_id)
+                return await self._merge(conn, ref, run_id, rows)
+
+    async def _merge(
+        self,
+        conn: PoolConnectionProxy[asyncpg.Record],
+        ref: StreamRef,
+        run_id: int,
+        rows: Sequence[Row],
+    ) -> MergeResult:
+        await conn.copy_records_to_table(
+            "syncer_stage",
+            records=[(r.key, r.text, r.digest, r.updated_at) for r in rows],
+            columns=("pk", "data", "hash", "updated_at"),
+        )
+        merged = await conn.fetchrow(for_table("merge_page", ref.table), run_id, ref.stream_id)
+        assert merged is not None
+        inserted, updated = merged["inserted"], merged["updated"]
+        return MergeResult(inserted, updated, len(rows) - inserted - updated, merged["new_fields"])
+
+    # -- deletes -----------------------------------------------------------------------------
+
+    async def pass_keys_intact(self, pass_id: int, expected: int) -> bool:
+        """False when the unlogged key list lost rows (Postgres crashed during the pass)."""
+        with _wrap("counting the pass's keys"):
+            count: int = await self.pool.fetchval(queries["count_pass_keys"], pass_id)
+        return count == expected
+
+    async def delete_candidates(self, ref: StreamRef, pass_id: int) -> list[str]:
+        with _wrap("finding keys the pass did not see"):
+            rows = await self.pool.fetch(for_table("delete_candidates", ref.table), pass_id)
+        return [r["_pk"] for r in rows]
+
+    async def missing_twice(self, ref: StreamRef, keys: Sequence[str], pass_id: int) -> list[str]:
+        """Record `keys` as missing from this pass; return those missing from an earlier one too."""
+        with _wrap("recording missing keys"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(queries["missing_before"], ref.stream_id, keys, pass_id)
+                await conn.execute(queries["note_missing"], ref.stream_id, keys, pass_id)
+        return [r["key"] for r in rows]
+
+    async def soft_delete(self, ref: StreamRef, keys: Sequence[str], run_id: int) -> int:
+        with _wrap("marking deleted records"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                status = await conn.execute(for_table("soft_delete", ref.table), keys, run_id)
+                await conn.execute(queries["forget_missing"], ref.stream_id, keys)
+        return int(status.split()[-1])
+
+    async def finish_pass(self, ref: StreamRef, pass_id: int, *, full: bool) -> None:
+        with _wrap("closing the pass"):
+            await self.pool.execute(queries["finish_pass"], ref.stream_id, full)
+            await self.pool.execute(queries["drop_pass_keys"], pass_id)
+
+    async def drop_pass_keys(self, pass_id: int) -> None:
+        with _wrap("discarding an abandoned pass"):
+            await self.pool.execute(queries["drop_pass_keys"], pass_id)
+
+    # -- analysts ----------------------------------------------------------------------------
+
+    async def refresh_view(self, ref: StreamRef) -> str:
+        """(Re)create mirror_view.<table>: one typed column per field seen, deleted rows hidden."""
+        with _wrap(f"creating the typed view of {ref.stream}"):
+            fields = await self.pool.fetch(queries["stream_fields"], ref.stream_id)
+            ddl = view_ddl(ref.table, [(list(f["path"]), list(f["kinds"])) for f in fields])
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(f"DROP VIEW IF EXISTS mirror_view.{names.quote(ref.table)}")
+                await conn.execute(ddl)
+        return f"mirror_view.{ref.table}"
+
+    async def view_exists(self, ref: StreamRef) -> bool:
+        with _wrap("looking for the typed view"):
+            found = await self.pool.fetchval(queries["view_exists"], f"mirror_view.{ref.table}")
+        return bool(found)
+
+    async def recent_runs(self, limit: int) -> list[dict[str, Any]]:
+        with _wrap("reading the runs table"):
+            rows = await self.pool.fetch(queries["recent_runs"], limit)
+        return [dict(r) for r in rows]
+
+
+def _counters(stats: StreamStats) -> tuple[int, ...]:
+    return (
+        stats.pages,
+        stats.records,
+        stats.requests,
+        stats.rate_limited,
+        stats.retries,
+        stats.inserted,
+        stats.updated,
+        stats.unchanged,
+        stats.deleted,
+        stats.quarantined,
+    )
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal (standard_conforming_strings is on in every supported Postgres)."""
+    if "\x00" in value:
+        raise ValueError("NUL cannot appear in a SQL literal")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _column(path: list[str], kinds: list[str]) -> str:
+    """The typed expression for one field, safe against values of another type."""
+    ref = "_data #> ARRAY[" + ", ".join(_literal(p) for p in path) + "]"
+    kinds = sorted(set(kinds) - {"null"})
+    if kinds == ["number"]:
+        return f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN ({ref} #>> '{{}}')::numeric END"
+    if kinds == ["boolean"]:
+        return f"CASE WHEN jsonb_typeof({ref}) = 'boolean' THEN ({ref} #>> '{{}}')::boolean END"
+    if kinds == ["timestamp"]:
+        return f"syncer.try_timestamptz({ref} #>> '{{}}')"
+    if kinds == ["date"]:
+        return f"syncer.try_date({ref} #>> '{{}}')"
+    if kinds and set(kinds) <= {"string", "timestamp", "date"}:
+        return f"({ref} #>> '{{}}')"
+    return ref
+
+
+def view_ddl(table: str, fields: list[tuple[list[str], list[str]]]) -> str:
+    """CREATE VIEW text for a stream's typed view. Column names are normalised and quoted;
+    field paths go in as escaped literals, never as identifiers. Custom fields are named
+    first, so they keep their plain names when a top-level field would collide."""
+    custom = [(p, k) for p, k in fields if p[0] == "customFields" and len(p) == 2]
+    top = [(p, k) for p, k in fields if len(p) == 1 and p[0] not in ("customFields", "_id")]
+    ordered = custom + top
+    keys = [_SEP.join(p) for p, _ in ordered]
+    mapping = names.assign_columns(
+        zip(keys, (p[-1] for p, _ in ordered), strict=True),
+        reserved=set(ENGINE_COLUMNS) | {"_data"},
+    )
+    cols = ["_pk"]
+    for (path, kinds), key in zip(ordered, keys, strict=True):
+        cols.append(f"{_column(path, kinds)} AS {names.quote(mapping[key])}")
+    cols += ["_data", "_source_updated_at", "_synced_at", "_run_id"]
+    table_q = names.quote(table)
+    return (
+        f"CREATE VIEW mirror_view.{table_q} AS SELECT "
+        + ", ".join(cols)
+        + f" FROM mirror.{table_q} WHERE _deleted_at IS NULL"
+    )

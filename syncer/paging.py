@@ -1,0 +1,78 @@
+"""Page-number paging with a window of pages in flight, yielded strictly in page order.
+
+The end of data is the first short or empty page, or a page whose own `totalPages` says it is
+the last. Because offset paging runs on a live collection, `totalPages` is re-read from every
+page: rows inserted while paging extend the pass, rows deleted end it early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from syncer.models import PageBody
+
+Fetch = Callable[[int], Awaitable[PageBody]]
+
+
+@dataclass
+class PageEnd:
+    """What is known about where the data ends; pure, so it is unit-tested directly."""
+
+    page_size: int
+    total_pages: int | None = None  # latest totalPages the vendor reported
+    last_page: int | None = None  # first page seen short or empty
+
+    def observe(self, page: int, body: PageBody) -> None:
+        if body.total_pages is not None:
+            self.total_pages = body.total_pages
+        last = body.item_count < self.page_size or (
+            body.total_pages is not None and page >= body.total_pages
+        )
+        if last and (self.last_page is None or page < self.last_page):
+            self.last_page = page
+
+    def may_exist(self, page: int) -> bool:
+        """Whether page `page` is worth requesting given what has been seen so far."""
+        if self.last_page is not None:
+            return page <= self.last_page
+        if self.total_pages is not None:
+            return page <= self.total_pages
+        return True
+
+
+async def pages_in_order(
+    fetch: Fetch, *, start: int, page_size: int, window: int
+) -> AsyncIterator[tuple[int, PageBody]]:
+    """Yield (page number, body) from `start` to the end of data, `window` fetches in flight.
+
+    The first page of a pass is fetched alone so totalPages is known before fanning out.
+    A failed fetch cancels the others and raises; pages before it were already yielded.
+    """
+    end = PageEnd(page_size)
+    tasks: dict[int, asyncio.Task[PageBody]] = {}
+    next_to_schedule = start
+    current = start
+    try:
+        while True:
+            limit = window if current > start else 1
+            while len(tasks) < limit and end.may_exist(next_to_schedule):
+                tasks[next_to_schedule] = asyncio.ensure_future(fetch(next_to_schedule))
+                next_to_schedule += 1
+            task = tasks.pop(current, None)
+            if task is None:
+                return
+            body = await task
+            end.observe(current, body)
+            yield current, body
+            if end.last_page is not None and current >= end.last_page:
+                return
+            current += 1
+            if not end.may_exist(current):
+                return
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks.values(), return_exceptions=True)

@@ -1,0 +1,149 @@
+"""Turn vendor JSON into storable rows: canonical text, content hash, or a quarantine reason.
+
+The hash is blake2b-128 over the canonical JSON (keys sorted, compact). Equal content gives
+an equal hash whatever the key order the vendor used, so unchanged records cost no writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+MAX_RECORD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A record ready for the mirror."""
+
+    key: str
+    text: str
+    digest: bytes
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that cannot be stored, kept with its reason for syncer.quarantine."""
+
+    key: str | None
+    reason: str
+    raw: str
+
+
+def canonical(record: Any) -> bytes:
+    """Compact JSON with sorted keys; raises TypeError/JSONEncodeError on unstorable values."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+
+
+def content_hash(record: Any) -> bytes:
+    """The content hash syncer stores in `_hash` for a record."""
+    return hashlib.blake2b(canonical(record), digest_size=16).digest()
+
+
+def parse_json(body: bytes) -> tuple[Any, bool]:
+    """Parse a response body; returns (value, strict) where strict means plain RFC 8259 JSON.
+
+    orjson refuses NaN, Infinity and lone surrogates. Such a body is parsed again leniently
+    so the good records of the page still land and the bad ones are quarantined one by one.
+    """
+    try:
+        return orjson.loads(body), True
+    except orjson.JSONDecodeError:
+        return json.loads(body.decode("utf-8", "surrogatepass")), False
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _raw_text(record: Any) -> str:
+    """The record as text for quarantine: lossless, and storable in a text column."""
+    text = json.dumps(record, ensure_ascii=True, allow_nan=True, default=str)
+    # Postgres text cannot hold NUL; the escaped form above never contains a raw NUL.
+    return text
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def prepare(
+    records: Iterable[Any],
+    key_of: Callable[[Any], str | None],
+    cursor_field: str | None,
+    *,
+    lenient: bool,
+) -> tuple[list[Row], list[Rejected]]:
+    """Validate, canonicalise and hash one page; duplicate keys keep the newest record.
+
+    `lenient` says the page needed the lenient parser, so values must be checked for NaN.
+    """
+    by_key: dict[str, Row] = {}
+    rejected: list[Rejected] = []
+    for record in records:
+        if not isinstance(record, dict):
+            rejected.append(Rejected(None, "record is not a JSON object", _raw_text(record)))
+            continue
+        key = key_of(record)
+        if not key:
+            rejected.append(Rejected(None, "record has no key", _raw_text(record)))
+            continue
+        if "\x00" in key:
+            rejected.append(Rejected(None, "key contains a NUL character", _raw_text(record)))
+            continue
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            rejected.append(Rejected(None, "key contains a lone surrogate", _raw_text(record)))
+            continue
+        if lenient and _has_non_finite(record):
+            rejected.append(Rejected(key, "NaN or Infinity in a value", _raw_text(record)))
+            continue
+        try:
+            text = canonical(record)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            reason = "lone surrogate in a string" if "surrogate" in str(exc) else str(exc)
+            rejected.append(Rejected(key, reason, _raw_text(record)))
+            continue
+        if b"\\u0000" in text:
+            rejected.append(Rejected(key, "NUL character in a value", _raw_text(record)))
+            continue
+        if len(text) > MAX_RECORD_BYTES:
+            rejected.append(
+                Rejected(key, f"record larger than {MAX_RECORD_BYTES} bytes", text.decode())
+            )
+            continue
+        updated = _parse_time(record.get(cursor_field)) if cursor_field else None
+        row = Row(key, text.decode(), hashlib.blake2b(text, digest_size=16).digest(), updated)
+        previous = by_key.get(key)
+        if previous is None or _newer_or_equal(row, previous):
+            by_key[key] = row
+    return list(by_key.values()), rejected
+
+
+def _newer_or_equal(row: Row, previous: Row) -> bool:
+    if row.updated_at is None or previous.updated_at is None:
+        return True
+    return row.updated_at >= previous.updated_at

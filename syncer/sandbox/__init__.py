@@ -1,0 +1,25 @@
+"""A local emulator of the Exto Data API, written from Exto's documents (see docs/sandbox.md).
+
+app = create_app(SandboxConfig(master_records=1_000))
+sb = app[SANDBOX_KEY]
+"""
+
+from __future__ import annotations
+
+from syncer.sandbox.app import create_app, serve
+from syncer.sandbox.config import DEFAULT_MASTER, DEFAULT_MODULE, DEFAULT_TOKEN, SandboxConfig
+from syncer.sandbox.data import GenerationResult
+from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
+
+__all__ = [
+    "DEFAULT_MASTER",
+    "DEFAULT_MODULE",
+    "DEFAULT_TOKEN",
+    "SANDBOX_KEY",
+    "GenerationResult",
+    "RequestLogEntry",
+    "Sandbox",
+    "SandboxConfig",
+    "create_app",
+    "serve",
+]

@@ -1,0 +1,193 @@
+"""One live Exto collection (a master or a module): its records and cached sort orders.
+
+Records are kept in insertion order under an internal sequence number, so records without `_id`
+or with a duplicate `_id` (poison data) can live side by side. A sort order is a sorted list of
+keys `(type rank, value, _id, seq)` built once per sort field and then kept up to date by bisection
+as records come and go, so an unfiltered page costs a slice, never a scan. Filtered or
+project-scoped requests scan once and keep their result until the data changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from syncer.sandbox import fields
+
+Key = tuple[Any, ...]
+Predicate = Callable[[fields.Record], bool]
+
+#: a mutation touching more records than this drops the cached orders instead of patching them
+_PATCH_LIMIT = 256
+#: how many filtered selections each collection remembers
+_SELECTION_CACHE = 32
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The records one list request sees, in its order: either a whole sort order or a scan."""
+
+    keys: list[Key] | None
+    seqs: list[int] | None
+    descending: bool
+
+    @property
+    def total(self) -> int:
+        return len(self.seqs) if self.seqs is not None else len(self.keys or ())
+
+    def seq_at(self, position: int) -> int:
+        if self.seqs is not None:
+            return self.seqs[position]
+        assert self.keys is not None
+        index = self.total - 1 - position if self.descending else position
+        return int(self.keys[index][-1])
+
+    def page(self, offset: int, size: int) -> list[int]:
+        """Sequence numbers at positions offset .. offset+size-1 (fewer past the end)."""
+        if self.seqs is not None:
+            return self.seqs[offset : offset + size]
+        assert self.keys is not None
+        if not self.descending:
+            return [key[-1] for key in self.keys[offset : offset + size]]
+        stop = self.total - offset
+        start = max(stop - size, 0)
+        return [key[-1] for key in reversed(self.keys[start:stop])] if stop > 0 else []
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many objects (records, sort keys) at once.
+
+    Otherwise it rescans the growing heap many times over, doubling the build time; the objects
+    built hold no reference cycles, so nothing is left for the collector to find afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class Collection:
+    """A master or module collection with its sort-order and selection caches."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        #: bumped by every change; part of every selection cache key
+        self.version = 0
+        self.poison: set[int] = set()
+        self._rows: dict[int, fields.Record] = {}
+        self._next_seq = 0
+        self._orders: dict[str, list[Key]] = {}
+        self._getters: dict[str, fields.Getter] = {}
+        self._selections: OrderedDict[Hashable, list[int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def records(self) -> list[fields.Record]:
+        """The live records in insertion order (the stored dicts: treat them as read-only)."""
+        return list(self._rows.values())
+
+    def seqs(self) -> list[int]:
+        return list(self._rows)
+
+    def get(self, seq: int) -> fields.Record:
+        return self._rows[seq]
+
+    def insert(self, records: Iterable[fields.Record], *, poison: bool = False) -> list[int]:
+        """Append records; return their sequence numbers."""
+        added = []
+        for record in records:
+            seq = self._next_seq
+            self._next_seq += 1
+            self._rows[seq] = record
+            added.append(seq)
+            if poison:
+                self.poison.add(seq)
+        self._changed(len(added))
+        for field, keys in self._orders.items():
+            for seq in added:
+                bisect.insort(keys, self._key(field, seq, self._rows[seq]))
+        return added
+
+    def delete(self, seqs: Iterable[int]) -> None:
+        """Remove records for good (Exto hard delete)."""
+        doomed = [(seq, self._rows[seq]) for seq in seqs]
+        self._changed(len(doomed))
+        for field, keys in self._orders.items():
+            for seq, record in doomed:
+                del keys[bisect.bisect_left(keys, self._key(field, seq, record))]
+        for seq, _ in doomed:
+            del self._rows[seq]
+            self.poison.discard(seq)
+
+    def replace(self, changes: dict[int, fields.Record]) -> None:
+        """Swap in new versions of existing records, keeping their place in insertion order."""
+        self._changed(len(changes))
+        for field, keys in self._orders.items():
+            for seq, record in changes.items():
+                del keys[bisect.bisect_left(keys, self._key(field, seq, self._rows[seq]))]
+                bisect.insort(keys, self._key(field, seq, record))
+        self._rows.update(changes)
+
+    def select(
+        self, sort: str, descending: bool, predicate: Predicate | None, scope: Hashable
+    ) -> Selection:
+        """The records a request sees: the sort order of `sort` ("" = insertion), filtered if asked.
+
+        `scope` identifies `predicate` (filter text, time zone, project, ...) for the cache.
+        """
+        keys = self._order(sort)
+        if predicate is None:
+            return Selection(keys=keys, seqs=None, descending=descending)
+        cache_key = (self.version, sort, descending, scope)
+        seqs = self._selections.get(cache_key)
+        if seqs is None:
+            rows = self._rows
+            ordered = reversed(keys) if descending else keys
+            seqs = [key[-1] for key in ordered if predicate(rows[key[-1]])]
+            self._selections[cache_key] = seqs
+            if len(self._selections) > _SELECTION_CACHE:
+                self._selections.popitem(last=False)
+        else:
+            self._selections.move_to_end(cache_key)
+        return Selection(keys=None, seqs=seqs, descending=descending)
+
+    def _order(self, field: str) -> list[Key]:
+        """The cached ascending sort order for `field`, built on first use."""
+        keys = self._orders.get(field)
+        if keys is None:
+            with collector_paused():
+                keys = sorted(self._key(field, seq, record) for seq, record in self._rows.items())
+            self._orders[field] = keys
+        return keys
+
+    def _key(self, field: str, seq: int, record: fields.Record) -> Key:
+        """Sort key: the field's value, ties broken by `_id`, then by insertion."""
+        if not field:
+            return (seq,)
+        get = self._getters.get(field)
+        if get is None:
+            get = self._getters[field] = fields.getter(field)
+        record_id = record.get("_id")
+        return (
+            *fields.sort_value(get(record)),
+            record_id if isinstance(record_id, str) else "",
+            seq,
+        )
+
+    def _changed(self, count: int) -> None:
+        """Note a mutation of `count` records: new version; big batches drop the sort orders."""
+        self.version += 1
+        self._selections.clear()
+        if count > _PATCH_LIMIT:
+            self._orders.clear()

@@ -1,0 +1,290 @@
+"""The Exto Data API routes, written from Exto's documents (vendors.md §2, the seeds, the OpenAPI).
+
+Every route lives under `/data` (Exto's base URL is `<host>/data`). The middleware applies what all
+data routes share, in this order: bearer auth (401), the per-token rate limit (429), the latency
+knob, then the handler; errors of any kind leave as Exto's JSON error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from syncer.sandbox import filters
+from syncer.sandbox.collection import Collection, Predicate
+from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
+
+PREFIX = "/data"
+API = PREFIX + "/api/v1"
+HEALTH = API + "/health/"
+MAX_PAGE_SIZE = 1000
+_INTEGER = re.compile(r"[+-]?\d+")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An Exto error answer: status, summary and detail lines of the JSON error body."""
+
+    def __init__(self, status: int, summary: str, *detail: str) -> None:
+        super().__init__(summary, *detail)
+        self.status = status
+        self.summary = summary
+        self.detail = list(detail)
+        self.headers: dict[str, str] = {}
+
+
+def error_response(request: web.Request, error: ApiError) -> web.Response:
+    """Exto's error body `{code, timestamp, path, error: {summary, detail}}`."""
+    now = datetime.now(UTC)
+    body = {
+        "code": error.status,
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "path": request.path.removeprefix(PREFIX),
+        "error": {"summary": error.summary, "detail": error.detail},
+    }
+    return json_response(body, status=error.status, headers=error.headers)
+
+
+def json_response(
+    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None, stdlib: bool = False
+) -> web.Response:
+    """Serialise with orjson, or with the stdlib when the body holds NaN or lone surrogates."""
+    data = json.dumps(body, allow_nan=True).encode() if stdlib else orjson.dumps(body)
+    return web.Response(body=data, status=status, headers=headers, content_type="application/json")
+
+
+@web.middleware
+async def exto_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Auth, rate limit, latency, error bodies and the request log for everything under /data."""
+    if request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
+        return await handler(request)
+    sb = request.app[SANDBOX_KEY]
+    at = sb.clock()
+    health = request.path.startswith(HEALTH)
+    token = None if health else _bearer(request)
+    response: web.StreamResponse
+    try:
+        if not health:
+            refusal = _refusal(sb, token)
+            if sb.config.latency_ms > 0:
+                await asyncio.sleep(sb.config.latency_ms / 1000)
+            if refusal is not None:
+                raise refusal
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(request, exc)
+    except web.HTTPException as exc:  # no such route (404) or method (405)
+        summary = exc.reason or "Error"
+        detail = f"Cannot {request.method} {request.path.removeprefix(PREFIX)}"
+        response = error_response(request, ApiError(exc.status, summary, detail))
+    except Exception as exc:
+        response = error_response(request, ApiError(500, "Service Exception", repr(exc)))
+    sb.log(
+        RequestLogEntry(
+            at, request.method, request.path, dict(request.query), token, response.status
+        )
+    )
+    return response
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _refusal(sb: Sandbox, token: str | None) -> ApiError | None:
+    """401 for a missing or unknown token, else 429 when the token's window is full, else None."""
+    if token is None or token not in sb.config.tokens:
+        return ApiError(401, "Unauthorized", "Invalid authentication token.")
+    if not sb.limiter.admit(token, sb.config.rate_limit):
+        error = ApiError(429, "TOO MANY REQUESTS", "Rate limit exceeded: 3 requests per second.")
+        if sb.config.retry_after:
+            error.headers["Retry-After"] = "1"
+        return error
+    return None
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Validated `page` / `pageSize`."""
+
+    page: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def envelope(self, rows: list[Any], total: int) -> dict[str, Any]:
+        """Exto's list envelope `{rows, total, page, pageSize, totalPages}`."""
+        return {
+            "rows": rows,
+            "total": total,
+            "page": self.page,
+            "pageSize": self.size,
+            "totalPages": math.ceil(total / self.size),
+        }
+
+
+def paging(query: Mapping[str, str], default_size: int) -> Paging:
+    """Read and check `page` (>= 1) and `pageSize` (1..1000) with Exto's error messages."""
+    page = _integer(query.get("page"), 1)
+    if page is None or page < 1:
+        raise ApiError(400, "Bad Request", "Page must be greater than 0")
+    size = _integer(query.get("pageSize"), default_size)
+    if size is None or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ApiError(400, "Bad Request", "Page size must be between 1 and 1000")
+    return Paging(page, size)
+
+
+def _integer(text: str | None, default: int) -> int | None:
+    if text is None:
+        return default
+    return int(text) if _INTEGER.fullmatch(text.strip()) else None
+
+
+def _sort(query: Mapping[str, str]) -> tuple[str, bool]:
+    """`sort=field` ascending, `sort=-field` descending (our assumption); none = insertion order."""
+    text = query.get("sort", "").strip()
+    descending = text.startswith("-")
+    field = text.removeprefix("-").strip()
+    if descending and not field:
+        raise ApiError(400, "Bad Request", "Invalid sort: expected field or -field")
+    return field, descending
+
+
+def _scope(request: web.Request, kind: str) -> tuple[Predicate | None, tuple[str, ...]]:
+    """The predicate of `filter`, `x-project-id` and (modules) `status`, and a key naming it."""
+    query = request.query
+    text = query.get("filter", "")
+    time_zone = query.get("localTimeZone", "")
+    project = request.headers.get("x-project-id", "")
+    status = query.get("status", "") if kind == "module" else ""
+    tests: list[Predicate] = []
+    if text:
+        try:
+            tests.append(filters.compile_filter(text, time_zone or None))
+        except filters.FilterError as exc:
+            raise ApiError(400, "Bad Request", str(exc)) from exc
+    if project:
+        tests.append(lambda record: record.get("projectID") == project)
+    if status:
+        folded = status.casefold()
+
+        def status_matches(record: dict[str, Any]) -> bool:
+            value = record.get("customFields", {}).get("status")
+            return isinstance(value, str) and value.casefold() == folded
+
+        tests.append(status_matches)
+    if not tests:
+        return None, ()
+    if len(tests) == 1:
+        return tests[0], (text, time_zone, project, status)
+    return (lambda record: all(t(record) for t in tests)), (text, time_zone, project, status)
+
+
+async def readiness(request: web.Request) -> web.Response:
+    return json_response({"ok": True})
+
+
+async def liveness(request: web.Request) -> web.Response:
+    """Fixed figures (the OpenAPI example): the sandbox is never unhealthy."""
+    return json_response({"ok": True, "cpuPercent": 3.2, "memPercent": 41})
+
+
+async def master_records(request: web.Request) -> web.Response:
+    return _records_page(request, "master", request.match_info["masterName"])
+
+
+async def module_records(request: web.Request) -> web.Response:
+    return _records_page(request, "module", request.match_info["moduleName"])
+
+
+def _records_page(request: web.Request, kind: str, name: str) -> web.Response:
+    """One page of a master or module; then churn, if the knobs ask for it."""
+    sb = request.app[SANDBOX_KEY]
+    coll = sb.collection(kind, name)
+    if coll is None:
+        raise ApiError(404, "Not Found", f"{name.upper()} not Found.")
+    pages = paging(request.query, default_size=25)
+    sort, descending = _sort(request.query)
+    predicate, scope = _scope(request, kind)
+    selection = coll.select(sort, descending, predicate, scope)
+    seqs = selection.page(pages.offset, pages.size)
+    rows = [coll.get(seq) for seq in seqs]
+    body: Any = pages.envelope(rows, selection.total) if sb.config.envelope == "rows" else rows
+    response = json_response(body, stdlib=_poisoned(coll, seqs))
+    inserts, deletes = sb.config.churn_inserts_per_page, sb.config.churn_deletes_per_page
+    if seqs and (inserts or deletes):
+        sb.data.churn(coll, selection, pages.offset, inserts, deletes)
+    return response
+
+
+def _poisoned(coll: Collection, seqs: list[int]) -> bool:
+    return bool(coll.poison) and not coll.poison.isdisjoint(seqs)
+
+
+async def user_access(request: web.Request) -> web.Response:
+    """User-access entries; the array envelope nests the page one level, as the seed shows."""
+    sb = request.app[SANDBOX_KEY]
+    pages = paging(request.query, default_size=1000)
+    project = request.headers.get("x-project-id", "")
+    users = sb.data.users
+    if project:
+        users = [u for u in users if any(p["projectID"] == project for p in u["projects"])]
+    rows = users[pages.offset : pages.offset + pages.size]
+    if sb.config.envelope == "rows":
+        return json_response(pages.envelope(rows, len(users)))
+    return json_response([rows])
+
+
+async def user_access_by_user(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    username = request.query.get("username", "").strip().lower()
+    if not username:
+        raise ApiError(400, "Bad Request", "username is required")
+    for entry in sb.data.users:
+        if entry["user"]["userName"] == username:
+            return json_response(entry)
+    raise ApiError(404, "Not Found", f"User {username} not found.")
+
+
+async def groups(request: web.Request) -> web.Response:
+    """Projects paged, tenant groups on page 1 only (our assumption; the seed shows one object)."""
+    sb = request.app[SANDBOX_KEY]
+    pages = paging(request.query, default_size=100)
+    query = request.query
+    only_projects = any(
+        query.get(flag, "").lower() == "true"
+        for flag in ("onlyProjectsGroups", "onlyProjectGroups")
+    )
+    project = request.headers.get("x-project-id", "")
+    projects = sb.data.projects
+    if project:
+        projects = [p for p in projects if p["projectID"] == project]
+    tenant = [] if only_projects or pages.page > 1 else list(sb.data.tenant_groups)
+    item = {"projects": projects[pages.offset : pages.offset + pages.size], "groups": tenant}
+    if sb.config.envelope == "rows":
+        return json_response(pages.envelope([item], len(projects)))
+    return json_response([item])
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the Exto routes on `app`."""
+    app.router.add_get(API + "/health/readiness", readiness)
+    app.router.add_get(API + "/health/liveness", liveness)
+    app.router.add_get(API + "/master-record/{masterName}", master_records)
+    app.router.add_get(API + "/module-record/{moduleName}", module_records)
+    app.router.add_get(API + "/user/user-access", user_access)
+    app.router.add_get(API + "/user/user-access/by-user", user_access_by_user)
+    app.router.add_get(API + "/user/groups", groups)

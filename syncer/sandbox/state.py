@@ -1,0 +1,110 @@
+"""`Sandbox`: one running Exto sandbox's config, data and request log — the handle tests hold.
+
+app = create_app(SandboxConfig(master_records=500))
+sb = app[SANDBOX_KEY]
+sb.config.rate_limit = 0          # knobs are read on every request
+sb.generation(change_pct=5.0)     # the vendor's data moves on
+assert sb.max_in_window("sandbox-token") <= 3
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from syncer.sandbox.collection import Collection
+from syncer.sandbox.config import SandboxConfig
+from syncer.sandbox.data import Dataset, GenerationResult
+from syncer.sandbox.ratelimit import Clock, SlidingWindowLimiter, max_in_window
+
+
+@dataclass(frozen=True)
+class RequestLogEntry:
+    """One request to a data or health route, as the sandbox saw it."""
+
+    #: sandbox clock reading when the request arrived (the rate limiter's clock)
+    at: float
+    method: str
+    #: the path as sent, including the `/data` prefix
+    path: str
+    query: dict[str, str]
+    #: the bearer token presented, if any (health routes: None)
+    token: str | None
+    status: int
+
+
+class Sandbox:
+    """The live state behind one sandbox app."""
+
+    def __init__(self, config: SandboxConfig, clock: Clock = time.monotonic) -> None:
+        self.config = config
+        self.clock = clock
+        self.limiter = SlidingWindowLimiter(window=1.0, clock=clock)
+        self.request_log: list[RequestLogEntry] = []
+        self.data = Dataset.build(config)
+
+    def collection(self, kind: str, name: str) -> Collection | None:
+        """The master or module (`kind`) collection called `name` (any case), if it exists."""
+        return self.data.collections.get((kind, name.upper()))
+
+    def records(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+        """The live data exactly as the API serves it, in insertion order; treat it as read-only.
+
+        kind: "master" or "module" (name defaults to the configured one), "users" (user-access
+        entries) or "groups" (one `{projects, groups}` object holding every project, in a list).
+        """
+        if kind == "users":
+            return list(self.data.users)
+        if kind == "groups":
+            return [{"projects": list(self.data.projects), "groups": list(self.data.tenant_groups)}]
+        if kind not in ("master", "module"):
+            raise ValueError(f"unknown kind {kind!r}: use master, module, users or groups")
+        default = self.config.master_name if kind == "master" else self.config.module_name
+        coll = self.collection(kind, name or default)
+        if coll is None:
+            raise KeyError(f"no {kind} called {name!r}")
+        return coll.records()
+
+    def generation(
+        self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
+    ) -> GenerationResult:
+        """Move masters and modules on by one deterministic generation (`Dataset.generation`)."""
+        return self.data.generation(change_pct, delete_pct, insert_pct)
+
+    def log(self, entry: RequestLogEntry) -> None:
+        self.request_log.append(entry)
+
+    def max_in_window(self, token: str, window: float = 1.0) -> int:
+        """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
+        times = sorted(e.at for e in self.request_log if e.token == token and e.status != 429)
+        return max_in_window(times, window)
+
+    def count_status(self, status: int) -> int:
+        """How many logged requests were answered with `status`."""
+        return sum(1 for e in self.request_log if e.status == status)
+
+    def reset_log(self) -> None:
+        self.request_log.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Request counts per status, the busiest window per token, live record counts."""
+        by_status = Counter(e.status for e in self.request_log)
+        tokens = sorted({e.token for e in self.request_log if e.token is not None})
+        return {
+            "requests": len(self.request_log),
+            "by_status": {str(status): n for status, n in sorted(by_status.items())},
+            "max_in_window": {token: self.max_in_window(token) for token in tokens},
+            "records": {
+                kind: {name: len(coll)} for (kind, name), coll in self.data.collections.items()
+            }
+            | {"users": len(self.data.users), "projects": len(self.data.projects)},
+            "generation": self.data.generation_number,
+            "config": self.config.describe(),
+        }
+
+
+SANDBOX_KEY = web.AppKey("sandbox", Sandbox)

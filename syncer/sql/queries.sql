@@ -1,0 +1,209 @@
+-- Every query syncer runs. $n parameters are described on the line after each name.
+
+-- name: get_stream
+-- $1 connection, $2 stream
+SELECT stream_id, table_name FROM syncer.streams WHERE connection = $1 AND stream = $2;
+
+-- name: insert_stream
+-- $1 connection, $2 stream, $3 table name
+INSERT INTO syncer.streams (connection, stream, table_name) VALUES ($1, $2, $3)
+ON CONFLICT (connection, stream) DO NOTHING;
+
+-- name: table_name_taken
+-- $1 table name
+SELECT EXISTS (SELECT 1 FROM syncer.streams WHERE table_name = $1);
+
+-- name: ensure_state
+-- $1 stream_id
+INSERT INTO syncer.stream_state (stream_id) VALUES ($1) ON CONFLICT DO NOTHING;
+
+-- name: create_mirror_table
+CREATE TABLE IF NOT EXISTS mirror.{table} (
+    _pk                text PRIMARY KEY,
+    _data              jsonb NOT NULL,
+    _hash              bytea NOT NULL,
+    _source_updated_at timestamptz,
+    _synced_at         timestamptz NOT NULL,
+    _deleted_at        timestamptz,
+    _run_id            bigint NOT NULL
+);
+
+-- name: try_lock
+-- $1 lock name
+SELECT pg_try_advisory_lock(hashtextextended($1, 0));
+
+-- name: unlock
+-- $1 lock name
+SELECT pg_advisory_unlock(hashtextextended($1, 0));
+
+-- name: abandon_runs
+-- $1 connection, $2 stream
+UPDATE syncer.runs
+SET status = 'abandoned', finished_at = now(),
+    error = 'the process ended before the run finished (killed or crashed); the next run resumed it'
+WHERE connection = $1 AND stream = $2 AND status = 'running';
+
+-- name: load_state
+-- $1 stream_id
+SELECT pass_id, pass_mode, pass_params, checkpoint_page, pass_keys_written,
+       pass_max_updated_at, cursor, last_full_pass
+FROM syncer.stream_state WHERE stream_id = $1;
+
+-- name: begin_pass
+-- $1 stream_id, $2 mode, $3 params (jsonb)
+UPDATE syncer.stream_state
+SET pass_id = nextval('syncer.pass_seq'), pass_mode = $2, pass_params = $3,
+    pass_started_at = now(), checkpoint_page = 0, pass_keys_written = 0,
+    pass_max_updated_at = NULL, updated_at = now()
+WHERE stream_id = $1
+RETURNING pass_id;
+
+-- name: start_run
+-- $1 invocation, $2 connection, $3 stream, $4 mode, $5 pass_id, $6 resumed from page
+INSERT INTO syncer.runs (invocation, connection, stream, mode, pass_id, resumed_from_page)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING run_id;
+
+-- name: create_stage
+CREATE TEMP TABLE IF NOT EXISTS syncer_stage (
+    pk         text NOT NULL,
+    data       jsonb NOT NULL,
+    hash       bytea NOT NULL,
+    updated_at timestamptz
+) ON COMMIT DELETE ROWS;
+
+-- name: stage_unnest
+-- $1 keys, $2 json texts, $3 hashes, $4 source updated-at
+INSERT INTO syncer_stage (pk, data, hash, updated_at)
+SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
+
+-- name: merge_page
+-- $1 run_id, $2 stream_id. Rows equal to the mirror (same hash, not deleted) are filtered out
+-- before the upsert, so they are neither written nor locked.
+WITH changed AS (
+    SELECT s.pk, s.data, s.hash, s.updated_at
+    FROM syncer_stage s
+    LEFT JOIN mirror.{table} m ON m._pk = s.pk
+    WHERE m._pk IS NULL OR m._hash <> s.hash OR m._deleted_at IS NOT NULL
+), written AS (
+    INSERT INTO mirror.{table} AS m
+        (_pk, _data, _hash, _source_updated_at, _synced_at, _deleted_at, _run_id)
+    SELECT pk, data, hash, updated_at, now(), NULL, $1 FROM changed
+    ON CONFLICT (_pk) DO UPDATE
+    SET _data = EXCLUDED._data, _hash = EXCLUDED._hash,
+        _source_updated_at = EXCLUDED._source_updated_at, _synced_at = EXCLUDED._synced_at,
+        _deleted_at = NULL, _run_id = EXCLUDED._run_id
+    RETURNING (xmax = 0) AS inserted
+), fields AS (
+    INSERT INTO syncer.stream_fields (stream_id, path, json_type)
+    SELECT DISTINCT $2::bigint, f.path, f.kind
+    FROM changed c,
+    LATERAL (
+        SELECT ARRAY[e.key] AS path, syncer.json_kind(e.value) AS kind
+        FROM jsonb_each(c.data) e
+        UNION ALL
+        SELECT ARRAY['customFields', e.key], syncer.json_kind(e.value)
+        FROM jsonb_each(CASE WHEN jsonb_typeof(c.data -> 'customFields') = 'object'
+                             THEN c.data -> 'customFields' ELSE '{}'::jsonb END) e
+    ) f
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated,
+       (SELECT count(*) FROM fields) AS new_fields
+FROM written;
+
+-- name: record_pass_keys
+-- $1 pass_id, $2 keys of quarantined records (they exist at the vendor too)
+INSERT INTO syncer.pass_keys (pass_id, key)
+SELECT $1::bigint, pk FROM syncer_stage
+UNION ALL
+SELECT $1::bigint, k FROM unnest($2::text[]) AS k;
+
+-- name: clear_missing
+-- $1 stream_id: staged keys were seen, so they are no longer candidates for deletion
+DELETE FROM syncer.missing_keys mk USING syncer_stage s
+WHERE mk.stream_id = $1 AND mk.key = s.pk;
+
+-- name: checkpoint
+-- $1 stream_id, $2 pass_id, $3 page, $4 keys recorded, $5 newest source updated-at of the page
+UPDATE syncer.stream_state
+SET checkpoint_page = $3, pass_keys_written = pass_keys_written + $4,
+    pass_max_updated_at = GREATEST(pass_max_updated_at, $5), updated_at = now()
+WHERE stream_id = $1 AND pass_id = $2;
+
+-- name: run_progress
+-- $1 run_id, $2..$12 counters
+UPDATE syncer.runs
+SET pages = $2, records = $3, requests = $4, rate_limited = $5, retries = $6,
+    inserted = $7, updated = $8, unchanged = $9, deleted = $10, quarantined = $11
+WHERE run_id = $1;
+
+-- name: quarantine
+-- $1 stream_id, $2 run_id, $3 page, $4 key, $5 reason, $6 raw payload
+INSERT INTO syncer.quarantine (stream_id, run_id, page, key, reason, raw)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: count_pass_keys
+-- $1 pass_id
+SELECT count(*) FROM syncer.pass_keys WHERE pass_id = $1;
+
+-- name: delete_candidates
+-- $1 pass_id: live mirror keys the pass did not see
+SELECT m._pk FROM mirror.{table} m
+WHERE m._deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM syncer.pass_keys k WHERE k.pass_id = $1 AND k.key = m._pk);
+
+-- name: note_missing
+-- $1 stream_id, $2 keys, $3 pass_id
+INSERT INTO syncer.missing_keys (stream_id, key, first_missing_pass)
+SELECT $1::bigint, k, $3::bigint FROM unnest($2::text[]) AS k
+ON CONFLICT DO NOTHING;
+
+-- name: missing_before
+-- $1 stream_id, $2 keys, $3 pass_id: keys also missing from an earlier complete pass
+SELECT key FROM syncer.missing_keys
+WHERE stream_id = $1 AND key = ANY($2::text[]) AND first_missing_pass < $3;
+
+-- name: forget_missing
+-- $1 stream_id, $2 keys
+DELETE FROM syncer.missing_keys WHERE stream_id = $1 AND key = ANY($2::text[]);
+
+-- name: soft_delete
+-- $1 keys, $2 run_id
+UPDATE mirror.{table} SET _deleted_at = now(), _run_id = $2
+WHERE _pk = ANY($1::text[]) AND _deleted_at IS NULL;
+
+-- name: finish_pass
+-- $1 stream_id, $2 whether it was a full pass
+UPDATE syncer.stream_state
+SET last_full_pass = CASE WHEN $2 THEN pass_id ELSE last_full_pass END,
+    last_full_pass_at = CASE WHEN $2 THEN now() ELSE last_full_pass_at END,
+    cursor = GREATEST(cursor, pass_max_updated_at),
+    pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
+    checkpoint_page = 0, pass_keys_written = 0, pass_max_updated_at = NULL, updated_at = now()
+WHERE stream_id = $1;
+
+-- name: drop_pass_keys
+-- $1 pass_id
+DELETE FROM syncer.pass_keys WHERE pass_id = $1;
+
+-- name: finish_run
+-- $1 run_id, $2 status, $3 error
+UPDATE syncer.runs SET status = $2, error = $3, finished_at = now() WHERE run_id = $1;
+
+-- name: stream_fields
+-- $1 stream_id
+SELECT path, array_agg(json_type ORDER BY json_type) AS kinds
+FROM syncer.stream_fields WHERE stream_id = $1 GROUP BY path ORDER BY path;
+
+-- name: recent_runs
+-- $1 limit
+SELECT run_id, connection, stream, mode, status, started_at, finished_at, pages, records,
+       inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error
+FROM syncer.runs ORDER BY run_id DESC LIMIT $1;
+
+-- name: view_exists
+-- $1 qualified view name
+SELECT to_regclass($1) IS NOT NULL;

@@ -1,0 +1,181 @@
+"""The syncer command end to end: a subprocess against the sandbox and a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory
+from tests.integration.mirror_check import assert_mirror_equals
+
+pytestmark = pytest.mark.acceptance
+
+TABLE = "exto__master_location"
+
+
+def write_config(
+    tmp_path: Path,
+    base_url: str,
+    *,
+    rate_limit: float = 1000,
+    window: int = 8,
+    streams: str = '["master:LOCATION"]',
+) -> Path:
+    path = tmp_path / "syncer.toml"
+    path.write_text(
+        f"""
+[[connections]]
+name = "exto"
+vendor = "exto"
+base_url = "{base_url}"
+token_env = "{TOKEN_ENV}"
+rate_limit = {rate_limit}
+window = {window}
+streams = {streams}
+"""
+    )
+    return path
+
+
+def env(db_url: str, token: str = TOKEN) -> dict[str, str]:
+    return {**os.environ, "SYNCER_DATABASE_URL": db_url, TOKEN_ENV: token, "COLUMNS": "200"}
+
+
+async def syncer(*args: str, environ: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncer",
+        *args,
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_sync_twice_then_status(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """First run inserts everything; the second reports 0 inserted and 0 updated."""
+    url, sb = await sandbox()
+    config = write_config(tmp_path, url)
+    code, out, err = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 0, err
+    assert "sync summary" in out and "succeeded" in out and "syncer psql" in out
+    await assert_mirror_equals(db, TABLE, sb.records("master", "LOCATION"), "master:LOCATION")
+    code, out, _ = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 0
+    row = await db.fetchrow(
+        "SELECT inserted, updated, unchanged FROM syncer.runs ORDER BY run_id DESC LIMIT 1"
+    )
+    assert (row["inserted"], row["updated"], row["unchanged"]) == (0, 0, 3000)
+    code, out, _ = await syncer("status", environ=env(db_url))
+    assert code == 0 and out.count("succeeded") == 2
+
+
+async def test_sigkill_after_page_k_then_rerun_ends_equal(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """SIGKILL after page k, then a rerun: resumed from the checkpoint, nothing lost or doubled."""
+    url, sb = await sandbox(master_records=12_000, latency_ms=40)
+    config = write_config(tmp_path, url, window=2)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncer",
+        "sync",
+        "--config",
+        str(config),
+        env=env(db_url),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    checkpoint = 0
+    for _ in range(600):
+        checkpoint = (
+            await db.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.stream_state")
+            or 0
+        )
+        if checkpoint >= 4:
+            break
+        await asyncio.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert 4 <= checkpoint < 12
+    merged = await db.fetchval(f'SELECT count(*) FROM mirror."{TABLE}"')
+    assert merged >= checkpoint * 1000
+    sb.reset_log()
+    code, _, err = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 0, err
+    first_page = min(int(e.query["page"]) for e in sb.request_log if "page" in e.query)
+    assert first_page > checkpoint - 1  # resumed, not restarted
+    await assert_mirror_equals(db, TABLE, sb.records("master", "LOCATION"), "master:LOCATION")
+    assert await db.fetchval(f'SELECT count(*) FROM mirror."{TABLE}"') == 12_000
+    statuses = [
+        r["status"] for r in await db.fetch("SELECT status FROM syncer.runs ORDER BY run_id")
+    ]
+    assert statuses == ["abandoned", "succeeded"]
+
+
+async def test_bad_token_exits_6_without_printing_it(
+    sandbox: SandboxFactory, db_url: str, tmp_path: Path
+) -> None:
+    url, _ = await sandbox()
+    config = write_config(tmp_path, url)
+    secret = "not-the-token-4242"
+    code, out, err = await syncer("sync", "--config", str(config), environ=env(db_url, secret))
+    assert code == 6
+    assert secret not in out + err and "refused the token" in out
+    code, out, err = await syncer("check", "--config", str(config), environ=env(db_url, secret))
+    assert code == 6 and secret not in out + err
+
+
+async def test_missing_token_variable_is_a_config_error(
+    sandbox: SandboxFactory, db_url: str, tmp_path: Path
+) -> None:
+    url, _ = await sandbox()
+    environ = env(db_url)
+    del environ[TOKEN_ENV]
+    code, _, err = await syncer(
+        "sync", "--config", str(write_config(tmp_path, url)), environ=environ
+    )
+    assert code == 6 and TOKEN_ENV in err
+
+
+async def test_already_running_exits_4_at_once(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """While another session holds the stream's lock, a run exits with code 4."""
+    url, sb = await sandbox()
+    config = write_config(tmp_path, url)
+    await db.execute(
+        "SELECT pg_advisory_lock(hashtextextended('syncer.stream:exto/master:LOCATION', 0))"
+    )
+    code, out, _ = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 4 and "already" in out
+    assert sb.request_log == []
+
+
+async def test_check_reports_ready_and_token_accepted(
+    sandbox: SandboxFactory, db_url: str, tmp_path: Path
+) -> None:
+    url, _ = await sandbox()
+    code, out, _ = await syncer(
+        "check", "--config", str(write_config(tmp_path, url)), environ=env(db_url)
+    )
+    assert code == 0 and "token accepted" in out and "ready" in out
+
+
+@pytest.mark.parametrize("command", ["sync", "status", "migrate", "check", "sandbox"])
+async def test_help_explains_with_an_example(command: str) -> None:
+    code, out, _ = await syncer(command, "--help", environ=dict(os.environ))
+    assert code == 0 and "Example:" in out

@@ -1,0 +1,63 @@
+"""The Exto connector's requests and record extraction, as data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from syncer import errors
+from syncer.connectors import exto
+
+
+def test_incremental_filter_is_the_typed_day_granular_form() -> None:
+    spec = exto.stream("master:LOCATION")
+    assert spec.incremental_params is not None
+    params = spec.incremental_params(datetime(2025, 3, 4, 23, 59, tzinfo=UTC))
+    assert params == {"filter": "updatedAt:DATE:ge:2025-03-04", "localTimeZone": "UTC"}
+    assert spec.params == {"sort": "_id"} and spec.path == "/api/v1/master-record/LOCATION"
+
+
+def test_lookup_filter_uses_in_with_pipes() -> None:
+    spec = exto.stream("module:INSPECTION")
+    assert spec.lookup_params is not None
+    assert spec.lookup_params(["a", "b"]) == {"filter": "_id:STRING:in:a|b"}
+
+
+def test_both_envelopes_are_accepted() -> None:
+    spec = exto.stream("master:X")
+    page = spec.extract(
+        {"rows": [{"_id": "a"}], "total": 1, "page": 1, "pageSize": 1, "totalPages": 1}
+    )
+    assert page.records == [{"_id": "a"}] and page.total_pages == 1
+    bare = spec.extract([{"_id": "a"}, {"_id": "b"}])
+    assert bare.item_count == 2 and bare.total_pages is None
+
+
+def test_users_flatten_the_nested_array_and_key_on_lower_case_user_name() -> None:
+    spec = exto.stream("users")
+    page = spec.extract([[{"user": {"userName": "John@X.com"}}, {"user": {"userName": "a@x.com"}}]])
+    assert [spec.key(r) for r in page.records] == ["john@x.com", "a@x.com"]
+
+
+def test_groups_become_one_row_per_project_group_and_tenant_group() -> None:
+    spec = exto.stream("groups")
+    body = [
+        {"projects": [{"projectID": "P1", "groups": ["G1", "G2"], "spaces": []}], "groups": ["T1"]}
+    ]
+    page = spec.extract(body)
+    assert [spec.key(r) for r in page.records] == ['["P1","G1"]', '["P1","G2"]', '[null,"T1"]']
+    assert page.item_count == 1
+
+
+def test_unknown_stream_is_a_config_error() -> None:
+    with pytest.raises(errors.ConfigError, match="master:<NAME>"):
+        exto.stream("widgets")
+
+
+def test_error_body_summary() -> None:
+    body = {
+        "code": 400,
+        "error": {"summary": "Bad Request", "detail": ["Page must be greater than 0"]},
+    }
+    assert exto.connector.error_summary(body) == "Bad Request: Page must be greater than 0"

@@ -1,0 +1,54 @@
+"""Canonical hashing, duplicate resolution and quarantine reasons."""
+
+from __future__ import annotations
+
+import json
+
+from syncer.records import content_hash, parse_json, prepare
+
+
+def key(record: dict) -> str | None:  # type: ignore[type-arg]
+    value = record.get("_id")
+    return value if isinstance(value, str) else None
+
+
+def test_hash_ignores_key_order_but_not_values() -> None:
+    a = {"_id": "1", "customFields": {"x": 1, "y": [1, 2]}}
+    b = {"customFields": {"y": [1, 2], "x": 1}, "_id": "1"}
+    assert content_hash(a) == content_hash(b)
+    assert content_hash(a) != content_hash({**a, "customFields": {"x": 2, "y": [1, 2]}})
+
+
+def test_duplicate_keys_in_a_page_keep_the_newest() -> None:
+    old = {"_id": "1", "updatedAt": "2025-01-01T00:00:00.000Z", "v": 1}
+    new = {"_id": "1", "updatedAt": "2025-01-02T00:00:00.000Z", "v": 2}
+    rows, rejected = prepare([new, old], key, "updatedAt", lenient=False)
+    assert [json.loads(r.text)["v"] for r in rows] == [2] and not rejected
+
+
+def test_each_poison_kind_is_rejected_with_its_reason() -> None:
+    body = (
+        b'[{"_id":"ok","v":1},{"_id":"nul","v":"a\\u0000b"},{"_id":"sur","v":"\\ud800"},'
+        b'{"_id":"nan","v":NaN},{"v":"no key"},{"_id":"big","v":"' + b"x" * (11 * 2**20) + b'"}]'
+    )
+    records, strict = parse_json(body)
+    assert not strict
+    rows, rejected = prepare(records, key, None, lenient=True)
+    assert [r.key for r in rows] == ["ok"]
+    reasons = {r.key: r.reason for r in rejected}
+    assert "NUL" in reasons["nul"]
+    assert "surrogate" in reasons["sur"]
+    assert "NaN" in reasons["nan"]
+    assert "no key" in reasons[None]
+    assert "larger than" in reasons["big"]
+    assert all("\x00" not in r.raw for r in rejected)
+
+
+def test_a_key_with_nul_or_a_surrogate_is_rejected_not_stored() -> None:
+    rows, rejected = prepare([{"_id": "a\x00"}, {"_id": "\ud800"}], key, None, lenient=True)
+    assert rows == [] and len(rejected) == 2 and all(r.key is None for r in rejected)
+
+
+def test_strict_json_is_parsed_by_orjson() -> None:
+    value, strict = parse_json(b'{"rows": []}')
+    assert strict and value == {"rows": []}
