@@ -43,7 +43,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The embedded Postgres (used when SYNCER_DATABASE_URL is unset).")
 app.add_typer(db_app, name="db")
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 ConfigOption = Annotated[
@@ -89,12 +89,15 @@ def _config(path: Path) -> settings.Config:
 
 @app.callback()
 def _setup(
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="debug, info, warning or error. Default: warning on a terminal."),
+    ] = None,
     json_logs: Annotated[
         bool | None, typer.Option("--json-logs/--console-logs", help="Default: JSON off a tty.")
     ] = None,
 ) -> None:
-    log.configure(json=json_logs, level=log_level)
+    log.configure(json=json_logs, level=log_level or ("warning" if err.is_terminal else "info"))
 
 
 @app.command("migrate")
@@ -160,7 +163,11 @@ def sync(
     with progress:
         results = _run(engine.sync(cfg, url, only=stream or (), mode=mode, on_page=on_page))
     _summary(results)
-    out.print("\nOpen the mirror: [bold]syncer psql[/bold]   (typed views in schema mirror_view)")
+    out.print(
+        "\nOpen the mirror with psql: [bold]syncer psql[/bold]"
+        f"   (or: psql '{db.display_url(url)}'; typed views are in schema mirror_view)",
+        highlight=False,
+    )
     raise typer.Exit(int(engine.exit_code(results)))
 
 
@@ -379,7 +386,7 @@ def psql() -> None:
 @db_app.command("url")
 def db_url() -> None:
     """Print the database URL syncer uses (starting the embedded server if needed)."""
-    out.print(_database(), highlight=False)
+    out.print(db.display_url(_database()), highlight=False)
 
 
 @db_app.command("stop")

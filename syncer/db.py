@@ -8,6 +8,7 @@ and later runs find it; `syncer db stop` stops it.
 from __future__ import annotations
 
 import subprocess
+import warnings
 from pathlib import Path
 
 from syncer import errors, settings
@@ -25,7 +26,10 @@ def resolve_url() -> str:
     if url:
         return url
     try:
-        from pgserver import postgres_server
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, CI); harmless here
+            warnings.simplefilter("ignore")
+            from pgserver import postgres_server
 
         server = postgres_server.get_server(_pgdata(), cleanup_mode=None)
         return str(server.get_uri())
@@ -64,3 +68,14 @@ def _is_root() -> bool:
     import os
 
     return os.geteuid() == 0
+
+
+def display_url(url: str) -> str:
+    """`url` with any password replaced by ***, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
+    return urlunsplit(parts)

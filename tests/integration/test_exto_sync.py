@@ -239,3 +239,27 @@ async def test_typed_view_exposes_fields_as_columns(
     assert cols["serial_number"] == "numeric"
     count = await db.fetchval(f'SELECT count(serial_number) FROM mirror_view."{TABLE}"')
     assert count == len(sb.records("master", "LOCATION"))
+
+
+@pytest.mark.parametrize("retry_after", [True, False])
+async def test_429s_pause_the_credential_and_lose_nothing(
+    sandbox: SandboxFactory,
+    db_url: str,
+    db: asyncpg.Connection,
+    token_env: str,
+    retry_after: bool,
+) -> None:
+    """Paced at 6/s against a 3/s vendor: 429s come, every page still lands, syncer never sends
+    more than its own limit in any second, and after a Retry-After it waits before sending."""
+    url, sb = await sandbox(master_records=8_000, rate_limit=3, retry_after=retry_after)
+    [result] = await engine.sync(exto_config(url, rate_limit=6, headroom=1.0), db_url)
+    assert result.status == "succeeded", result.error
+    assert result.stats.rate_limited == sb.count_status(429) > 0
+    await assert_mirror_equals(db, TABLE, sb.records("master", "LOCATION"), MASTER)
+    sent = sorted(e.at for e in sb.request_log)
+    assert max(sum(1 for t in sent if s <= t < s + 1.0) for s in sent) <= 6
+    assert sb.max_in_window(TOKEN) <= 3
+    if retry_after:
+        for limited in (e.at for e in sb.request_log if e.status == 429):
+            early = [t for t in sent if limited + 0.05 < t < limited + 0.95]
+            assert early == [], "a request went out during the Retry-After pause"
