@@ -114,14 +114,3 @@ EXCEPTION WHEN others THEN
     RETURN NULL;
 END $$;
 
--- The JSON kind of a value, with ISO timestamps and dates told apart from other strings.
-CREATE FUNCTION syncer.json_kind(value jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN jsonb_typeof(value) <> 'string' THEN jsonb_typeof(value)
-        WHEN value #>> '{}' ~ '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$'
-            THEN 'timestamp'
-        WHEN value #>> '{}' ~ '^\d{4}-\d{2}-\d{2}$' THEN 'date'
-        ELSE 'string'
-    END
-$$;

@@ -10,7 +10,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
@@ -28,6 +28,22 @@ log = structlog.get_logger(__name__)
 
 #: on_page(connection, stream, page, total_pages, stats): progress reporting hook
 OnPage = Callable[[str, str, int, int | None, StreamStats], None]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A page as fetched and prepared, waiting for its turn to be merged."""
+
+    body: PageBody
+    prepared: records.Prepared
+
+    @property
+    def item_count(self) -> int:
+        return self.body.item_count
+
+    @property
+    def total_pages(self) -> int | None:
+        return self.body.total_pages
 
 
 @dataclass
@@ -231,17 +247,21 @@ async def _read_pass(
     conn = client.connection
     size = min(conn.page_size, spec.max_page_size)
 
-    async def fetch(page: int) -> PageBody:
+    async def fetch(page: int) -> Fetched:
         query = {**params, "page": str(page), "pageSize": str(size)}
         what = f"stream {spec.name} page {page}"
-        body, strict = await client.get(spec.path, query, what=what, stats=stats)
-        return replace(spec.extract(body), lenient=not strict)
+        raw, strict = await client.get(spec.path, query, what=what, stats=stats)
+        body = spec.extract(raw)
+        # prepared here, in the fetch task, so it overlaps the previous page's merge
+        prepared = records.prepare(body.records, spec.key, spec.cursor_field, lenient=not strict)
+        return Fetched(body, prepared)
 
     new_fields = False
-    async for page, body in pages_in_order(fetch, start=start, page_size=size, window=conn.window):
-        rows, rejected = records.prepare(
-            body.records, spec.key, spec.cursor_field, lenient=body.lenient
-        )
+    async for page, fetched in pages_in_order(
+        fetch, start=start, page_size=size, window=conn.window
+    ):
+        body, prepared = fetched.body, fetched.prepared
+        rejected = prepared.rejected
         for bad in rejected:
             log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
         stats.pages += 1
@@ -251,13 +271,12 @@ async def _read_pass(
             run_id=run_id,
             pass_id=pass_id,
             page=page,
-            rows=rows,
-            rejected=rejected,
+            prepared=prepared,
             record_keys=full,
             stats=stats,
         )
         if full:
-            keys_written += len(rows) + sum(1 for b in rejected if b.key is not None)
+            keys_written += len(prepared.rows) + sum(1 for b in rejected if b.key is not None)
         new_fields = new_fields or merged.new_fields > 0
         log.debug("page.merged", page=page, inserted=merged.inserted, updated=merged.updated)
         if on_page is not None:
@@ -328,13 +347,14 @@ async def _lookup(
         log.warning("deletes.lookup_refused", error=exc.message)
         return None
     page = spec.extract(body)
-    rows, rejected = records.prepare(page.records, spec.key, spec.cursor_field, lenient=not strict)
-    found = {r.key for r in rows} | {b.key for b in rejected if b.key is not None}
+    prepared = records.prepare(page.records, spec.key, spec.cursor_field, lenient=not strict)
+    rows = prepared.rows
+    found = {r.key for r in rows} | {b.key for b in prepared.rejected if b.key is not None}
     if not found <= set(keys) or page.item_count >= len(keys) + 1:
         log.warning("deletes.lookup_ignored_filter", returned=page.item_count)
         return None
     if rows:
-        merged = await mirror.merge_rows(ref, run_id, rows)
+        merged = await mirror.merge_rows(ref, run_id, prepared)
         stats.inserted += merged.inserted
         stats.updated += merged.updated
     return found

@@ -5,6 +5,7 @@ typed views and run records. asyncpg errors become MirrorError here and nowhere 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from syncer import errors, names
 from syncer.models import StreamStats
-from syncer.records import Rejected, Row
+from syncer.records import Field, Prepared, Row
 from syncer.sql import for_table, queries
 
 #: engine columns of every mirror table (also reserved in the typed views)
@@ -82,6 +83,7 @@ class Mirror:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self._fields: dict[int, set[Field]] = {}  # per stream: (path, kind) pairs recorded
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -195,16 +197,18 @@ class Mirror:
         run_id: int,
         pass_id: int,
         page: int,
-        rows: Sequence[Row],
-        rejected: Sequence[Rejected],
+        prepared: Prepared,
         record_keys: bool,
         stats: StreamStats,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction."""
+        rows, rejected = prepared.rows, prepared.rejected
+        known = await self._known_fields(ref)
         newest = max((r.updated_at for r in rows if r.updated_at is not None), default=None)
         with _wrap(f"merging page {page} of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
                 result = await self._merge(conn, ref, run_id, rows)
+                new_fields = await self._add_fields(conn, ref, prepared.fields - known)
                 bad_keys = [b.key for b in rejected if b.key is not None]
                 if record_keys:
                     await conn.execute(queries["record_pass_keys"], pass_id, bad_keys)
@@ -232,14 +236,33 @@ class Mirror:
                 stats.unchanged += result.unchanged
                 stats.quarantined += len(rejected)
                 await conn.execute(queries["run_progress"], run_id, *_counters(stats))
-        return result
+        known |= new_fields
+        return dataclasses.replace(result, new_fields=len(new_fields))
 
-    async def merge_rows(self, ref: StreamRef, run_id: int, rows: Sequence[Row]) -> MergeResult:
+    async def _known_fields(self, ref: StreamRef) -> set[Field]:
+        if ref.stream_id not in self._fields:
+            with _wrap("reading the stream's fields"):
+                rows = await self.pool.fetch(queries["known_fields"], ref.stream_id)
+            self._fields[ref.stream_id] = {(tuple(r["path"]), r["json_type"]) for r in rows}
+        return self._fields[ref.stream_id]
+
+    async def merge_rows(self, ref: StreamRef, run_id: int, prepared: Prepared) -> MergeResult:
         """Merge rows outside any page (records re-read to confirm deletes)."""
+        known = await self._known_fields(ref)
         with _wrap(f"merging re-read rows of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
+                result = await self._merge(conn, ref, run_id, prepared.rows)
                 await conn.execute(queries["clear_missing"], ref.stream_id)
-                return await self._merge(conn, ref, run_id, rows)
+                new_fields = await self._add_fields(conn, ref, prepared.fields - known)
+        known |= new_fields
+        return dataclasses.replace(result, new_fields=len(new_fields))
+
+    async def _add_fields(
+        self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, new: set[Field]
+    ) -> set[Field]:
+        for path, json_kind in sorted(new):
+            await conn.execute(queries["add_field"], ref.stream_id, list(path), json_kind)
+        return new
 
     async def _merge(
         self,
@@ -253,10 +276,10 @@ class Mirror:
             records=[(r.key, r.text, r.digest, r.updated_at) for r in rows],
             columns=("pk", "data", "hash", "updated_at"),
         )
-        merged = await conn.fetchrow(for_table("merge_page", ref.table), run_id, ref.stream_id)
+        merged = await conn.fetchrow(for_table("merge_page", ref.table), run_id)
         assert merged is not None
         inserted, updated = merged["inserted"], merged["updated"]
-        return MergeResult(inserted, updated, len(rows) - inserted - updated, merged["new_fields"])
+        return MergeResult(inserted, updated, len(rows) - inserted - updated, 0)
 
     # -- deletes -----------------------------------------------------------------------------
 

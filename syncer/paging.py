@@ -10,10 +10,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from syncer.models import PageBody
 
-Fetch = Callable[[int], Awaitable[PageBody]]
+class PageInfo(Protocol):
+    """What paging needs to know of a fetched page."""
+
+    @property
+    def item_count(self) -> int: ...
+    @property
+    def total_pages(self) -> int | None: ...
+
+
+P = TypeVar("P", bound=PageInfo)
 
 
 @dataclass
@@ -24,7 +33,7 @@ class PageEnd:
     total_pages: int | None = None  # latest totalPages the vendor reported
     last_page: int | None = None  # first page seen short or empty
 
-    def observe(self, page: int, body: PageBody) -> None:
+    def observe(self, page: int, body: PageInfo) -> None:
         if body.total_pages is not None:
             self.total_pages = body.total_pages
         last = body.item_count < self.page_size or (
@@ -43,15 +52,15 @@ class PageEnd:
 
 
 async def pages_in_order(
-    fetch: Fetch, *, start: int, page_size: int, window: int
-) -> AsyncIterator[tuple[int, PageBody]]:
+    fetch: Callable[[int], Awaitable[P]], *, start: int, page_size: int, window: int
+) -> AsyncIterator[tuple[int, P]]:
     """Yield (page number, body) from `start` to the end of data, `window` fetches in flight.
 
     The first page of a pass is fetched alone so totalPages is known before fanning out.
     A failed fetch cancels the others and raises; pages before it were already yielded.
     """
     end = PageEnd(page_size)
-    tasks: dict[int, asyncio.Task[PageBody]] = {}
+    tasks: dict[int, asyncio.Task[P]] = {}
     next_to_schedule = start
     current = start
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,11 @@ from typing import Any
 import orjson
 
 MAX_RECORD_BYTES = 10 * 1024 * 1024
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+#: (field path, JSON kind) pairs seen in records; they drive the typed views
+Field = tuple[tuple[str, ...], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,15 @@ class Row:
     text: str
     digest: bytes
     updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One page made ready for the mirror."""
+
+    rows: list[Row]
+    rejected: list[Rejected]
+    fields: set[Field]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,31 @@ def parse_json(body: bytes) -> tuple[Any, bool]:
         return orjson.loads(body), True
     except orjson.JSONDecodeError:
         return json.loads(body.decode("utf-8", "surrogatepass")), False
+
+
+def kind(value: Any) -> str:
+    """The JSON kind of a value; ISO timestamps and dates are told apart from other strings."""
+    if isinstance(value, str):
+        if len(value) >= 16 and value[10] == "T" and _TIMESTAMP.fullmatch(value):
+            return "timestamp"
+        if len(value) == 10 and value[4] == "-" and _DATE.fullmatch(value):
+            return "date"
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if value is None:
+        return "null"
+    return "object" if isinstance(value, dict) else "array"
+
+
+def fields_of(record: dict[str, Any], into: set[Field]) -> None:
+    """Add the record's top-level and customFields (path, kind) pairs to `into`."""
+    into.update(((key,), kind(value)) for key, value in record.items())
+    custom = record.get("customFields")
+    if isinstance(custom, dict):
+        into.update((("customFields", key), kind(value)) for key, value in custom.items())
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -95,13 +135,14 @@ def prepare(
     cursor_field: str | None,
     *,
     lenient: bool,
-) -> tuple[list[Row], list[Rejected]]:
+) -> Prepared:
     """Validate, canonicalise and hash one page; duplicate keys keep the newest record.
 
     `lenient` says the page needed the lenient parser, so values must be checked for NaN.
     """
     by_key: dict[str, Row] = {}
     rejected: list[Rejected] = []
+    fields: set[Field] = set()
     for record in records:
         if not isinstance(record, dict):
             rejected.append(Rejected(None, "record is not a JSON object", _raw_text(record)))
@@ -140,7 +181,8 @@ def prepare(
         previous = by_key.get(key)
         if previous is None or _newer_or_equal(row, previous):
             by_key[key] = row
-    return list(by_key.values()), rejected
+        fields_of(record, fields)
+    return Prepared(list(by_key.values()), rejected, fields)
 
 
 def _newer_or_equal(row: Row, previous: Row) -> bool:

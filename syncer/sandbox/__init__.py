@@ -1,7 +1,11 @@
 """A local emulator of the Exto Data API, written from Exto's documents (see docs/sandbox.md).
 
-app = create_app(SandboxConfig(master_records=1_000))
-sb = app[SANDBOX_KEY]
+In a test, served by `aiohttp.test_utils.TestServer`:
+
+    app = create_app(SandboxConfig(master_records=1_000))
+    sb = app[SANDBOX_KEY]  # the live Sandbox: config knobs, records(), generation(), request_log
+
+From the command line: `syncer sandbox` (which calls `serve`).
 """
 
 from __future__ import annotations

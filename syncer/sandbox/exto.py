@@ -8,7 +8,6 @@ knob, then the handler; errors of any kind leave as Exto's JSON error body.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from syncer.sandbox import filters
-from syncer.sandbox.collection import Collection, Predicate
+from syncer.sandbox.collection import Predicate
 from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
 
 PREFIX = "/data"
@@ -56,11 +55,11 @@ def error_response(request: web.Request, error: ApiError) -> web.Response:
 
 
 def json_response(
-    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None, stdlib: bool = False
+    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    """Serialise with orjson, or with the stdlib when the body holds NaN or lone surrogates."""
-    data = json.dumps(body, allow_nan=True).encode() if stdlib else orjson.dumps(body)
-    return web.Response(body=data, status=status, headers=headers, content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
 
 
 @web.middleware
@@ -75,7 +74,7 @@ async def exto_middleware(request: web.Request, handler: Handler) -> web.StreamR
     response: web.StreamResponse
     try:
         if not health:
-            refusal = _refusal(sb, token)
+            refusal = _refusal(sb, token, at)
             if sb.config.latency_ms > 0:
                 await asyncio.sleep(sb.config.latency_ms / 1000)
             if refusal is not None:
@@ -102,12 +101,13 @@ def _bearer(request: web.Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _refusal(sb: Sandbox, token: str | None) -> ApiError | None:
+def _refusal(sb: Sandbox, token: str | None, at: float) -> ApiError | None:
     """401 for a missing or unknown token, else 429 when the token's window is full, else None."""
     if token is None or token not in sb.config.tokens:
         return ApiError(401, "Unauthorized", "Invalid authentication token.")
-    if not sb.limiter.admit(token, sb.config.rate_limit):
-        error = ApiError(429, "TOO MANY REQUESTS", "Rate limit exceeded: 3 requests per second.")
+    limit = sb.config.rate_limit
+    if not sb.limiter.admit(token, limit, now=at):
+        error = ApiError(429, "TOO MANY REQUESTS", f"Rate limit exceeded: {limit} per second.")
         if sb.config.retry_after:
             error.headers["Retry-After"] = "1"
         return error
@@ -127,8 +127,10 @@ class Paging:
 
     def envelope(self, rows: list[Any], total: int) -> dict[str, Any]:
         """Exto's list envelope `{rows, total, page, pageSize, totalPages}`."""
+        return {"rows": rows} | self.counts(total)
+
+    def counts(self, total: int) -> dict[str, int]:
         return {
-            "rows": rows,
             "total": total,
             "page": self.page,
             "pageSize": self.size,
@@ -221,17 +223,16 @@ def _records_page(request: web.Request, kind: str, name: str) -> web.Response:
     predicate, scope = _scope(request, kind)
     selection = coll.select(sort, descending, predicate, scope)
     seqs = selection.page(pages.offset, pages.size)
-    rows = [coll.get(seq) for seq in seqs]
-    body: Any = pages.envelope(rows, selection.total) if sb.config.envelope == "rows" else rows
-    response = json_response(body, stdlib=_poisoned(coll, seqs))
+    # records are stored as their JSON (poison ones encoded by the stdlib), so a page is a join
+    body = b"[" + b",".join([coll.raw(seq) for seq in seqs]) + b"]"
+    if sb.config.envelope == "rows":
+        counts = orjson.dumps(pages.counts(selection.total))
+        body = b'{"rows":' + body + b"," + counts[1:]
+    response = web.Response(body=body, content_type="application/json")
     inserts, deletes = sb.config.churn_inserts_per_page, sb.config.churn_deletes_per_page
     if seqs and (inserts or deletes):
         sb.data.churn(coll, selection, pages.offset, inserts, deletes)
     return response
-
-
-def _poisoned(coll: Collection, seqs: list[int]) -> bool:
-    return bool(coll.poison) and not coll.poison.isdisjoint(seqs)
 
 
 async def user_access(request: web.Request) -> web.Response:

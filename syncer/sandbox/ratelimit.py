@@ -29,9 +29,13 @@ class SlidingWindowLimiter:
         #: token -> times of admitted requests still inside the window, oldest first
         self._admitted: dict[str, deque[float]] = {}
 
-    def admit(self, token: str, limit: int) -> bool:
-        """Record and admit a request now, unless `limit` (> 0) requests already fill the window."""
-        now = self.clock()
+    def admit(self, token: str, limit: int, now: float | None = None) -> bool:
+        """Record and admit a request now, unless `limit` (> 0) requests already fill the window.
+
+        `now` defaults to the clock; pass the reading already logged for the request so the log
+        and the limiter agree to the microsecond.
+        """
+        now = self.clock() if now is None else now
         times = self._admitted.setdefault(token, deque())
         while times and times[0] <= now - self.window:
             times.popleft()

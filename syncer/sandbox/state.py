@@ -1,10 +1,11 @@
 """`Sandbox`: one running Exto sandbox's config, data and request log — the handle tests hold.
 
-app = create_app(SandboxConfig(master_records=500))
-sb = app[SANDBOX_KEY]
-sb.config.rate_limit = 0          # knobs are read on every request
-sb.generation(change_pct=5.0)     # the vendor's data moves on
-assert sb.max_in_window("sandbox-token") <= 3
+For example:
+
+    sb = create_app(SandboxConfig(master_records=500))[SANDBOX_KEY]
+    sb.config.rate_limit = 0  # knobs are read on every request
+    sb.generation(change_pct=5.0)  # the vendor's data moves on
+    assert sb.max_in_window("sandbox-token") <= 3
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ class Sandbox:
         return self.data.collections.get((kind, name.upper()))
 
     def records(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
-        """The live data exactly as the API serves it, in insertion order; treat it as read-only.
+        """The live data exactly as the API serves it (JSON-equal), in insertion order.
 
-        kind: "master" or "module" (name defaults to the configured one), "users" (user-access
-        entries) or "groups" (one `{projects, groups}` object holding every project, in a list).
+        kind: "master" or "module" (name defaults to the configured one; fresh dicts, decoded from
+        the stored JSON), "users" (user-access entries) or "groups" (one `{projects, groups}`
+        object holding every project, in a list). Treat users and groups as read-only.
         """
         if kind == "users":
             return list(self.data.users)

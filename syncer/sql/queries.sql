@@ -78,7 +78,7 @@ INSERT INTO syncer_stage (pk, data, hash, updated_at)
 SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
 
 -- name: merge_page
--- $1 run_id, $2 stream_id. Rows equal to the mirror (same hash, not deleted) are filtered out
+-- $1 run_id. Rows equal to the mirror (same hash, not deleted) are filtered out
 -- before the upsert, so they are neither written nor locked.
 WITH changed AS (
     SELECT s.pk, s.data, s.hash, s.updated_at
@@ -94,24 +94,9 @@ WITH changed AS (
         _source_updated_at = EXCLUDED._source_updated_at, _synced_at = EXCLUDED._synced_at,
         _deleted_at = NULL, _run_id = EXCLUDED._run_id
     RETURNING (xmax = 0) AS inserted
-), fields AS (
-    INSERT INTO syncer.stream_fields (stream_id, path, json_type)
-    SELECT DISTINCT $2::bigint, f.path, f.kind
-    FROM changed c,
-    LATERAL (
-        SELECT ARRAY[e.key] AS path, syncer.json_kind(e.value) AS kind
-        FROM jsonb_each(c.data) e
-        UNION ALL
-        SELECT ARRAY['customFields', e.key], syncer.json_kind(e.value)
-        FROM jsonb_each(CASE WHEN jsonb_typeof(c.data -> 'customFields') = 'object'
-                             THEN c.data -> 'customFields' ELSE '{}'::jsonb END) e
-    ) f
-    ON CONFLICT DO NOTHING
-    RETURNING 1
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated,
-       (SELECT count(*) FROM fields) AS new_fields
+       count(*) FILTER (WHERE NOT inserted) AS updated
 FROM written;
 
 -- name: record_pass_keys
@@ -192,6 +177,15 @@ DELETE FROM syncer.pass_keys WHERE pass_id = $1;
 -- name: finish_run
 -- $1 run_id, $2 status, $3 error
 UPDATE syncer.runs SET status = $2, error = $3, finished_at = now() WHERE run_id = $1;
+
+-- name: known_fields
+-- $1 stream_id
+SELECT path, json_type FROM syncer.stream_fields WHERE stream_id = $1;
+
+-- name: add_field
+-- $1 stream_id, $2 path, $3 JSON kind
+INSERT INTO syncer.stream_fields (stream_id, path, json_type) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING;
 
 -- name: stream_fields
 -- $1 stream_id

@@ -45,7 +45,10 @@ async def make_client() -> AsyncIterator[MakeClient]:
     clients: list[Client] = []
 
     async def make(
-        *, config: SandboxConfig | None = None, clock: Callable[[], float] | None = None, **knobs: Any
+        *,
+        config: SandboxConfig | None = None,
+        clock: Callable[[], float] | None = None,
+        **knobs: Any,
     ) -> Client:
         config = config or SandboxConfig(**(SMALL | knobs))
         app = create_app(config) if clock is None else create_app(config, clock=clock)

@@ -44,7 +44,12 @@ async def test_generation_route(make_client):
         "/_sandbox/generation", json={"change_pct": 10, "delete_pct": 5, "insert_pct": 5}
     )
     body = orjson.loads(await response.read())
-    assert (body["generation"], body["changed"], body["deleted"], body["inserted"]) == (1, 25, 13, 13)
+    assert (body["generation"], body["changed"], body["deleted"], body["inserted"]) == (
+        1,
+        25,
+        13,
+        13,
+    )
     assert len(body["changed_ids"]) == 25
     default = orjson.loads(await (await client.post("/_sandbox/generation")).read())
     assert default["generation"] == 2

@@ -54,7 +54,7 @@ async def test_health_needs_no_token_and_is_never_limited(make_client, clock):
 
 
 async def test_fourth_request_in_a_second_is_429_without_retry_after(make_client, clock):
-    """Three requests per token per second pass; the fourth is 429 with no Retry-After by default."""
+    """Three requests per token per second pass; the fourth is 429 without Retry-After."""
     client = await make_client(rate_limit=3, clock=clock)
     statuses = [(await client.get(MASTERS, headers=AUTH)).status for _ in range(3)]
     assert statuses == [200, 200, 200]
@@ -141,7 +141,7 @@ async def test_latency_knob_delays_data_requests(make_client):
     client.app[SANDBOX_KEY].config.latency_ms = 60
     started = time.perf_counter()
     assert (await client.get(MASTERS, headers=AUTH)).status == 200
-    assert time.perf_counter() - started >= 0.06
+    assert time.perf_counter() - started >= 0.055  # asyncio may wake a hair early
 
 
 async def test_latency_does_not_move_the_rate_limit_decision(make_client, clock):

@@ -45,7 +45,7 @@ async def test_past_the_end_page_is_empty_with_correct_totals(make_client):
 
 
 async def test_pages_cover_the_collection_exactly_once(make_client):
-    """Walking every page in insertion order returns each live record once, as sb.records() has it."""
+    """Walking every page in insertion order returns each live record once, as in sb.records()."""
     client = await make_client()
     rows = []
     for page in range(1, 5):
@@ -164,7 +164,9 @@ async def test_groups_paging(make_client):
     path = "/data/api/v1/user/groups"
     first = await get_json(client, path, pageSize="5")
     assert (first["total"], first["totalPages"]) == (12, 3)
-    assert first["rows"] == [{"projects": everything["projects"][:5], "groups": everything["groups"]}]
+    assert first["rows"] == [
+        {"projects": everything["projects"][:5], "groups": everything["groups"]}
+    ]
     third = await get_json(client, path, pageSize="5", page="3")
     assert third["rows"] == [{"projects": everything["projects"][10:], "groups": []}]
     assert len((await get_json(client, path))["rows"][0]["projects"]) == 12

@@ -22,8 +22,8 @@ def test_hash_ignores_key_order_but_not_values() -> None:
 def test_duplicate_keys_in_a_page_keep_the_newest() -> None:
     old = {"_id": "1", "updatedAt": "2025-01-01T00:00:00.000Z", "v": 1}
     new = {"_id": "1", "updatedAt": "2025-01-02T00:00:00.000Z", "v": 2}
-    rows, rejected = prepare([new, old], key, "updatedAt", lenient=False)
-    assert [json.loads(r.text)["v"] for r in rows] == [2] and not rejected
+    page = prepare([new, old], key, "updatedAt", lenient=False)
+    assert [json.loads(r.text)["v"] for r in page.rows] == [2] and not page.rejected
 
 
 def test_each_poison_kind_is_rejected_with_its_reason() -> None:
@@ -33,8 +33,9 @@ def test_each_poison_kind_is_rejected_with_its_reason() -> None:
     )
     records, strict = parse_json(body)
     assert not strict
-    rows, rejected = prepare(records, key, None, lenient=True)
-    assert [r.key for r in rows] == ["ok"]
+    page = prepare(records, key, None, lenient=True)
+    assert [r.key for r in page.rows] == ["ok"]
+    rejected = page.rejected
     reasons = {r.key: r.reason for r in rejected}
     assert "NUL" in reasons["nul"]
     assert "surrogate" in reasons["sur"]
@@ -45,8 +46,37 @@ def test_each_poison_kind_is_rejected_with_its_reason() -> None:
 
 
 def test_a_key_with_nul_or_a_surrogate_is_rejected_not_stored() -> None:
-    rows, rejected = prepare([{"_id": "a\x00"}, {"_id": "\ud800"}], key, None, lenient=True)
-    assert rows == [] and len(rejected) == 2 and all(r.key is None for r in rejected)
+    page = prepare([{"_id": "a\x00"}, {"_id": "\ud800"}], key, None, lenient=True)
+    assert page.rows == [] and len(page.rejected) == 2
+    assert all(r.key is None for r in page.rejected)
+
+
+def test_field_kinds_tell_timestamps_and_dates_from_strings() -> None:
+    record = {
+        "_id": "1",
+        "updatedAt": "2025-02-27T02:22:42.000Z",
+        "customFields": {
+            "d": "2025-10-01",
+            "s": "2025-10-01 later",
+            "n": 1.5,
+            "b": True,
+            "l": ["A"],
+            "o": {"x": 1},
+            "z": None,
+        },
+    }
+    fields = prepare([record], key, None, lenient=False).fields
+    assert (("updatedAt",), "timestamp") in fields
+    kinds = {path[1]: kind for path, kind in fields if len(path) == 2}
+    assert kinds == {
+        "d": "date",
+        "s": "string",
+        "n": "number",
+        "b": "boolean",
+        "l": "array",
+        "o": "object",
+        "z": "null",
+    }
 
 
 def test_strict_json_is_parsed_by_orjson() -> None:

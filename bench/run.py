@@ -1,0 +1,373 @@
+"""`make bench`: syncer against the raw fetch+COPY ceiling, measured side by side in one run.
+
+Starts two sandboxes (300,000 and 100,000 Exto master records, no rate limit) and uses the
+database named by SYNCER_BENCH_DATABASE_URL, else SYNCER_DATABASE_URL, else the embedded one.
+Prints every figure and the ratios; writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import orjson
+from aiohttp import web
+
+from syncer import db, engine, log, migrate
+from syncer.sandbox import SANDBOX_KEY, SandboxConfig, create_app
+from syncer.settings import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "sandbox-token"
+PAGE = 1000
+WINDOW = 8
+BIG, SMALL = 300_000, 100_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def fresh_database(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin_url, name)
+    await migrate.migrate(url)
+    return url
+
+
+def start_sandbox(records: int, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncer",
+            "--log-level",
+            "warning",
+            "sandbox",
+            "--port",
+            str(port),
+            "--records",
+            str(records),
+            "--rate-limit",
+            "0",
+            "--module-records",
+            "10",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+
+
+async def wait_ready(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            try:
+                async with session.get(base + "/api/v1/health/readiness") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"sandbox at {base} did not start")
+
+
+async def run_syncer(database_url: str, base: str, rate: float = 100_000) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "sync_once.py"),
+        database_url,
+        base,
+        str(rate),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(err.decode()[-2000:])
+    result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    if result["status"] != "succeeded":
+        raise RuntimeError(f"syncer run failed: {result['error']}")
+    return result
+
+
+async def ceiling(database_url: str, base: str) -> float:
+    """The same pages fetched with aiohttp (same window) and COPYed into an unlogged table."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        "DROP TABLE IF EXISTS ceiling; CREATE UNLOGGED TABLE ceiling (pk text, data jsonb)"
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    url = base + "/api/v1/master-record/LOCATION"
+    started = time.perf_counter()
+    total = 0
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def fetch(page: int) -> list[dict[str, Any]]:
+            params = {"page": str(page), "pageSize": str(PAGE), "sort": "_id"}
+            async with session.get(url, params=params) as resp:
+                rows: list[dict[str, Any]] = orjson.loads(await resp.read())["rows"]
+                return rows
+
+        page = 1
+        tasks = {p: asyncio.ensure_future(fetch(p)) for p in range(1, WINDOW + 1)}
+        while True:
+            rows = await tasks.pop(page)
+            if not rows:
+                break
+            await conn.copy_records_to_table(
+                "ceiling", records=[(r["_id"], orjson.dumps(r).decode()) for r in rows]
+            )
+            total += len(rows)
+            if len(rows) < PAGE:
+                break
+            tasks[page + WINDOW] = asyncio.ensure_future(fetch(page + WINDOW))
+            page += 1
+        for task in tasks.values():
+            task.cancel()
+    seconds = time.perf_counter() - started
+    await conn.close()
+    return total / seconds
+
+
+async def mirror_writes(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        value = await conn.fetchval(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+            " WHERE schemaname = 'mirror'"
+        )
+        return int(value)
+    finally:
+        await conn.close()
+
+
+async def wal_lsn(database_url: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text"))
+    finally:
+        await conn.close()
+
+
+async def wal_bytes(database_url: str, start: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", start
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def staging(database_url: str) -> tuple[float, float]:
+    """Seconds to stage 100 pages of 1,000 rows: COPY vs INSERT ... unnest arrays."""
+    from syncer.records import prepare
+    from syncer.sql import queries
+
+    sb = create_app(SandboxConfig(master_records=1000, module_records=1, users=1, projects=1))[
+        SANDBOX_KEY
+    ]
+    rows = prepare(
+        sb.records("master", "LOCATION"), lambda r: r.get("_id"), "updatedAt", lenient=False
+    ).rows
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(queries["create_stage"])
+    timings = []
+    for method in ("copy", "unnest"):
+        started = time.perf_counter()
+        for _ in range(100):
+            async with conn.transaction():
+                if method == "copy":
+                    await conn.copy_records_to_table(
+                        "syncer_stage",
+                        records=[(r.key, r.text, r.digest, r.updated_at) for r in rows],
+                        columns=("pk", "data", "hash", "updated_at"),
+                    )
+                else:
+                    await conn.execute(
+                        queries["stage_unnest"],
+                        [r.key for r in rows],
+                        [r.text for r in rows],
+                        [r.digest for r in rows],
+                        [r.updated_at for r in rows],
+                    )
+        timings.append(time.perf_counter() - started)
+    await conn.close()
+    return timings[0], timings[1]
+
+
+async def utilisation(database_url: str) -> tuple[float, int, int]:
+    """A 20 req/s vendor with 100 ms latency: achieved requests/s over 20, and 429s."""
+    app = create_app(
+        SandboxConfig(
+            master_records=60_000,
+            module_records=1,
+            users=1,
+            projects=1,
+            rate_limit=20,
+            latency_ms=100,
+        )
+    )
+    sb = app[SANDBOX_KEY]
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    os.environ["SYNCER_BENCH_TOKEN"] = TOKEN
+    config = Config.model_validate(
+        {
+            "connections": [
+                {
+                    "name": "exto",
+                    "vendor": "exto",
+                    "base_url": f"http://127.0.0.1:{port}/data",
+                    "token_env": "SYNCER_BENCH_TOKEN",
+                    "rate_limit": 20,
+                    "streams": ["master:LOCATION"],
+                }
+            ]
+        }
+    )
+    try:
+        [result] = await engine.sync(config, database_url)
+    finally:
+        await runner.cleanup()
+    assert result.status == "succeeded", result.error
+    times = sorted(e.at for e in sb.request_log)
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    return achieved / 20, sb.count_status(429), len(times)
+
+
+async def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.post(base + path, json=body) as resp:
+        result: dict[str, Any] = await resp.json()
+        return result
+
+
+async def main() -> None:
+    log.configure(json=True, level="warning")
+    admin = os.environ.get("SYNCER_BENCH_DATABASE_URL") or db.resolve_url()
+    print(f"database: {db.display_url(admin)}", flush=True)
+    big_port, small_port = free_port(), free_port()
+    sandboxes = [start_sandbox(BIG, big_port), start_sandbox(SMALL, small_port)]
+    big = f"http://127.0.0.1:{big_port}/data"
+    small = f"http://127.0.0.1:{small_port}/data"
+    figures: dict[str, Any] = {}
+    try:
+        await asyncio.gather(wait_ready(big), wait_ready(small))
+        ceiling_db = await fresh_database(admin, "syncer_bench_ceiling")
+        big_db = await fresh_database(admin, "syncer_bench_300k")
+        small_db = await fresh_database(admin, "syncer_bench_100k")
+
+        print("ceiling: fetch + COPY into an unlogged table ...", flush=True)
+        figures["ceiling_records_per_s"] = await ceiling(ceiling_db, big)
+        print("syncer first load, 300,000 records ...", flush=True)
+        first = await run_syncer(big_db, big)
+        figures["first_load_records_per_s"] = BIG / first["seconds"]
+        figures["first_load_ratio_to_ceiling"] = (
+            figures["first_load_records_per_s"] / figures["ceiling_records_per_s"]
+        )
+        figures["peak_rss_mb_300k"] = first["peak_rss_mb"]
+
+        print("unchanged re-sync ...", flush=True)
+        await asyncio.sleep(1.5)
+        writes_before = await mirror_writes(big_db)
+        lsn = await wal_lsn(big_db)
+        again = await run_syncer(big_db, big)
+        figures["unchanged_wal_bytes"] = await wal_bytes(big_db, lsn)
+        await asyncio.sleep(1.5)
+        figures["unchanged_rows_written"] = await mirror_writes(big_db) - writes_before
+        figures["unchanged_records_per_s"] = BIG / again["seconds"]
+
+        print("1% changed re-sync ...", flush=True)
+        gen = await post(
+            big.removesuffix("/data"),
+            "/_sandbox/generation",
+            {"change_pct": 1.0, "delete_pct": 0.0, "insert_pct": 0.0},
+        )
+        figures["generation"] = gen
+        writes_before = await mirror_writes(big_db)
+        changed = await run_syncer(big_db, big)
+        await asyncio.sleep(1.5)
+        figures["changed_rows_written"] = await mirror_writes(big_db) - writes_before
+        figures["changed_run_updated"] = changed["stats"]["updated"]
+        figures["changed_records_per_s"] = BIG / changed["seconds"]
+
+        print("first load, 100,000 records (memory) ...", flush=True)
+        small_run = await run_syncer(small_db, small)
+        figures["peak_rss_mb_100k"] = small_run["peak_rss_mb"]
+
+        print("staging: COPY vs unnest ...", flush=True)
+        copy_s, unnest_s = await staging(small_db)
+        figures["stage_copy_s_per_100_pages"] = copy_s
+        figures["stage_unnest_s_per_100_pages"] = unnest_s
+    finally:
+        for proc in sandboxes:
+            proc.terminate()
+            proc.wait()
+
+    print("limiter utilisation at 20 req/s, 100 ms latency ...", flush=True)
+    util_db = await fresh_database(admin, "syncer_bench_util")
+    util, limited, requests = await utilisation(util_db)
+    figures["utilisation"] = util
+    figures["utilisation_429s"] = limited
+    figures["utilisation_requests"] = requests
+
+    (ROOT / "bench" / "results.json").write_text(
+        orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode()
+    )
+    f = figures
+    print()
+    print(f"first load (300,000)       {f['first_load_records_per_s']:>10,.0f} records/s")
+    print(f"ceiling (fetch + COPY)     {f['ceiling_records_per_s']:>10,.0f} records/s")
+    print(f"  ratio syncer / ceiling   {f['first_load_ratio_to_ceiling']:>10.2f}   (target >= 0.5)")
+    print(
+        f"1% changed re-sync         {f['changed_records_per_s']:>10,.0f} records/s, "
+        f"{f['changed_rows_written']:,} rows written ({f['changed_run_updated']:,} updated by the run)"
+    )
+    print(
+        f"unchanged re-sync          {f['unchanged_records_per_s']:>10,.0f} records/s, "
+        f"{f['unchanged_rows_written']:,} rows written, {f['unchanged_wal_bytes']:,} WAL bytes "
+        f"(target 0 rows, < 1 MB)"
+    )
+    print(
+        f"peak RSS                   {f['peak_rss_mb_100k']:>10.0f} MB at 100,000; "
+        f"{f['peak_rss_mb_300k']:.0f} MB at 300,000 (ratio {f['peak_rss_mb_300k'] / f['peak_rss_mb_100k']:.2f})"
+    )
+    print(
+        f"staging 100 pages          COPY {f['stage_copy_s_per_100_pages']:.3f} s, "
+        f"unnest {f['stage_unnest_s_per_100_pages']:.3f} s "
+        f"(COPY/unnest {f['stage_copy_s_per_100_pages'] / f['stage_unnest_s_per_100_pages']:.2f})"
+    )
+    print(
+        f"limiter utilisation        {f['utilisation']:>10.3f} of 20 req/s over {requests} requests, "
+        f"{limited} 429s (target >= 0.95, 0)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
