@@ -75,29 +75,53 @@ def parse_json(body: bytes) -> tuple[Any, bool]:
         return json.loads(body.decode("utf-8", "surrogatepass")), False
 
 
-def kind(value: Any) -> str:
-    """The JSON kind of a value; ISO timestamps and dates are told apart from other strings."""
-    if isinstance(value, str):
+_PY_KIND = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
+
+
+def _string_kinds(values: Iterable[Any]) -> set[str]:
+    """Kinds of the strings among `values`; stops at the first plain string, which decides."""
+    kinds: set[str] = set()
+    for value in values:
+        if not isinstance(value, str):
+            continue
         if len(value) >= 16 and value[10] == "T" and _TIMESTAMP.fullmatch(value):
-            return "timestamp"
-        if len(value) == 10 and value[4] == "-" and _DATE.fullmatch(value):
-            return "date"
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    return "object" if isinstance(value, dict) else "array"
+            kinds.add("timestamp")
+        elif len(value) == 10 and value[4] == "-" and _DATE.fullmatch(value):
+            kinds.add("date")
+        else:
+            return {"string"}
+    return kinds
 
 
-def fields_of(record: dict[str, Any], into: set[Field]) -> None:
-    """Add the record's top-level and customFields (path, kind) pairs to `into`."""
-    into.update(((key,), kind(value)) for key, value in record.items())
-    custom = record.get("customFields")
-    if isinstance(custom, dict):
-        into.update((("customFields", key), kind(value)) for key, value in custom.items())
+def page_fields(records: list[dict[str, Any]]) -> set[Field]:
+    """The (path, kind) pairs of a page's top-level fields and customFields.
+
+    Types are collected per field first (cheap), and strings are only examined for fields that
+    hold strings, until one plain string shows the field is text.
+    """
+    top = {(k, type(v)) for r in records for k, v in r.items()}
+    customs = [c for r in records if isinstance(c := r.get("customFields"), dict)]
+    nested = {(k, type(v)) for c in customs for k, v in c.items()}
+    out: set[Field] = set()
+    for key, py_type in top:
+        if py_type is str:
+            out.update(((key,), k) for k in _string_kinds(r.get(key) for r in records))
+        else:
+            out.add(((key,), _PY_KIND.get(py_type, "object")))
+    for key, py_type in nested:
+        path = ("customFields", key)
+        if py_type is str:
+            out.update((path, k) for k in _string_kinds(c.get(key) for c in customs))
+        else:
+            out.add((path, _PY_KIND.get(py_type, "object")))
+    return out
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -142,7 +166,7 @@ def prepare(
     """
     by_key: dict[str, Row] = {}
     rejected: list[Rejected] = []
-    fields: set[Field] = set()
+    accepted: list[dict[str, Any]] = []
     for record in records:
         if not isinstance(record, dict):
             rejected.append(Rejected(None, "record is not a JSON object", _raw_text(record)))
@@ -181,8 +205,8 @@ def prepare(
         previous = by_key.get(key)
         if previous is None or _newer_or_equal(row, previous):
             by_key[key] = row
-        fields_of(record, fields)
-    return Prepared(list(by_key.values()), rejected, fields)
+        accepted.append(record)
+    return Prepared(list(by_key.values()), rejected, page_fields(accepted))
 
 
 def _newer_or_equal(row: Row, previous: Row) -> bool:
