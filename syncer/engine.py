@@ -252,8 +252,11 @@ async def _read_pass(
         what = f"stream {spec.name} page {page}"
         raw, strict = await client.get(spec.path, query, what=what, stats=stats)
         body = spec.extract(raw)
-        # prepared here, in the fetch task, so it overlaps the previous page's merge
-        prepared = records.prepare(body.records, spec.key, spec.cursor_field, lenient=not strict)
+        # CPU-heavy: in a thread, so the event loop stays free to pace requests and drive
+        # the previous page's merge while this page is hashed
+        prepared = await asyncio.to_thread(
+            records.prepare, body.records, spec.key, spec.cursor_field, lenient=not strict
+        )
         return Fetched(body, prepared)
 
     new_fields = False

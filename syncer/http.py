@@ -1,9 +1,16 @@
 """One client per connection: aiohttp session, the credential's pacing gate, retries, and the
 single place where HTTP outcomes become syncer errors.
 
-Pacing: the gate lets one request through every 1/(rate*headroom) seconds. A bucket of size
-one never bursts, so no sliding one-second window ever sees more than `rate` requests, and
-pacing a little under the limit keeps the vendor from answering 429 while wasting ~3%.
+Pacing: the gate admits at most floor(rate) requests in any window of 1/headroom seconds
+(1.03 s at the default 0.97): a sliding window a little longer than the vendor's one-second
+window, so the vendor never sees more than its limit and syncer wastes about 3%.
+
+Why not aiolimiter's AsyncLimiter: a leaky bucket of capacity N lets N + rate*t requests into
+any t-second window (a burst, then the drain), which a sliding-window vendor answers with 429;
+with capacity 1 it never bursts, but every moment the event loop is late to wake a waiter is
+lost for good (measured: 0.75 of a 20 req/s limit with 100 ms latency). A sliding-window log
+admits a late request as soon as the window allows, so the average stays at the limit.
+
 A 429 pauses the whole credential (every stream sharing it) for Retry-After, or for an
 exponential backoff when the vendor sends none.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -22,7 +30,6 @@ from typing import Any
 import aiohttp
 import stamina
 import structlog
-from aiolimiter import AsyncLimiter
 
 from syncer import errors
 from syncer.models import Connector, StreamStats
@@ -53,19 +60,28 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def window_for(rate: float, headroom: float) -> tuple[int, float]:
+    """(requests, seconds): the sliding window that paces `rate` req/s at `headroom`."""
+    if rate >= 1:
+        return int(rate), 1.0 / headroom
+    return 1, 1.0 / (rate * headroom)
+
+
 class CredentialGate:
     """Paces every request made with one credential, and pauses them all after a 429."""
 
     def __init__(
         self,
         rate: float,
+        headroom: float = 0.97,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.interval = 1.0 / rate
-        self._limiter = AsyncLimiter(1, self.interval)
+        self.limit, self.period = window_for(rate, headroom)
+        self._sent: deque[float] = deque(maxlen=self.limit)  # the latest send times
+        self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -73,12 +89,17 @@ class CredentialGate:
         self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
 
     async def acquire(self) -> None:
-        """Wait for the credential's pause to end and for the next pacing slot."""
-        while (delay := self._paused_until - self._clock()) > 0:
-            await self._sleep(delay)
-        await self._limiter.acquire()
-        while (delay := self._paused_until - self._clock()) > 0:
-            await self._sleep(delay)
+        """Wait for the credential's pause to end and for room in the pacing window."""
+        async with self._turn:
+            while True:
+                now = self._clock()
+                wait = self._paused_until - now
+                if len(self._sent) == self.limit:
+                    wait = max(wait, self._sent[0] + self.period - now)
+                if wait <= 0:
+                    break
+                await self._sleep(wait)
+            self._sent.append(self._clock())
 
     def pause(self, retry_after: float | None) -> float:
         """Stop every request of this credential for Retry-After, or back off exponentially."""
@@ -108,7 +129,7 @@ class VendorClient:
         self.connection = connection
         self.connector = connector
         self._token = token
-        self.gate = gate or CredentialGate(connection.rate_limit * connection.headroom)
+        self.gate = gate or CredentialGate(connection.rate_limit, connection.headroom)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> VendorClient:
@@ -197,16 +218,19 @@ class VendorClient:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
         if status == 429:
             stats.rate_limited += 1
-        return self._check(status, headers.get("Retry-After"), body, what)
+        return await self._check(status, headers.get("Retry-After"), body, what)
 
-    def _check(
+    async def _check(
         self, status: int, retry_after: str | None, body: bytes, what: str
     ) -> tuple[Any, bool]:
         """The one place where an HTTP answer becomes a value or a syncer error."""
         vendor = self.connector.vendor
         if 200 <= status < 300:
             try:
-                parsed = parse_json(body)
+                if len(body) > 65_536:  # a page: parse off the event loop, which paces requests
+                    parsed = await asyncio.to_thread(parse_json, body)
+                else:
+                    parsed = parse_json(body)
             except ValueError:
                 raise errors.RetriableVendorError(
                     f"{what}: {vendor} sent a body that is not JSON ({len(body)} bytes)"

@@ -50,6 +50,22 @@ async def config(request: web.Request) -> web.Response:
     return web.json_response(changed)
 
 
+async def request_log(request: web.Request) -> web.Response:
+    """The request log: `[{at, method, path, query, token_seen, status}]` (tokens never echoed)."""
+    entries = [
+        {
+            "at": e.at,
+            "method": e.method,
+            "path": e.path,
+            "query": e.query,
+            "token_seen": e.token is not None,
+            "status": e.status,
+        }
+        for e in request.app[SANDBOX_KEY].request_log
+    ]
+    return web.json_response(entries)
+
+
 async def reset_log(request: web.Request) -> web.Response:
     request.app[SANDBOX_KEY].reset_log()
     return web.json_response({"ok": True})
@@ -78,3 +94,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(PREFIX + "/generation", generation)
     app.router.add_post(PREFIX + "/config", config)
     app.router.add_post(PREFIX + "/reset-log", reset_log)
+    app.router.add_get(PREFIX + "/log", request_log)

@@ -78,13 +78,22 @@ INSERT INTO syncer_stage (pk, data, hash, updated_at)
 SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
 
 -- name: merge_page
--- $1 run_id. Rows equal to the mirror (same hash, not deleted) are filtered out
--- before the upsert, so they are neither written nor locked.
+-- One page, in one statement (one round trip) after the COPY into syncer_stage:
+-- $1 run_id, $2 stream_id, $3 pass_id, $4 page, $5 record keys for delete inference (full
+-- pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows staged,
+-- $9..$13 the run's pages, records, requests, 429s and retries so far, $14 quarantined on
+-- this page.
+-- Rows equal to the mirror (same hash, not deleted) are filtered out before the upsert, so they
+-- are neither written nor locked. The LATERAL ... LIMIT 1 keeps the plan an index probe per
+-- staged row whatever the planner guesses of the never-analyzed stage: a hash join would scan
+-- the whole mirror for every page.
 WITH changed AS (
     SELECT s.pk, s.data, s.hash, s.updated_at
     FROM syncer_stage s
-    LEFT JOIN mirror.{table} m ON m._pk = s.pk
-    WHERE m._pk IS NULL OR m._hash <> s.hash OR m._deleted_at IS NOT NULL
+    LEFT JOIN LATERAL (
+        SELECT m._hash, m._deleted_at FROM mirror.{table} m WHERE m._pk = s.pk LIMIT 1
+    ) m ON true
+    WHERE m._hash IS NULL OR m._hash <> s.hash OR m._deleted_at IS NOT NULL
 ), written AS (
     INSERT INTO mirror.{table} AS m
         (_pk, _data, _hash, _source_updated_at, _synced_at, _deleted_at, _run_id)
@@ -94,29 +103,66 @@ WITH changed AS (
         _source_updated_at = EXCLUDED._source_updated_at, _synced_at = EXCLUDED._synced_at,
         _deleted_at = NULL, _run_id = EXCLUDED._run_id
     RETURNING (xmax = 0) AS inserted
+), counts AS (
+    SELECT count(*) FILTER (WHERE inserted) AS inserted,
+           count(*) FILTER (WHERE NOT inserted) AS updated
+    FROM written
+), keys AS (
+    INSERT INTO syncer.pass_keys (pass_id, key)
+    SELECT $3::bigint, pk FROM syncer_stage WHERE $5::boolean
+    UNION ALL
+    SELECT $3::bigint, k FROM unnest($6::text[]) AS k WHERE $5::boolean
+), seen AS (
+    DELETE FROM syncer.missing_keys mk USING syncer_stage s
+    WHERE $5::boolean AND mk.stream_id = $2 AND mk.key = s.pk
+), checkpoint AS (
+    UPDATE syncer.stream_state
+    SET checkpoint_page = $4,
+        pass_keys_written = pass_keys_written
+            + CASE WHEN $5::boolean THEN $8::bigint + cardinality($6::text[]) ELSE 0 END,
+        pass_max_updated_at = GREATEST(pass_max_updated_at, $7::timestamptz),
+        updated_at = now()
+    WHERE stream_id = $2 AND pass_id = $3
+    RETURNING 1
+), progress AS (
+    UPDATE syncer.runs r
+    SET pages = $9, records = $10, requests = $11, rate_limited = $12, retries = $13,
+        inserted = r.inserted + c.inserted, updated = r.updated + c.updated,
+        unchanged = r.unchanged + $8 - c.inserted - c.updated,
+        quarantined = r.quarantined + $14
+    FROM counts c
+    WHERE r.run_id = $1
 )
-SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated
-FROM written;
+SELECT c.inserted, c.updated, (SELECT count(*) FROM checkpoint) AS checkpointed
+FROM counts c;
 
--- name: record_pass_keys
--- $1 pass_id, $2 keys of quarantined records (they exist at the vendor too)
-INSERT INTO syncer.pass_keys (pass_id, key)
-SELECT $1::bigint, pk FROM syncer_stage
-UNION ALL
-SELECT $1::bigint, k FROM unnest($2::text[]) AS k;
-
--- name: clear_missing
--- $1 stream_id: staged keys were seen, so they are no longer candidates for deletion
-DELETE FROM syncer.missing_keys mk USING syncer_stage s
-WHERE mk.stream_id = $1 AND mk.key = s.pk;
-
--- name: checkpoint
--- $1 stream_id, $2 pass_id, $3 page, $4 keys recorded, $5 newest source updated-at of the page
-UPDATE syncer.stream_state
-SET checkpoint_page = $3, pass_keys_written = pass_keys_written + $4,
-    pass_max_updated_at = GREATEST(pass_max_updated_at, $5), updated_at = now()
-WHERE stream_id = $1 AND pass_id = $2;
+-- name: merge_rows
+-- $1 run_id, $2 stream_id: merge staged rows re-read outside any page (delete confirmation)
+WITH changed AS (
+    SELECT s.pk, s.data, s.hash, s.updated_at
+    FROM syncer_stage s
+    LEFT JOIN LATERAL (
+        SELECT m._hash, m._deleted_at FROM mirror.{table} m WHERE m._pk = s.pk LIMIT 1
+    ) m ON true
+    WHERE m._hash IS NULL OR m._hash <> s.hash OR m._deleted_at IS NOT NULL
+), written AS (
+    INSERT INTO mirror.{table} AS m
+        (_pk, _data, _hash, _source_updated_at, _synced_at, _deleted_at, _run_id)
+    SELECT pk, data, hash, updated_at, now(), NULL, $1 FROM changed
+    ON CONFLICT (_pk) DO UPDATE
+    SET _data = EXCLUDED._data, _hash = EXCLUDED._hash,
+        _source_updated_at = EXCLUDED._source_updated_at, _synced_at = EXCLUDED._synced_at,
+        _deleted_at = NULL, _run_id = EXCLUDED._run_id
+    RETURNING (xmax = 0) AS inserted
+), counts AS (
+    SELECT count(*) FILTER (WHERE inserted) AS inserted,
+           count(*) FILTER (WHERE NOT inserted) AS updated
+    FROM written
+), seen AS (
+    DELETE FROM syncer.missing_keys mk USING syncer_stage s
+    WHERE mk.stream_id = $2 AND mk.key = s.pk
+)
+SELECT inserted, updated FROM counts;
 
 -- name: run_progress
 -- $1 run_id, $2..$12 counters

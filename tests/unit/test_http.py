@@ -149,3 +149,37 @@ async def test_gate_backs_off_exponentially_without_retry_after() -> None:
     assert waits[-1] <= 30.5
     gate.succeeded()
     assert gate.pause(None) < 1.5
+
+
+async def test_gate_never_admits_more_than_the_limit_in_any_second() -> None:
+    """20 req/s: 200 acquisitions, and no one-second window holds more than 20 of them."""
+    t = FakeTime()
+    gate = CredentialGate(20, 0.97, clock=t.clock, sleep=t.sleep)
+    sent = []
+    for _ in range(200):
+        await gate.acquire()
+        sent.append(t.now)
+    assert max(sum(1 for x in sent if s <= x < s + 1.0) for s in sent) == 20
+    rate = len(sent) / (sent[-1] - sent[0] + gate.period)  # whole windows
+    assert 0.95 * 20 <= rate <= 20
+
+
+async def test_gate_lets_a_late_request_catch_up() -> None:
+    """A caller that arrives late is admitted at once while the window has room."""
+    t = FakeTime()
+    gate = CredentialGate(3, 1.0, clock=t.clock, sleep=t.sleep)
+    for _ in range(3):
+        await gate.acquire()
+    t.now += 5.0  # the loop was busy elsewhere
+    before = t.now
+    for _ in range(3):
+        await gate.acquire()
+    assert t.now == before and t.slept == []
+
+
+async def test_gate_for_rates_below_one_per_second() -> None:
+    t = FakeTime()
+    gate = CredentialGate(0.5, 1.0, clock=t.clock, sleep=t.sleep)
+    await gate.acquire()
+    await gate.acquire()
+    assert t.now == 102.0
