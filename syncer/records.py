@@ -20,6 +20,8 @@ import orjson
 MAX_RECORD_BYTES = 10 * 1024 * 1024
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ALL_TIMESTAMPS = re.compile(rf"(?:{_TIMESTAMP.pattern}\n)*{_TIMESTAMP.pattern}")
+_ALL_DATES = re.compile(rf"(?:{_DATE.pattern}\n)*{_DATE.pattern}")
 
 #: (field path, JSON kind) pairs seen in records; they drive the typed views
 Field = tuple[tuple[str, ...], str]
@@ -85,42 +87,60 @@ _PY_KIND = {
 }
 
 
-def _string_kinds(values: Iterable[Any]) -> set[str]:
-    """Kinds of the strings among `values`; stops at the first plain string, which decides."""
-    kinds: set[str] = set()
-    for value in values:
-        if not isinstance(value, str):
-            continue
-        if len(value) >= 16 and value[10] == "T" and _TIMESTAMP.fullmatch(value):
-            kinds.add("timestamp")
-        elif len(value) == 10 and value[4] == "-" and _DATE.fullmatch(value):
-            kinds.add("date")
-        else:
-            return {"string"}
-    return kinds
+def _string_kinds(values: list[Any]) -> set[str]:
+    """Kinds of the strings among `values`: one regex pass over them all, joined."""
+    strings = [v for v in values if isinstance(v, str) and "\n" not in v]
+    if len(strings) < sum(1 for v in values if isinstance(v, str)):
+        return {"string"}  # a multi-line value is plain text
+    blob = "\n".join(strings)
+    if _ALL_TIMESTAMPS.fullmatch(blob):
+        return {"timestamp"}
+    if _ALL_DATES.fullmatch(blob):
+        return {"date"}
+    return {"string"}
+
+
+def _looks_temporal(value: str) -> bool:
+    return (len(value) >= 16 and value[10] == "T") or (len(value) == 10 and value[4] == "-")
+
+
+def _field_string_kinds(objects: list[dict[str, Any]], key: str) -> set[str]:
+    """String kinds of one field: a plain first string settles it without reading the rest."""
+    for obj in objects:
+        first = obj.get(key)
+        if isinstance(first, str):
+            if not _looks_temporal(first):
+                return {"string"}
+            break
+    return _string_kinds([o.get(key) for o in objects])
+
+
+def _shape_types(objects: list[dict[str, Any]]) -> dict[str, set[type]]:
+    """key -> the Python types its values have across `objects`, one pass per distinct shape."""
+    shapes = {(tuple(o), tuple(map(type, o.values()))) for o in objects}
+    types: dict[str, set[type]] = {}
+    for keys, value_types in shapes:
+        for key, value_type in zip(keys, value_types, strict=True):
+            types.setdefault(key, set()).add(value_type)
+    return types
 
 
 def page_fields(records: list[dict[str, Any]]) -> set[Field]:
     """The (path, kind) pairs of a page's top-level fields and customFields.
 
-    Types are collected per field first (cheap), and strings are only examined for fields that
-    hold strings, until one plain string shows the field is text.
+    Records of one stream mostly share a shape (same keys, same value types), so types are
+    gathered per distinct shape, and a string field's values are classified in one regex pass.
     """
-    top = {(k, type(v)) for r in records for k, v in r.items()}
     customs = [c for r in records if isinstance(c := r.get("customFields"), dict)]
-    nested = {(k, type(v)) for c in customs for k, v in c.items()}
     out: set[Field] = set()
-    for key, py_type in top:
-        if py_type is str:
-            out.update(((key,), k) for k in _string_kinds(r.get(key) for r in records))
-        else:
-            out.add(((key,), _PY_KIND.get(py_type, "object")))
-    for key, py_type in nested:
-        path = ("customFields", key)
-        if py_type is str:
-            out.update((path, k) for k in _string_kinds(c.get(key) for c in customs))
-        else:
-            out.add((path, _PY_KIND.get(py_type, "object")))
+    for prefix, objects in (((), records), (("customFields",), customs)):
+        for key, py_types in _shape_types(objects).items():
+            path = (*prefix, key)
+            for py_type in py_types:
+                if py_type is str:
+                    out.update((path, k) for k in _field_string_kinds(objects, key))
+                else:
+                    out.add((path, _PY_KIND.get(py_type, "object")))
     return out
 
 
