@@ -332,7 +332,8 @@ async def main() -> None:
     print(f"  ratio syncer / ceiling   {f['first_load_ratio_to_ceiling']:>10.2f}   (target >= 0.5)")
     print(
         f"1% changed re-sync         {f['changed_records_per_s']:>10,.0f} records/s, "
-        f"{f['changed_rows_written']:,} rows written ({f['changed_run_updated']:,} updated by the run)"
+        f"{f['changed_rows_written']:,} rows written "
+        f"({f['changed_run_updated']:,} updated by the run)"
     )
     print(
         f"unchanged re-sync          {f['unchanged_records_per_s']:>10,.0f} records/s, "
@@ -341,7 +342,8 @@ async def main() -> None:
     )
     print(
         f"peak RSS                   {f['peak_rss_mb_100k']:>10.0f} MB at 100,000; "
-        f"{f['peak_rss_mb_300k']:.0f} MB at 300,000 (ratio {f['peak_rss_mb_300k'] / f['peak_rss_mb_100k']:.2f})"
+        f"{f['peak_rss_mb_300k']:.0f} MB at 300,000 "
+        f"(ratio {f['peak_rss_mb_300k'] / f['peak_rss_mb_100k']:.2f})"
     )
     print(
         f"staging 100 pages          COPY {f['stage_copy_s_per_100_pages']:.3f} s, "
@@ -349,7 +351,8 @@ async def main() -> None:
         f"(COPY/unnest {f['stage_copy_s_per_100_pages'] / f['stage_unnest_s_per_100_pages']:.2f})"
     )
     print(
-        f"limiter utilisation        {f['utilisation']:>10.3f} of 20 req/s over {requests} requests, "
+        f"limiter utilisation        {f['utilisation']:>10.3f} of 20 req/s "
+        f"over {requests} requests, "
         f"{limited} 429s (target >= 0.95, 0)"
     )
 
