@@ -349,8 +349,19 @@ def sandbox(
     token: Annotated[
         list[str] | None, typer.Option(help="Accepted token(s). Default: sandbox-token.")
     ] = None,
+    envelope: Annotated[str, typer.Option(help="rows ({rows,total,...}) or array.")] = "rows",
+    churn_inserts: Annotated[
+        int, typer.Option(help="Records inserted after each page served (offset shifts).")
+    ] = 0,
+    churn_deletes: Annotated[
+        int, typer.Option(help="Records deleted after each page served (offset shifts).")
+    ] = 0,
+    poison: Annotated[bool, typer.Option(help="Add records syncer must quarantine.")] = False,
 ) -> None:
     """Run the local vendor emulator (Exto) until interrupted.
+
+    Control routes (no auth): GET /_sandbox/stats, POST /_sandbox/generation
+    {"change_pct": 1, "delete_pct": 0.1, "insert_pct": 0.1}, POST /_sandbox/config {knobs}.
 
     Example: syncer sandbox --records 300000 --rate-limit 0 --port 8765
     """
@@ -364,7 +375,15 @@ def sandbox(
         retry_after=retry_after,
         latency_ms=latency_ms,
         tokens=tuple(token) if token else ("sandbox-token",),
+        churn_inserts_per_page=churn_inserts,
+        churn_deletes_per_page=churn_deletes,
+        poison=poison,
     )
+    try:
+        cfg.apply({"envelope": envelope})
+    except ValueError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(int(errors.ExitCode.USAGE)) from None
     err.print(
         f"sandbox: Exto on http://{host}:{port}/data ({records} master records, "
         f"{rate_limit or 'no'} req/s limit)"
