@@ -188,6 +188,11 @@ class Collection:
             self._selections.move_to_end(cache_key)
         return Selection(keys=None, seqs=seqs, descending=descending)
 
+    def warm(self, sort_fields: Iterable[str]) -> None:
+        """Build the sort orders of `sort_fields` ahead of the requests that will use them."""
+        for field in sort_fields:
+            self._order(field)
+
     def _order(self, field: str) -> list[Key]:
         """The cached ascending sort order for `field`, built on first use."""
         keys = self._orders.get(field)
@@ -219,4 +224,8 @@ class Collection:
         self.version += 1
         self._selections.clear()
         if count > _PATCH_LIMIT:
+            # rebuilt now, not on the next request: a sort inside a request handler blocks the
+            # event loop, and requests queued meanwhile would be counted late by the limiter
+            fields = list(self._orders)
             self._orders.clear()
+            self.warm(fields)

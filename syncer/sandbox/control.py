@@ -28,7 +28,9 @@ async def generation(request: web.Request) -> web.Response:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             raise _bad_request(f"{name} must be a number between 0 and 100")
         knobs[name] = float(value)
-    result = request.app[SANDBOX_KEY].generation(**knobs)
+    sb = request.app[SANDBOX_KEY]
+    async with sb.data_lock:  # not while a filter scan reads the collections in a thread
+        result = sb.generation(**knobs)
     return web.json_response(
         {
             "generation": result.generation,

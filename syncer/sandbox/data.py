@@ -98,6 +98,9 @@ class Dataset:
         collections[module_key].insert(
             _base_records(module, config.seed, "module", config.module_records)
         )
+        for collection in collections.values():
+            # the orders clients use (insertion, `sort=_id`), built before the first request
+            collection.warm(("", "_id"))
         return cls(
             seed=config.seed,
             collections=collections,

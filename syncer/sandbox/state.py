@@ -10,6 +10,7 @@ For example:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class Sandbox:
         self.limiter = SlidingWindowLimiter(window=1.0, clock=clock)
         self.request_log: list[RequestLogEntry] = []
         self.data = Dataset.build(config)
+        #: serialises reads and churn of the collections while a filter scan runs in a thread
+        self.data_lock = asyncio.Lock()
 
     def collection(self, kind: str, name: str) -> Collection | None:
         """The master or module (`kind`) collection called `name` (any case), if it exists."""
