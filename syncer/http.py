@@ -18,13 +18,14 @@ exponential backoff when the vendor sends none.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 
 import aiohttp
@@ -40,6 +41,10 @@ log = structlog.get_logger(__name__)
 
 RETRIABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 MAX_PAUSE = 30.0
+_POLL = 0.005  # seconds between looks while the whole window is admitted but unsent
+
+#: a request's slot in the pacing window: [send time], math.inf until the headers leave
+Ticket = list[float]
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -80,7 +85,8 @@ class CredentialGate:
         rng: random.Random | None = None,
     ) -> None:
         self.limit, self.period = window_for(rate, headroom)
-        self._sent: deque[float] = deque(maxlen=self.limit)  # the latest send times
+        # the latest admissions; each a one-item list holding its send time, inf until sent
+        self._sent: deque[Ticket] = deque(maxlen=self.limit)
         self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
         self._clock = clock
         self._sleep = sleep
@@ -88,18 +94,34 @@ class CredentialGate:
         self._paused_until = 0.0  # clock() value before which nobody may send
         self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
 
-    async def acquire(self) -> None:
-        """Wait for the credential's pause to end and for room in the pacing window."""
+    async def acquire(self) -> Ticket:
+        """Wait for the credential's pause to end and for room in the pacing window.
+
+        The window counts real send times (see `sent`), not admissions: a request that waits
+        for a connection or for a busy event loop after admission is counted when it leaves,
+        so requests bunched by such delays still never exceed the limit at the vendor.
+        """
         async with self._turn:
             while True:
                 now = self._clock()
                 wait = self._paused_until - now
-                if len(self._sent) == self.limit:
-                    wait = max(wait, self._sent[0] + self.period - now)
+                recent = [t[0] for t in self._sent if t[0] > now - self.period]
+                if len(recent) >= self.limit:
+                    oldest = min(recent)
+                    # all admitted but not yet sent: look again shortly
+                    room_at = oldest + self.period if oldest != math.inf else now + _POLL
+                    wait = max(wait, room_at - now)
                 if wait <= 0:
                     break
                 await self._sleep(wait)
-            self._sent.append(self._clock())
+            ticket: Ticket = [math.inf]
+            self._sent.append(ticket)
+            return ticket
+
+    def sent(self, ticket: Ticket) -> None:
+        """Stamp a request's send time (the headers left), or the moment it failed to send."""
+        if ticket[0] == math.inf:
+            ticket[0] = self._clock()
 
     def pause(self, retry_after: float | None) -> float:
         """Stop every request of this credential for Retry-After, or back off exponentially."""
@@ -136,9 +158,11 @@ class VendorClient:
         headers = {"Accept": "application/json", "User-Agent": "syncer/0.1"}
         if self.connection.project_id:
             headers["x-project-id"] = self.connection.project_id
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_headers_sent.append(self._headers_sent)
         self._session = aiohttp.ClientSession(
-            base_url=None,
             headers=headers,
+            trace_configs=[tracing],
             timeout=aiohttp.ClientTimeout(total=self.connection.timeout),
             connector=aiohttp.TCPConnector(limit=64),
             raise_for_status=False,
@@ -188,6 +212,15 @@ class VendorClient:
         except (aiohttp.ClientError, TimeoutError):
             return False
 
+    async def _headers_sent(
+        self,
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestHeadersSentParams,
+    ) -> None:
+        if isinstance(context.trace_request_ctx, list):
+            self.gate.sent(context.trace_request_ctx)
+
     def _should_retry(self, exc: Exception) -> bool | float:
         if isinstance(exc, errors.RateLimited):
             wait = self.gate.pause(exc.retry_after)
@@ -202,12 +235,14 @@ class VendorClient:
         self, path: str, params: Mapping[str, str], what: str, stats: StreamStats
     ) -> tuple[Any, bool]:
         assert self._session is not None, "use VendorClient as an async context manager"
-        await self.gate.acquire()
+        ticket = await self.gate.acquire()
         stats.requests += 1
         url = self.connection.base_url + path
         auth = self.connector.auth_headers(self._token)
         try:
-            async with self._session.get(url, params=dict(params), headers=auth) as resp:
+            async with self._session.get(
+                url, params=dict(params), headers=auth, trace_request_ctx=ticket
+            ) as resp:
                 body = await resp.read()
                 status, headers = resp.status, resp.headers
         except TimeoutError:
@@ -216,6 +251,8 @@ class VendorClient:
             ) from None
         except aiohttp.ClientError as exc:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.gate.sent(ticket)  # a request that never left still used its slot
         if status == 429:
             stats.rate_limited += 1
         return await self._check(status, headers.get("Retry-After"), body, what)

@@ -135,7 +135,7 @@ async def test_gate_pause_holds_every_request_for_retry_after() -> None:
     t = FakeTime()
     gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep)
     assert gate.pause(2.5) == 2.5
-    await gate.acquire()
+    gate.sent(await gate.acquire())
     assert t.now >= 102.5
 
 
@@ -157,7 +157,7 @@ async def test_gate_never_admits_more_than_the_limit_in_any_second() -> None:
     gate = CredentialGate(20, 0.97, clock=t.clock, sleep=t.sleep)
     sent = []
     for _ in range(200):
-        await gate.acquire()
+        gate.sent(await gate.acquire())
         sent.append(t.now)
     assert max(sum(1 for x in sent if s <= x < s + 1.0) for s in sent) == 20
     rate = len(sent) / (sent[-1] - sent[0] + gate.period)  # whole windows
@@ -169,17 +169,32 @@ async def test_gate_lets_a_late_request_catch_up() -> None:
     t = FakeTime()
     gate = CredentialGate(3, 1.0, clock=t.clock, sleep=t.sleep)
     for _ in range(3):
-        await gate.acquire()
+        gate.sent(await gate.acquire())
     t.now += 5.0  # the loop was busy elsewhere
     before = t.now
     for _ in range(3):
-        await gate.acquire()
+        gate.sent(await gate.acquire())
     assert t.now == before and t.slept == []
+
+
+async def test_gate_counts_a_request_from_when_it_was_sent() -> None:
+    """A request admitted at once but sent late holds its slot until one period after sending."""
+    t = FakeTime()
+    gate = CredentialGate(2, 1.0, clock=t.clock, sleep=t.sleep)
+    first = await gate.acquire()
+    second = await gate.acquire()
+    gate.sent(first)
+    t.now += 0.5  # the second waited for a connection
+    gate.sent(second)
+    gate.sent(await gate.acquire())
+    assert t.now == 101.0  # one period after the first was sent
+    gate.sent(await gate.acquire())
+    assert t.now == 101.5  # one period after the second was sent
 
 
 async def test_gate_for_rates_below_one_per_second() -> None:
     t = FakeTime()
     gate = CredentialGate(0.5, 1.0, clock=t.clock, sleep=t.sleep)
-    await gate.acquire()
-    await gate.acquire()
+    gate.sent(await gate.acquire())
+    gate.sent(await gate.acquire())
     assert t.now == 102.0
