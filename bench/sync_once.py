@@ -1,4 +1,5 @@
-"""One syncer run in its own process, for the benchmarks: prints a JSON line of its results.
+"""One syncer run in its own process, for the benchmarks: prints a JSON line of its results,
+with the peak RSS of the process and its page-decoding workers together.
 
 usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]
 """
@@ -7,14 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import sys
+import threading
 import time
 
 import orjson
+import psutil
 
 from syncer import engine, log
 from syncer.settings import Config
+
+
+def _sample_rss(peak: list[int], done: threading.Event) -> None:
+    """Peak RSS of this process plus its decoding workers, sampled every 50 ms."""
+    me = psutil.Process()
+    while not done.wait(0.05):
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        peak[0] = max(peak[0], total)
 
 
 async def main() -> None:
@@ -36,10 +51,15 @@ async def main() -> None:
         }
     )
     log.configure(json=True, level="warning")
+    peak = [0]
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_rss, args=(peak, done), daemon=True)
+    sampler.start()
     started = time.perf_counter()
     [result] = await engine.sync(config, database_url, mode=mode)
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    done.set()
+    sampler.join()
     print(
         orjson.dumps(
             {
@@ -47,7 +67,7 @@ async def main() -> None:
                 "error": result.error,
                 "seconds": seconds,
                 "stats": vars(result.stats),
-                "peak_rss_mb": peak_kb / 1024,
+                "peak_rss_mb": peak[0] / 2**20,
             }
         ).decode()
     )

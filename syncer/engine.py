@@ -6,6 +6,7 @@ delete inference (full passes only) → typed view → run record.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
@@ -15,35 +16,23 @@ from datetime import timedelta
 
 import structlog
 
-from syncer import errors, records
+from syncer import errors, workers
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.log import register_secret
-from syncer.mirror import Mirror, StreamRef
-from syncer.models import PageBody, StreamSpec, StreamStats
+from syncer.mirror import MergeResult, Mirror, StreamRef
+from syncer.models import StreamSpec, StreamStats
 from syncer.paging import pages_in_order
 from syncer.settings import Config, ConnectionConfig
+from syncer.workers import DecodedPage
 
 log = structlog.get_logger(__name__)
 
+#: pages being merged at once per stream (each on its own connection, committed in order)
+MERGES_IN_FLIGHT = 2
+
 #: on_page(connection, stream, page, total_pages, stats): progress reporting hook
 OnPage = Callable[[str, str, int, int | None, StreamStats], None]
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A page as fetched and prepared, waiting for its turn to be merged."""
-
-    body: PageBody
-    prepared: records.Prepared
-
-    @property
-    def item_count(self) -> int:
-        return self.body.item_count
-
-    @property
-    def total_pages(self) -> int | None:
-        return self.body.total_pages
 
 
 @dataclass
@@ -107,8 +96,10 @@ async def sync(
     for token in tokens.values():
         register_secret(token.get_secret_value())
     invocation = str(uuid.uuid4())
+    # per stream: the lock's connection and one per merge in flight
+    pool_size = (1 + MERGES_IN_FLIGHT) * len(chosen) + 2
     async with (
-        Mirror.connect(database_url, max_size=2 * len(chosen) + 2) as mirror,
+        Mirror.connect(database_url, max_size=pool_size) as mirror,
         contextlib.AsyncExitStack() as stack,
     ):
         clients: dict[str, VendorClient] = {}
@@ -247,43 +238,62 @@ async def _read_pass(
     conn = client.connection
     size = min(conn.page_size, spec.max_page_size)
 
-    async def fetch(page: int) -> Fetched:
+    async def fetch(page: int) -> DecodedPage:
         query = {**params, "page": str(page), "pageSize": str(size)}
         what = f"stream {spec.name} page {page}"
-        raw, strict = await client.get(spec.path, query, what=what, stats=stats)
-        body = spec.extract(raw)
-        # CPU-heavy: in a thread, so the event loop stays free to pace requests and drive
-        # the previous page's merge while this page is hashed
-        prepared = await asyncio.to_thread(
-            records.prepare, body.records, spec.key, spec.cursor_field, lenient=not strict
-        )
-        return Fetched(body, prepared)
+        return await client.get(spec.path, query, what=what, stats=stats, decode=decode)
 
+    async def decode(body: bytes) -> DecodedPage:
+        return await workers.decode(client.connector.vendor, spec.name, body)
+
+    # Two pages are merged at once: the next page's COPY into its stage runs while the previous
+    # page's merge commits; each merge waits for the previous commit, so pages commit in order
+    # and the checkpoint stays the highest contiguous page.
     new_fields = False
-    async for page, fetched in pages_in_order(
-        fetch, start=start, page_size=size, window=conn.window
-    ):
-        body, prepared = fetched.body, fetched.prepared
-        rejected = prepared.rejected
-        for bad in rejected:
-            log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
-        stats.pages += 1
-        stats.records += len(body.records)
-        merged = await mirror.merge_page(
-            ref,
-            run_id=run_id,
-            pass_id=pass_id,
-            page=page,
-            prepared=prepared,
-            record_keys=full,
-            stats=stats,
-        )
+    pending: collections.deque[tuple[int, DecodedPage, asyncio.Task[MergeResult]]] = (
+        collections.deque()
+    )
+
+    def finish(page: int, fetched: DecodedPage, merged: MergeResult) -> None:
+        nonlocal new_fields, keys_written
         if full:
-            keys_written += len(prepared.rows) + sum(1 for b in rejected if b.key is not None)
+            keys_written += len(fetched.prepared.rows) + sum(
+                1 for b in fetched.prepared.rejected if b.key is not None
+            )
         new_fields = new_fields or merged.new_fields > 0
         log.debug("page.merged", page=page, inserted=merged.inserted, updated=merged.updated)
         if on_page is not None:
-            on_page(conn.name, spec.name, page, body.total_pages, stats)
+            on_page(conn.name, spec.name, page, fetched.total_pages, stats)
+
+    try:
+        async for page, fetched in pages_in_order(
+            fetch, start=start, page_size=size, window=conn.window
+        ):
+            for bad in fetched.prepared.rejected:
+                log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
+            stats.pages += 1
+            stats.records += fetched.record_count
+            merge = mirror.merge_page(
+                ref,
+                run_id=run_id,
+                pass_id=pass_id,
+                page=page,
+                prepared=fetched.prepared,
+                record_keys=full,
+                stats=stats,
+                after=pending[-1][2] if pending else None,
+            )
+            pending.append((page, fetched, asyncio.ensure_future(merge)))
+            if len(pending) >= MERGES_IN_FLIGHT:
+                done_page, done_fetched, task = pending.popleft()
+                finish(done_page, done_fetched, await task)
+        while pending:
+            done_page, done_fetched, task = pending.popleft()
+            finish(done_page, done_fetched, await task)
+    finally:
+        for _, _, task in pending:
+            task.cancel()
+        await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
     return new_fields, keys_written
 
 
@@ -342,15 +352,18 @@ async def _lookup(
     """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
     assert spec.lookup_params is not None
     query = {**spec.params, **spec.lookup_params(keys), "page": "1", "pageSize": str(len(keys))}
+
+    async def decode(body: bytes) -> DecodedPage:
+        return await workers.decode(client.connector.vendor, spec.name, body)
+
     try:
-        body, strict = await client.get(
-            spec.path, query, what=f"stream {spec.name} lookup", stats=stats
+        page = await client.get(
+            spec.path, query, what=f"stream {spec.name} lookup", stats=stats, decode=decode
         )
     except errors.FatalVendorError as exc:
         log.warning("deletes.lookup_refused", error=exc.message)
         return None
-    page = spec.extract(body)
-    prepared = records.prepare(page.records, spec.key, spec.cursor_field, lenient=not strict)
+    prepared = page.prepared
     rows = prepared.rows
     found = {r.key for r in rows} | {b.key for b in prepared.rejected if b.key is not None}
     if not found <= set(keys) or page.item_count >= len(keys) + 1:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import aiohttp
 import stamina
@@ -39,12 +39,20 @@ from syncer.settings import ConnectionConfig
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
 RETRIABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 MAX_PAUSE = 30.0
 _POLL = 0.005  # seconds between looks while the whole window is admitted but unsent
 
 #: a request's slot in the pacing window: [send time], math.inf until the headers leave
 Ticket = list[float]
+
+
+async def _parse(body: bytes) -> tuple[Any, bool]:
+    """Default decoding: JSON, off the event loop when large (the loop paces requests)."""
+    if len(body) > 65_536:
+        return await asyncio.to_thread(parse_json, body)
+    return parse_json(body)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -178,12 +186,41 @@ class VendorClient:
         if self._session is not None:
             await self._session.close()
 
+    @overload
     async def get(
-        self, path: str, params: Mapping[str, str], *, what: str, stats: StreamStats | None = None
-    ) -> tuple[Any, bool]:
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        what: str,
+        stats: StreamStats | None = None,
+        decode: None = None,
+    ) -> tuple[Any, bool]: ...
+
+    @overload
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        what: str,
+        stats: StreamStats | None = None,
+        decode: Callable[[bytes], Awaitable[T]],
+    ) -> T: ...
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        what: str,
+        stats: StreamStats | None = None,
+        decode: Callable[[bytes], Awaitable[Any]] | None = None,
+    ) -> Any:
         """GET a JSON document under the credential's pacing, retrying what may pass.
 
-        Returns (body, strict): strict is False when the body needed the lenient JSON parser.
+        `decode` turns a 2xx body into the result (default: `parse_json`, giving (value,
+        strict)); a ValueError from it means a truncated or invalid body, which is retried.
         `what` names the request in errors ("stream master:LOCATION page 7").
         """
         counters = stats or StreamStats()
@@ -199,7 +236,7 @@ class VendorClient:
             with attempt:
                 if attempt.num > 1:
                     counters.retries += 1
-                return await self._send(path, params, what, counters)
+                return await self._send(path, params, what, counters, decode or _parse)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     async def readiness(self) -> bool:
@@ -232,8 +269,13 @@ class VendorClient:
         return False
 
     async def _send(
-        self, path: str, params: Mapping[str, str], what: str, stats: StreamStats
-    ) -> tuple[Any, bool]:
+        self,
+        path: str,
+        params: Mapping[str, str],
+        what: str,
+        stats: StreamStats,
+        decode: Callable[[bytes], Awaitable[T]],
+    ) -> T:
         assert self._session is not None, "use VendorClient as an async context manager"
         ticket = await self.gate.acquire()
         stats.requests += 1
@@ -255,19 +297,21 @@ class VendorClient:
             self.gate.sent(ticket)  # a request that never left still used its slot
         if status == 429:
             stats.rate_limited += 1
-        return await self._check(status, headers.get("Retry-After"), body, what)
+        return await self._check(status, headers.get("Retry-After"), body, what, decode)
 
     async def _check(
-        self, status: int, retry_after: str | None, body: bytes, what: str
-    ) -> tuple[Any, bool]:
+        self,
+        status: int,
+        retry_after: str | None,
+        body: bytes,
+        what: str,
+        decode: Callable[[bytes], Awaitable[T]],
+    ) -> T:
         """The one place where an HTTP answer becomes a value or a syncer error."""
         vendor = self.connector.vendor
         if 200 <= status < 300:
             try:
-                if len(body) > 65_536:  # a page: parse off the event loop, which paces requests
-                    parsed = await asyncio.to_thread(parse_json, body)
-                else:
-                    parsed = parse_json(body)
+                parsed = await decode(body)
             except ValueError:
                 raise errors.RetriableVendorError(
                     f"{what}: {vendor} sent a body that is not JSON ({len(body)} bytes)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -199,10 +199,13 @@ class Mirror:
         prepared: Prepared,
         record_keys: bool,
         stats: StreamStats,
+        after: Awaitable[MergeResult] | None = None,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
-        `stats` already counts the page's records and requests; this adds what the merge did.
+        `after` is the previous page's merge: this page is staged at once but merged only once
+        that one has committed (its failure fails this one too). `stats` already counts the
+        page's records and requests; this adds what the merge did.
         """
         rows, rejected = prepared.rows, prepared.rejected
         known = await self._known_fields(ref)
@@ -211,6 +214,8 @@ class Mirror:
         with _wrap(f"merging page {page} of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await self._stage(conn, rows)
+                if after is not None:
+                    await after
                 merged = await conn.fetchrow(
                     for_table("merge_page", ref.table),
                     run_id,
