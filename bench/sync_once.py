@@ -7,6 +7,7 @@ usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -25,10 +26,8 @@ def _sample_rss(peak: list[int], done: threading.Event) -> None:
     while not done.wait(0.05):
         total = me.memory_info().rss
         for child in me.children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
-            except psutil.Error:
-                pass
         peak[0] = max(peak[0], total)
 
 
