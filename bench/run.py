@@ -294,7 +294,7 @@ async def main() -> None:
             "/_sandbox/generation",
             {"change_pct": 1.0, "delete_pct": 0.0, "insert_pct": 0.0},
         )
-        figures["generation"] = gen
+        figures["generation"] = {k: v for k, v in gen.items() if not k.endswith("_ids")}
         writes_before = await mirror_writes(big_db)
         changed = await run_syncer(big_db, big)
         await asyncio.sleep(1.5)
