@@ -1,0 +1,32 @@
+"""Page decoding, inline and in worker processes."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from syncer import workers
+
+
+def page(n: int) -> bytes:
+    rows = [
+        {"_id": f"{i:024x}", "updatedAt": "2025-01-01T00:00:00.000Z", "v": "x" * 100}
+        for i in range(n)
+    ]
+    return orjson.dumps({"rows": rows, "total": n, "page": 1, "pageSize": 1000, "totalPages": 1})
+
+
+async def test_a_large_page_is_decoded_in_a_worker_process() -> None:
+    body = page(1000)
+    assert len(body) > workers.INLINE_BYTES
+    decoded = await workers.decode("exto", "master:LOCATION", body)
+    assert decoded.record_count == decoded.item_count == 1000
+    assert decoded.total_pages == 1
+    assert [r.key for r in decoded.prepared.rows[:2]] == [f"{0:024x}", f"{1:024x}"]
+
+
+async def test_a_truncated_body_raises_value_error_for_a_retry() -> None:
+    with pytest.raises(ValueError):
+        await workers.decode("exto", "master:LOCATION", page(1000)[:-10])
+    with pytest.raises(ValueError):
+        await workers.decode("exto", "master:LOCATION", b'{"rows": [')
