@@ -10,7 +10,7 @@ import collections
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -238,13 +238,12 @@ async def _read_pass(
     conn = client.connection
     size = min(conn.page_size, spec.max_page_size)
 
+    decode = _decoder(client, spec)
+
     async def fetch(page: int) -> DecodedPage:
         query = {**params, "page": str(page), "pageSize": str(size)}
         what = f"stream {spec.name} page {page}"
         return await client.get(spec.path, query, what=what, stats=stats, decode=decode)
-
-    async def decode(body: bytes) -> DecodedPage:
-        return await workers.decode(client.connector.vendor, spec.name, body)
 
     # Two pages are merged at once: the next page's COPY into its stage runs while the previous
     # page's merge commits; each merge waits for the previous commit, so pages commit in order
@@ -323,7 +322,7 @@ async def _infer_deletes(
         unconfirmable = []
         for i in range(0, len(candidates), spec.lookup_batch):
             chunk = candidates[i : i + spec.lookup_batch]
-            found = await _lookup(mirror, client, spec, ref, run_id, chunk, stats)
+            found = await _lookup(mirror, client, spec, ref, run_id, pass_id, chunk, stats)
             if found is None:
                 unconfirmable.extend(chunk)
             else:
@@ -346,19 +345,20 @@ async def _lookup(
     spec: StreamSpec,
     ref: StreamRef,
     run_id: int,
+    pass_id: int,
     keys: list[str],
     stats: StreamStats,
 ) -> set[str] | None:
     """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
     assert spec.lookup_params is not None
     query = {**spec.params, **spec.lookup_params(keys), "page": "1", "pageSize": str(len(keys))}
-
-    async def decode(body: bytes) -> DecodedPage:
-        return await workers.decode(client.connector.vendor, spec.name, body)
-
     try:
         page = await client.get(
-            spec.path, query, what=f"stream {spec.name} lookup", stats=stats, decode=decode
+            spec.path,
+            query,
+            what=f"stream {spec.name} lookup",
+            stats=stats,
+            decode=_decoder(client, spec),
         )
     except errors.FatalVendorError as exc:
         log.warning("deletes.lookup_refused", error=exc.message)
@@ -370,7 +370,22 @@ async def _lookup(
         log.warning("deletes.lookup_ignored_filter", returned=page.item_count)
         return None
     if rows:
-        merged = await mirror.merge_rows(ref, run_id, prepared)
-        stats.inserted += merged.inserted
-        stats.updated += merged.updated
+        await mirror.merge_page(
+            ref,
+            run_id=run_id,
+            pass_id=pass_id,
+            page=None,
+            prepared=prepared,
+            record_keys=False,
+            stats=stats,
+        )
     return found
+
+
+def _decoder(client: VendorClient, spec: StreamSpec) -> Callable[[bytes], Awaitable[DecodedPage]]:
+    """Decoding of this stream's pages, off the event loop (see syncer.workers)."""
+
+    async def decode(body: bytes) -> DecodedPage:
+        return await workers.decode(client.connector.vendor, spec.name, body)
+
+    return decode

@@ -195,7 +195,7 @@ class Mirror:
         *,
         run_id: int,
         pass_id: int,
-        page: int,
+        page: int | None,
         prepared: Prepared,
         record_keys: bool,
         stats: StreamStats,
@@ -203,9 +203,10 @@ class Mirror:
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
-        `after` is the previous page's merge: this page is staged at once but merged only once
-        that one has committed (its failure fails this one too). `stats` already counts the
-        page's records and requests; this adds what the merge did.
+        `page` None merges rows re-read after the pass (to confirm deletes): the checkpoint
+        stays. `after` is the previous page's merge: this page is staged at once but merged
+        only once that one has committed (its failure fails this one too). `stats` already
+        counts the page's records and requests; this adds what the merge did.
         """
         rows, rejected = prepared.rows, prepared.rejected
         known = await self._known_fields(ref)
@@ -258,22 +259,6 @@ class Mirror:
                 rows = await self.pool.fetch(queries["known_fields"], ref.stream_id)
             self._fields[ref.stream_id] = {(tuple(r["path"]), r["json_type"]) for r in rows}
         return self._fields[ref.stream_id]
-
-    async def merge_rows(self, ref: StreamRef, run_id: int, prepared: Prepared) -> MergeResult:
-        """Merge rows outside any page (records re-read to confirm deletes)."""
-        known = await self._known_fields(ref)
-        rows = prepared.rows
-        with _wrap(f"merging re-read rows of {ref.stream}"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await self._stage(conn, rows)
-                merged = await conn.fetchrow(
-                    for_table("merge_rows", ref.table), run_id, ref.stream_id
-                )
-                assert merged is not None
-                new_fields = await self._add_fields(conn, ref, prepared.fields - known)
-        known |= new_fields
-        inserted, updated = merged["inserted"], merged["updated"]
-        return MergeResult(inserted, updated, len(rows) - inserted - updated, len(new_fields))
 
     async def _add_fields(
         self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, new: set[Field]

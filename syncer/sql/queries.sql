@@ -79,8 +79,8 @@ SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
 
 -- name: merge_page
 -- One page, in one statement (one round trip) after the COPY into syncer_stage:
--- $1 run_id, $2 stream_id, $3 pass_id, $4 page, $5 record keys for delete inference (full
--- pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows staged,
+-- $1 run_id, $2 stream_id, $3 pass_id, $4 page (NULL: rows re-read after the pass, the
+-- checkpoint stays), $5 record keys for delete inference (full pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows staged,
 -- $9..$13 the run's pages, records, requests, 429s and retries so far, $14 quarantined on
 -- this page.
 -- Rows equal to the mirror (same hash, not deleted) are filtered out before the upsert, so they
@@ -114,10 +114,10 @@ WITH changed AS (
     SELECT $3::bigint, k FROM unnest($6::text[]) AS k WHERE $5::boolean
 ), seen AS (
     DELETE FROM syncer.missing_keys mk USING syncer_stage s
-    WHERE $5::boolean AND mk.stream_id = $2 AND mk.key = s.pk
+    WHERE mk.stream_id = $2 AND mk.key = s.pk
 ), checkpoint AS (
     UPDATE syncer.stream_state
-    SET checkpoint_page = $4,
+    SET checkpoint_page = COALESCE($4, checkpoint_page),
         pass_keys_written = pass_keys_written
             + CASE WHEN $5::boolean THEN $8::bigint + cardinality($6::text[]) ELSE 0 END,
         pass_max_updated_at = GREATEST(pass_max_updated_at, $7::timestamptz),
@@ -135,34 +135,6 @@ WITH changed AS (
 )
 SELECT c.inserted, c.updated, (SELECT count(*) FROM checkpoint) AS checkpointed
 FROM counts c;
-
--- name: merge_rows
--- $1 run_id, $2 stream_id: merge staged rows re-read outside any page (delete confirmation)
-WITH changed AS (
-    SELECT s.pk, s.data, s.hash, s.updated_at
-    FROM syncer_stage s
-    LEFT JOIN LATERAL (
-        SELECT m._hash, m._deleted_at FROM mirror.{table} m WHERE m._pk = s.pk LIMIT 1
-    ) m ON true
-    WHERE m._hash IS NULL OR m._hash <> s.hash OR m._deleted_at IS NOT NULL
-), written AS (
-    INSERT INTO mirror.{table} AS m
-        (_pk, _data, _hash, _source_updated_at, _synced_at, _deleted_at, _run_id)
-    SELECT pk, data, hash, updated_at, now(), NULL, $1 FROM changed
-    ON CONFLICT (_pk) DO UPDATE
-    SET _data = EXCLUDED._data, _hash = EXCLUDED._hash,
-        _source_updated_at = EXCLUDED._source_updated_at, _synced_at = EXCLUDED._synced_at,
-        _deleted_at = NULL, _run_id = EXCLUDED._run_id
-    RETURNING (xmax = 0) AS inserted
-), counts AS (
-    SELECT count(*) FILTER (WHERE inserted) AS inserted,
-           count(*) FILTER (WHERE NOT inserted) AS updated
-    FROM written
-), seen AS (
-    DELETE FROM syncer.missing_keys mk USING syncer_stage s
-    WHERE mk.stream_id = $2 AND mk.key = s.pk
-)
-SELECT inserted, updated FROM counts;
 
 -- name: run_progress
 -- $1 run_id, $2..$12 counters
