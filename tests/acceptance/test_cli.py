@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def write_config(
     rate_limit: float = 1000,
     window: int = 8,
     streams: str = '["master:LOCATION"]',
+    max_attempts: int = 10,
 ) -> Path:
     path = tmp_path / "syncer.toml"
     path.write_text(
@@ -37,6 +39,7 @@ base_url = "{base_url}"
 token_env = "{TOKEN_ENV}"
 rate_limit = {rate_limit}
 window = {window}
+max_attempts = {max_attempts}
 streams = {streams}
 """
     )
@@ -127,7 +130,7 @@ async def test_sigkill_after_page_k_then_rerun_ends_equal(
 
 
 async def test_bad_token_exits_6_without_printing_it(
-    sandbox: SandboxFactory, db_url: str, tmp_path: Path
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     url, _ = await sandbox()
     config = write_config(tmp_path, url)
@@ -137,6 +140,24 @@ async def test_bad_token_exits_6_without_printing_it(
     assert secret not in out + err and "refused the token" in out
     code, out, err = await syncer("check", "--config", str(config), environ=env(db_url, secret))
     assert code == 6 and secret not in out + err
+    leaks = await db.fetchval(
+        "SELECT count(*) FROM syncer.runs WHERE error LIKE '%' || $1 || '%'", secret
+    )
+    assert leaks == 0
+
+
+async def test_unreachable_vendor_exits_5_after_bounded_retries(
+    db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Connection refused is retried, then the run fails with the transient code."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    config = write_config(tmp_path, f"http://127.0.0.1:{port}/data", max_attempts=2)
+    code, out, _ = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 5 and "ClientConnectorError" in out
+    run = await db.fetchrow("SELECT status, retries, requests FROM syncer.runs")
+    assert run["status"] == "failed" and run["requests"] == 2
 
 
 async def test_missing_token_variable_is_a_config_error(
