@@ -164,11 +164,22 @@ def sync(
         results = _run(engine.sync(cfg, url, only=stream or (), mode=mode, on_page=on_page))
     _summary(results)
     out.print(
-        "\nOpen the mirror with psql: [bold]syncer psql[/bold]"
+        f"\nOpen the mirror with psql: [bold]{_self_command()} psql[/bold]"
         f"   (or: psql '{db.display_url(url)}'; typed views are in schema mirror_view)",
         highlight=False,
     )
     raise typer.Exit(int(engine.exit_code(results)))
+
+
+def _self_command() -> str:
+    """How the user ran syncer, to repeat it in hints: `.venv/bin/syncer`, `syncer`, ..."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "syncer":
+        return "python -m syncer"
+    try:
+        return str(argv0.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return "syncer"
 
 
 def _summary(results: list[engine.StreamResult]) -> None:

@@ -263,3 +263,19 @@ async def test_429s_pause_the_credential_and_lose_nothing(
         for limited in (e.at for e in sb.request_log if e.status == 429):
             early = [t for t in sent if limited + 0.05 < t < limited + 0.95]
             assert early == [], "a request went out during the Retry-After pause"
+
+
+async def test_a_key_that_reappears_is_undeleted(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """A soft-deleted row whose key the vendor serves again comes back to life."""
+    url, sb = await sandbox()
+    config = exto_config(url)
+    await engine.sync(config, db_url)
+    some = sb.records("master", "LOCATION")[7]["_id"]
+    await db.execute(f'UPDATE mirror."{TABLE}" SET _deleted_at = now() WHERE _pk = $1', some)
+    [result] = await engine.sync(config, db_url)
+    assert (result.stats.inserted, result.stats.updated) == (0, 1)
+    assert (
+        await db.fetchval(f'SELECT _deleted_at FROM mirror."{TABLE}" WHERE _pk = $1', some) is None
+    )
