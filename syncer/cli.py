@@ -313,25 +313,23 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
             log.register_secret(token)
             async with VendorClient(conn, connector, token) as client:
                 ready = await client.readiness()
-                spec = connector.stream(conn.streams[0])
+                spec = connector.stream(conn.streams[0], conn.options)
+                readiness = {True: "ready", False: "NOT READY", None: "no probe"}[ready]
                 try:
-                    await client.get(
-                        spec.path,
-                        {**spec.params, "page": "1", "pageSize": "1"},
+                    await client.send(
+                        spec.page(spec.params, spec.first(), 1),
                         what=f"token probe on {spec.name}",
                     )
                     rows.append(
                         (
                             conn.name,
-                            "ready" if ready else "NOT READY",
+                            readiness,
                             "token accepted",
-                            errors.ExitCode.OK if ready else errors.ExitCode.TRANSIENT,
+                            errors.ExitCode.TRANSIENT if ready is False else errors.ExitCode.OK,
                         )
                     )
                 except errors.SyncerError as exc:
-                    rows.append(
-                        (conn.name, "ready" if ready else "NOT READY", exc.message, exc.exit_code)
-                    )
+                    rows.append((conn.name, readiness, exc.message, exc.exit_code))
         return rows
 
     rows = _run(probe())

@@ -10,9 +10,10 @@ import collections
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -22,7 +23,7 @@ from syncer.http import VendorClient
 from syncer.log import register_secret
 from syncer.mirror import MergeResult, Mirror, StreamRef
 from syncer.models import StreamSpec, StreamStats
-from syncer.paging import pages_in_order
+from syncer.paging import pages_by_cursor, pages_in_order
 from syncer.settings import Config, ConnectionConfig
 from syncer.workers import DecodedPage
 
@@ -71,7 +72,7 @@ def plan(config: Config, only: Sequence[str] = ()) -> list[tuple[ConnectionConfi
         connector = CONNECTORS[conn.vendor]
         for name in conn.streams:
             if not wanted or name in wanted or f"{conn.name}/{name}" in wanted:
-                chosen.append((conn, connector.stream(name)))
+                chosen.append((conn, connector.stream(name, conn.options)))
     known = {n for c in config.connections for n in c.streams}
     known |= {f"{c.name}/{n}" for c in config.connections for n in c.streams}
     unknown = sorted(wanted - known)
@@ -164,9 +165,17 @@ async def _run(
         log.info("stream.incremental_unavailable", reason="no cursor yet or no cursor field")
     result.mode = effective
     if state.pass_id is not None and state.mode == effective:
-        pass_id, params, start = state.pass_id, state.params, state.checkpoint_page + 1
-        keys_written = state.keys_written
-        log.info("pass.resumed", pass_id=pass_id, from_page=start)
+        run = Pass(
+            state.pass_id,
+            state.params,
+            effective == "full",
+            next_page=state.checkpoint_page + 1,
+            position=state.checkpoint_cursor
+            if spec.paging == "cursor"
+            else state.checkpoint_page + 1,
+            keys_written=state.keys_written,
+        )
+        log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
     else:
         if state.pass_id is not None:
             await mirror.drop_pass_keys(state.pass_id)
@@ -177,34 +186,20 @@ async def _run(
             since = state.cursor - timedelta(seconds=conn.lookback_seconds)
             params.update(spec.incremental_params(since))
         pass_id = await mirror.begin_pass(ref, effective, params)
-        start, keys_written = 1, 0
-    run_id = await mirror.start_run(invocation, ref, effective, pass_id, start - 1)
+        run = Pass(pass_id, params, effective == "full", next_page=1, position=spec.first())
+    run_id = await mirror.start_run(invocation, ref, effective, run.pass_id, run.next_page - 1)
     stats = result.stats
     with structlog.contextvars.bound_contextvars(run_id=run_id):
-        log.info("run.started", mode=effective, pass_id=pass_id, from_page=start)
+        log.info("run.started", mode=effective, pass_id=run.pass_id, from_page=run.next_page)
         try:
-            full = effective == "full"
-            new_fields, keys_written = await _read_pass(
-                mirror,
-                client,
-                spec,
-                ref,
-                run_id,
-                pass_id,
-                params,
-                start,
-                full,
-                keys_written,
-                stats,
-                on_page,
-            )
-            if full:
+            new_fields = await _read_pass(mirror, client, spec, ref, run_id, run, stats, on_page)
+            if run.full:
                 await _infer_deletes(
-                    mirror, client, spec, ref, run_id, pass_id, keys_written, stats
+                    mirror, client, spec, ref, run_id, run.pass_id, run.keys_written, stats
                 )
-            await mirror.finish_pass(ref, pass_id, full=full)
+            await mirror.finish_pass(ref, run.pass_id, full=run.full)
             if new_fields or not await mirror.view_exists(ref):
-                result.view = await mirror.refresh_view(ref)
+                result.view = await mirror.refresh_view(ref, spec.view)
             result.status = "quarantined" if stats.quarantined else "succeeded"
             if stats.quarantined:
                 result.exit_code = errors.ExitCode.QUARANTINED
@@ -220,30 +215,60 @@ async def _run(
             raise
 
 
+@dataclass
+class Pass:
+    """The pass a run works on: where reading resumes and what it has recorded so far."""
+
+    pass_id: int
+    params: dict[str, str]
+    full: bool
+    next_page: int  # number of the next page to merge (1 for a new pass)
+    position: Any  # where that page starts: its number, or the vendor's cursor
+    keys_written: int = 0
+
+
+def _pages(
+    spec: StreamSpec,
+    run: Pass,
+    size: int,
+    window: int,
+    fetch: Callable[[Any], Awaitable[DecodedPage]],
+) -> AsyncIterator[tuple[int, DecodedPage]]:
+    """The pages still to read in this pass, by page number or by the vendor's cursor."""
+    if spec.paging == "pages":
+        return pages_in_order(fetch, start=run.position, page_size=size, window=window)
+    if run.next_page > 1 and run.position is None:
+        return _no_pages()  # the last page was merged; only the end of the pass remains
+    return pages_by_cursor(fetch, start_page=run.next_page, start=run.position)
+
+
+async def _no_pages() -> AsyncIterator[tuple[int, DecodedPage]]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
 async def _read_pass(
     mirror: Mirror,
     client: VendorClient,
     spec: StreamSpec,
     ref: StreamRef,
     run_id: int,
-    pass_id: int,
-    params: dict[str, str],
-    start: int,
-    full: bool,
-    keys_written: int,
+    run: Pass,
     stats: StreamStats,
     on_page: OnPage | None,
-) -> tuple[bool, int]:
-    """Read pages from `start` to the end; returns (new fields seen, keys recorded so far)."""
+) -> bool:
+    """Read the pass's remaining pages and merge them; returns whether new fields appeared."""
     conn = client.connection
     size = min(conn.page_size, spec.max_page_size)
-
     decode = _decoder(client, spec)
 
-    async def fetch(page: int) -> DecodedPage:
-        query = {**params, "page": str(page), "pageSize": str(size)}
-        what = f"stream {spec.name} page {page}"
-        return await client.get(spec.path, query, what=what, stats=stats, decode=decode)
+    async def fetch(position: Any) -> DecodedPage:
+        request = spec.page(run.params, position, size)
+        if spec.paging == "pages":
+            what = f"stream {spec.name} page {position}"
+        else:
+            what = f"stream {spec.name} page after cursor {str(position)[:80]}"
+        return await client.send(request, what=what, stats=stats, decode=decode)
 
     # Two pages are merged at once: the next page's COPY into its stage runs while the previous
     # page's merge commits; each merge waits for the previous commit, so pages commit in order
@@ -254,9 +279,9 @@ async def _read_pass(
     )
 
     def finish(page: int, fetched: DecodedPage, merged: MergeResult) -> None:
-        nonlocal new_fields, keys_written
-        if full:
-            keys_written += len(fetched.prepared.rows) + sum(
+        nonlocal new_fields
+        if run.full:
+            run.keys_written += len(fetched.prepared.rows) + sum(
                 1 for b in fetched.prepared.rejected if b.key is not None
             )
         new_fields = new_fields or merged.new_fields > 0
@@ -265,22 +290,23 @@ async def _read_pass(
             on_page(conn.name, spec.name, page, fetched.total_pages, stats)
 
     try:
-        async for page, fetched in pages_in_order(
-            fetch, start=start, page_size=size, window=conn.window
-        ):
+        async for page, fetched in _pages(spec, run, size, conn.window, fetch):
             for bad in fetched.prepared.rejected:
                 log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
+            if not fetched.paginated:
+                _warn_unpaginated(spec, fetched, stats)
             stats.pages += 1
             stats.records += fetched.record_count
             merge = mirror.merge_page(
                 ref,
                 run_id=run_id,
-                pass_id=pass_id,
+                pass_id=run.pass_id,
                 page=page,
                 prepared=fetched.prepared,
-                record_keys=full,
+                record_keys=run.full,
                 stats=stats,
                 after=pending[-1][2] if pending else None,
+                next_cursor=fetched.next_cursor if spec.paging == "cursor" else None,
             )
             pending.append((page, fetched, asyncio.ensure_future(merge)))
             if len(pending) >= MERGES_IN_FLIGHT:
@@ -293,7 +319,20 @@ async def _read_pass(
         for _, _, task in pending:
             task.cancel()
         await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
-    return new_fields, keys_written
+    return new_fields
+
+
+def _warn_unpaginated(spec: StreamSpec, page: DecodedPage, stats: StreamStats) -> None:
+    """A response without paging information is taken as the whole set, never looped over;
+    say so loudly, since a vendor that silently truncates looks exactly like this."""
+    message = (
+        f"{spec.name}: the response carried no paging information; took its "
+        f"{page.record_count} records as the whole set"
+    )
+    if page.record_count in (10, 20, 25, 50, 100, 200, 250, 500, 1000):
+        message += " (a round number: the vendor may have truncated the list)"
+    stats.warnings.append(message)
+    log.warning("page.unpaginated", records=page.record_count, message=message)
 
 
 async def _infer_deletes(
@@ -351,11 +390,10 @@ async def _lookup(
 ) -> set[str] | None:
     """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
     assert spec.lookup_params is not None
-    query = {**spec.params, **spec.lookup_params(keys), "page": "1", "pageSize": str(len(keys))}
+    request = spec.page({**spec.params, **spec.lookup_params(keys)}, spec.first(), len(keys))
     try:
-        page = await client.get(
-            spec.path,
-            query,
+        page = await client.send(
+            request,
             what=f"stream {spec.name} lookup",
             stats=stats,
             decode=_decoder(client, spec),
@@ -386,6 +424,8 @@ def _decoder(client: VendorClient, spec: StreamSpec) -> Callable[[bytes], Awaita
     """Decoding of this stream's pages, off the event loop (see syncer.workers)."""
 
     async def decode(body: bytes) -> DecodedPage:
-        return await workers.decode(client.connector.vendor, spec.name, body)
+        return await workers.decode(
+            client.connector.vendor, spec.name, client.connection.options, body
+        )
 
     return decode

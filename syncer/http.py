@@ -18,11 +18,12 @@ exponential backoff when the vendor sends none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace, TracebackType
@@ -33,7 +34,7 @@ import stamina
 import structlog
 
 from syncer import errors
-from syncer.models import Connector, StreamStats
+from syncer.models import Connector, Request, StreamStats
 from syncer.records import parse_json
 from syncer.settings import ConnectionConfig
 
@@ -73,11 +74,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def window_for(rate: float, headroom: float) -> tuple[int, float]:
-    """(requests, seconds): the sliding window that paces `rate` req/s at `headroom`."""
+def window_for(rate: float, headroom: float, period: float = 1.0) -> tuple[int, float]:
+    """(requests, seconds): the sliding window that paces `rate` per `period` at `headroom`."""
     if rate >= 1:
-        return int(rate), 1.0 / headroom
-    return 1, 1.0 / (rate * headroom)
+        return int(rate), period / headroom
+    return 1, period / (rate * headroom)
 
 
 class CredentialGate:
@@ -88,11 +89,15 @@ class CredentialGate:
         rate: float,
         headroom: float = 0.97,
         *,
+        period: float = 1.0,
+        max_in_flight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.limit, self.period = window_for(rate, headroom)
+        self.limit, self.period = window_for(rate, headroom, period)
+        # a vendor cap on concurrent requests (Actito: 5 per licence, answered with 429)
+        self._in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         # the latest admissions; each a one-item list holding its send time, inf until sent
         self._sent: deque[Ticket] = deque(maxlen=self.limit)
         self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
@@ -131,6 +136,15 @@ class CredentialGate:
         if ticket[0] == math.inf:
             ticket[0] = self._clock()
 
+    @contextlib.asynccontextmanager
+    async def in_flight(self) -> AsyncIterator[None]:
+        """Hold one of the credential's concurrent-request slots, where the vendor caps them."""
+        if self._in_flight is None:
+            yield
+            return
+        async with self._in_flight:
+            yield
+
     def pause(self, retry_after: float | None) -> float:
         """Stop every request of this credential for Retry-After, or back off exponentially."""
         self._consecutive_429 += 1
@@ -159,13 +173,18 @@ class VendorClient:
         self.connection = connection
         self.connector = connector
         self._token = token
-        self.gate = gate or CredentialGate(connection.rate_limit, connection.headroom)
+        self.gate = gate or CredentialGate(
+            connection.rate_limit,
+            connection.headroom,
+            period=connection.rate_period,
+            max_in_flight=connection.max_in_flight,
+        )
+        self.auth = connector.auth(connection.base_url, token, self._unauthenticated)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> VendorClient:
         headers = {"Accept": "application/json", "User-Agent": "syncer/0.1"}
-        if self.connection.project_id:
-            headers["x-project-id"] = self.connection.project_id
+        headers.update(self.connection.headers)
         tracing = aiohttp.TraceConfig()
         tracing.on_request_headers_sent.append(self._headers_sent)
         self._session = aiohttp.ClientSession(
@@ -187,10 +206,9 @@ class VendorClient:
             await self._session.close()
 
     @overload
-    async def get(
+    async def send(
         self,
-        path: str,
-        params: Mapping[str, str],
+        request: Request,
         *,
         what: str,
         stats: StreamStats | None = None,
@@ -198,26 +216,24 @@ class VendorClient:
     ) -> tuple[Any, bool]: ...
 
     @overload
-    async def get(
+    async def send(
         self,
-        path: str,
-        params: Mapping[str, str],
+        request: Request,
         *,
         what: str,
         stats: StreamStats | None = None,
         decode: Callable[[bytes], Awaitable[T]],
     ) -> T: ...
 
-    async def get(
+    async def send(
         self,
-        path: str,
-        params: Mapping[str, str],
+        request: Request,
         *,
         what: str,
         stats: StreamStats | None = None,
         decode: Callable[[bytes], Awaitable[Any]] | None = None,
     ) -> Any:
-        """GET a JSON document under the credential's pacing, retrying what may pass.
+        """Send a request under the credential's pacing, retrying what may pass.
 
         `decode` turns a 2xx body into the result (default: `parse_json`, giving (value,
         strict)); a ValueError from it means a truncated or invalid body, which is retried.
@@ -236,18 +252,19 @@ class VendorClient:
             with attempt:
                 if attempt.num > 1:
                     counters.retries += 1
-                return await self._send(path, params, what, counters, decode or _parse)
+                return await self._authenticated(request, what, counters, decode or _parse)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
-    async def readiness(self) -> bool:
-        """The vendor's unauthenticated readiness probe."""
-        assert self._session is not None, "use VendorClient as an async context manager"
-        url = self.connection.base_url + self.connector.readiness_path
+    async def readiness(self) -> bool | None:
+        """The vendor's unauthenticated readiness probe; None where the vendor has none."""
+        probe = self.connector.readiness
+        if probe is None:
+            return None
         try:
-            async with self._session.get(url) as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
+            await self._unauthenticated(probe, {})
+        except errors.SyncerError:
             return False
+        return True
 
     async def _headers_sent(
         self,
@@ -268,25 +285,52 @@ class VendorClient:
             return True
         return False
 
-    async def _send(
+    async def _authenticated(
         self,
-        path: str,
-        params: Mapping[str, str],
+        request: Request,
         what: str,
         stats: StreamStats,
         decode: Callable[[bytes], Awaitable[T]],
     ) -> T:
+        """One attempt; a 401 that a fresh token may cure is replayed once with a new token."""
+        for replay in (False, True):
+            headers = await self.auth.headers()
+            status, retry_after, body = await self._exchange(request, headers, what, stats)
+            if status == 401 and not replay and self.auth.invalidate(headers):
+                log.info("http.token_refreshed_after_401", what=what)
+                continue
+            return await self._check(status, retry_after, body, what, decode)
+        raise AssertionError("unreachable: the replay returns or raises")
+
+    async def _unauthenticated(self, request: Request, headers: Mapping[str, str]) -> Any:
+        """A paced request without the connection's auth (token exchange, readiness)."""
+        what = f"{request.method} {request.path}"
+        status, retry_after, body = await self._exchange(request, headers, what, StreamStats())
+        parsed, _ = await self._check(status, retry_after, body, what, _parse)
+        return parsed
+
+    async def _exchange(
+        self, request: Request, headers: Mapping[str, str], what: str, stats: StreamStats
+    ) -> tuple[int, str | None, bytes]:
+        """Send once, paced and within the in-flight cap; (status, Retry-After, body)."""
         assert self._session is not None, "use VendorClient as an async context manager"
         ticket = await self.gate.acquire()
         stats.requests += 1
-        url = self.connection.base_url + path
-        auth = self.connector.auth_headers(self._token)
+        url = self.connection.base_url + request.path
         try:
-            async with self._session.get(
-                url, params=dict(params), headers=auth, trace_request_ctx=ticket
-            ) as resp:
+            async with (
+                self.gate.in_flight(),
+                self._session.request(
+                    request.method,
+                    url,
+                    params=dict(request.params),
+                    json=request.json,
+                    headers=dict(headers),
+                    trace_request_ctx=ticket,
+                ) as resp,
+            ):
                 body = await resp.read()
-                status, headers = resp.status, resp.headers
+                status, retry_after = resp.status, resp.headers.get("Retry-After")
         except TimeoutError:
             raise errors.RetriableVendorError(
                 f"{what}: no answer within {self.connection.timeout}s"
@@ -297,7 +341,7 @@ class VendorClient:
             self.gate.sent(ticket)  # a request that never left still used its slot
         if status == 429:
             stats.rate_limited += 1
-        return await self._check(status, headers.get("Retry-After"), body, what, decode)
+        return status, retry_after, body
 
     async def _check(
         self,
@@ -320,10 +364,15 @@ class VendorClient:
             return parsed
         summary = self._summary(body)
         detail = f"HTTP {status}" + (f": {summary}" if summary else "")
-        if status in (401, 403):
+        if status in self.connector.auth_failures:
             raise errors.AuthError(
-                f"{vendor} refused the token of connection {self.connection.name!r} "
+                f"{vendor} refused the credential of connection {self.connection.name!r} "
                 f"({detail}) on {what}; check the token in ${self.connection.token_env}"
+            )
+        if status in self.connector.account_failures:
+            raise errors.AuthError(
+                f"{vendor} stopped the account of connection {self.connection.name!r} "
+                f"({detail}) on {what}; this is not retried"
             )
         if status == 429:
             raise errors.RateLimited(

@@ -16,7 +16,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import errors, names
-from syncer.models import StreamStats
+from syncer.models import StreamStats, ViewSpec
 from syncer.records import Field, Prepared, Row
 from syncer.sql import for_table, queries
 
@@ -44,6 +44,7 @@ class PassState:
     mode: str | None
     params: dict[str, str]
     checkpoint_page: int
+    checkpoint_cursor: Any
     keys_written: int
     cursor: datetime | None
     last_full_pass: int | None
@@ -150,6 +151,7 @@ class Mirror:
             row["pass_mode"],
             params,
             row["checkpoint_page"],
+            orjson.loads(row["checkpoint_cursor"]) if row["checkpoint_cursor"] else None,
             row["pass_keys_written"],
             row["cursor"],
             row["last_full_pass"],
@@ -185,7 +187,7 @@ class Mirror:
         with _wrap("recording the run's end"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(queries["run_progress"], run_id, *_counters(stats))
-                await conn.execute(queries["finish_run"], run_id, status, error)
+                await conn.execute(queries["finish_run"], run_id, status, error, stats.warnings)
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -200,6 +202,7 @@ class Mirror:
         record_keys: bool,
         stats: StreamStats,
         after: Awaitable[MergeResult] | None = None,
+        next_cursor: Any = None,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
@@ -233,6 +236,7 @@ class Mirror:
                     stats.rate_limited,
                     stats.retries,
                     len(rejected),
+                    None if next_cursor is None else orjson.dumps(next_cursor).decode(),
                 )
                 assert merged is not None
                 if not merged["checkpointed"]:
@@ -314,11 +318,11 @@ class Mirror:
 
     # -- analysts ----------------------------------------------------------------------------
 
-    async def refresh_view(self, ref: StreamRef) -> str:
+    async def refresh_view(self, ref: StreamRef, view: ViewSpec | None = None) -> str:
         """(Re)create mirror_view.<table>: one typed column per field seen, deleted rows hidden."""
         with _wrap(f"creating the typed view of {ref.stream}"):
             fields = await self.pool.fetch(queries["stream_fields"], ref.stream_id)
-            ddl = view_ddl(ref.table, [(list(f["path"]), list(f["kinds"])) for f in fields])
+            ddl = view_ddl(ref.table, [(list(f["path"]), list(f["kinds"])) for f in fields], view)
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(f"DROP VIEW IF EXISTS mirror_view.{names.quote(ref.table)}")
                 await conn.execute(ddl)
@@ -357,30 +361,58 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _column(path: list[str], kinds: list[str]) -> str:
+def _value_ref(path: list[str], view: ViewSpec) -> str:
+    """SQL for the JSON value at `path`: a key path, or a name looked up in a {name, value} list."""
+    lists = {pivot.container: pivot for pivot in view.lists}
+    if len(path) == 2 and path[0] in lists:
+        pivot = lists[path[0]]
+        query = f"$.{pivot.list_key}[*] ? (@.{pivot.name_key} == $n).{pivot.value_key}"
+        if not all(
+            part.isidentifier() for part in (pivot.list_key, pivot.name_key, pivot.value_key)
+        ):
+            raise ValueError(f"unsupported list field {pivot!r}")
+        return (
+            f"jsonb_path_query_first(_data, {_literal(query)}, "
+            f"jsonb_build_object('n', {_literal(path[1])}))"
+        )
+    return "(_data #> ARRAY[" + ", ".join(_literal(p) for p in path) + "])"
+
+
+def _column(path: list[str], kinds: list[str], view: ViewSpec) -> str:
     """The typed expression for one field, safe against values of another type."""
-    ref = "_data #> ARRAY[" + ", ".join(_literal(p) for p in path) + "]"
+    ref = _value_ref(path, view)
+    text = f"({ref} #>> '{{}}')"
     kinds = sorted(set(kinds) - {"null"})
+    if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
+        return (
+            f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric "
+            f"WHEN {text} ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN trim({text})::numeric END"
+        )
     if kinds == ["number"]:
-        return f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN ({ref} #>> '{{}}')::numeric END"
+        return f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric END"
     if kinds == ["boolean"]:
-        return f"CASE WHEN jsonb_typeof({ref}) = 'boolean' THEN ({ref} #>> '{{}}')::boolean END"
+        return f"CASE WHEN jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END"
     if kinds == ["timestamp"]:
-        return f"syncer.try_timestamptz({ref} #>> '{{}}')"
+        return f"syncer.try_timestamptz({text})"
     if kinds == ["date"]:
-        return f"syncer.try_date({ref} #>> '{{}}')"
+        return f"syncer.try_date({text})"
     if kinds and set(kinds) <= {"string", "timestamp", "date"}:
-        return f"({ref} #>> '{{}}')"
+        return text
     return ref
 
 
-def view_ddl(table: str, fields: list[tuple[list[str], list[str]]]) -> str:
+def view_ddl(
+    table: str, fields: list[tuple[list[str], list[str]]], view: ViewSpec | None = None
+) -> str:
     """CREATE VIEW text for a stream's typed view. Column names are normalised and quoted;
-    field paths go in as escaped literals, never as identifiers. Custom fields are named
-    first, so they keep their plain names when a top-level field would collide."""
-    custom = [(p, k) for p, k in fields if p[0] == "customFields" and len(p) == 2]
-    top = [(p, k) for p, k in fields if len(p) == 1 and p[0] not in ("customFields", "_id")]
-    ordered = custom + top
+    field paths go in as escaped literals, never as identifiers. Nested fields (custom fields,
+    attributes) are named first, so they keep their plain names when a top-level field would
+    collide."""
+    view = view or ViewSpec()
+    containers = set(view.objects) | {pivot.container for pivot in view.lists}
+    nested = [(p, k) for p, k in fields if len(p) == 2 and p[0] in containers]
+    top = [(p, k) for p, k in fields if len(p) == 1 and p[0] not in containers and p[0] != "_id"]
+    ordered = nested + top
     keys = [_SEP.join(p) for p, _ in ordered]
     mapping = names.assign_columns(
         zip(keys, (p[-1] for p, _ in ordered), strict=True),
@@ -388,7 +420,7 @@ def view_ddl(table: str, fields: list[tuple[list[str], list[str]]]) -> str:
     )
     cols = ["_pk"]
     for (path, kinds), key in zip(ordered, keys, strict=True):
-        cols.append(f"{_column(path, kinds)} AS {names.quote(mapping[key])}")
+        cols.append(f"{_column(path, kinds, view)} AS {names.quote(mapping[key])}")
     cols += ["_data", "_source_updated_at", "_synced_at", "_run_id"]
     table_q = names.quote(table)
     return (

@@ -1,11 +1,23 @@
-"""Values passed between the layers: stream specs, pages, per-stream statistics."""
+"""Values passed between the layers: requests, pages, stream and vendor specs, statistics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+from syncer.auth import Auth
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, relative to the connection's base URL."""
+
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    method: Literal["GET", "POST"] = "GET"
+    json: Any = None
 
 
 @dataclass(frozen=True)
@@ -17,40 +29,92 @@ class PageBody:
     item_count: int
     #: the vendor's page count, when the response says it
     total_pages: int | None
-    #: the body needed the lenient JSON parser (NaN, lone surrogates): check values one by one
-    lenient: bool = False
+    #: cursor paging: where the next page starts; None on the last page
+    next_cursor: Any = None
+    #: False when the response said nothing about paging: it is taken as the whole set
+    paginated: bool = True
+
+
+@dataclass(frozen=True)
+class ListField:
+    """A list of {name, value} objects shown as one column per name (Actito's attributes)."""
+
+    list_key: str
+    name_key: str = "name"
+    value_key: str = "value"
+
+    @property
+    def container(self) -> str:
+        """The first element of the field paths of this list, e.g. `attributes[name].value`."""
+        return f"{self.list_key}[{self.name_key}].{self.value_key}"
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """How a stream's typed view finds its columns besides the top-level fields.
+
+    `objects`: keys whose object values become columns (Exto's customFields).
+    `lists`: lists of {name, value} objects pivoted into columns.
+    `numeric`: fields (top-level or nested names) cast to numeric even though the vendor sends
+    strings (XtraKit's money and quantities).
+    """
+
+    objects: tuple[str, ...] = ()
+    lists: tuple[ListField, ...] = ()
+    numeric: frozenset[str] = frozenset()
+
+
+#: build the request for one page: (pass parameters, position, page size) -> Request.
+#: The position is a page number (paging "pages") or the cursor from the previous page,
+#: None for the first (paging "cursor").
+PageRequest = Callable[[Mapping[str, str], Any, int], Request]
 
 
 @dataclass(frozen=True)
 class StreamSpec:
     """One readable stream of a vendor, declared as data.
 
-    `params` are sent on every page; `incremental_params(since)` adds the filter for an
-    incremental pass; `lookup_params(keys)` re-reads given keys (to confirm deletes).
+    `params` are the pass's parameters (stored with the pass, so a resumed pass asks the same);
+    `incremental_params(since)` adds the filter for an incremental pass; `lookup_params(keys)`
+    re-reads given keys (to confirm deletes).
     """
 
     name: str
-    path: str
     key: Callable[[Any], str | None]
     extract: Callable[[Any], PageBody]
+    page: PageRequest
+    paging: Literal["pages", "cursor"] = "pages"
     params: Mapping[str, str] = field(default_factory=dict)
     cursor_field: str | None = None
     incremental_params: Callable[[datetime], dict[str, str]] | None = None
     lookup_params: Callable[[Sequence[str]], dict[str, str]] | None = None
     lookup_batch: int = 100
     max_page_size: int = 1000
+    view: ViewSpec = ViewSpec()
+
+    def first(self) -> Any:
+        """The position of the first page."""
+        return 1 if self.paging == "pages" else None
 
 
 @dataclass(frozen=True)
 class Connector:
-    """A vendor: how to authenticate, how to probe, and how to resolve stream names."""
+    """A vendor: authentication, error vocabulary, probes and the streams it offers."""
 
     vendor: str
-    auth_headers: Callable[[str], dict[str, str]]
-    stream: Callable[[str], StreamSpec]
-    readiness_path: str
+    #: auth(base_url, secret, fetch) -> Auth; `fetch(Request, headers)` sends an
+    #: unauthenticated request through the connection (paced) and returns the parsed JSON
+    auth: Callable[[str, str, Callable[..., Any]], Auth]
+    #: stream(name, connection options) -> spec; raises ConfigError for an unknown name
+    stream: Callable[[str, Mapping[str, str]], StreamSpec]
     #: short text from a vendor error body, for messages
     error_summary: Callable[[Any], str]
+    #: an unauthenticated readiness probe, where the vendor has one
+    readiness: Request | None = None
+    #: statuses that mean the credential is refused (Ioto answers 403)
+    auth_failures: frozenset[int] = frozenset({401, 403})
+    #: statuses that mean the account is stopped (XtraKit's 402 Payment Required)
+    account_failures: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -67,3 +131,4 @@ class StreamStats:
     unchanged: int = 0
     deleted: int = 0
     quarantined: int = 0
+    warnings: list[str] = field(default_factory=list)

@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from syncer import errors
 
 
 class PageInfo(Protocol):
@@ -20,6 +24,10 @@ class PageInfo(Protocol):
     def item_count(self) -> int: ...
     @property
     def total_pages(self) -> int | None: ...
+    @property
+    def paginated(self) -> bool: ...
+    @property
+    def next_cursor(self) -> Any: ...
 
 
 P = TypeVar("P", bound=PageInfo)
@@ -36,8 +44,10 @@ class PageEnd:
     def observe(self, page: int, body: PageInfo) -> None:
         if body.total_pages is not None:
             self.total_pages = body.total_pages
-        last = body.item_count < self.page_size or (
-            body.total_pages is not None and page >= body.total_pages
+        last = (
+            body.item_count < self.page_size
+            or (body.total_pages is not None and page >= body.total_pages)
+            or not body.paginated  # no paging information: the response is the whole set
         )
         if last and (self.last_page is None or page < self.last_page):
             self.last_page = page
@@ -85,3 +95,37 @@ async def pages_in_order(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def pages_by_cursor(
+    fetch: Callable[[Any], Awaitable[P]], *, start_page: int, start: Any
+) -> AsyncIterator[tuple[int, P]]:
+    """Yield (page number, body) following each body's `next_cursor` until it is None.
+
+    The next page is requested as soon as its cursor is known, so it downloads while the
+    caller merges the current one. A cursor seen before means the vendor is looping: that is
+    an error, never an endless pass.
+    """
+    seen: set[bytes] = set()
+    pending: asyncio.Task[P] | None = asyncio.ensure_future(fetch(start))
+    page = start_page
+    try:
+        while pending is not None:
+            body = await pending
+            pending = None
+            cursor = body.next_cursor
+            if cursor is not None:
+                fingerprint = orjson.dumps(cursor, option=orjson.OPT_SORT_KEYS)
+                if fingerprint in seen:
+                    raise errors.FatalVendorError(
+                        f"the vendor sent the same next-page cursor twice (page {page}); "
+                        "stopping rather than looping"
+                    )
+                seen.add(fingerprint)
+                pending = asyncio.ensure_future(fetch(cursor))
+            yield page, body
+            page += 1
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from syncer.models import ListField, ViewSpec
+
 MAX_RECORD_BYTES = 10 * 1024 * 1024
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -124,15 +126,21 @@ def _shape_types(objects: list[dict[str, Any]]) -> dict[str, set[type]]:
     return types
 
 
-def page_fields(records: list[dict[str, Any]]) -> set[Field]:
-    """The (path, kind) pairs of a page's top-level fields and customFields.
+def page_fields(records: list[dict[str, Any]], view: ViewSpec | None = None) -> set[Field]:
+    """The (path, kind) pairs of a page: top-level fields, fields of the objects the view
+    names (Exto's customFields) and the names of its {name, value} lists (Actito's attributes).
 
     Records of one stream mostly share a shape (same keys, same value types), so types are
     gathered per distinct shape, and a string field's values are classified in one regex pass.
     """
-    customs = [c for r in records if isinstance(c := r.get("customFields"), dict)]
+    view = view or ViewSpec()
+    groups: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = [((), records)]
+    for key in view.objects:
+        groups.append(((key,), [c for r in records if isinstance(c := r.get(key), dict)]))
+    for pivot in view.lists:
+        groups.append(((pivot.container,), [_pivot(r.get(pivot.list_key), pivot) for r in records]))
     out: set[Field] = set()
-    for prefix, objects in (((), records), (("customFields",), customs)):
+    for prefix, objects in groups:
         for key, py_types in _shape_types(objects).items():
             path = (*prefix, key)
             for py_type in py_types:
@@ -141,6 +149,17 @@ def page_fields(records: list[dict[str, Any]]) -> set[Field]:
                 else:
                     out.add((path, _PY_KIND.get(py_type, "object")))
     return out
+
+
+def _pivot(items: Any, pivot: ListField) -> dict[str, Any]:
+    """[{name: a, value: 1}, ...] -> {a: 1, ...}; anything else -> {}."""
+    if not isinstance(items, list):
+        return {}
+    return {
+        item[pivot.name_key]: item.get(pivot.value_key)
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get(pivot.name_key), str)
+    }
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -178,6 +197,7 @@ def prepare(
     cursor_field: str | None,
     *,
     lenient: bool,
+    view: ViewSpec | None = None,
 ) -> Prepared:
     """Validate, canonicalise and hash one page; duplicate keys keep the newest record.
 
@@ -225,7 +245,7 @@ def prepare(
         if previous is None or _newer_or_equal(row, previous):
             by_key[key] = row
         accepted.append(record)
-    return Prepared(list(by_key.values()), rejected, page_fields(accepted))
+    return Prepared(list(by_key.values()), rejected, page_fields(accepted, view))
 
 
 def _newer_or_equal(row: Row, previous: Row) -> bool:

@@ -27,10 +27,14 @@ class ConnectionConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="short lower-case name; part of every mirror table name")
-    vendor: Literal["exto"]
+    vendor: Literal["exto", "actito", "xtrakit", "ioto"]
     base_url: str = Field(description="the API root, e.g. https://platform.exto360.com/data")
     token_env: str = Field(description="name of the environment variable holding the token")
-    rate_limit: float = Field(gt=0, description="requests per second the vendor allows")
+    rate_limit: float = Field(gt=0, description="requests per rate_period the vendor allows")
+    rate_period: float = Field(default=1.0, gt=0, description="seconds of the vendor's window")
+    max_in_flight: int | None = Field(
+        default=None, ge=1, description="most concurrent requests (a vendor cap, e.g. Actito)"
+    )
     headroom: float = Field(
         default=0.97, gt=0, le=1, description="fraction of rate_limit syncer paces at"
     )
@@ -41,7 +45,12 @@ class ConnectionConfig(BaseModel):
     retry_timeout: float = Field(
         default=600.0, gt=0, description="seconds one request may spend in retries"
     )
-    project_id: str | None = Field(default=None, description="sent as x-project-id")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="sent with every request, e.g. x-project-id"
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict, description="vendor settings, e.g. Ioto's account_id"
+    )
     lookback_seconds: int = Field(
         default=86_400, ge=0, description="incremental re-read window before the cursor"
     )

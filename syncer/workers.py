@@ -12,9 +12,11 @@ import asyncio
 import atexit
 import multiprocessing
 import os
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 from syncer import errors, records
 from syncer.connectors import CONNECTORS
@@ -32,28 +34,40 @@ class DecodedPage:
     record_count: int
     item_count: int
     total_pages: int | None
+    next_cursor: Any
+    paginated: bool
     prepared: records.Prepared
 
 
-def decode_page(vendor: str, stream: str, body: bytes) -> DecodedPage:
+def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
     """Parse and prepare one page (in a worker process, or inline for small bodies).
 
     Raises ValueError when the body is not JSON, so the caller can retry the request.
     """
-    spec = CONNECTORS[vendor].stream(stream)
+    spec = CONNECTORS[vendor].stream(stream, options)
     parsed, strict = records.parse_json(body)
     page = spec.extract(parsed)
-    prepared = records.prepare(page.records, spec.key, spec.cursor_field, lenient=not strict)
-    return DecodedPage(len(page.records), page.item_count, page.total_pages, prepared)
+    prepared = records.prepare(
+        page.records, spec.key, spec.cursor_field, lenient=not strict, view=spec.view
+    )
+    return DecodedPage(
+        len(page.records),
+        page.item_count,
+        page.total_pages,
+        page.next_cursor,
+        page.paginated,
+        prepared,
+    )
 
 
-async def decode(vendor: str, stream: str, body: bytes) -> DecodedPage:
+async def decode(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
     """`decode_page` off the event loop: in a worker process for pages, a thread otherwise."""
+    args = (vendor, stream, dict(options), body)
     if len(body) < INLINE_BYTES:
-        return await asyncio.to_thread(decode_page, vendor, stream, body)
+        return await asyncio.to_thread(decode_page, *args)
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_get_pool(), decode_page, vendor, stream, body)
+        return await loop.run_in_executor(_get_pool(), decode_page, *args)
     except BrokenProcessPool:
         _reset()
         raise errors.SyncerError(

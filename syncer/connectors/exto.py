@@ -5,7 +5,7 @@ Stream names: `master:<NAME>`, `module:<NAME>`, `users`, `groups`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +13,8 @@ from urllib.parse import quote
 import orjson
 
 from syncer import errors
-from syncer.models import Connector, PageBody, StreamSpec
+from syncer.auth import Auth, StaticToken
+from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
 #: Exto's DATE filter compares calendar days in `localTimeZone`; we always ask in UTC.
 _TZ = {"localTimeZone": "UTC"}
@@ -81,31 +82,45 @@ def _by_ids(keys: Sequence[str]) -> dict[str, str]:
     return {"filter": "_id:STRING:in:" + "|".join(keys)}
 
 
-def stream(name: str) -> StreamSpec:
+def _paged(path: str) -> Callable[[Mapping[str, str], Any, int], Request]:
+    """`GET path?<params>&page=N&pageSize=S`: Exto's offset paging."""
+
+    def page(params: Mapping[str, str], position: Any, size: int) -> Request:
+        return Request(path, {**params, "page": str(position), "pageSize": str(size)})
+
+    return page
+
+
+def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
     """The spec for a configured stream name."""
     kind, _, arg = name.partition(":")
     if kind in ("master", "module") and arg:
         route = "master-record" if kind == "master" else "module-record"
         return StreamSpec(
             name=name,
-            path=f"/api/v1/{route}/{quote(arg, safe='')}",
             key=_record_id,
             extract=_records_page,
+            page=_paged(f"/api/v1/{route}/{quote(arg, safe='')}"),
             params={"sort": "_id"},
             cursor_field="updatedAt",
             incremental_params=_since("updatedAt"),
             lookup_params=_by_ids,
+            view=ViewSpec(objects=("customFields",)),
         )
     if name == "users":
         return StreamSpec(
-            name=name, path="/api/v1/user/user-access", key=_user_name, extract=_records_page
+            name=name,
+            key=_user_name,
+            extract=_records_page,
+            page=_paged("/api/v1/user/user-access"),
+            view=ViewSpec(objects=("user",)),
         )
     if name == "groups":
         return StreamSpec(
             name=name,
-            path="/api/v1/user/groups",
             key=_group_key,
             extract=_groups_page,
+            page=_paged("/api/v1/user/groups"),
             # the seed and the OpenAPI document spell the flag differently: send both
             params={"onlyProjectsGroups": "false", "onlyProjectGroups": "false"},
         )
@@ -124,14 +139,15 @@ def _error_summary(body: Any) -> str:
     return ""
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
+    return StaticToken("Authorization", f"Bearer {token}")
 
 
 connector = Connector(
     vendor="exto",
-    auth_headers=_auth,
+    auth=_auth,
     stream=stream,
-    readiness_path="/api/v1/health/readiness",
     error_summary=_error_summary,
+    readiness=Request("/api/v1/health/readiness"),
+    auth_failures=frozenset({401, 403}),
 )

@@ -45,7 +45,7 @@ WHERE connection = $1 AND stream = $2 AND status = 'running';
 
 -- name: load_state
 -- $1 stream_id
-SELECT pass_id, pass_mode, pass_params, checkpoint_page, pass_keys_written,
+SELECT pass_id, pass_mode, pass_params, checkpoint_page, checkpoint_cursor, pass_keys_written,
        pass_max_updated_at, cursor, last_full_pass
 FROM syncer.stream_state WHERE stream_id = $1;
 
@@ -53,7 +53,7 @@ FROM syncer.stream_state WHERE stream_id = $1;
 -- $1 stream_id, $2 mode, $3 params (jsonb)
 UPDATE syncer.stream_state
 SET pass_id = nextval('syncer.pass_seq'), pass_mode = $2, pass_params = $3,
-    pass_started_at = now(), checkpoint_page = 0, pass_keys_written = 0,
+    pass_started_at = now(), checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
     pass_max_updated_at = NULL, updated_at = now()
 WHERE stream_id = $1
 RETURNING pass_id;
@@ -82,7 +82,7 @@ SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
 -- $1 run_id, $2 stream_id, $3 pass_id, $4 page (NULL: rows re-read after the pass, the
 -- checkpoint stays), $5 record keys for delete inference (full pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows staged,
 -- $9..$13 the run's pages, records, requests, 429s and retries so far, $14 quarantined on
--- this page.
+-- this page, $15 cursor of the next page (cursor paging; NULL after the last page).
 -- Rows equal to the mirror (same hash, not deleted) are filtered out before the upsert, so they
 -- are neither written nor locked. The LATERAL ... LIMIT 1 keeps the plan an index probe per
 -- staged row whatever the planner guesses of the never-analyzed stage: a hash join would scan
@@ -118,6 +118,7 @@ WITH changed AS (
 ), checkpoint AS (
     UPDATE syncer.stream_state
     SET checkpoint_page = COALESCE($4, checkpoint_page),
+        checkpoint_cursor = CASE WHEN $4 IS NULL THEN checkpoint_cursor ELSE $15::jsonb END,
         pass_keys_written = pass_keys_written
             + CASE WHEN $5::boolean THEN $8::bigint + cardinality($6::text[]) ELSE 0 END,
         pass_max_updated_at = GREATEST(pass_max_updated_at, $7::timestamptz),
@@ -185,7 +186,8 @@ SET last_full_pass = CASE WHEN $2 THEN pass_id ELSE last_full_pass END,
     last_full_pass_at = CASE WHEN $2 THEN now() ELSE last_full_pass_at END,
     cursor = GREATEST(cursor, pass_max_updated_at),
     pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
-    checkpoint_page = 0, pass_keys_written = 0, pass_max_updated_at = NULL, updated_at = now()
+    checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
+    pass_max_updated_at = NULL, updated_at = now()
 WHERE stream_id = $1;
 
 -- name: drop_pass_keys
@@ -193,8 +195,9 @@ WHERE stream_id = $1;
 DELETE FROM syncer.pass_keys WHERE pass_id = $1;
 
 -- name: finish_run
--- $1 run_id, $2 status, $3 error
-UPDATE syncer.runs SET status = $2, error = $3, finished_at = now() WHERE run_id = $1;
+-- $1 run_id, $2 status, $3 error, $4 warnings
+UPDATE syncer.runs SET status = $2, error = $3, warnings = $4, finished_at = now()
+WHERE run_id = $1;
 
 -- name: known_fields
 -- $1 stream_id

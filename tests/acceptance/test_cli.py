@@ -137,7 +137,7 @@ async def test_bad_token_exits_6_without_printing_it(
     secret = "not-the-token-4242"
     code, out, err = await syncer("sync", "--config", str(config), environ=env(db_url, secret))
     assert code == 6
-    assert secret not in out + err and "refused the token" in out
+    assert secret not in out + err and "refused the credential" in out
     code, out, err = await syncer("check", "--config", str(config), environ=env(db_url, secret))
     assert code == 6 and secret not in out + err
     leaks = await db.fetchval(

@@ -12,7 +12,7 @@ from syncer.records import content_hash
 
 def expected(records: list[dict[str, Any]], stream_name: str) -> dict[str, bytes]:
     """key -> hash of what the vendor holds, computed the way syncer computes it."""
-    spec = stream(stream_name)
+    spec = stream(stream_name, {})
     rows = spec.extract(records).records if stream_name == "groups" else records
     out: dict[str, bytes] = {}
     for record in rows:

@@ -105,7 +105,7 @@ async def test_without_key_lookup_a_delete_needs_two_complete_passes(
     url, sb = await sandbox()
     config = exto_config(url)
     conn = config.connections[0]
-    spec = dataclasses.replace(exto.stream(MASTER), lookup_params=None)
+    spec = dataclasses.replace(exto.stream(MASTER, {}), lookup_params=None)
 
     async def run_once() -> engine.StreamResult:
         async with Mirror.connect(db_url) as mirror, VendorClient(conn, exto.connector, TOKEN) as c:

@@ -15,7 +15,10 @@ def test_incremental_filter_is_the_typed_day_granular_form() -> None:
     assert spec.incremental_params is not None
     params = spec.incremental_params(datetime(2025, 3, 4, 23, 59, tzinfo=UTC))
     assert params == {"filter": "updatedAt:DATE:ge:2025-03-04", "localTimeZone": "UTC"}
-    assert spec.params == {"sort": "_id"} and spec.path == "/api/v1/master-record/LOCATION"
+    assert spec.params == {"sort": "_id"}
+    request = spec.page(spec.params, 3, 1000)
+    assert request.path == "/api/v1/master-record/LOCATION"
+    assert request.params == {"sort": "_id", "page": "3", "pageSize": "1000"}
 
 
 def test_lookup_filter_uses_in_with_pipes() -> None:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from syncer import errors
 from syncer.connectors import exto
 from syncer.http import CredentialGate, VendorClient, parse_retry_after
-from syncer.models import StreamStats
+from syncer.models import Request, StreamStats
 from syncer.settings import ConnectionConfig
 
 TOKEN = "secret-token-abcdef"
@@ -76,8 +76,10 @@ async def fetch(*responses: tuple[int, object]) -> tuple[object, StreamStats]:
     try:
         base = f"http://127.0.0.1:{server.port}/data"
         async with VendorClient(connection(base), exto.connector, TOKEN) as client:
-            body, _ = await client.get(
-                "/api/v1/user/user-access", {"page": "1"}, what="stream users page 1", stats=stats
+            body, _ = await client.send(
+                Request("/api/v1/user/user-access", {"page": "1"}),
+                what="stream users page 1",
+                stats=stats,
             )
     finally:
         await server.close()
@@ -112,7 +114,7 @@ async def test_invalid_json_body_is_retried() -> None:
     base = f"http://127.0.0.1:{server.port}/data"
     try:
         async with VendorClient(connection(base), exto.connector, TOKEN) as client:
-            body, _ = await client.get("/api/v1/user/user-access", {"page": "1"}, what="p")
+            body, _ = await client.send(Request("/api/v1/user/user-access"), what="p")
     finally:
         await server.close()
     assert body == {"rows": [1]}

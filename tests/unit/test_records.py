@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from syncer.records import content_hash, parse_json, prepare
+from syncer.models import ListField, ViewSpec
+from syncer.records import content_hash, page_fields, parse_json, prepare
 
 
 def key(record: dict) -> str | None:  # type: ignore[type-arg]
@@ -65,7 +66,9 @@ def test_field_kinds_tell_timestamps_and_dates_from_strings() -> None:
             "z": None,
         },
     }
-    fields = prepare([record], key, None, lenient=False).fields
+    fields = prepare(
+        [record], key, None, lenient=False, view=ViewSpec(objects=("customFields",))
+    ).fields
     assert (("updatedAt",), "timestamp") in fields
     kinds = {path[1]: kind for path, kind in fields if len(path) == 2}
     assert kinds == {
@@ -82,3 +85,21 @@ def test_field_kinds_tell_timestamps_and_dates_from_strings() -> None:
 def test_strict_json_is_parsed_by_orjson() -> None:
     value, strict = parse_json(b'{"rows": []}')
     assert strict and value == {"rows": []}
+
+
+def test_name_value_lists_become_fields() -> None:
+    """Actito-style attribute lists give one field per attribute name."""
+    pivot = ListField("attributes")
+    records = [
+        {
+            "profileId": 1,
+            "attributes": [
+                {"name": "emailAddress", "value": "a@x"},
+                {"name": "loyaltyPoints", "value": 3},
+            ],
+        },
+        {"profileId": 2, "attributes": [{"name": "birthDate", "value": "2001-02-03"}]},
+    ]
+    fields = page_fields(records, ViewSpec(lists=(pivot,)))
+    nested = {path[1]: kind for path, kind in fields if path[0] == pivot.container}
+    assert nested == {"emailAddress": "string", "loyaltyPoints": "number", "birthDate": "date"}

@@ -8,6 +8,7 @@ import pytest
 
 from syncer import errors, names
 from syncer.mirror import view_ddl
+from syncer.models import ListField, ViewSpec
 from syncer.settings import load_config
 
 GOOD = """
@@ -84,6 +85,19 @@ def test_view_columns_prefer_custom_fields_and_escape_paths() -> None:
             (["name"], ["string"]),
             (["customFields", "it's"], ["number"]),
         ],
+        ViewSpec(objects=("customFields",)),
     )
     assert ' AS "name"' in ddl and "'it''s'" in ddl and ' AS "it_s"' in ddl
     assert ddl.count(' AS "name') == 2
+
+
+def test_view_pivots_lists_and_casts_declared_numeric_strings() -> None:
+    pivot = ListField("attributes")
+    ddl = view_ddl(
+        "actito__p",
+        [([pivot.container, "email"], ["string"]), (["quantity"], ["string"])],
+        ViewSpec(lists=(pivot,), numeric=frozenset({"quantity"})),
+    )
+    assert "jsonb_path_query_first(_data, '$.attributes[*] ? (@.name == $n).value'" in ddl
+    assert "jsonb_build_object('n', 'email')" in ddl and ' AS "email"' in ddl
+    assert "trim(((_data #> ARRAY['quantity']) #>> '{}'))::numeric END AS \"quantity\"" in ddl

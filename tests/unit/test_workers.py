@@ -19,7 +19,7 @@ def page(n: int) -> bytes:
 async def test_a_large_page_is_decoded_in_a_worker_process() -> None:
     body = page(1000)
     assert len(body) > workers.INLINE_BYTES
-    decoded = await workers.decode("exto", "master:LOCATION", body)
+    decoded = await workers.decode("exto", "master:LOCATION", {}, body)
     assert decoded.record_count == decoded.item_count == 1000
     assert decoded.total_pages == 1
     assert [r.key for r in decoded.prepared.rows[:2]] == [f"{0:024x}", f"{1:024x}"]
@@ -27,6 +27,6 @@ async def test_a_large_page_is_decoded_in_a_worker_process() -> None:
 
 async def test_a_truncated_body_raises_value_error_for_a_retry() -> None:
     with pytest.raises(ValueError):
-        await workers.decode("exto", "master:LOCATION", page(1000)[:-10])
+        await workers.decode("exto", "master:LOCATION", {}, page(1000)[:-10])
     with pytest.raises(ValueError):
-        await workers.decode("exto", "master:LOCATION", b'{"rows": [')
+        await workers.decode("exto", "master:LOCATION", {}, b'{"rows": [')

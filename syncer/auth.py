@@ -1,0 +1,90 @@
+"""Auth strategies: a static token in a header, or an API key exchanged for a short-lived token.
+
+    auth = StaticToken("Authorization", "Bearer " + token)         # Exto, XtraKit
+    auth = StaticToken("Authorization", token)                      # Ioto: no scheme
+    auth = TokenExchange(fetch_token)                               # Actito: key -> 15 min bearer
+
+`headers()` gives the headers for the next request; `invalidate(headers)` is called on a 401 and
+says whether asking again can help (a refreshed token) before the request is replayed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+#: fetch_token() -> (access token, lifetime in seconds)
+TokenFetch = Callable[[], Awaitable[tuple[str, float]]]
+
+
+class Auth(Protocol):
+    """How one connection authenticates its requests."""
+
+    async def headers(self) -> dict[str, str]: ...
+
+    def invalidate(self, used: Mapping[str, str]) -> bool: ...
+
+
+class StaticToken:
+    """A token that never changes: a 401 is final."""
+
+    def __init__(self, header: str, value: str) -> None:
+        self._headers = {header: value}
+
+    async def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    def invalidate(self, used: Mapping[str, str]) -> bool:
+        return False
+
+
+class TokenExchange:
+    """A short-lived bearer token, fetched with an API key and refreshed early.
+
+    The token is renewed once `refresh_at` of its lifetime has passed (80%: 12 of Actito's 15
+    minutes), under a lock, so concurrent pages wait for one refresh instead of stampeding the
+    token URL. A 401 drops the token the failed request used; the replay fetches a new one.
+    """
+
+    def __init__(
+        self,
+        fetch: TokenFetch,
+        *,
+        refresh_at: float = 0.8,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._refresh_at = refresh_at
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._token: str | None = None
+        self._renew_after = 0.0  # clock() value from which the token is refreshed
+        self.fetches = 0
+
+    async def headers(self) -> dict[str, str]:
+        async with self._lock:
+            if self._token is None or self._clock() >= self._renew_after:
+                token, lifetime = await self._fetch()
+                self.fetches += 1
+                self._token = token
+                self._renew_after = self._clock() + lifetime * self._refresh_at
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self, used: Mapping[str, str]) -> bool:
+        if used.get("Authorization") == f"Bearer {self._token}":
+            self._token = None
+        return True
+
+
+def parse_lifetime(value: object) -> float:
+    """Seconds from an `expiresIn` such as "900s" (Actito's string form) or 900."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a token lifetime: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower().removesuffix("s")
+        return float(text)
+    raise ValueError(f"not a token lifetime: {value!r}")
