@@ -259,7 +259,7 @@ async def _read_pass(
 ) -> bool:
     """Read the pass's remaining pages and merge them; returns whether new fields appeared."""
     conn = client.connection
-    size = min(conn.page_size, spec.max_page_size)
+    size = min(conn.page_size or spec.default_page_size, spec.max_page_size)
     decode = _decoder(client, spec)
 
     async def fetch(position: Any) -> DecodedPage:

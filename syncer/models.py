@@ -90,6 +90,8 @@ class StreamSpec:
     lookup_params: Callable[[Sequence[str]], dict[str, str]] | None = None
     lookup_batch: int = 100
     max_page_size: int = 1000
+    #: page size when the connection does not set one
+    default_page_size: int = 1000
     view: ViewSpec = ViewSpec()
 
     def first(self) -> Any:

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -186,9 +186,11 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
+    # a time without an offset ("2024-08-04 10:00:00", XtraKit) is taken as UTC
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def prepare(

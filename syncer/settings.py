@@ -39,7 +39,9 @@ class ConnectionConfig(BaseModel):
         default=0.97, gt=0, le=1, description="fraction of rate_limit syncer paces at"
     )
     window: int = Field(default=8, ge=1, le=64, description="pages in flight per stream")
-    page_size: int = Field(default=1000, ge=1, le=1000)
+    page_size: int | None = Field(
+        default=None, ge=1, le=1000, description="records per page; default: the vendor's"
+    )
     timeout: float = Field(default=60.0, gt=0, description="seconds per HTTP request")
     max_attempts: int = Field(default=10, ge=1, description="attempts per request")
     retry_timeout: float = Field(

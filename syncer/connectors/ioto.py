@@ -1,0 +1,98 @@
+"""EmbedThis Ioto: streams as data (vendors.md §5; choices in docs/vendors/ioto.md).
+
+Stream names: `devices`, `store`, `generic:<Model>` (e.g. `generic:Log`); every call is a POST
+under /tok; the account comes from the connection's `options.account_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from syncer import errors
+from syncer.auth import Auth, StaticToken
+from syncer.models import Connector, PageBody, Request, StreamSpec
+
+
+def _find(
+    path: str, filters: Mapping[str, Any]
+) -> Callable[[Mapping[str, str], Any, int], Request]:
+    """`POST path` with the filters and `_params {limit, next}` in the body [A]."""
+
+    def page(params: Mapping[str, str], position: Any, size: int) -> Request:
+        paging: dict[str, Any] = {"limit": size}
+        if position is not None:
+            paging["next"] = position
+        return Request(path, method="POST", json={**filters, **params, "_params": paging})
+
+    return page
+
+
+def _items(body: Any) -> PageBody:
+    """`{data: [...], next?, prev?, paged}`: keep going while `next` is there, short or empty."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise errors.FatalVendorError("Ioto answered without a data list")
+    return PageBody(data, len(data), None, next_cursor=body.get("next") or None)
+
+
+def _id(record: Any) -> str | None:
+    value = record.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _store_key(record: Any) -> str | None:
+    device, key = record.get("deviceId"), record.get("key")
+    if not isinstance(device, str) or not isinstance(key, str):
+        return None
+    return orjson.dumps([device, key]).decode()
+
+
+def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
+    """The spec for a configured stream name."""
+    account = (options or {}).get("account_id", "")
+    if name == "devices":
+        if not account:
+            raise errors.ConfigError("Ioto stream 'devices' needs options.account_id")
+        return StreamSpec(
+            name=name,
+            key=_id,
+            extract=_items,
+            page=_find("/tok/device/find", {"accountId": account}),
+            paging="cursor",
+            cursor_field="updated",
+        )
+    kind, _, model = name.partition(":")
+    if name == "store" or (kind == "generic" and model):
+        model = "Store" if name == "store" else model
+        return StreamSpec(
+            name=name,
+            key=_store_key if model == "Store" else _id,
+            extract=_items,
+            page=_find("/tok/generic/find", {"_type": model}),
+            paging="cursor",
+            cursor_field="updated",
+        )
+    raise errors.ConfigError(f"unknown Ioto stream {name!r}; use devices, store or generic:<Model>")
+
+
+def _error_summary(body: Any) -> str:
+    """Ioto's errors are text/plain; JSON only from the API Gateway throttle."""
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return ""
+
+
+def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
+    return StaticToken("Authorization", token)  # no scheme (vendors.md §5.1)
+
+
+connector = Connector(
+    vendor="ioto",
+    auth=_auth,
+    stream=stream,
+    error_summary=_error_summary,
+    auth_failures=frozenset({401, 403}),
+)
