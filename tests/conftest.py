@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from syncer import migrate
@@ -103,6 +104,37 @@ async def sandbox() -> AsyncIterator[SandboxFactory]:
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[web.Application], Awaitable[int]]]:
+    """Serve any aiohttp app on 127.0.0.1 for the test: `port = await serve(app)`."""
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application) -> int:
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        assert server.port is not None
+        return server.port
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+def vendor_config(vendor: str, base_url: str, streams: tuple[str, ...], **conn: Any) -> Config:
+    """A config with one connection of `vendor` against its sandbox, unthrottled by default."""
+    connection = {
+        "name": vendor,
+        "vendor": vendor,
+        "base_url": base_url,
+        "token_env": TOKEN_ENV,
+        "rate_limit": 1000,
+        "streams": list(streams),
+        **conn,
+    }
+    return Config.model_validate({"connections": [connection]})
 
 
 @pytest.fixture

@@ -6,13 +6,18 @@ from typing import Any
 
 import asyncpg
 
-from syncer.connectors.exto import stream
+from syncer.connectors import CONNECTORS
 from syncer.records import content_hash
 
 
-def expected(records: list[dict[str, Any]], stream_name: str) -> dict[str, bytes]:
+def expected(
+    records: list[dict[str, Any]],
+    stream_name: str,
+    vendor: str = "exto",
+    options: dict[str, str] | None = None,
+) -> dict[str, bytes]:
     """key -> hash of what the vendor holds, computed the way syncer computes it."""
-    spec = stream(stream_name, {})
+    spec = CONNECTORS[vendor].stream(stream_name, options or {})
     rows = spec.extract(records).records if stream_name == "groups" else records
     out: dict[str, bytes] = {}
     for record in rows:
@@ -28,9 +33,14 @@ async def live(db: asyncpg.Connection, table: str) -> dict[str, bytes]:
 
 
 async def assert_mirror_equals(
-    db: asyncpg.Connection, table: str, records: list[dict[str, Any]], stream_name: str
+    db: asyncpg.Connection,
+    table: str,
+    records: list[dict[str, Any]],
+    stream_name: str,
+    vendor: str = "exto",
+    options: dict[str, str] | None = None,
 ) -> None:
-    want = expected(records, stream_name)
+    want = expected(records, stream_name, vendor, options)
     got = await live(db, table)
     missing = want.keys() - got.keys()
     extra = got.keys() - want.keys()

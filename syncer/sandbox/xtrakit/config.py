@@ -1,0 +1,113 @@
+"""The XtraKit sandbox's knobs: dataset shape (fixed at start) and behaviour (changeable live)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_KEY = "sandbox-xtrakit-key"
+
+#: knobs that `POST /_sandbox/config` (and tests, by assignment) may change while the sandbox runs
+RUNTIME_KNOBS: Mapping[str, type] = {
+    "api_keys": tuple,
+    "rate_limit_per_minute": int,
+    "rate_limit_headers": bool,
+    "suspended": bool,
+    "pagination": bool,
+    "default_per_page": int,
+    "max_per_page": int,
+    "latency_ms": float,
+    "churn_inserts_per_page": int,
+    "churn_deletes_per_page": int,
+}
+SIZE_KNOBS = ("customers", "items", "categories", "sales")
+
+
+@dataclass
+class XtraKitConfig:
+    """Everything the XtraKit sandbox can be told.
+
+    `seed` and the four sizes are read once by `create_app`; every other knob is read on each
+    request, so tests may assign them between requests (`sb.config.suspended = True`).
+    """
+
+    seed: int = 1
+    customers: int = 5_000
+    items: int = 5_000
+    categories: int = 40
+    sales: int = 5_000
+    #: keys accepted as `Authorization: Bearer <key>`; replacing them emulates a key reset
+    api_keys: tuple[str, ...] = (DEFAULT_KEY,)
+    #: accepted requests per key in any 60-second sliding window; 0 = unlimited
+    rate_limit_per_minute: int = 60
+    #: X-RateLimit-Limit / X-RateLimit-Remaining on throttled routes, Retry-After on 429
+    rate_limit_headers: bool = True
+    #: every authenticated call answers 402 "Payment required"
+    suspended: bool = False
+    #: False: lists carry no `pagination` object, ignore page/per_page and stop at 20 records
+    pagination: bool = True
+    default_per_page: int = 20
+    max_per_page: int = 1000
+    #: added to every logged request, after the auth and rate-limit decisions
+    latency_ms: float = 0.0
+    #: after each non-empty list page: records inserted (new ids, at the end) and deleted (among
+    #: those before the page, so the next offset skips them)
+    churn_inserts_per_page: int = 0
+    churn_deletes_per_page: int = 0
+
+    def __post_init__(self) -> None:
+        for name in SIZE_KNOBS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        self.apply({name: getattr(self, name) for name in RUNTIME_KNOBS})
+
+    def apply(self, changes: Mapping[str, object]) -> dict[str, object]:
+        """Validate and set runtime knobs; return their new values.
+
+        Raises ValueError (changing nothing) for an unknown knob or a bad value.
+        """
+        checked: dict[str, object] = {}
+        for name, value in changes.items():
+            kind = RUNTIME_KNOBS.get(name)
+            if kind is None:
+                known = ", ".join(RUNTIME_KNOBS)
+                raise ValueError(f"unknown or read-only knob {name!r} (runtime knobs: {known})")
+            checked[name] = _check(name, kind, value)
+        pages = {name: getattr(self, name) for name in ("default_per_page", "max_per_page")}
+        pages.update({k: v for k, v in checked.items() if k in pages})
+        if not 1 <= pages["default_per_page"] <= pages["max_per_page"]:
+            raise ValueError("need 1 <= default_per_page <= max_per_page")
+        for name, value in checked.items():
+            setattr(self, name, value)
+        return {name: _jsonable(getattr(self, name)) for name in checked}
+
+    def describe(self) -> dict[str, object]:
+        """Every knob and its value, for the stats route (keys are not shown)."""
+        return {
+            f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "api_keys"
+        }
+
+
+def _check(name: str, kind: type, value: object) -> object:
+    """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be a boolean")
+        return value
+    if kind is tuple:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError(f"{name} must be a list of strings")
+        if not all(isinstance(key, str) and key.strip() for key in value):
+            raise ValueError(f"{name} must hold non-empty strings")
+        return tuple(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number")
+    if kind is int and not float(value).is_integer():
+        raise ValueError(f"{name} must be an integer")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0")
+    return int(value) if kind is int else float(value)
+
+
+def _jsonable(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
