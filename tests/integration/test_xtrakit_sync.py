@@ -70,7 +70,7 @@ async def test_missing_pagination_is_detected_never_looped_and_said_out_loud(
     serve: Serve, db_url: str, db: asyncpg.Connection, key: str
 ) -> None:
     """Without pagination the list is taken as the whole set: one request, and a warning."""
-    url, sb = await start(serve, pagination=False)
+    url, _ = await start(serve, pagination=False)
     [result] = await engine.sync(vendor_config("xtrakit", url, ("customers",)), db_url)
     assert result.status == "succeeded"
     assert result.stats.requests == 1 and result.stats.records == 20
@@ -92,7 +92,7 @@ async def test_a_suspended_account_stops_at_once_with_the_auth_code(
 async def test_money_and_quantities_sent_as_strings_are_numbers_in_the_view(
     serve: Serve, db_url: str, db: asyncpg.Connection, key: str
 ) -> None:
-    url, sb = await start(serve)
+    url, _ = await start(serve)
     await engine.sync(vendor_config("xtrakit", url, ("items", "sales")), db_url)
     types = {
         (r["table_name"], r["column_name"]): r["data_type"]
