@@ -1,0 +1,111 @@
+"""`IotoConfig`: the Ioto sandbox's knobs — dataset shape (fixed at start) and live behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_TOKEN = "sandbox-ioto-token"
+DEFAULT_ACCOUNT = "01SANDBOXACCOUNT000000000"
+
+#: knobs that `POST /_sandbox/config` (and tests) may change while the sandbox runs, and their types
+RUNTIME_KNOBS: Mapping[str, type] = {
+    "max_limit": int,
+    "default_limit": int,
+    "page_bytes_cap": int,
+    "filtered_ratio": float,
+    "empty_page_every": int,
+    "throttle_per_second": int,
+    "unknown_route_403": bool,
+    "latency_ms": float,
+    "churn_inserts_per_page": int,
+    "churn_deletes_per_page": int,
+}
+
+
+@dataclass
+class IotoConfig:
+    """Everything the Ioto sandbox can be told.
+
+    The dataset fields (seed, sizes, account_id) are read once by `create_app`; `tokens` and the
+    runtime knobs are read on every request, so tests may assign them between requests
+    (`sb.config.filtered_ratio = 0.5`).
+    """
+
+    seed: int = 1
+    devices: int = 5_000
+    store_items: int = 5_000
+    logs: int = 5_000
+    #: accepted CloudAPI tokens (sent bare or as `Bearer <token>`)
+    tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
+    #: the one account that owns every device, store item and log
+    account_id: str = DEFAULT_ACCOUNT
+    #: largest accepted `limit`; above it → 400
+    max_limit: int = 1000
+    #: `limit` when the request gives none (our assumption; older docs say 1)
+    default_limit: int = 100
+    #: stop a page once its evaluated items' JSON would pass this many bytes (0 = off)
+    page_bytes_cap: int = 0
+    #: share of items (fixed per item) a hidden attribute filter drops after evaluation
+    filtered_ratio: float = 0.0
+    #: every Nth find page served is empty but still carries `next` (0 = off)
+    empty_page_every: int = 0
+    #: requests admitted in any 1-second window, all tokens together (0 = unlimited)
+    throttle_per_second: int = 0
+    #: answer unknown routes and non-POST methods like API Gateway (403) instead of 400
+    unknown_route_403: bool = False
+    #: added to every logged request, after the throttle decision
+    latency_ms: float = 0.0
+    #: after each non-empty find page: items inserted and deleted in the model just paged
+    churn_inserts_per_page: int = 0
+    churn_deletes_per_page: int = 0
+
+    def __post_init__(self) -> None:
+        self.tokens = tuple(self.tokens)
+        for name in ("devices", "store_items", "logs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.devices == 0 and (self.store_items or self.logs):
+            raise ValueError("store_items and logs need devices >= 1 to belong to")
+        if not self.account_id or "#" in self.account_id:
+            raise ValueError("account_id must be non-empty and contain no '#'")
+        self.apply({name: getattr(self, name) for name in RUNTIME_KNOBS})
+
+    def apply(self, changes: Mapping[str, object]) -> dict[str, object]:
+        """Validate and set runtime knobs; return their new values.
+
+        Raises ValueError (changing nothing) for an unknown knob or a bad value.
+        """
+        checked: dict[str, object] = {}
+        for name, value in changes.items():
+            kind = RUNTIME_KNOBS.get(name)
+            if kind is None:
+                known = ", ".join(RUNTIME_KNOBS)
+                raise ValueError(f"unknown or read-only knob {name!r} (runtime knobs: {known})")
+            checked[name] = _check(name, kind, value)
+        for name, value in checked.items():
+            setattr(self, name, value)
+        return {name: getattr(self, name) for name in checked}
+
+    def describe(self) -> dict[str, object]:
+        """Every knob and its value, for the stats route (tokens are not shown)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tokens"}
+
+
+def _check(name: str, kind: type, value: object) -> object:
+    """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be a boolean")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number")
+    if kind is int and not float(value).is_integer():
+        raise ValueError(f"{name} must be an integer")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0")
+    if name in ("max_limit", "default_limit") and value < 1:
+        raise ValueError(f"{name} must be >= 1")
+    if name == "filtered_ratio" and value > 1:
+        raise ValueError("filtered_ratio must be between 0 and 1")
+    return int(value) if kind is int else float(value)
