@@ -366,21 +366,33 @@ def sandbox(
         int, typer.Option(help="Records deleted after each page served (offset shifts).")
     ] = 0,
     poison: Annotated[bool, typer.Option(help="Add records syncer must quarantine.")] = False,
+    other_records: Annotated[
+        int, typer.Option(help="Records per stream of Actito, XtraKit and Ioto.")
+    ] = 5_000,
+    limits: Annotated[
+        bool, typer.Option(help="Enforce every vendor's documented limits (off: none at all).")
+    ] = True,
 ) -> None:
-    """Run the local vendor emulator (Exto) until interrupted.
+    """Run the local emulator of the four vendors until interrupted.
 
-    Control routes (no auth): GET /_sandbox/stats, POST /_sandbox/generation
-    {"change_pct": 1, "delete_pct": 0.1, "insert_pct": 0.1}, POST /_sandbox/config {knobs}.
+    Exto at /data, Actito at /actito, XtraKit at /xtrakit/api/v1, Ioto at /ioto, each with the
+    documented limits. Control routes (no auth) per vendor: GET <prefix>/_sandbox/stats,
+    POST <prefix>/_sandbox/generation {"change_pct": 1, "delete_pct": 0.1, "insert_pct": 0.1},
+    POST <prefix>/_sandbox/config {knobs} (Exto's prefix is empty).
 
-    Example: syncer sandbox --records 300000 --rate-limit 0 --port 8765
+    Example: syncer sandbox --records 300000 --no-limits --port 8765
     """
-    from syncer.sandbox import SandboxConfig, serve
+    from syncer.sandbox import SandboxConfig
+    from syncer.sandbox.actito import ActitoConfig
+    from syncer.sandbox.app import create_all, serve_app
+    from syncer.sandbox.ioto import IotoConfig
+    from syncer.sandbox.xtrakit import XtraKitConfig
 
     cfg = SandboxConfig(
         seed=seed,
         master_records=records,
         module_records=module_records,
-        rate_limit=rate_limit,
+        rate_limit=rate_limit if limits else 0,
         retry_after=retry_after,
         latency_ms=latency_ms,
         tokens=tuple(token) if token else ("sandbox-token",),
@@ -393,12 +405,24 @@ def sandbox(
     except ValueError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(int(errors.ExitCode.USAGE)) from None
+    n = other_records
+    actito = ActitoConfig(profiles=n, custom_records=n, seed=seed, latency_ms=latency_ms)
+    xtrakit = XtraKitConfig(customers=n, items=n, sales=n, seed=seed, latency_ms=latency_ms)
+    ioto = IotoConfig(devices=n, store_items=n, logs=n, seed=seed, latency_ms=latency_ms)
+    if not limits:
+        actito.calls_per_minute = 0
+        actito.max_concurrent = 0
+        xtrakit.rate_limit_per_minute = 0
+        ioto.throttle_per_second = 0
+    app = create_all(cfg, actito, xtrakit, ioto)
+    base = f"http://{host}:{port}"
     err.print(
-        f"sandbox: Exto on http://{host}:{port}/data ({records} master records, "
-        f"{rate_limit or 'no'} req/s limit)"
+        f"sandbox: Exto {base}/data ({records} master records, "
+        f"{cfg.rate_limit or 'no'} req/s limit), Actito {base}/actito, "
+        f"XtraKit {base}/xtrakit/api/v1, Ioto {base}/ioto ({n} records per stream)"
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(cfg, host, port))
+        asyncio.run(serve_app(app, host, port))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -11,6 +12,11 @@ from syncer.sandbox import control, exto
 from syncer.sandbox.config import SandboxConfig
 from syncer.sandbox.ratelimit import Clock
 from syncer.sandbox.state import SANDBOX_KEY, Sandbox
+
+if TYPE_CHECKING:
+    from syncer.sandbox.actito import ActitoConfig
+    from syncer.sandbox.ioto import IotoConfig
+    from syncer.sandbox.xtrakit import XtraKitConfig
 
 
 def create_app(
@@ -31,6 +37,36 @@ def create_app(
 async def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the sandbox on host:port until cancelled; prints nothing (no access log either)."""
     runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def create_all(
+    exto: SandboxConfig | None = None,
+    actito: ActitoConfig | None = None,
+    xtrakit: XtraKitConfig | None = None,
+    ioto: IotoConfig | None = None,
+) -> web.Application:
+    """One app for the four vendors: Exto under /data, the others under /actito, /xtrakit and
+    /ioto (each its own sub-app with its own auth, limits and control routes)."""
+    from syncer.sandbox import actito as actito_sandbox
+    from syncer.sandbox import ioto as ioto_sandbox
+    from syncer.sandbox import xtrakit as xtrakit_sandbox
+
+    root = create_app(exto)
+    root.add_subapp("/actito", actito_sandbox.create_app(actito))
+    root.add_subapp("/xtrakit", xtrakit_sandbox.create_app(xtrakit))
+    root.add_subapp("/ioto", ioto_sandbox.create_app(ioto))
+    return root
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> None:
+    """Serve `app` on host:port until cancelled; no access log."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

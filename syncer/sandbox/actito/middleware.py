@@ -1,0 +1,104 @@
+"""What every Actito request goes through: auth, licence limits, latency, error bodies, the log.
+
+Data routes, in this order: bearer token (401), `Accept` (406), the licence's concurrency cap
+(429 at once, never counted in flight), then — in flight — the calls-per-minute slow-down and the
+latency knob, then the handler. The token route checks its own key (401) and `Accept` (406) and is
+neither limited nor counted in flight. Control routes skip all of it and are not logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from syncer.sandbox.actito import control, routes
+from syncer.sandbox.actito.errors import ApiError, error_response
+from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
+from syncer.sandbox.state import RequestLogEntry
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def actito_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    sb = request.app[ACTITO_KEY]
+    kind = _route_kind(request)
+    if kind == "control":
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc)
+    at = sb.clock()
+    if kind == "token":
+        token = request.headers.get("Authorization", "").strip() or None
+    else:
+        token = _bearer(request)
+    response: web.StreamResponse
+    try:
+        if kind == "token":
+            response = await handler(request)
+        else:
+            response = await _admit(sb, request, handler, token, at)
+    except ApiError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:  # no such route (404) or method (405)
+        message = f"No route for {request.method} {request.path}"
+        response = error_response(ApiError(exc.status, message))
+    except Exception as exc:
+        response = error_response(ApiError(500, repr(exc)))
+    sb.log(
+        RequestLogEntry(
+            at, request.method, request.path, dict(request.query), token, response.status
+        )
+    )
+    return response
+
+
+async def _admit(
+    sb: ActitoSandbox, request: web.Request, handler: Handler, token: str | None, at: float
+) -> web.StreamResponse:
+    """Run a data request under the licence limits (see the module docstring for the order)."""
+    refusal = sb.tokens.refusal(token, at, sb.config.api_keys)
+    if refusal is not None:
+        raise ApiError(401, refusal)
+    routes.check_accept(request)
+    config = sb.config
+    if not sb.gate.enter(config.max_concurrent):
+        error = ApiError(
+            429, f"Too many concurrent requests: at most {config.max_concurrent} per licence"
+        )
+        if config.retry_after:
+            error.headers["Retry-After"] = "1"
+        raise error
+    try:
+        delay = sb.calls.throttle_ms(
+            at, config.calls_per_minute, config.throttle_ms_per_excess_call
+        )
+        if delay > 0:
+            sb.throttled_calls += 1
+            sb.throttled_ms += delay
+        if delay + config.latency_ms > 0:
+            await asyncio.sleep((delay + config.latency_ms) / 1000)
+        return await handler(request)
+    finally:
+        sb.gate.leave()
+
+
+def _route_kind(request: web.Request) -> str:
+    """ "control", "token" or "data" (unknown paths count as data, except under `_sandbox/`).
+
+    Decided by the matched handler, not the path, so the app may be mounted under any prefix.
+    """
+    match = request.match_info
+    if match.http_exception is not None:
+        return "control" if "_sandbox" in request.path.split("/") else "data"
+    if match.handler is routes.issue_token:
+        return "token"
+    return "control" if match.handler in control.HANDLERS else "data"
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None

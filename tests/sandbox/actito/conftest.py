@@ -1,0 +1,65 @@
+"""Fixtures for the Actito sandbox's tests: a sandbox per test, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from syncer.sandbox.actito import ActitoConfig, create_app
+
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[..., Awaitable[Client]]
+
+#: a dataset small enough to build in milliseconds; no per-minute slow-down unless a test asks
+SMALL = {"profiles": 300, "custom_records": 200, "calls_per_minute": 0}
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def make_actito() -> AsyncIterator[MakeClient]:
+    """Start Actito sandboxes on demand: `await make_actito(clock=..., **knobs)`.
+
+    Knobs override SMALL; `config=ActitoConfig(...)` is used as is; `app=` serves a ready-made
+    application (e.g. a root app the sandbox is mounted in). Everything is closed after the test.
+    """
+    clients: list[Client] = []
+
+    async def make(
+        *,
+        config: ActitoConfig | None = None,
+        clock: Callable[[], float] | None = None,
+        app: web.Application | None = None,
+        **knobs: Any,
+    ) -> Client:
+        if app is None:
+            config = config or ActitoConfig(**(SMALL | knobs))
+            app = create_app(config) if clock is None else create_app(config, clock=clock)
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
