@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 import orjson
+import vendors  # bench/vendors.py, beside this file
 
 from syncer import db, log, migrate
 from syncer.sandbox import SANDBOX_KEY, SandboxConfig, create_app
@@ -318,6 +319,9 @@ async def main() -> None:
         for proc in sandboxes:
             proc.terminate()
             proc.wait()
+    print("per-vendor limiter utilisation (20,000 records each) ...", flush=True)
+    vendor_figures = await vendors.measure_vendors(admin, fresh_database)
+    figures["vendors"] = vendor_figures
     figures["utilisation"] = util
     figures["utilisation_429s"] = limited
     figures["utilisation_requests"] = requests
@@ -355,6 +359,7 @@ async def main() -> None:
         f"over {requests} requests, "
         f"{limited} 429s (target >= 0.95, 0)"
     )
+    vendors.report(vendor_figures)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """One syncer run in its own process, for the benchmarks: prints a JSON line of its results,
 with the peak RSS of the process and its page-decoding workers together.
 
-usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]
+usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]   (Exto master:LOCATION)
+       python bench/sync_once.py DATABASE_URL --config CONFIG_JSON       (any one connection)
 """
 
 from __future__ import annotations
@@ -31,41 +32,48 @@ def _sample_rss(peak: list[int], done: threading.Event) -> None:
         peak[0] = max(peak[0], total)
 
 
-async def main() -> None:
-    database_url, base_url, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def _config() -> tuple[Config, str]:
+    if sys.argv[2] == "--config":
+        return Config.model_validate(orjson.loads(sys.argv[3])), "full"
+    base_url, rate = sys.argv[2], float(sys.argv[3])
     mode = sys.argv[4] if len(sys.argv) > 4 else "full"
     os.environ.setdefault("SYNCER_BENCH_TOKEN", "sandbox-token")
-    config = Config.model_validate(
-        {
-            "connections": [
-                {
-                    "name": "exto",
-                    "vendor": "exto",
-                    "base_url": base_url,
-                    "token_env": "SYNCER_BENCH_TOKEN",
-                    "rate_limit": rate,
-                    "streams": ["master:LOCATION"],
-                }
-            ]
-        }
-    )
+    connection = {
+        "name": "exto",
+        "vendor": "exto",
+        "base_url": base_url,
+        "token_env": "SYNCER_BENCH_TOKEN",
+        "rate_limit": rate,
+        "streams": ["master:LOCATION"],
+    }
+    return Config.model_validate({"connections": [connection]}), mode
+
+
+async def main() -> None:
+    database_url = sys.argv[1]
+    config, mode = _config()
     log.configure(json=True, level="warning")
     peak = [0]
     done = threading.Event()
     sampler = threading.Thread(target=_sample_rss, args=(peak, done), daemon=True)
     sampler.start()
     started = time.perf_counter()
-    [result] = await engine.sync(config, database_url, mode=mode)
+    results = await engine.sync(config, database_url, mode=mode)
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
+    failed = [r for r in results if r.status not in ("succeeded", "quarantined")]
+    stats = {
+        field: sum(getattr(r.stats, field) for r in results)
+        for field in ("pages", "records", "requests", "rate_limited", "retries", "updated")
+    }
     print(
         orjson.dumps(
             {
-                "status": result.status,
-                "error": result.error,
+                "status": failed[0].status if failed else "succeeded",
+                "error": failed[0].error if failed else None,
                 "seconds": seconds,
-                "stats": vars(result.stats),
+                "stats": stats,
                 "peak_rss_mb": peak[0] / 2**20,
             }
         ).decode()
