@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from syncer import errors
-from syncer.connectors import exto
+from syncer.connectors import actito, exto
 from syncer.http import CredentialGate, VendorClient, parse_retry_after
 from syncer.models import Request, StreamStats
 from syncer.settings import ConnectionConfig
@@ -200,3 +200,71 @@ async def test_gate_for_rates_below_one_per_second() -> None:
     gate.sent(await gate.acquire())
     gate.sent(await gate.acquire())
     assert t.now == 102.0
+
+
+async def test_a_401_refreshes_the_token_once_and_replays() -> None:
+    """Actito: a token refused before its time is renewed, the call replayed, once."""
+    tokens = iter(["first", "second"])
+    seen: list[str] = []
+
+    async def token_route(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == TOKEN  # the raw key, no scheme
+        body = {"accessToken": next(tokens), "tokenType": "bearer", "expiresIn": "900s"}
+        return web.json_response(body)
+
+    async def data_route(request: web.Request) -> web.Response:
+        seen.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer first":
+            return web.json_response({"status": 401, "error": "Unauthorized"}, status=401)
+        return web.json_response({"entities": [{"id": 1, "name": "e"}]})
+
+    app = web.Application()
+    app.router.add_get("/auth/token", token_route)
+    app.router.add_get("/entities/v5/entities", data_route)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    values: dict[str, object] = {
+        "name": "actito",
+        "vendor": "actito",
+        "base_url": f"http://127.0.0.1:{server.port}",
+        "token_env": "T",
+        "rate_limit": 1000,
+        "streams": ["entities"],
+    }
+    try:
+        conn = ConnectionConfig.model_validate(values)
+        async with VendorClient(conn, actito.connector, TOKEN) as client:
+            body, _ = await client.send(Request("/entities/v5/entities"), what="entities")
+    finally:
+        await server.close()
+    assert body == {"entities": [{"id": 1, "name": "e"}]}
+    assert seen == ["Bearer first", "Bearer second"]
+
+
+async def test_a_second_401_after_a_fresh_token_is_an_auth_failure() -> None:
+    async def token_route(request: web.Request) -> web.Response:
+        return web.json_response({"accessToken": "t", "expiresIn": "900s"})
+
+    async def data_route(request: web.Request) -> web.Response:
+        return web.json_response({"status": 401, "error": "Unauthorized"}, status=401)
+
+    app = web.Application()
+    app.router.add_get("/auth/token", token_route)
+    app.router.add_get("/entities/v5/entities", data_route)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    values: dict[str, object] = {
+        "name": "actito",
+        "vendor": "actito",
+        "base_url": f"http://127.0.0.1:{server.port}",
+        "token_env": "T",
+        "rate_limit": 1000,
+        "streams": ["entities"],
+    }
+    try:
+        conn = ConnectionConfig.model_validate(values)
+        async with VendorClient(conn, actito.connector, TOKEN) as client:
+            with pytest.raises(errors.AuthError):
+                await client.send(Request("/entities/v5/entities"), what="entities")
+    finally:
+        await server.close()
