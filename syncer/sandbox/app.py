@@ -36,13 +36,7 @@ def create_app(
 
 async def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the sandbox on host:port until cancelled; prints nothing (no access log either)."""
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_app(create_app(config), host, port)
 
 
 def create_all(

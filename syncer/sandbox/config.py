@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
+
+from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs
 
 Envelope = Literal["rows", "array"]
 
@@ -71,16 +73,7 @@ class SandboxConfig:
 
         Raises ValueError (changing nothing) for an unknown knob or a bad value.
         """
-        checked: dict[str, object] = {}
-        for name, value in changes.items():
-            kind = RUNTIME_KNOBS.get(name)
-            if kind is None:
-                known = ", ".join(RUNTIME_KNOBS)
-                raise ValueError(f"unknown or read-only knob {name!r} (runtime knobs: {known})")
-            checked[name] = _check(name, kind, value)
-        for name, value in checked.items():
-            setattr(self, name, value)
-        return {name: getattr(self, name) for name in checked}
+        return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
 
     def runtime_knobs(self) -> dict[str, object]:
         """The current values of every runtime knob."""
@@ -88,23 +81,13 @@ class SandboxConfig:
 
     def describe(self) -> dict[str, object]:
         """Every knob and its value, for the stats route (tokens are not shown)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tokens"}
+        return describe_knobs(self, hide="tokens")
 
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be a boolean")
-        return value
     if kind is str:
         if value not in ("rows", "array"):
             raise ValueError(f"{name} must be 'rows' or 'array'")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number")
-    if kind is int and not float(value).is_integer():
-        raise ValueError(f"{name} must be an integer")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0")
-    return int(value) if kind is int else float(value)
+    return check_value(name, kind, value)

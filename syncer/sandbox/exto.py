@@ -21,6 +21,7 @@ from aiohttp import web
 from syncer.sandbox import filters
 from syncer.sandbox.collection import Collection, Predicate, Selection
 from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
+from syncer.sandbox.wire import bearer_token, json_response
 
 PREFIX = "/data"
 API = PREFIX + "/api/v1"
@@ -54,14 +55,6 @@ def error_response(request: web.Request, error: ApiError) -> web.Response:
     return json_response(body, status=error.status, headers=error.headers)
 
 
-def json_response(
-    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
-    )
-
-
 @web.middleware
 async def exto_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth, rate limit, latency, error bodies and the request log for everything under /data."""
@@ -70,7 +63,7 @@ async def exto_middleware(request: web.Request, handler: Handler) -> web.StreamR
     sb = request.app[SANDBOX_KEY]
     at = sb.clock()
     health = request.path.startswith(HEALTH)
-    token = None if health else _bearer(request)
+    token = None if health else bearer_token(request)
     response: web.StreamResponse
     try:
         if not health:
@@ -94,11 +87,6 @@ async def exto_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     )
     return response
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def _refusal(sb: Sandbox, token: str | None, at: float) -> ApiError | None:

@@ -39,7 +39,37 @@ class RequestLogEntry:
     status: int
 
 
-class Sandbox:
+class RequestLog:
+    """What every sandbox does with its request log; subclasses set `request_log` to a list."""
+
+    #: every logged request, in arrival order
+    request_log: list[RequestLogEntry]
+
+    def log(self, entry: RequestLogEntry) -> None:
+        self.request_log.append(entry)
+
+    def count_status(self, status: int) -> int:
+        """How many logged requests were answered with `status`."""
+        return sum(1 for e in self.request_log if e.status == status)
+
+    def reset_log(self) -> None:
+        self.request_log.clear()
+
+    def _log_stats(self) -> dict[str, Any]:
+        """The head of the stats route: `{requests, by_status}` (request counts per status)."""
+        by_status = Counter(e.status for e in self.request_log)
+        return {
+            "requests": len(self.request_log),
+            "by_status": {str(status): n for status, n in sorted(by_status.items())},
+        }
+
+    def _max_accepted(self, token: str, window: float) -> int:
+        """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
+        times = sorted(e.at for e in self.request_log if e.token == token and e.status != 429)
+        return max_in_window(times, window)
+
+
+class Sandbox(RequestLog):
     """The live state behind one sandbox app."""
 
     def __init__(self, config: SandboxConfig, clock: Clock = time.monotonic) -> None:
@@ -80,28 +110,14 @@ class Sandbox:
         """Move masters and modules on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
-    def log(self, entry: RequestLogEntry) -> None:
-        self.request_log.append(entry)
-
     def max_in_window(self, token: str, window: float = 1.0) -> int:
         """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
-        times = sorted(e.at for e in self.request_log if e.token == token and e.status != 429)
-        return max_in_window(times, window)
-
-    def count_status(self, status: int) -> int:
-        """How many logged requests were answered with `status`."""
-        return sum(1 for e in self.request_log if e.status == status)
-
-    def reset_log(self) -> None:
-        self.request_log.clear()
+        return self._max_accepted(token, window)
 
     def stats(self) -> dict[str, Any]:
         """Request counts per status, the busiest window per token, live record counts."""
-        by_status = Counter(e.status for e in self.request_log)
         tokens = sorted({e.token for e in self.request_log if e.token is not None})
-        return {
-            "requests": len(self.request_log),
-            "by_status": {str(status): n for status, n in sorted(by_status.items())},
+        return self._log_stats() | {
             "max_in_window": {token: self.max_in_window(token) for token in tokens},
             "records": {
                 kind: {name: len(coll)} for (kind, name), coll in self.data.collections.items()

@@ -1,4 +1,4 @@
-"""Fixtures for the sandbox's own tests: a sandbox per test, over real HTTP on 127.0.0.1."""
+"""Fixtures for every sandbox's tests: a fake clock, and sandboxes over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from syncer.sandbox import SandboxConfig, create_app
 
 Client = TestClient[web.Request, web.Application]
+StartClient = Callable[[web.Application], Awaitable[Client]]
 MakeClient = Callable[..., Awaitable[Client]]
 
 #: a dataset small enough to build in milliseconds; no rate limit unless a test asks for one
@@ -37,12 +38,31 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
+async def start_client() -> AsyncIterator[StartClient]:
+    """Serve apps over real HTTP on 127.0.0.1: `await start_client(app)`; closed after the test.
+
+    Every vendor's fixture starts its sandboxes with it (pytest hands the fixtures of this
+    conftest to the vendor folders below, as it does `clock`).
+    """
+    clients: list[Client] = []
+
+    async def start(app: web.Application) -> Client:
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+def make_client(start_client: StartClient) -> MakeClient:
     """Start sandboxes on demand: `await make_client(clock=..., **knobs)`; closed after the test.
 
     Knobs override SMALL; pass `config=SandboxConfig(...)` to use a config as is.
     """
-    clients: list[Client] = []
 
     async def make(
         *,
@@ -51,12 +71,8 @@ async def make_client() -> AsyncIterator[MakeClient]:
         **knobs: Any,
     ) -> Client:
         config = config or SandboxConfig(**(SMALL | knobs))
-        app = create_app(config) if clock is None else create_app(config, clock=clock)
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await start_client(
+            create_app(config) if clock is None else create_app(config, clock=clock)
+        )
 
-    yield make
-    for client in clients:
-        await client.close()
+    return make

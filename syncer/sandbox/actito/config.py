@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
 
 DEFAULT_API_KEY = "sandbox-actito-key"
 DEFAULT_ENTITY = "sandbox"
@@ -87,38 +89,18 @@ class ActitoConfig:
 
         Raises ValueError (changing nothing) for an unknown knob or a bad value.
         """
-        checked: dict[str, object] = {}
-        for name, value in changes.items():
-            kind = RUNTIME_KNOBS.get(name)
-            if kind is None:
-                known = ", ".join(RUNTIME_KNOBS)
-                raise ValueError(f"unknown or read-only knob {name!r} (runtime knobs: {known})")
-            checked[name] = _check(name, kind, value)
-        for name, value in checked.items():
-            setattr(self, name, value)
-        return {name: getattr(self, name) for name in checked}
+        return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
 
     def describe(self) -> dict[str, object]:
         """Every knob and its value, for the stats route (API keys are not shown)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_keys"}
+        return describe_knobs(self, hide="api_keys")
 
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be a boolean")
-        return value
     if kind is tuple:
-        if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise ValueError(f"{name} must be a list of strings")
-        if not all(isinstance(item, str) and item for item in value):
+        items = string_list(name, value)
+        if not all(isinstance(item, str) and item for item in items):
             raise ValueError(f"{name} must be a list of non-empty strings")
-        return tuple(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number")
-    if kind is int and not float(value).is_integer():
-        raise ValueError(f"{name} must be an integer")
-    if value < (1 if name in _POSITIVE else 0):
-        raise ValueError(f"{name} must be >= {1 if name in _POSITIVE else 0}")
-    return int(value) if kind is int else float(value)
+        return items
+    return check_value(name, kind, value, minimum=1 if name in _POSITIVE else 0)

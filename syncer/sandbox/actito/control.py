@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from aiohttp import web
 
-from syncer.sandbox.actito.errors import ApiError, json_response
+from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.state import ACTITO_KEY
+from syncer.sandbox.control_helpers import ControlJson, log_entries
+from syncer.sandbox.wire import json_response
+
+#: refusals are `ApiError`s, which the Actito middleware writes as Actito error bodies
+JSON = ControlJson(
+    bad_request=lambda message: ApiError(400, message), respond=json_response, parser="orjson"
+)
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -17,16 +21,7 @@ async def stats(request: web.Request) -> web.Response:
 
 async def generation(request: web.Request) -> web.Response:
     """Body `{change_pct, delete_pct, insert_pct}` (each optional, 0..100) → what it did."""
-    body = await _json_object(request)
-    knobs = {"change_pct": 1.0, "delete_pct": 0.1, "insert_pct": 0.1}
-    unknown = set(body) - set(knobs)
-    if unknown:
-        raise ApiError(400, f"unknown fields: {', '.join(sorted(unknown))}")
-    for name, value in body.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise ApiError(400, f"{name} must be a number between 0 and 100")
-        knobs[name] = float(value)
-    result = request.app[ACTITO_KEY].generation(**knobs)
+    result = request.app[ACTITO_KEY].generation(**await JSON.generation_knobs(request))
     return json_response(
         {
             "generation": result.generation,
@@ -42,49 +37,17 @@ async def generation(request: web.Request) -> web.Response:
     )
 
 
-async def config(request: web.Request) -> web.Response:
-    """Body: an object of runtime knobs to change → their new values (400 if any is wrong)."""
-    body = await _json_object(request)
-    try:
-        changed = request.app[ACTITO_KEY].config.apply(body)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from exc
-    return json_response(changed)
+config = JSON.config_route(lambda request: request.app[ACTITO_KEY].config)
 
 
 async def request_log(request: web.Request) -> web.Response:
     """The request log: `[{at, method, path, query, token_seen, status}]` (tokens never echoed)."""
-    entries = [
-        {
-            "at": e.at,
-            "method": e.method,
-            "path": e.path,
-            "query": e.query,
-            "token_seen": e.token is not None,
-            "status": e.status,
-        }
-        for e in request.app[ACTITO_KEY].request_log
-    ]
-    return json_response(entries)
+    return json_response(log_entries(request.app[ACTITO_KEY].request_log))
 
 
 async def reset_log(request: web.Request) -> web.Response:
     request.app[ACTITO_KEY].reset_log()
     return json_response({"ok": True})
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body (an empty body is `{}`)."""
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "body must be a JSON object")
-    return body
 
 
 HANDLERS = frozenset({stats, generation, config, request_log, reset_log})

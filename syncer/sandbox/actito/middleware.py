@@ -17,6 +17,7 @@ from syncer.sandbox.actito import control, routes
 from syncer.sandbox.actito.errors import ApiError, error_response
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
 from syncer.sandbox.state import RequestLogEntry
+from syncer.sandbox.wire import bearer_token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,7 +35,7 @@ async def actito_middleware(request: web.Request, handler: Handler) -> web.Strea
     if kind == "token":
         token = request.headers.get("Authorization", "").strip() or None
     else:
-        token = _bearer(request)
+        token = bearer_token(request)
     response: web.StreamResponse
     try:
         if kind == "token":
@@ -97,8 +98,3 @@ def _route_kind(request: web.Request) -> str:
     if match.handler is routes.issue_token:
         return "token"
     return "control" if match.handler in control.HANDLERS else "data"
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None

@@ -16,11 +16,12 @@ import orjson
 from aiohttp import web
 
 from syncer.sandbox.actito.cursor import CursorError
-from syncer.sandbox.actito.errors import ApiError, json_response
+from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.records import Record
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
 from syncer.sandbox.actito.structure import TableInfo
 from syncer.sandbox.actito.tables import Table
+from syncer.sandbox.wire import json_response
 
 K = TypeVar("K", int, str)
 _DIGITS = re.compile(r"\d+")

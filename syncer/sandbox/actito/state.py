@@ -11,7 +11,6 @@ The handle tests hold (`app[ACTITO_KEY]`), for example:
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
 import orjson
@@ -25,10 +24,10 @@ from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profil
 from syncer.sandbox.actito.tables import Table
 from syncer.sandbox.actito.tokens import TokenStore
 from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.state import RequestLogEntry
+from syncer.sandbox.state import RequestLog, RequestLogEntry
 
 
-class ActitoSandbox:
+class ActitoSandbox(RequestLog):
     """The live state behind one Actito sandbox app (one entity, one licence)."""
 
     def __init__(self, config: ActitoConfig, clock: Clock = time.monotonic) -> None:
@@ -111,16 +110,9 @@ class ActitoSandbox:
     def in_flight(self) -> int:
         return self.gate.in_flight
 
-    def log(self, entry: RequestLogEntry) -> None:
-        self.request_log.append(entry)
-
-    def count_status(self, status: int) -> int:
-        """How many logged requests were answered with `status`."""
-        return sum(1 for e in self.request_log if e.status == status)
-
     def reset_log(self) -> None:
         """Clear the log and the counters derived from traffic (tokens stay valid)."""
-        self.request_log.clear()
+        super().reset_log()
         self._token_requests = 0
         self.gate.reset_peak()
         self.throttled_calls = 0
@@ -128,10 +120,7 @@ class ActitoSandbox:
 
     def stats(self) -> dict[str, Any]:
         """Request counts per status, limit figures, live row counts, generation, config."""
-        by_status = Counter(e.status for e in self.request_log)
-        return {
-            "requests": len(self.request_log),
-            "by_status": {str(status): n for status, n in sorted(by_status.items())},
+        return self._log_stats() | {
             "token_requests": self.token_requests,
             "max_concurrent": self.max_concurrent,
             "in_flight": self.in_flight,

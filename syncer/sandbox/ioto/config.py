@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs
 
 DEFAULT_TOKEN = "sandbox-ioto-token"
 DEFAULT_ACCOUNT = "01SANDBOXACCOUNT000000000"
@@ -76,36 +78,19 @@ class IotoConfig:
 
         Raises ValueError (changing nothing) for an unknown knob or a bad value.
         """
-        checked: dict[str, object] = {}
-        for name, value in changes.items():
-            kind = RUNTIME_KNOBS.get(name)
-            if kind is None:
-                known = ", ".join(RUNTIME_KNOBS)
-                raise ValueError(f"unknown or read-only knob {name!r} (runtime knobs: {known})")
-            checked[name] = _check(name, kind, value)
-        for name, value in checked.items():
-            setattr(self, name, value)
-        return {name: getattr(self, name) for name in checked}
+        return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
 
     def describe(self) -> dict[str, object]:
         """Every knob and its value, for the stats route (tokens are not shown)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tokens"}
+        return describe_knobs(self, hide="tokens")
 
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be a boolean")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number")
-    if kind is int and not float(value).is_integer():
-        raise ValueError(f"{name} must be an integer")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0")
-    if name in ("max_limit", "default_limit") and value < 1:
-        raise ValueError(f"{name} must be >= 1")
-    if name == "filtered_ratio" and value > 1:
-        raise ValueError("filtered_ratio must be between 0 and 1")
-    return int(value) if kind is int else float(value)
+    checked = check_value(name, kind, value)
+    if isinstance(checked, int | float):
+        if name in ("max_limit", "default_limit") and checked < 1:
+            raise ValueError(f"{name} must be >= 1")
+        if name == "filtered_ratio" and checked > 1:
+            raise ValueError("filtered_ratio must be between 0 and 1")
+    return checked

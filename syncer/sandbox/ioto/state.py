@@ -11,7 +11,6 @@ For example:
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
 import orjson
@@ -21,10 +20,10 @@ from syncer.sandbox.ioto.config import IotoConfig
 from syncer.sandbox.ioto.data import GenerationResult, IotoDataset
 from syncer.sandbox.ioto.models import DATA_MODELS, MODELS
 from syncer.sandbox.ratelimit import Clock, SlidingWindowLimiter
-from syncer.sandbox.state import RequestLogEntry
+from syncer.sandbox.state import RequestLog, RequestLogEntry
 
 
-class IotoSandbox:
+class IotoSandbox(RequestLog):
     """The live state behind one Ioto sandbox app."""
 
     def __init__(self, config: IotoConfig, clock: Clock = time.monotonic) -> None:
@@ -52,22 +51,9 @@ class IotoSandbox:
         """Move Device, Store and Log on by one deterministic generation."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
-    def log(self, entry: RequestLogEntry) -> None:
-        self.request_log.append(entry)
-
-    def count_status(self, status: int) -> int:
-        """How many logged requests were answered with `status`."""
-        return sum(1 for e in self.request_log if e.status == status)
-
-    def reset_log(self) -> None:
-        self.request_log.clear()
-
     def stats(self) -> dict[str, Any]:
         """Request counts per status, pages served, live item counts, generation and knobs."""
-        by_status = Counter(e.status for e in self.request_log)
-        return {
-            "requests": len(self.request_log),
-            "by_status": {str(status): n for status, n in sorted(by_status.items())},
+        return self._log_stats() | {
             "pages_served": self.pages_served,
             "records": {name: len(self.data.tables[name]) for name in DATA_MODELS},
             "generation": self.data.generation_number,

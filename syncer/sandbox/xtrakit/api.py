@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from syncer.sandbox.state import RequestLogEntry
+from syncer.sandbox.wire import bearer_token
 from syncer.sandbox.xtrakit import query
 from syncer.sandbox.xtrakit.query import ApiError
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
@@ -57,7 +58,7 @@ async def xtrakit_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     sb = request.app[XTRAKIT_KEY]
     at = sb.clock()
-    token = _bearer(request)
+    token = bearer_token(request)
     refusal: ApiError | None = None
     headers: dict[str, str] = {}
     try:
@@ -83,11 +84,6 @@ async def xtrakit_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
     )
     return response
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def _gate(sb: XtraKitSandbox, request: web.Request, token: str | None, at: float) -> dict[str, str]:

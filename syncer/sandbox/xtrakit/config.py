@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
 
 DEFAULT_KEY = "sandbox-xtrakit-key"
 
@@ -62,51 +64,33 @@ class XtraKitConfig:
         self.apply({name: getattr(self, name) for name in RUNTIME_KNOBS})
 
     def apply(self, changes: Mapping[str, object]) -> dict[str, object]:
-        """Validate and set runtime knobs; return their new values.
+        """Validate and set runtime knobs; return their new values (tuples as lists).
 
         Raises ValueError (changing nothing) for an unknown knob or a bad value.
         """
-        checked: dict[str, object] = {}
-        for name, value in changes.items():
-            kind = RUNTIME_KNOBS.get(name)
-            if kind is None:
-                known = ", ".join(RUNTIME_KNOBS)
-                raise ValueError(f"unknown or read-only knob {name!r} (runtime knobs: {known})")
-            checked[name] = _check(name, kind, value)
+        changed = apply_knobs(self, RUNTIME_KNOBS, changes, _check, together=self._check_pages)
+        return {name: _jsonable(value) for name, value in changed.items()}
+
+    def _check_pages(self, checked: Mapping[str, object]) -> None:
+        """Refuse changes that would leave `default_per_page` outside 1..`max_per_page`."""
         pages = {name: getattr(self, name) for name in ("default_per_page", "max_per_page")}
         pages.update({k: v for k, v in checked.items() if k in pages})
         if not 1 <= pages["default_per_page"] <= pages["max_per_page"]:
             raise ValueError("need 1 <= default_per_page <= max_per_page")
-        for name, value in checked.items():
-            setattr(self, name, value)
-        return {name: _jsonable(getattr(self, name)) for name in checked}
 
     def describe(self) -> dict[str, object]:
         """Every knob and its value, for the stats route (keys are not shown)."""
-        return {
-            f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "api_keys"
-        }
+        return {k: _jsonable(v) for k, v in describe_knobs(self, hide="api_keys").items()}
 
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be a boolean")
-        return value
     if kind is tuple:
-        if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise ValueError(f"{name} must be a list of strings")
-        if not all(isinstance(key, str) and key.strip() for key in value):
+        keys = string_list(name, value)
+        if not all(isinstance(key, str) and key.strip() for key in keys):
             raise ValueError(f"{name} must hold non-empty strings")
-        return tuple(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number")
-    if kind is int and not float(value).is_integer():
-        raise ValueError(f"{name} must be an integer")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0")
-    return int(value) if kind is int else float(value)
+        return keys
+    return check_value(name, kind, value)
 
 
 def _jsonable(value: object) -> object:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
+from syncer.sandbox.control_helpers import ControlJson, bad_request
 from syncer.sandbox.xtrakit.api import CONTROL_ROUTE
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY
 
 PREFIX = "/_sandbox"
+JSON = ControlJson(bad_request=bad_request, respond=web.json_response)
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -19,16 +18,7 @@ async def stats(request: web.Request) -> web.Response:
 
 async def generation(request: web.Request) -> web.Response:
     """Body `{change_pct, delete_pct, insert_pct}` (each optional) → what the generation did."""
-    body = await _json_object(request)
-    knobs = {"change_pct": 1.0, "delete_pct": 0.1, "insert_pct": 0.1}
-    unknown = set(body) - set(knobs)
-    if unknown:
-        raise _bad_request(f"unknown fields: {', '.join(sorted(unknown))}")
-    for name, value in body.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise _bad_request(f"{name} must be a number between 0 and 100")
-        knobs[name] = float(value)
-    result = request.app[XTRAKIT_KEY].generation(**knobs)
+    result = request.app[XTRAKIT_KEY].generation(**await JSON.generation_knobs(request))
     outcome = {"changed": result.changed, "deleted": result.deleted, "inserted": result.inserted}
     return web.json_response(
         {"generation": result.generation}
@@ -37,31 +27,7 @@ async def generation(request: web.Request) -> web.Response:
     )
 
 
-async def config(request: web.Request) -> web.Response:
-    """Body: an object of runtime knobs to change → their new values (400 if any is wrong)."""
-    body = await _json_object(request)
-    try:
-        changed = request.app[XTRAKIT_KEY].config.apply(body)
-    except ValueError as exc:
-        raise _bad_request(str(exc)) from exc
-    return web.json_response(changed)
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body (empty body = `{}`)."""
-    if not await request.read():
-        return {}
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise _bad_request("body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise _bad_request("body must be a JSON object")
-    return body
-
-
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+config = JSON.config_route(lambda request: request.app[XTRAKIT_KEY].config)
 
 
 def add_routes(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from syncer.sandbox.wire import StatusError
 from syncer.sandbox.xtrakit.records import Record
 
 Predicate = Callable[[Record], bool]
@@ -24,14 +25,8 @@ _INTEGER = re.compile(r"[+-]?\d+")
 _DATETIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?")
 
 
-class ApiError(Exception):
+class ApiError(StatusError):
     """An XtraKit error answer: HTTP status and the envelope's `message` (`data` is null)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
-        self.headers: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,12 @@ For example:
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.ratelimit import Clock, max_in_window
-from syncer.sandbox.state import RequestLogEntry
+from syncer.sandbox.ratelimit import Clock
+from syncer.sandbox.state import RequestLog, RequestLogEntry
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.data import COLLECTIONS, Dataset, GenerationResult, Table
 from syncer.sandbox.xtrakit.ratelimit import Throttle
@@ -26,7 +25,7 @@ from syncer.sandbox.xtrakit.ratelimit import Throttle
 WINDOW = 60.0
 
 
-class XtraKitSandbox:
+class XtraKitSandbox(RequestLog):
     """The live state behind one XtraKit sandbox app."""
 
     def __init__(self, config: XtraKitConfig, clock: Clock = time.monotonic) -> None:
@@ -54,28 +53,14 @@ class XtraKitSandbox:
         """Move every collection on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
-    def log(self, entry: RequestLogEntry) -> None:
-        self.request_log.append(entry)
-
     def max_in_window(self, token: str, window: float = WINDOW) -> int:
         """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
-        times = sorted(e.at for e in self.request_log if e.token == token and e.status != 429)
-        return max_in_window(times, window)
-
-    def count_status(self, status: int) -> int:
-        """How many logged requests were answered with `status`."""
-        return sum(1 for e in self.request_log if e.status == status)
-
-    def reset_log(self) -> None:
-        self.request_log.clear()
+        return self._max_accepted(token, window)
 
     def stats(self) -> dict[str, Any]:
         """Request counts per status, the busiest minute per key, live record counts."""
-        by_status = Counter(e.status for e in self.request_log)
         tokens = sorted({e.token for e in self.request_log if e.token is not None})
-        return {
-            "requests": len(self.request_log),
-            "by_status": {str(status): n for status, n in sorted(by_status.items())},
+        return self._log_stats() | {
             "max_in_window": {token: self.max_in_window(token) for token in tokens},
             "records": {name: len(table) for name, table in self.data.tables.items()},
             "generation": self.data.generation_number,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from syncer.sandbox.actito import ActitoConfig, create_app
 
@@ -18,32 +18,14 @@ MakeClient = Callable[..., Awaitable[Client]]
 SMALL = {"profiles": 300, "custom_records": 200, "calls_per_minute": 0}
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def make_actito() -> AsyncIterator[MakeClient]:
+def make_actito(start_client: Callable[[web.Application], Awaitable[Client]]) -> MakeClient:
     """Start Actito sandboxes on demand: `await make_actito(clock=..., **knobs)`.
 
     Knobs override SMALL; `config=ActitoConfig(...)` is used as is; `app=` serves a ready-made
     application (e.g. a root app the sandbox is mounted in). Everything is closed after the test.
+    `clock` and `start_client` come from tests/sandbox/conftest.py.
     """
-    clients: list[Client] = []
 
     async def make(
         *,
@@ -55,11 +37,6 @@ async def make_actito() -> AsyncIterator[MakeClient]:
         if app is None:
             config = config or ActitoConfig(**(SMALL | knobs))
             app = create_app(config) if clock is None else create_app(config, clock=clock)
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await start_client(app)
 
-    yield make
-    for client in clients:
-        await client.close()
+    return make

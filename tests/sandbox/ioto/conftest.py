@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, IotoSandbox, create_app
+
+Client = TestClient[web.Request, web.Application]
 
 TOKEN = "sandbox-ioto-token"
 ACCOUNT = "01SANDBOXACCOUNT000000000"
 #: a dataset small enough to build in milliseconds
 SMALL = {"devices": 60, "store_items": 150, "logs": 150}
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -45,7 +34,7 @@ class Reply:
 class Ioto:
     """One sandbox under test: its TestClient, its IotoSandbox, and request helpers."""
 
-    def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self.sb: IotoSandbox = client.app[IOTO_KEY]
 
@@ -103,17 +92,17 @@ MakeIoto = Callable[..., Awaitable[Ioto]]
 
 
 @pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock()
+def fake_clock(clock: Callable[[], float]) -> Callable[[], float]:
+    """The FakeClock of tests/sandbox/conftest.py's `clock`, by the name the Ioto tests use."""
+    return clock
 
 
 @pytest.fixture
-async def ioto() -> AsyncIterator[MakeIoto]:
+def ioto(start_client: Callable[[web.Application], Awaitable[Client]]) -> MakeIoto:
     """Start sandboxes on demand: `await ioto(clock=..., **knobs)`; closed after the test.
 
     Knobs override SMALL; pass `config=IotoConfig(...)` to use a config as is.
     """
-    clients: list[TestClient[web.Request, web.Application]] = []
 
     async def make(
         *,
@@ -123,11 +112,6 @@ async def ioto() -> AsyncIterator[MakeIoto]:
     ) -> Ioto:
         config = config or IotoConfig(**(SMALL | knobs))
         app = create_app(config) if clock is None else create_app(config, clock=clock)
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return Ioto(client)
+        return Ioto(await start_client(app))
 
-    yield make
-    for client in clients:
-        await client.close()
+    return make

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from syncer.sandbox.xtrakit import XtraKitConfig, create_app
 
@@ -18,32 +18,13 @@ MakeClient = Callable[..., Awaitable[Client]]
 SMALL = {"customers": 120, "items": 90, "categories": 12, "sales": 150, "rate_limit_per_minute": 0}
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def make_xtrakit() -> AsyncIterator[MakeClient]:
+def make_xtrakit(start_client: Callable[[web.Application], Awaitable[Client]]) -> MakeClient:
     """Start XtraKit sandboxes on demand: `await make_xtrakit(clock=..., **knobs)`.
 
     Knobs override SMALL; pass `config=XtraKitConfig(...)` to use a config as is. Closed after
-    the test.
+    the test. `clock` and `start_client` come from tests/sandbox/conftest.py.
     """
-    clients: list[Client] = []
 
     async def make(
         *,
@@ -52,12 +33,8 @@ async def make_xtrakit() -> AsyncIterator[MakeClient]:
         **knobs: Any,
     ) -> Client:
         config = config or XtraKitConfig(**(SMALL | knobs))
-        app = create_app(config) if clock is None else create_app(config, clock=clock)
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await start_client(
+            create_app(config) if clock is None else create_app(config, clock=clock)
+        )
 
-    yield make
-    for client in clients:
-        await client.close()
+    return make
