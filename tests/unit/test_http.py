@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -202,22 +203,11 @@ async def test_gate_for_rates_below_one_per_second() -> None:
     assert t.now == 102.0
 
 
-async def test_a_401_refreshes_the_token_once_and_replays() -> None:
-    """Actito: a token refused before its time is renewed, the call replayed, once."""
-    tokens = iter(["first", "second"])
-    seen: list[str] = []
-
-    async def token_route(request: web.Request) -> web.Response:
-        assert request.headers["Authorization"] == TOKEN  # the raw key, no scheme
-        body = {"accessToken": next(tokens), "tokenType": "bearer", "expiresIn": "900s"}
-        return web.json_response(body)
-
-    async def data_route(request: web.Request) -> web.Response:
-        seen.append(request.headers["Authorization"])
-        if request.headers["Authorization"] == "Bearer first":
-            return web.json_response({"status": 401, "error": "Unauthorized"}, status=401)
-        return web.json_response({"entities": [{"id": 1, "name": "e"}]})
-
+async def actito_call(
+    token_route: Callable[[web.Request], Awaitable[web.Response]],
+    data_route: Callable[[web.Request], Awaitable[web.Response]],
+) -> object:
+    """One Actito call through VendorClient against a scripted token URL and data route."""
     app = web.Application()
     app.router.add_get("/auth/token", token_route)
     app.router.add_get("/entities/v5/entities", data_route)
@@ -235,8 +225,28 @@ async def test_a_401_refreshes_the_token_once_and_replays() -> None:
         conn = ConnectionConfig.model_validate(values)
         async with VendorClient(conn, actito.connector, TOKEN) as client:
             body, _ = await client.send(Request("/entities/v5/entities"), what="entities")
+            return body
     finally:
         await server.close()
+
+
+async def test_a_401_refreshes_the_token_once_and_replays() -> None:
+    """Actito: a token refused before its time is renewed, the call replayed, once."""
+    tokens = iter(["first", "second"])
+    seen: list[str] = []
+
+    async def token_route(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == TOKEN  # the raw key, no scheme
+        body = {"accessToken": next(tokens), "tokenType": "bearer", "expiresIn": "900s"}
+        return web.json_response(body)
+
+    async def data_route(request: web.Request) -> web.Response:
+        seen.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer first":
+            return web.json_response({"status": 401, "error": "Unauthorized"}, status=401)
+        return web.json_response({"entities": [{"id": 1, "name": "e"}]})
+
+    body = await actito_call(token_route, data_route)
     assert body == {"entities": [{"id": 1, "name": "e"}]}
     assert seen == ["Bearer first", "Bearer second"]
 
@@ -248,23 +258,5 @@ async def test_a_second_401_after_a_fresh_token_is_an_auth_failure() -> None:
     async def data_route(request: web.Request) -> web.Response:
         return web.json_response({"status": 401, "error": "Unauthorized"}, status=401)
 
-    app = web.Application()
-    app.router.add_get("/auth/token", token_route)
-    app.router.add_get("/entities/v5/entities", data_route)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    values: dict[str, object] = {
-        "name": "actito",
-        "vendor": "actito",
-        "base_url": f"http://127.0.0.1:{server.port}",
-        "token_env": "T",
-        "rate_limit": 1000,
-        "streams": ["entities"],
-    }
-    try:
-        conn = ConnectionConfig.model_validate(values)
-        async with VendorClient(conn, actito.connector, TOKEN) as client:
-            with pytest.raises(errors.AuthError):
-                await client.send(Request("/entities/v5/entities"), what="entities")
-    finally:
-        await server.close()
+    with pytest.raises(errors.AuthError):
+        await actito_call(token_route, data_route)
