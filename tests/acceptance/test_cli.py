@@ -89,8 +89,8 @@ async def test_sigkill_after_page_k_then_rerun_ends_equal(
     sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     """SIGKILL after page k, then a rerun: resumed from the checkpoint, nothing lost or doubled."""
-    url, sb = await sandbox(master_records=12_000, latency_ms=40)
-    config = write_config(tmp_path, url, window=2)
+    url, sb = await sandbox(master_records=12_000, latency_ms=150)
+    config = write_config(tmp_path, url, window=1)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
