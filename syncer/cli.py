@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from syncer import db, engine, errors, log, migrate, settings
+from syncer import db, engine, errors, log, migrate, push, settings
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
@@ -42,6 +42,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded Postgres (used when SYNCER_DATABASE_URL is unset).")
 app.add_typer(db_app, name="db")
+outbox_app = typer.Typer(help="Rows waiting to be pushed to the vendors (syncer.outbox).")
+app.add_typer(outbox_app, name="outbox")
 
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
@@ -231,6 +233,89 @@ def _summary(results: list[engine.StreamResult]) -> None:
             out.print(
                 f"[red]{r.connection}/{r.stream}:[/red] {log.scrub(r.error)}", highlight=False
             )
+
+
+@app.command("push")
+def push_cmd(
+    config: ConfigOption = DEFAULT_CONFIG,
+    connection: Annotated[
+        list[str] | None, typer.Option("--connection", help="Only this connection; repeat.")
+    ] = None,
+) -> None:
+    """Send the rows waiting in syncer.outbox to the vendors, in chunked upserts.
+
+    Every row ends accepted (with the vendor's id), rejected (with the vendor's message;
+    retried by later pushes until it succeeds or is dropped) or invalid (never sent).
+
+    Example: syncer push --config config/sandbox.toml --connection exto
+    """
+    cfg = _config(config)
+    url = _database()
+    _run(migrate.migrate(url))
+    results = _run(push.push(cfg, url, only=connection or ()))
+    table = Table(title="push summary")
+    for column in ("connection", "accepted", "rejected", "invalid", "requests", "seconds", "error"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            r.connection,
+            str(r.accepted),
+            str(r.rejected),
+            str(r.invalid),
+            str(r.requests),
+            f"{r.seconds:.1f}",
+            log.scrub(r.error or ""),
+        )
+    out.print(table)
+    codes = [engine.StreamResult(r.connection, "", "", "", exit_code=r.exit_code) for r in results]
+    raise typer.Exit(int(engine.exit_code(codes)))
+
+
+@app.command()
+def plan(
+    connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
+) -> None:
+    """Show what a push would send, per endpoint, sending nothing.
+
+    Example: syncer plan --connection exto
+    """
+    url = _database()
+
+    async def fetch() -> list[dict[str, Any]]:
+        await migrate.migrate(url)
+        async with Mirror.connect(url, max_size=2) as mirror:
+            return await mirror.plan_outbox(connection)
+
+    rows = _run(fetch())
+    table = Table(title="push plan (nothing sent)")
+    for column in ("connection", "endpoint", "operation", "rows", "of which retried", "samples"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["connection"],
+            r["endpoint"],
+            r["operation"],
+            str(r["rows"]),
+            str(r["retried"]),
+            "\n".join(s[:120] for s in r["samples"]),
+        )
+    out.print(table)
+
+
+@outbox_app.command("drop")
+def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Outbox row ids.")]) -> None:
+    """Give up on outbox rows (rejected, invalid or pending): later pushes skip them.
+
+    Example: syncer outbox drop 17 18
+    """
+    url = _database()
+
+    async def drop() -> list[int]:
+        async with Mirror.connect(url, max_size=2) as mirror:
+            return await mirror.drop_outbox(ids)
+
+    dropped = _run(drop())
+    out.print(f"dropped {len(dropped)} row(s)" + (f": {dropped}" if dropped else ""))
 
 
 @app.command()

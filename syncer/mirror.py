@@ -51,6 +51,16 @@ class PassState:
 
 
 @dataclass(frozen=True)
+class OutboxRow:
+    """A row of syncer.outbox claimed by a push."""
+
+    id: int
+    endpoint: str
+    operation: str
+    payload: Any
+
+
+@dataclass(frozen=True)
 class MergeResult:
     inserted: int
     updated: int
@@ -117,27 +127,14 @@ class Mirror:
                 await conn.execute(queries["ensure_state"], ref.stream_id)
                 return ref
 
-    @contextlib.asynccontextmanager
-    async def stream_lock(self, connection: str, stream: str) -> AsyncIterator[None]:
+    def stream_lock(
+        self, connection: str, stream: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the stream's advisory lock for the block; raise AlreadyRunning if taken."""
-        lock = f"syncer.stream:{connection}/{stream}"
-        with _wrap("taking the stream lock"):
-            conn = await self.pool.acquire()
-        try:
-            with _wrap("taking the stream lock"):
-                got = await conn.fetchval(queries["try_lock"], lock)
-            if not got:
-                raise errors.AlreadyRunning(
-                    f"stream {connection}/{stream} is already being synced by another process"
-                )
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.fetchval(queries["unlock"], lock)
-        finally:
-            with contextlib.suppress(Exception):
-                await self.pool.release(conn)
+        return self.lock(
+            f"syncer.stream:{connection}/{stream}",
+            f"stream {connection}/{stream} is already being synced by another process",
+        )
 
     # -- passes and runs ---------------------------------------------------------------------
 
@@ -165,7 +162,7 @@ class Mirror:
         return pass_id
 
     async def start_run(
-        self, invocation: str, ref: StreamRef, mode: str, pass_id: int, resumed_from: int
+        self, invocation: str, ref: StreamRef, mode: str, pass_id: int | None, resumed_from: int
     ) -> int:
         with _wrap("recording the run"):
             async with self.pool.acquire() as conn, conn.transaction():
@@ -196,7 +193,7 @@ class Mirror:
         ref: StreamRef,
         *,
         run_id: int,
-        pass_id: int,
+        pass_id: int | None,
         page: int | None,
         prepared: Prepared,
         record_keys: bool,
@@ -239,7 +236,7 @@ class Mirror:
                     None if next_cursor is None else orjson.dumps(next_cursor).decode(),
                 )
                 assert merged is not None
-                if not merged["checkpointed"]:
+                if page is not None and not merged["checkpointed"]:
                     raise errors.MirrorError(
                         f"the pass of {ref.stream} changed under this run; rerun the sync"
                     )
@@ -332,6 +329,70 @@ class Mirror:
         with _wrap("looking for the typed view"):
             found = await self.pool.fetchval(queries["view_exists"], f"mirror_view.{ref.table}")
         return bool(found)
+
+    # -- outbox --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str, busy: str = "") -> AsyncIterator[None]:
+        """Hold the advisory lock `name` for the block; raise AlreadyRunning (`busy`) if taken."""
+        with _wrap("taking a lock"):
+            conn = await self.pool.acquire()
+        try:
+            with _wrap("taking a lock"):
+                got = await conn.fetchval(queries["try_lock"], name)
+            if not got:
+                raise errors.AlreadyRunning(busy or f"{name} is held by another process")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.fetchval(queries["unlock"], name)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
+
+    async def next_push_id(self) -> int:
+        with _wrap("starting a push"):
+            value: int = await self.pool.fetchval(queries["next_push_id"])
+        return value
+
+    async def claim_outbox(self, connection: str, push_id: int, limit: int) -> list[OutboxRow]:
+        """Mark the next rows to send as 'sending' (committed before anything is sent)."""
+        with _wrap("claiming outbox rows"):
+            rows = await self.pool.fetch(queries["claim_outbox"], connection, push_id, limit)
+        return sorted(
+            (
+                OutboxRow(r["id"], r["endpoint"], r["operation"], orjson.loads(r["payload"]))
+                for r in rows
+            ),
+            key=lambda row: row.id,
+        )
+
+    async def mark_outbox(
+        self,
+        ids: Sequence[int],
+        state: str,
+        messages: Sequence[str | None] | None = None,
+        vendor_ids: Sequence[str | None] | None = None,
+    ) -> None:
+        if not ids:
+            return
+        with _wrap("recording push outcomes"):
+            await self.pool.execute(
+                queries["mark_outbox"],
+                list(ids),
+                state,
+                list(messages or [None] * len(ids)),
+                list(vendor_ids or [None] * len(ids)),
+            )
+
+    async def plan_outbox(self, connection: str | None) -> list[dict[str, Any]]:
+        with _wrap("reading the outbox"):
+            return [dict(r) for r in await self.pool.fetch(queries["plan_outbox"], connection)]
+
+    async def drop_outbox(self, ids: Sequence[int]) -> list[int]:
+        with _wrap("dropping outbox rows"):
+            return [r["id"] for r in await self.pool.fetch(queries["drop_outbox"], list(ids))]
 
     async def recent_runs(self, limit: int) -> list[dict[str, Any]]:
         with _wrap("reading the runs table"):

@@ -100,6 +100,32 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class PushSpec:
+    """One way of writing to a vendor, declared as data: how rows become chunked requests.
+
+    `invalid(row)` says why a row cannot be sent (None when it can); `key(row)` is the row's
+    natural key at the vendor (the unique field of an upsert); `acknowledged(body, n)` says
+    whether the answer accounts for all n rows sent; `lookup(keys)` re-reads rows by key so
+    the outcome of an ambiguous answer is decided from the vendor's own state.
+    """
+
+    endpoint: str
+    operation: str
+    max_chunk: int
+    request: Callable[[list[dict[str, Any]]], Request]
+    invalid: Callable[[Any], str | None]
+    key: Callable[[dict[str, Any]], str]
+    acknowledged: Callable[[Any, int], bool]
+    lookup: Callable[[Sequence[str]], Request]
+    #: the record a lookup returns -> (its natural key, the vendor's id)
+    identify: Callable[[dict[str, Any]], tuple[str | None, str | None]]
+    #: the pulled stream whose mirror a push refreshes
+    stream: str
+    #: re-sending an acknowledged row is harmless (an upsert by key); False for appends
+    idempotent: bool = True
+
+
+@dataclass(frozen=True)
 class Connector:
     """A vendor: authentication, error vocabulary, probes and the streams it offers."""
 
@@ -117,6 +143,8 @@ class Connector:
     auth_failures: frozenset[int] = frozenset({401, 403})
     #: statuses that mean the account is stopped (XtraKit's 402 Payment Required)
     account_failures: frozenset[int] = frozenset()
+    #: push(endpoint, operation, connection options) -> spec; None: the vendor takes no pushes yet
+    push: Callable[[str, str, Mapping[str, str]], PushSpec] | None = None
 
 
 @dataclass

@@ -222,3 +222,45 @@ FROM syncer.runs ORDER BY run_id DESC LIMIT $1;
 -- name: view_exists
 -- $1 qualified view name
 SELECT to_regclass($1) IS NOT NULL;
+
+-- name: next_push_id
+SELECT nextval('syncer.push_seq');
+
+-- name: claim_outbox
+-- $1 connection, $2 push_id, $3 most rows: the oldest rows still to send (pending, rejected
+-- before, or left 'sending' by a push that died), not yet seen by this push
+UPDATE syncer.outbox o
+SET state = 'sending', push_id = $2, attempts = o.attempts + 1, updated_at = now()
+WHERE o.id IN (
+    SELECT id FROM syncer.outbox
+    WHERE connection = $1 AND state IN ('pending', 'sending', 'rejected')
+      AND push_id IS DISTINCT FROM $2
+    ORDER BY id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING o.id, o.endpoint, o.operation, o.payload;
+
+-- name: mark_outbox
+-- $1 ids, $2 state, $3 messages, $4 vendor ids (parallel arrays)
+UPDATE syncer.outbox o
+SET state = $2, message = m.message, vendor_id = COALESCE(m.vendor_id, o.vendor_id),
+    updated_at = now()
+FROM unnest($1::bigint[], $3::text[], $4::text[]) AS m(id, message, vendor_id)
+WHERE o.id = m.id;
+
+-- name: plan_outbox
+-- $1 connection (NULL: all): what a push would send, per endpoint and operation
+SELECT connection, endpoint, operation, count(*) AS rows,
+       count(*) FILTER (WHERE state = 'rejected') AS retried,
+       (array_agg(payload::text ORDER BY id))[1:3] AS samples
+FROM syncer.outbox
+WHERE state IN ('pending', 'sending', 'rejected') AND ($1::text IS NULL OR connection = $1)
+GROUP BY connection, endpoint, operation
+ORDER BY connection, endpoint, operation;
+
+-- name: drop_outbox
+-- $1 ids: an operator gives up on rows that cannot be sent
+UPDATE syncer.outbox SET state = 'dropped', updated_at = now()
+WHERE id = ANY($1::bigint[]) AND state IN ('pending', 'rejected', 'invalid')
+RETURNING id;

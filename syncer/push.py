@@ -1,0 +1,245 @@
+"""Push: outbox rows to the vendor in chunked requests, under the same pacing gate as pulls.
+
+One push per connection: lock → claim rows (state 'sending', committed first) → per endpoint,
+invalid rows marked, the rest sent in chunks no larger than the vendor allows → a rejected chunk
+is bisected until its bad rows stand alone → an answer that does not account for every row is
+settled by reading the keys back → accepted rows get the vendor's id, and the mirror is
+refreshed from what the vendor now holds. A push that dies leaves rows 'sending'; the next one
+sends them again, which is safe because pushes are upserts by the vendor's unique key.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from syncer import errors, records
+from syncer.connectors import CONNECTORS
+from syncer.http import VendorClient
+from syncer.log import register_secret
+from syncer.mirror import Mirror, OutboxRow
+from syncer.models import PushSpec, StreamStats
+from syncer.settings import Config, ConnectionConfig
+
+log = structlog.get_logger(__name__)
+
+#: rows claimed at a time; each batch is sent before the next is claimed
+CLAIM_BATCH = 10_000
+#: keys per read-back request
+LOOKUP_BATCH = 100
+
+
+@dataclass
+class PushResult:
+    """How one connection's push ended."""
+
+    connection: str
+    accepted: int = 0
+    rejected: int = 0
+    invalid: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    exit_code: errors.ExitCode = errors.ExitCode.OK
+    endpoints: dict[str, int] = field(default_factory=dict)  # rows accepted per endpoint
+
+
+async def push(config: Config, database_url: str, *, only: Sequence[str] = ()) -> list[PushResult]:
+    """Push every connection's outbox (or the connections named in `only`)."""
+    chosen = [
+        c
+        for c in config.connections
+        if CONNECTORS[c.vendor].push is not None and (not only or c.name in only)
+    ]
+    results = []
+    async with Mirror.connect(database_url, max_size=4) as mirror:
+        for conn in chosen:
+            results.append(await _push_connection(mirror, conn))
+    return results
+
+
+async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult:
+    result = PushResult(conn.name)
+    started = time.monotonic()
+    stats = StreamStats()
+    with structlog.contextvars.bound_contextvars(connection=conn.name):
+        try:
+            token = conn.token().get_secret_value()
+            register_secret(token)
+            connector = CONNECTORS[conn.vendor]
+            async with (
+                mirror.lock(f"syncer.push:{conn.name}", f"a push of {conn.name} is running"),
+                VendorClient(conn, connector, token) as client,
+            ):
+                push_id = await mirror.next_push_id()
+                while rows := await mirror.claim_outbox(conn.name, push_id, CLAIM_BATCH):
+                    for (endpoint, operation), group in _groups(rows).items():
+                        await _push_group(mirror, client, endpoint, operation, group, result, stats)
+        except errors.SyncerError as exc:
+            result.error = exc.message
+            result.exit_code = exc.exit_code
+            log.error("push.failed", error=exc.message)
+    if result.exit_code == errors.ExitCode.OK and (result.rejected or result.invalid):
+        result.exit_code = errors.ExitCode.QUARANTINED
+    result.requests = stats.requests
+    result.seconds = time.monotonic() - started
+    log.info(
+        "push.finished",
+        accepted=result.accepted,
+        rejected=result.rejected,
+        invalid=result.invalid,
+        requests=result.requests,
+    )
+    return result
+
+
+def _groups(rows: list[OutboxRow]) -> dict[tuple[str, str], list[OutboxRow]]:
+    groups: dict[tuple[str, str], list[OutboxRow]] = {}
+    for row in rows:
+        groups.setdefault((row.endpoint, row.operation), []).append(row)
+    return groups
+
+
+def _chunks(spec: PushSpec, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
+    """Chunks of at most max_chunk rows, a key never twice in one chunk (the vendor's counts
+    would not say which of the two won)."""
+    chunks: list[list[OutboxRow]] = [[]]
+    keys: set[str] = set()
+    for row in rows:
+        key = spec.key(row.payload)
+        if len(chunks[-1]) >= spec.max_chunk or key in keys:
+            chunks.append([])
+            keys = set()
+        chunks[-1].append(row)
+        keys.add(key)
+    return [c for c in chunks if c]
+
+
+async def _push_group(
+    mirror: Mirror,
+    client: VendorClient,
+    endpoint: str,
+    operation: str,
+    rows: list[OutboxRow],
+    result: PushResult,
+    stats: StreamStats,
+) -> None:
+    conn = client.connection
+    assert client.connector.push is not None
+    try:
+        spec = client.connector.push(endpoint, operation, conn.options)
+    except errors.ConfigError as exc:
+        await mirror.mark_outbox([r.id for r in rows], "invalid", [exc.message] * len(rows))
+        result.invalid += len(rows)
+        return
+    valid: list[OutboxRow] = []
+    bad: list[tuple[int, str]] = []
+    for row in rows:
+        reason = spec.invalid(row.payload)
+        if reason is None:
+            valid.append(row)
+        else:
+            bad.append((row.id, reason))
+    await mirror.mark_outbox([i for i, _ in bad], "invalid", [m for _, m in bad])
+    result.invalid += len(bad)
+    accepted: list[OutboxRow] = []
+    for chunk in _chunks(spec, valid):
+        accepted += await _send(mirror, client, spec, chunk, result, stats)
+    await _settle_accepted(mirror, client, spec, accepted, result, stats)
+
+
+async def _send(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: PushSpec,
+    chunk: list[OutboxRow],
+    result: PushResult,
+    stats: StreamStats,
+) -> list[OutboxRow]:
+    """Send one chunk; bisect on rejection. Returns the rows the vendor took."""
+    what = f"push to {spec.endpoint} ({len(chunk)} rows from outbox id {chunk[0].id})"
+    try:
+        body, _ = await client.send(
+            spec.request([r.payload for r in chunk]), what=what, stats=stats
+        )
+    except errors.FatalVendorError as exc:
+        if len(chunk) == 1:
+            await mirror.mark_outbox([chunk[0].id], "rejected", [exc.message])
+            result.rejected += 1
+            log.warning("push.row_rejected", outbox_id=chunk[0].id, error=exc.message)
+            return []
+        middle = len(chunk) // 2
+        left = await _send(mirror, client, spec, chunk[:middle], result, stats)
+        return left + await _send(mirror, client, spec, chunk[middle:], result, stats)
+    if spec.acknowledged(body, len(chunk)):
+        return chunk
+    # the answer does not account for every row: the vendor's own state decides
+    found = await _read_back(client, spec, [spec.key(r.payload) for r in chunk], stats)
+    taken = [r for r in chunk if spec.key(r.payload) in found]
+    missing = [r for r in chunk if spec.key(r.payload) not in found]
+    message = "the vendor's answer did not account for this row and a read-back did not find it"
+    await mirror.mark_outbox([r.id for r in missing], "rejected", [message] * len(missing))
+    result.rejected += len(missing)
+    return taken
+
+
+async def _read_back(
+    client: VendorClient, spec: PushSpec, keys: Sequence[str], stats: StreamStats
+) -> dict[str, dict[str, object]]:
+    """The vendor's current records for `keys`, by key."""
+    pull = client.connector.stream(spec.stream, client.connection.options)
+    found: dict[str, dict[str, object]] = {}
+    unique = sorted(set(keys))
+    for i in range(0, len(unique), LOOKUP_BATCH):
+        batch = unique[i : i + LOOKUP_BATCH]
+        body, _ = await client.send(
+            spec.lookup(batch), what=f"read-back of {spec.endpoint}", stats=stats
+        )
+        for record in pull.extract(body).records:
+            if isinstance(record, dict):
+                key, _ = spec.identify(record)
+                if key is not None:
+                    found[key] = record
+    return found
+
+
+async def _settle_accepted(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: PushSpec,
+    rows: list[OutboxRow],
+    result: PushResult,
+    stats: StreamStats,
+) -> None:
+    """Mark accepted rows with the vendor's id and refresh the mirror from the vendor's state."""
+    if not rows:
+        return
+    current = await _read_back(client, spec, [spec.key(r.payload) for r in rows], stats)
+    ids = [
+        spec.identify(current[k])[1] if (k := spec.key(r.payload)) in current else None
+        for r in rows
+    ]
+    await mirror.mark_outbox([r.id for r in rows], "accepted", None, ids)
+    result.accepted += len(rows)
+    result.endpoints[spec.endpoint] = result.endpoints.get(spec.endpoint, 0) + len(rows)
+    pull = client.connector.stream(spec.stream, client.connection.options)
+    prepared = records.prepare(
+        list(current.values()), pull.key, pull.cursor_field, lenient=False, view=pull.view
+    )
+    ref = await mirror.ensure_stream(client.connection.name, spec.stream)
+    run_id = await mirror.start_run(str(uuid.uuid4()), ref, "push", None, 0)
+    merge_stats = StreamStats(records=len(current))
+    await mirror.merge_page(
+        ref,
+        run_id=run_id,
+        pass_id=None,
+        page=None,
+        prepared=prepared,
+        record_keys=False,
+        stats=merge_stats,
+    )
+    await mirror.finish_run(run_id, "succeeded", merge_stats, None)
