@@ -1,10 +1,11 @@
-"""The XtraKit API routes, written from XtraKit's documents (vendors.md §4 and §6.3, seed 003).
+"""XtraKit's read routes and the middleware every API call passes (vendors.md §4, §6.3, seed 003).
 
 Routes sit at the app root (`/api/v1/...`); the app may be mounted as a sub-app, e.g. under
-`/xtrakit`. The middleware applies what every API call shares, in this order: unknown route
-(404/405), bearer auth (401), the per-key rate limit (429), the suspended-account switch (402), the
-latency knob, then the handler. Every answer, errors included, is the `{status, message, data}`
-envelope; the request log records each one. Control routes (`/_sandbox/...`) pass straight through.
+`/xtrakit`. The write routes are in `writes`. The middleware applies what every API call shares,
+in this order: unknown route (404/405), bearer auth (401), the per-key rate limit (429), the
+suspended-account switch (402), the latency knob, then the handler. Every answer, errors included,
+is the `{status, message, data}` envelope; the request log records each one. Control routes
+(`/_sandbox/...`) pass straight through.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.xtrakit import api, control
+from syncer.sandbox.xtrakit import api, control, writes
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 
@@ -15,7 +15,8 @@ from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 def create_app(
     config: XtraKitConfig | None = None, clock: Clock = time.monotonic
 ) -> web.Application:
-    """An aiohttp app serving the XtraKit API at `/api/v1/...` and control routes at `/_sandbox`.
+    """An aiohttp app serving the XtraKit API (reads and writes) at `/api/v1/...` and control
+    routes at `/_sandbox`.
 
     Routes sit at the app root, so the app can be served alone or mounted as a sub-app
     (`parent.add_subapp("/xtrakit", app)` → base URL `http://host:port/xtrakit/api/v1`). The
@@ -25,5 +26,6 @@ def create_app(
     app = web.Application(middlewares=[api.xtrakit_middleware])
     app[XTRAKIT_KEY] = XtraKitSandbox(config or XtraKitConfig(), clock=clock)
     api.add_routes(app)
+    writes.add_routes(app)
     control.add_routes(app)
     return app

@@ -21,7 +21,12 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "latency_ms": float,
     "churn_inserts_per_page": int,
     "churn_deletes_per_page": int,
+    "write_delay_ms": float,
+    "write_fail_after_apply": int,
+    "delete_status": int,
 }
+#: the answers a DELETE may give: 200 with the envelope, or 204 with no body (seed 003 lists both)
+DELETE_STATUSES = (200, 204)
 SIZE_KNOBS = ("customers", "items", "categories", "sales")
 
 
@@ -56,6 +61,12 @@ class XtraKitConfig:
     #: those before the page, so the next offset skips them)
     churn_inserts_per_page: int = 0
     churn_deletes_per_page: int = 0
+    #: an applied write (add, edit, delete) waits this long before it is answered
+    write_delay_ms: float = 0.0
+    #: the next N applied writes are answered 500 all the same; counts down as they happen
+    write_fail_after_apply: int = 0
+    #: a successful DELETE answers 200 (envelope) or 204 (no body)
+    delete_status: int = 200
 
     def __post_init__(self) -> None:
         for name in SIZE_KNOBS:
@@ -90,7 +101,10 @@ def _check(name: str, kind: type, value: object) -> object:
         if not all(isinstance(key, str) and key.strip() for key in keys):
             raise ValueError(f"{name} must hold non-empty strings")
         return keys
-    return check_value(name, kind, value)
+    checked = check_value(name, kind, value)
+    if name == "delete_status" and checked not in DELETE_STATUSES:
+        raise ValueError("delete_status must be 200 or 204")
+    return checked
 
 
 def _jsonable(value: object) -> object:

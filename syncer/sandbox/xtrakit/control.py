@@ -6,6 +6,7 @@ from aiohttp import web
 
 from syncer.sandbox.control_helpers import ControlJson, bad_request
 from syncer.sandbox.xtrakit.api import CONTROL_ROUTE
+from syncer.sandbox.xtrakit.ledger import ledger_json
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY
 
 PREFIX = "/_sandbox"
@@ -27,6 +28,20 @@ async def generation(request: web.Request) -> web.Response:
     )
 
 
+async def ledger(request: web.Request) -> web.Response:
+    """`{count, ledger}`: every applied write, oldest first (`AppliedWrite` as JSON)."""
+    entries = request.app[XTRAKIT_KEY].ledger
+    return web.json_response({"count": len(entries), "ledger": ledger_json(entries)})
+
+
+async def reset_ledger(request: web.Request) -> web.Response:
+    """Empty the ledger → `{cleared: <entries removed>}`."""
+    sb = request.app[XTRAKIT_KEY]
+    cleared = len(sb.ledger)
+    sb.reset_ledger()
+    return web.json_response({"cleared": cleared})
+
+
 config = JSON.config_route(lambda request: request.app[XTRAKIT_KEY].config)
 
 
@@ -35,3 +50,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/stats", stats, name=CONTROL_ROUTE + "stats")
     app.router.add_post(PREFIX + "/generation", generation, name=CONTROL_ROUTE + "generation")
     app.router.add_post(PREFIX + "/config", config, name=CONTROL_ROUTE + "config")
+    ledger_route = app.router.add_resource(PREFIX + "/ledger", name=CONTROL_ROUTE + "ledger")
+    ledger_route.add_route("GET", ledger)
+    ledger_route.add_route("DELETE", reset_ledger)

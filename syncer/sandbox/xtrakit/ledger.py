@@ -1,0 +1,42 @@
+"""The ledger of writes the XtraKit sandbox applied: what syncer's push tests assert on.
+
+sb.ledger  # [AppliedWrite(at=1000.0, method="POST", path="/api/v1/sales/add",
+           #                operation="sale.add", key="123456"), ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: every `AppliedWrite.operation`, as "<entity>.<verb>"
+OPERATIONS = (
+    "customer.add",
+    "customer.edit",
+    "customer.delete",
+    "item.add",
+    "item.edit",
+    "item.delete",
+    "sale.add",
+)
+
+
+@dataclass(frozen=True)
+class AppliedWrite:
+    """One write that changed the sandbox's data (whatever it was answered, 500 included)."""
+
+    #: sandbox clock reading when the write was applied
+    at: float
+    method: str
+    #: the path as sent, with any mount prefix
+    path: str
+    #: one of OPERATIONS
+    operation: str
+    #: what names the record: a customer's id, an item's item_code, a sale's invoice_code
+    key: str
+
+
+def ledger_json(ledger: Iterable[AppliedWrite]) -> list[dict[str, Any]]:
+    """The ledger as JSON: `[{at, method, path, operation, key}]`, oldest first."""
+    return [asdict(entry) for entry in ledger]
