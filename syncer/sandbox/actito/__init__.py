@@ -3,7 +3,8 @@
 In a test, served by `aiohttp.test_utils.TestServer`:
 
     app = create_app(ActitoConfig(profiles=1_000), clock=fake_clock)
-    sb = app[ACTITO_KEY]  # the live ActitoSandbox: config knobs, records(), generation(), log
+    sb = app[ACTITO_KEY]  # the live ActitoSandbox: config knobs, records(), generation(), log,
+                          # ledger (the writes applied)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from syncer.sandbox.actito.config import (
     ActitoConfig,
 )
 from syncer.sandbox.actito.data import GenerationResult
+from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
 from syncer.sandbox.state import RequestLogEntry
 
@@ -28,6 +30,7 @@ __all__ = [
     "DEFAULT_PROFILE_TABLE",
     "ActitoConfig",
     "ActitoSandbox",
+    "AppliedWrite",
     "GenerationResult",
     "RequestLogEntry",
     "create_app",

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from syncer.sandbox.actito import control, routes
+from syncer.sandbox.actito import control, routes, write_routes
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.middleware import actito_middleware
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
@@ -19,11 +19,13 @@ def create_app(
     """An aiohttp app serving the Actito API at its root and control routes under `/_sandbox/`.
 
     The dataset is generated here; `app[ACTITO_KEY]` is the live `ActitoSandbox`. `clock` drives
-    token expiry, the calls-per-minute window and the request log (inject a fake one in tests).
+    token expiry, the calls-per-minute window, the request log, the ledger and the time writes
+    stamp on profiles and records (inject a fake one in tests).
     Mount it anywhere: `root.add_subapp("/actito", create_app())`.
     """
     app = web.Application(middlewares=[actito_middleware])
     app[ACTITO_KEY] = ActitoSandbox(config or ActitoConfig(), clock=clock)
     routes.add_routes(app)
+    write_routes.add_routes(app)
     control.add_routes(app)
     return app

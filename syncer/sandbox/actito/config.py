@@ -27,6 +27,8 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "churn_deletes_per_page": int,
     "forbidden_tables": tuple,
     "cascade_deletes": bool,
+    "write_delay_ms": float,
+    "write_fail_after_apply": int,
 }
 #: runtime knobs that must stay >= 1 (the others may be 0)
 _POSITIVE = frozenset({"token_ttl_seconds", "default_limit", "list_max_limit"})
@@ -70,10 +72,14 @@ class ActitoConfig:
     churn_deletes_per_page: int = 0
     #: tables (profile or custom, by name) the API key has no right on: their data routes -> 403
     forbidden_tables: tuple[str, ...] = ()
-    #: deleting a profile (generation, churn) also deletes the custom records linked to it
-    #: through the `customerId` foreign key (onDelete CASCADE); off by default so that
-    #: `generation()` deletes exactly the asked share of each table
+    #: deleting a profile (generation, churn, API delete) also deletes the custom records
+    #: linked to it through the `customerId` foreign key (onDelete CASCADE); off by default so
+    #: that `generation()` deletes exactly the asked share of each table
     cascade_deletes: bool = False
+    #: latency added to every applied write after it is applied, before it is answered
+    write_delay_ms: float = 0.0
+    #: the next N applied writes are answered 504 (applied all the same); counts down to 0
+    write_fail_after_apply: int = 0
 
     def __post_init__(self) -> None:
         for name in ("entity", "profile_table", "custom_table"):

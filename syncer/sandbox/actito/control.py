@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from syncer.sandbox.actito.errors import ApiError
+from syncer.sandbox.actito.ledger import ledger_entries
 from syncer.sandbox.actito.state import ACTITO_KEY
 from syncer.sandbox.control_helpers import ControlJson, log_entries
 from syncer.sandbox.wire import json_response
@@ -50,7 +51,17 @@ async def reset_log(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
 
-HANDLERS = frozenset({stats, generation, config, request_log, reset_log})
+async def ledger(request: web.Request) -> web.Response:
+    """The writes applied: `[{at, method, path, operation, key, created}]`, in order."""
+    return json_response(ledger_entries(request.app[ACTITO_KEY].ledger))
+
+
+async def reset_ledger(request: web.Request) -> web.Response:
+    request.app[ACTITO_KEY].reset_ledger()
+    return json_response({"ok": True})
+
+
+HANDLERS = frozenset({stats, generation, config, request_log, reset_log, ledger, reset_ledger})
 
 
 def add_routes(app: web.Application) -> None:
@@ -60,3 +71,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/config", config)
     app.router.add_post("/_sandbox/reset-log", reset_log)
     app.router.add_get("/_sandbox/log", request_log)
+    app.router.add_get("/_sandbox/ledger", ledger)
+    app.router.add_post("/_sandbox/reset-ledger", reset_ledger)

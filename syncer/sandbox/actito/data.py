@@ -143,6 +143,17 @@ class Dataset:
             gone.extend(linked)
         return gone
 
+    def take_profile_id(self) -> int:
+        """A new profileId for a created profile, above every one issued so far."""
+        profile_id = self.next_profile_id
+        self.next_profile_id += 1
+        return profile_id
+
+    def now(self, elapsed_s: float) -> str:
+        """The data clock: generation time (2025-07-01 + g days) + `elapsed_s`, as a moment."""
+        seconds = GENERATION_EPOCH_S + self.generation_number * DAY_S + int(max(elapsed_s, 0))
+        return records.moment(seconds)
+
     def _insert_profiles(
         self, rng: random.Random, count: int, start: int, spread: bool = True
     ) -> list[int | str]:
@@ -163,6 +174,8 @@ class Dataset:
         for i in range(count):
             at = start + i if spread else start
             customer = records.customer_id(rng.choice(customers))
+            while records.business_key(self.next_order) in self.custom:
+                self.next_order += 1  # a key a client wrote through the API
             order = records.new_order(rng, self.next_order, customer, at, at)
             self.next_order += 1
             self.custom.insert(order["businessKey"], order)

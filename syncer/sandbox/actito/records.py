@@ -94,7 +94,7 @@ def new_profile(rng: random.Random, profile_id: int, created_s: int, updated_s: 
         "creationMoment": moment(created_s),
         "updateMoment": moment(updated_s),
     }
-    return _profile(profile_id, values, subscribed=rng.random() < 0.6)
+    return profile_record(profile_id, values, {SUBSCRIPTION: rng.random() < 0.6})
 
 
 def changed_profile(rng: random.Random, record: Record, updated_s: int) -> Record:
@@ -109,7 +109,7 @@ def changed_profile(rng: random.Random, record: Record, updated_s: int) -> Recor
     subscribed = bool(record["subscriptions"][0]["subscribe"])
     if rng.random() < 0.3:
         subscribed = not subscribed
-    return _profile(record["profileId"], values, subscribed)
+    return profile_record(record["profileId"], values, {SUBSCRIPTION: subscribed})
 
 
 def new_order(
@@ -126,7 +126,7 @@ def new_order(
         "creationMoment": moment(created_s),
         "updateMoment": moment(updated_s),
     }
-    return _order(key, values)
+    return order_record(key, values)
 
 
 def changed_order(rng: random.Random, record: Record, updated_s: int) -> Record:
@@ -136,19 +136,29 @@ def changed_order(rng: random.Random, record: Record, updated_s: int) -> Record:
     if rng.random() < 0.3:
         values["amount"] = round(5 + rng.random() * 495, 2)
     values["updateMoment"] = moment(updated_s)
-    return _order(record["businessKey"], values)
+    return order_record(record["businessKey"], values)
 
 
-def _profile(profile_id: int, values: Mapping[str, Any], subscribed: bool) -> Record:
+def profile_record(
+    profile_id: int, values: Mapping[str, Any], subscriptions: Mapping[str, bool]
+) -> Record:
+    """A profile as served: every attribute of `values`, in the fixed order, and the
+    subscriptions (`{name: subscribe}`); no segmentations."""
     return {
         "profileId": profile_id,
         "attributes": [{"name": name, "value": values[name]} for name in PROFILE_ATTRIBUTES],
-        "subscriptions": [{"name": SUBSCRIPTION, "subscribe": subscribed}],
+        "subscriptions": [{"name": n, "subscribe": s} for n, s in subscriptions.items()],
         "segmentations": [],
     }
 
 
-def _order(key: str, values: Mapping[str, Any]) -> Record:
+def subscriptions(record: Record) -> dict[str, bool]:
+    """A profile's subscriptions as `{name: subscribe}`."""
+    return {item["name"]: bool(item["subscribe"]) for item in record["subscriptions"]}
+
+
+def order_record(key: str, values: Mapping[str, Any]) -> Record:
+    """An order as served: every property of `values`, in the fixed order."""
     return {
         "businessKey": key,
         "properties": [{"name": name, "value": values[name]} for name in ORDER_PROPERTIES],

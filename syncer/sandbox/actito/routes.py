@@ -3,7 +3,7 @@
 Both path families are served where the docs show both (`/entities/v5/...` and `/v5/...`,
 `/custom-data/v4/...` and `/v4/...`). Routes sit at the app root and read only `match_info`, so the
 app works as well when mounted under a prefix. Auth, limits and error bodies are the middleware's
-job (`middleware.py`); handlers raise `ApiError`.
+job (`middleware.py`); handlers raise `ApiError`. The write routes are in `write_routes.py`.
 """
 
 from __future__ import annotations
@@ -58,22 +58,29 @@ async def entities(request: web.Request) -> web.Response:
 async def profiles(request: web.Request) -> web.Response:
     """The v5 profile list: keyset pages in profileId order (vendors.md §3.3, our proposal)."""
     sb = request.app[ACTITO_KEY]
-    table = _profile_data(sb, request)
+    table = profile_data(sb, request)
     return _keyset_page(sb, table, request.query, "profiles")
 
 
 async def custom_records(request: web.Request) -> web.Response:
     """The custom-record list, same contract as profiles, in businessKey order (our choice)."""
     sb = request.app[ACTITO_KEY]
-    table = _custom_data(sb, request)
+    table = custom_data(sb, request)
     return _keyset_page(sb, table, request.query, "records")
 
 
 async def profile_lookup(request: web.Request) -> web.Response:
     """v4 `.../profile/{profileId}` or `.../profile/{attribute}={value}` (a unique attribute)."""
     sb = request.app[ACTITO_KEY]
-    table = _profile_data(sb, request)
-    ref = request.match_info["ref"]
+    table = profile_data(sb, request)
+    return json_response(find_profile(table, request.match_info["ref"]))
+
+
+def find_profile(table: Table[int], ref: str) -> Record:
+    """The profile `ref` names: `{profileId}` or `{attribute}={value}` of a unique attribute.
+
+    400 for a non-integer id or a non-unique attribute, 404 when no profile matches.
+    """
     attribute, equals, value = ref.partition("=")
     if not equals:
         attribute, value = "profileId", ref
@@ -88,18 +95,18 @@ async def profile_lookup(request: web.Request) -> web.Response:
         raise ApiError(400, f"{attribute!r} is not a unique attribute of table {table.name!r}")
     if row is None:
         raise ApiError(404, f"No profile with {attribute} = {value!r} in table {table.name!r}")
-    return json_response(row)
+    return row
 
 
 async def record_search(request: web.Request) -> web.Response:
     """v4 `.../record?searchField=&searchValue=` → `{"records": [...]}`; 404 when none match."""
     sb = request.app[ACTITO_KEY]
-    table = _custom_data(sb, request)
+    table = custom_data(sb, request)
     field = request.query.get("searchField", "")
     value = request.query.get("searchValue")
     if not field or value is None:
         raise ApiError(400, "searchField and searchValue are required")
-    info = _info(sb, "custom", table.name)
+    info = known_table(sb, "custom", table.name)
     if field not in {a["name"] for a in info.definition["attributes"]}:
         raise ApiError(400, f"{field!r} is not an attribute of table {table.name!r}")
     found = table.search(field, value)
@@ -111,7 +118,7 @@ async def record_search(request: web.Request) -> web.Response:
 async def record_get(request: web.Request) -> web.Response:
     """v4 `.../record/{businessKey}`."""
     sb = request.app[ACTITO_KEY]
-    table = _custom_data(sb, request)
+    table = custom_data(sb, request)
     key = request.match_info["key"]
     row = table.get(key)
     if row is None:
@@ -145,7 +152,7 @@ def _structures(request: web.Request, kind: str, wrapper: str) -> web.Response:
 def _structure(request: web.Request, kind: str) -> web.Response:
     sb = request.app[ACTITO_KEY]
     _entity(sb, request)
-    return json_response(_info(sb, kind, request.match_info["table"]).definition)
+    return json_response(known_table(sb, kind, request.match_info["table"]).definition)
 
 
 def _entity(sb: ActitoSandbox, request: web.Request) -> None:
@@ -154,7 +161,8 @@ def _entity(sb: ActitoSandbox, request: web.Request) -> None:
         raise ApiError(404, f"Entity {entity!r} not found")
 
 
-def _info(sb: ActitoSandbox, kind: str, ref: str) -> TableInfo:
+def known_table(sb: ActitoSandbox, kind: str, ref: str) -> TableInfo:
+    """The table of `kind` called `ref` (name or id); 404 if there is none."""
     info = sb.table_info(kind, ref)
     if info is None:
         what = "Profile" if kind == "profiles" else "Custom"
@@ -162,12 +170,14 @@ def _info(sb: ActitoSandbox, kind: str, ref: str) -> TableInfo:
     return info
 
 
-def _profile_data(sb: ActitoSandbox, request: web.Request) -> Table[int]:
+def profile_data(sb: ActitoSandbox, request: web.Request) -> Table[int]:
+    """The live profile table a data route names (404 unknown, 403 forbidden)."""
     _check_data_table(sb, request, "profiles")
     return sb.data.profiles
 
 
-def _custom_data(sb: ActitoSandbox, request: web.Request) -> Table[str]:
+def custom_data(sb: ActitoSandbox, request: web.Request) -> Table[str]:
+    """The live custom table a data route names (404 unknown, 403 forbidden)."""
     _check_data_table(sb, request, "custom")
     return sb.data.custom
 
@@ -180,7 +190,7 @@ def _check_data_table(sb: ActitoSandbox, request: web.Request, kind: str) -> Non
     info = sb.table_info(kind, ref)
     if ref in forbidden or (info and (info.name in forbidden or info.id in forbidden)):
         raise ApiError(403, f"The API key has no right on table {ref!r}")
-    _info(sb, kind, ref)
+    known_table(sb, kind, ref)
 
 
 def _keyset_page(

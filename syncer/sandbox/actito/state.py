@@ -1,4 +1,4 @@
-"""`ActitoSandbox`: one running Actito sandbox's config, data, licence limits and request log.
+"""`ActitoSandbox`: one Actito sandbox's config, data, licence limits, request log and ledger.
 
 The handle tests hold (`app[ACTITO_KEY]`), for example:
 
@@ -6,6 +6,7 @@ The handle tests hold (`app[ACTITO_KEY]`), for example:
     sb.config.max_concurrent = 0  # knobs are read on every request
     sb.generation(change_pct=5.0)  # the vendor's data moves on
     assert sb.max_concurrent <= 5 and sb.count_status(429) == 0
+    operations = [w.operation for w in sb.ledger]  # writes applied, e.g. ["profile.create"]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.cursor import Cursors
 from syncer.sandbox.actito.data import Dataset, GenerationResult
+from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.limits import CallWindow, LicenceGate
 from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profile_table_info
 from syncer.sandbox.actito.tables import Table
@@ -48,6 +50,9 @@ class ActitoSandbox(RequestLog):
         #: calls slowed down for exceeding calls_per_minute, and the latency they were given
         self.throttled_calls = 0
         self.throttled_ms = 0.0
+        #: every write applied to the data, in order (refused writes never appear)
+        self.ledger: list[AppliedWrite] = []
+        self._started = clock()
 
     @property
     def entities(self) -> list[dict[str, Any]]:
@@ -93,6 +98,29 @@ class ActitoSandbox(RequestLog):
             change_pct, delete_pct, insert_pct, cascade=self.config.cascade_deletes
         )
 
+    def now_moment(self) -> str:
+        """The time a write stamps on `creationMoment`/`updateMoment`, `YYYY-MM-DD HH:MM:SS`:
+        2025-07-01 00:00:00 + the generation number in days + sandbox clock seconds since start."""
+        return self.data.now(self.clock() - self._started)
+
+    def record_write(
+        self, method: str, path: str, operation: str, key: int | str, created: bool
+    ) -> AppliedWrite:
+        """Add an applied write to the ledger (at the current clock reading) and return it."""
+        entry = AppliedWrite(self.clock(), method, path, operation, str(key), created)
+        self.ledger.append(entry)
+        return entry
+
+    def take_write_failure(self) -> bool:
+        """Whether the write just applied must be answered 504 (`write_fail_after_apply`)."""
+        if self.config.write_fail_after_apply <= 0:
+            return False
+        self.config.write_fail_after_apply -= 1
+        return True
+
+    def reset_ledger(self) -> None:
+        self.ledger.clear()
+
     @property
     def token_requests(self) -> int:
         """`GET /auth/token` calls answered 200 since the start (or `reset_log`)."""
@@ -119,13 +147,15 @@ class ActitoSandbox(RequestLog):
         self.throttled_ms = 0.0
 
     def stats(self) -> dict[str, Any]:
-        """Request counts per status, limit figures, live row counts, generation, config."""
+        """Request counts per status, limit figures, ledger size, live row counts, generation,
+        config."""
         return self._log_stats() | {
             "token_requests": self.token_requests,
             "max_concurrent": self.max_concurrent,
             "in_flight": self.in_flight,
             "throttled_calls": self.throttled_calls,
             "throttled_ms": self.throttled_ms,
+            "ledger": len(self.ledger),
             "records": {
                 "profiles": {self.data.profiles.name: len(self.data.profiles)},
                 "custom": {self.data.custom.name: len(self.data.custom)},

@@ -38,6 +38,9 @@ class Table(Generic[K]):
         """The live rows in key order."""
         return (self._rows[key] for key in self._keys)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
     def keys(self) -> list[K]:
         return list(self._keys)
 

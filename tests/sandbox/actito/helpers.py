@@ -16,6 +16,8 @@ PROFILES = "/v5/entities/sandbox/profile-tables/customers/profiles"
 RECORDS = "/v5/entities/sandbox/custom-tables/orders/records"
 V4_PROFILE = "/v4/entity/sandbox/table/customers/profile/"
 V4_RECORDS = "/v4/entity/sandbox/customTable/orders/record"
+#: the v4 profile write path (POST; DELETE `/{profileId}`)
+V4_PROFILES = "/v4/entity/sandbox/table/customers/profile"
 
 Client = TestClient[web.Request, web.Application]
 
@@ -61,3 +63,56 @@ async def scan(
 def values(row: dict[str, Any]) -> dict[str, Any]:
     """A profile's attributes or a record's properties as a dict."""
     return {pair["name"]: pair["value"] for pair in row.get("attributes", row.get("properties"))}
+
+
+async def send(
+    client: Client,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any = None,
+    **params: str,
+) -> tuple[int, Any]:
+    """A write call: its status and JSON body (None for an empty body, e.g. 204)."""
+    response = await client.request(method, path, headers=headers, json=body, params=params)
+    raw = await response.read()
+    return response.status, orjson.loads(raw) if raw else None
+
+
+def pairs(**fields: Any) -> list[dict[str, Any]]:
+    """`name=value` keywords as an Actito `[{name, value}]` list."""
+    return [{"name": name, "value": value} for name, value in fields.items()]
+
+
+#: the key of the order `order_body()` writes (not in the generated data)
+ORDER_KEY = "ORD-0000000000900001"
+
+
+def profile_body(
+    email: str = "new.person@example.com", customer: str = "C-90001"
+) -> dict[str, Any]:
+    """A profile write with every mandatory attribute, one optional one, and the Newsletter."""
+    return {
+        "attributes": pairs(
+            emailAddress=email,
+            customerId=customer,
+            firstName="Ada",
+            lastName="Lovelace",
+            motherLanguage="EN",
+            loyaltyPoints=10,
+        ),
+        "subscriptions": [{"name": "Newsletter", "subscribe": True}],
+        "dataCollectionInformation": {"source": "syncer", "way": "API"},
+    }
+
+
+def order_body(key: str = ORDER_KEY, **changes: Any) -> dict[str, Any]:
+    """A custom record write with every mandatory property but the two moments."""
+    fields = {
+        "orderId": key,
+        "customerId": "C-00001",
+        "amount": 12.5,
+        "currency": "EUR",
+        "status": "NEW",
+    }
+    return {"properties": pairs(**(fields | changes))}

@@ -1,0 +1,39 @@
+"""`AppliedWrite`: one write the sandbox applied to its data, as syncer's tests read it back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: every `AppliedWrite.operation`
+OPERATIONS = (
+    "profile.create",
+    "profile.update",
+    "profile.delete",
+    "custom.upsert",
+    "custom.update",
+    "custom.delete",
+)
+
+
+@dataclass(frozen=True)
+class AppliedWrite:
+    """One state-changing write call (refused calls never appear; a faulted 504 one does)."""
+
+    #: sandbox clock reading when the write was applied
+    at: float
+    method: str
+    #: the path as sent, with any mount prefix
+    path: str
+    #: one of `OPERATIONS`
+    operation: str
+    #: the profileId (as a string) or the businessKey written
+    key: str
+    #: True when the write created the profile or record
+    created: bool
+
+
+def ledger_entries(ledger: Iterable[AppliedWrite]) -> list[dict[str, Any]]:
+    """The ledger as JSON: `[{at, method, path, operation, key, created}]`."""
+    return [asdict(entry) for entry in ledger]
