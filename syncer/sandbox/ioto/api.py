@@ -1,20 +1,24 @@
-"""The Ioto CloudAPI find routes, written from Ioto's documents (vendors.md §5 and §6.4, seed 004).
+"""The Ioto CloudAPI routes, written from Ioto's documents (vendors.md §5 and §6.4, seed 004): the
+finds here, the writes in `writes`.
 
 One catch-all handler answers every path of the app except the control routes, so the sandbox acts
 the same served at the root or mounted under `/ioto`. Checks run in this order: the API Gateway
 throttle (429 JSON), the latency knob, the route and method (400 text, or API Gateway's 403 JSON
-behind `unknown_route_403`), the token (403 text), then the body; every answer is logged.
+behind `unknown_route_403`), the token (403 text), then the body; expired items are purged before
+the route runs, and every answer is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.ioto import writes
+from syncer.sandbox.ioto.errors import IotoError
 from syncer.sandbox.ioto.models import MODELS, Model
 from syncer.sandbox.ioto.paging import (
     PagingError,
@@ -29,22 +33,6 @@ from syncer.sandbox.ioto.state import IOTO_KEY, IotoSandbox
 from syncer.sandbox.state import RequestLogEntry
 
 AUTH_FAILED = "Authentication failed"
-
-
-class IotoError(Exception):
-    """An error answer: Ioto's own are text/plain; API Gateway's (429, 403 route) are JSON."""
-
-    def __init__(self, status: int, message: str, *, gateway: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.gateway = gateway
-
-    def response(self) -> web.Response:
-        if self.gateway:
-            body = orjson.dumps({"message": self.message})
-            return web.Response(status=self.status, body=body, content_type="application/json")
-        return web.Response(status=self.status, text=self.message, content_type="text/plain")
 
 
 async def dispatch(request: web.Request) -> web.Response:
@@ -84,7 +72,9 @@ async def _answer(
         raise IotoError(400, f"Method {request.method} not allowed: Ioto API calls use POST")
     if token is None or token not in config.tokens:
         raise IotoError(403, AUTH_FAILED)
-    return route(sb, await _body(request), request.query, logged)
+    body = await _body(request)
+    sb.purge_expired()
+    return await route(sb, body, request.query, logged)
 
 
 def _token(request: web.Request) -> str | None:
@@ -110,7 +100,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def device_find(
+async def device_find(
     sb: IotoSandbox, body: dict[str, Any], query: Mapping[str, str], logged: dict[str, str]
 ) -> web.Response:
     """`POST /tok/device/find {accountId, productId?, id?}`: the account's devices, paged."""
@@ -120,20 +110,16 @@ def device_find(
     return _find(sb, MODELS["Device"], body, query, logged)
 
 
-def generic_find(
+async def generic_find(
     sb: IotoSandbox, body: dict[str, Any], query: Mapping[str, str], logged: dict[str, str]
 ) -> web.Response:
     """`POST /tok/generic/find {_type, deviceId?, ...}`: items of any model, paged.
 
     `accountId` defaults to the sandbox's one account (the seed's example sends none).
     """
-    name = body.get("_type")
-    if name is None or name == "":
-        raise IotoError(400, "Missing _type")
-    if not isinstance(name, str) or name not in MODELS:
-        raise IotoError(400, f"Unknown model {name}")
+    model = writes.model_of(body)
     attributes = {"accountId": sb.config.account_id} | body
-    return _find(sb, MODELS[name], attributes, query, logged)
+    return _find(sb, model, attributes, query, logged)
 
 
 def _find(
@@ -192,11 +178,10 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-Route = Callable[[IotoSandbox, dict[str, Any], Mapping[str, str], dict[str, str]], web.Response]
-
-ROUTES: dict[str, Route] = {
+ROUTES: dict[str, writes.Route] = {
     "/tok/device/find": device_find,
     "/tok/generic/find": generic_find,
+    **writes.ROUTES,
 }
 
 

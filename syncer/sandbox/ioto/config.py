@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs
+from syncer.sandbox.ioto.items import claim_id
+from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
 
 DEFAULT_TOKEN = "sandbox-ioto-token"
 DEFAULT_ACCOUNT = "01SANDBOXACCOUNT000000000"
+
+
+def _foreign_ids(count: int) -> tuple[str, ...]:
+    """Claim ids of devices another account owns, the same for every seed (that one also names a
+    generated device is vanishingly unlikely; if it does, the device counts as foreign)."""
+    rng = random.Random("ioto:foreign-devices")
+    ids: list[str] = []
+    for _ in range(count):
+        ids.append(claim_id(rng, ids))
+    return tuple(ids)
+
+
+#: device ids that belong to another account (writes naming them → 403)
+DEFAULT_FOREIGN_DEVICES = _foreign_ids(2)
 
 #: knobs that `POST /_sandbox/config` (and tests) may change while the sandbox runs, and their types
 RUNTIME_KNOBS: Mapping[str, type] = {
@@ -22,6 +38,9 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "latency_ms": float,
     "churn_inserts_per_page": int,
     "churn_deletes_per_page": int,
+    "foreign_devices": tuple,
+    "write_delay_ms": float,
+    "write_fail_after_apply": int,
 }
 
 
@@ -61,6 +80,12 @@ class IotoConfig:
     #: after each non-empty find page: items inserted and deleted in the model just paged
     churn_inserts_per_page: int = 0
     churn_deletes_per_page: int = 0
+    #: device ids claimed by another account: a write or get naming one → 403 text
+    foreign_devices: tuple[str, ...] = DEFAULT_FOREIGN_DEVICES
+    #: a create, update or remove is applied, then answered after this many ms
+    write_delay_ms: float = 0.0
+    #: the next N state-changing writes are applied, then answered 500 text (counts down)
+    write_fail_after_apply: int = 0
 
     def __post_init__(self) -> None:
         self.tokens = tuple(self.tokens)
@@ -87,6 +112,11 @@ class IotoConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
+    if kind is tuple:
+        ids = string_list(name, value)
+        if not all(isinstance(item, str) and item for item in ids):
+            raise ValueError(f"{name} must be a list of non-empty strings")
+        return ids
     checked = check_value(name, kind, value)
     if isinstance(checked, int | float):
         if name in ("max_limit", "default_limit") and checked < 1:

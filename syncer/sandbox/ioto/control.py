@@ -6,6 +6,7 @@ import orjson
 from aiohttp import web
 
 from syncer.sandbox.control_helpers import ControlJson
+from syncer.sandbox.ioto.ledger import ledger_entries
 from syncer.sandbox.ioto.state import IOTO_KEY
 from syncer.sandbox.wire import json_response
 
@@ -54,9 +55,21 @@ async def reset_log(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
 
+async def ledger(request: web.Request) -> web.Response:
+    """The applied writes, oldest first: `[{at, operation, model, key, created}]`."""
+    return json_response(ledger_entries(request.app[IOTO_KEY].ledger))
+
+
+async def reset_ledger(request: web.Request) -> web.Response:
+    request.app[IOTO_KEY].reset_ledger()
+    return json_response({"ok": True})
+
+
 def add_routes(app: web.Application) -> None:
     """Register the control routes on `app`."""
     app.router.add_get(PREFIX + "/stats", stats)
     app.router.add_post(PREFIX + "/generation", generation)
     app.router.add_post(PREFIX + "/config", config)
     app.router.add_post(PREFIX + "/reset-log", reset_log)
+    app.router.add_get(PREFIX + "/ledger", ledger)
+    app.router.add_post(PREFIX + "/reset-ledger", reset_ledger)

@@ -1,4 +1,5 @@
-"""The cloud schema's models as the sandbox needs them: key templates, natural keys, key conditions.
+"""The cloud schema's models as the sandbox needs them: key templates, natural keys, key conditions,
+and what a write must carry.
 
 From `specs/ioto-cloud-schema.json5` (embedthis/ioto `CloudSchema.json5`): every item lives in one
 DynamoDB table under a hidden `pk`/`sk` built from templates such as `s#${accountId}#${deviceId}`.
@@ -85,6 +86,14 @@ class Model:
     sk: Template
     #: attributes forming the natural key, joined with "/" (Store: "deviceId/key")
     natural: tuple[str, ...]
+    #: attributes a create must carry besides the natural key (schema `required`, not `accountId`)
+    required: tuple[str, ...] = ()
+    #: (attribute, value) filled in on create when left out (schema `default`; `expires: null`)
+    defaults: tuple[tuple[str, Any], ...] = ()
+    #: the natural-key attribute a create may leave out: the sandbox makes a ULID (`generate`)
+    generated: str | None = None
+    #: whether items carry `created` (set on insert, kept by later writes)
+    has_created: bool = False
 
     def key(self, item: Mapping[str, Any]) -> Key:
         return self.pk.render(item), self.sk.render(item)
@@ -101,29 +110,50 @@ class Model:
         return KeyCondition(pk, True, sk, exact, used | sk_used)
 
 
+_TTL = (("expires", None),)
+
 MODELS: dict[str, Model] = {
     model.name: model
     for model in (
-        Model("Device", Template("d#${accountId}"), Template("d#${id}"), ("id",)),
+        Model("Device", Template("d#${accountId}"), Template("d#${id}"), ("id",), has_created=True),
         Model(
             "Store",
             Template("s#${accountId}#${deviceId}"),
             Template("s#${key}"),
             ("deviceId", "key"),
+            required=("value", "type"),
+            defaults=_TTL,
         ),
-        Model("Log", Template("l#${accountId}#${deviceId}"), Template("l#${id}"), ("id",)),
-        # known to the schema but never populated here: finds answer an empty, final page
+        Model(
+            "Log",
+            Template("l#${accountId}#${deviceId}"),
+            Template("l#${id}"),
+            ("id",),
+            required=("deviceId",),
+            defaults=(("context", {}), *_TTL),
+            generated="id",
+            # the schema this sandbox follows has no Log `created`; later versions add it
+            has_created=True,
+        ),
+        # known to the schema but never populated by the dataset: only writes fill them
         Model(
             "Command",
             Template("command#"),
             Template("command#${accountId}#${deviceId}#${id}"),
             ("id",),
+            required=("deviceId", "command"),
+            defaults=(("args", {}), *_TTL),
+            generated="id",
+            has_created=True,
         ),
         Model(
             "Broadcast",
             Template("bcast#${accountId}#${deviceId}"),
             Template("bcast#${key}"),
             ("deviceId", "key"),
+            required=("value", "type"),
+            defaults=_TTL,
+            has_created=True,
         ),
     )
 }

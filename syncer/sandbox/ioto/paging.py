@@ -168,7 +168,7 @@ def read_page(
         item = table.items[key]
         if table.roll[key] < filtered_ratio:
             continue
-        if all(_json_equal(item.get(name, _MISSING), value) for name, value in filters.items()):
+        if matches(item, filters):
             data.append(raw)
             first = first or key
     last = table.keys[position - 1] if evaluated and position < hi else None
@@ -184,14 +184,19 @@ def empty_page(cursor: Key) -> Page:
 _MISSING = object()
 
 
-def _json_equal(left: Any, right: Any) -> bool:
+def matches(item: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """Whether `item` has every attribute of `filters`, JSON-equal (a missing one never matches)."""
+    return all(json_equal(item.get(name, _MISSING), value) for name, value in filters.items())
+
+
+def json_equal(left: Any, right: Any) -> bool:
     """Equality of JSON values: booleans are not numbers; 1 equals 1.0."""
     if isinstance(left, bool) or isinstance(right, bool):
         return type(left) is type(right) and left == right
     if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(_json_equal(left[k], right[k]) for k in left)
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
     if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(_json_equal, left, right))
+        return len(left) == len(right) and all(map(json_equal, left, right))
     if isinstance(left, int | float) and isinstance(right, int | float):
         return left == right
     return type(left) is type(right) and bool(left == right)

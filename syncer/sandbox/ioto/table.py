@@ -2,7 +2,8 @@
 
 Lookups by position use bisection on the sorted key list, so a page costs a slice however large the
 table; every key the table ever held is remembered, so a cursor naming a since-deleted item stays
-valid (DynamoDB accepts any well-formed start key).
+valid (DynamoDB accepts any well-formed start key). Items with an `expires` date are tracked so that
+`purge` can drop them once sandbox time reaches it (DynamoDB TTL).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 
 import orjson
 
+from syncer.sandbox.ioto.clock import instant_ms
 from syncer.sandbox.ioto.models import Item, Key, KeyCondition, Model
 
 #: sorts after every character a key holds, to close a prefix span
@@ -36,6 +38,8 @@ class Table:
         self.by_natural: dict[str, Key] = {}
         #: every key ever stored, live or deleted
         self.known: set[Key] = set()
+        #: live items with an `expires` date -> that date in Unix ms
+        self.expiring: dict[Key, int] = {}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -51,7 +55,13 @@ class Table:
             self.known.add(key)
         self.items[key] = item
         self.raw[key] = orjson.dumps(item)
+        self._track_expiry(key, item)
         return key
+
+    def get(self, natural: str) -> Item | None:
+        """The live item whose natural key is `natural`, if any."""
+        key = self.by_natural.get(natural)
+        return None if key is None else self.items[key]
 
     def load(self, items: list[Item]) -> None:
         """Bulk insert into an empty table (one sort instead of many insertions)."""
@@ -66,6 +76,7 @@ class Table:
             self.raw[key] = orjson.dumps(item)
             self.by_natural[natural] = key
             self.roll[key] = _roll(self.seed, self.model.name, natural)
+            self._track_expiry(key, item)
         self.keys = sorted(self.items)
         self.known.update(self.keys)
 
@@ -75,7 +86,23 @@ class Table:
         del self.raw[key], self.roll[key]
         del self.by_natural[self.model.natural_key(item)]
         del self.keys[bisect.bisect_left(self.keys, key)]
+        self.expiring.pop(key, None)
         return item
+
+    def purge(self, now_ms: int) -> int:
+        """Delete the items whose `expires` is at or before `now_ms`; return how many."""
+        expired = [key for key, ms in self.expiring.items() if ms <= now_ms]
+        for key in expired:
+            self.delete(key)
+        return len(expired)
+
+    def _track_expiry(self, key: Key, item: Item) -> None:
+        """Note `item`'s expiry date; the writers only store `expires` values that parse."""
+        ms = instant_ms(item.get("expires"))
+        if ms is None:
+            self.expiring.pop(key, None)
+        else:
+            self.expiring[key] = ms
 
     def span(self, condition: KeyCondition) -> tuple[int, int]:
         """Positions [lo, hi) of the live keys `condition` reads."""
