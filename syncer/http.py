@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -159,6 +161,29 @@ class CredentialGate:
         self._consecutive_429 = 0
 
 
+#: one gate per (event loop, vendor, base URL, credential): every client of a credential in
+#: this process, pulls and pushes alike, paces through the same window
+_GATES: weakref.WeakValueDictionary[tuple[int, str, str, bytes], CredentialGate] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def shared_gate(connection: ConnectionConfig, token: str) -> CredentialGate:
+    """The pacing gate of this credential in this process, created on first use."""
+    digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
+    key = (id(asyncio.get_running_loop()), connection.vendor, connection.base_url, digest)
+    gate = _GATES.get(key)
+    if gate is None:
+        gate = CredentialGate(
+            connection.rate_limit,
+            connection.headroom,
+            period=connection.rate_period,
+            max_in_flight=connection.max_in_flight,
+        )
+        _GATES[key] = gate
+    return gate
+
+
 class VendorClient:
     """HTTP for one connection; use `async with VendorClient(...) as client`."""
 
@@ -173,16 +198,18 @@ class VendorClient:
         self.connection = connection
         self.connector = connector
         self._token = token
-        self.gate = gate or CredentialGate(
-            connection.rate_limit,
-            connection.headroom,
-            period=connection.rate_period,
-            max_in_flight=connection.max_in_flight,
-        )
+        self._gate = gate  # the credential's shared gate unless one is given (tests)
         self.auth = connector.auth(connection.base_url, token, self._unauthenticated)
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def gate(self) -> CredentialGate:
+        assert self._gate is not None, "use VendorClient as an async context manager"
+        return self._gate
+
     async def __aenter__(self) -> VendorClient:
+        if self._gate is None:
+            self._gate = shared_gate(self.connection, self._token)
         headers = {"Accept": "application/json", "User-Agent": "syncer/0.1"}
         headers.update(self.connection.headers)
         tracing = aiohttp.TraceConfig()

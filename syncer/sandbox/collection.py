@@ -3,9 +3,9 @@
 Records are kept as their served JSON, in insertion order under an internal sequence number, so
 records without `_id` or with a duplicate `_id` (poison data) can live side by side. A sort order
 is a sorted list of keys `(type rank, value, _id, seq)` built once per sort field and then kept up
-to date by bisection as records come and go, so an unfiltered page costs a slice and a join, never
-a scan. Filtered or project-scoped requests scan (decoding each record) once and keep their result
-until the data changes.
+to date as records come and go (by bisection, or for big batches by one filter-and-merge pass), so
+an unfiltered page costs a slice and a join, never a scan. Filtered or project-scoped requests scan
+(decoding each record) once and keep their result until the data changes.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from syncer.sandbox import fields
 Key = tuple[Any, ...]
 Predicate = Callable[[fields.Record], bool]
 
-#: a mutation touching more records than this drops the cached orders instead of patching them
+#: a mutation touching more records than this re-merges each cached order in one pass (no record
+#: decoded) instead of patching it key by key
 _PATCH_LIMIT = 256
 #: how many filtered selections each collection remembers
 _SELECTION_CACHE = 32
@@ -138,32 +139,45 @@ class Collection:
                 self._rows[seq] = _encode(record)
             # the dict is kept only while sort orders need its keys (never while building)
             added.append((seq, record if self._orders else {}))
-        self._changed(len(added))
-        for field, keys in self._orders.items():
-            for seq, record in added:
-                bisect.insort(keys, self._key(field, seq, record))
+        self._changed()
+        self._reorder([], added)
         return [seq for seq, _ in added]
 
     def delete(self, seqs: Iterable[int]) -> None:
         """Remove records for good (Exto hard delete)."""
         doomed = list(seqs)
-        self._changed(len(doomed))
+        self._changed()
+        self._reorder([(seq, self._old(seq, len(doomed))) for seq in doomed], [])
         for seq in doomed:
-            record = self.get(seq) if self._orders else {}
-            for field, keys in self._orders.items():
-                del keys[bisect.bisect_left(keys, self._key(field, seq, record))]
             del self._rows[seq]
             self.poison.discard(seq)
 
     def replace(self, changes: dict[int, fields.Record]) -> None:
-        """Swap in new versions of existing (non-poison) records, keeping their insertion place."""
-        self._changed(len(changes))
+        """Swap in new versions of existing records, keeping their insertion place.
+
+        A poison record stays poison: its new version is encoded by the stdlib too.
+        """
+        self._changed()
+        old = [(seq, self._old(seq, 2 * len(changes))) for seq in changes]
+        self._reorder(old, list(changes.items()))
         for seq, record in changes.items():
-            old = self.get(seq) if self._orders else {}
-            for field, keys in self._orders.items():
-                del keys[bisect.bisect_left(keys, self._key(field, seq, old))]
-                bisect.insort(keys, self._key(field, seq, record))
-            self._rows[seq] = _encode(record)
+            if seq in self.poison:
+                self._rows[seq] = json.dumps(record, allow_nan=True).encode()
+            else:
+                self._rows[seq] = _encode(record)
+
+    def find(self, field: str, value: Any) -> list[int]:
+        """Sequence numbers of the records whose `field` equals `value` (same JSON type), in
+        `_id` order; `field` resolves as in `sort`, and its sort order is built on first use."""
+        keys = self._order(field) if field else []
+        probe = fields.sort_value(value)
+        # a key is (type rank, value, _id, seq): the probe sorts just before its equals
+        index = bisect.bisect_left(keys, probe)
+        found = []
+        while index < len(keys) and keys[index][:2] == probe:
+            found.append(int(keys[index][-1]))
+            index += 1
+        return found
 
     def select(
         self, sort: str, descending: bool, predicate: Predicate | None, scope: Hashable
@@ -219,13 +233,35 @@ class Collection:
             seq,
         )
 
-    def _changed(self, count: int) -> None:
-        """Note a mutation of `count` records: new version; big batches drop the sort orders."""
+    def _old(self, seq: int, keys_moved: int) -> fields.Record:
+        """Record `seq` as stored, when `_reorder` will patch the orders key by key (moving
+        `keys_moved` keys per order) and so needs its old keys; else nothing is decoded."""
+        return self.get(seq) if self._orders and keys_moved <= _PATCH_LIMIT else {}
+
+    def _reorder(
+        self, removed: list[tuple[int, fields.Record]], added: list[tuple[int, fields.Record]]
+    ) -> None:
+        """Bring every cached order up to date: drop the keys of `removed` (seq, record as it
+        was), add those of `added` (seq, record as it is now)."""
+        big = len(removed) + len(added) > _PATCH_LIMIT
+        for field, keys in list(self._orders.items()):
+            new = [self._key(field, seq, record) for seq, record in added]
+            if big:
+                # one pass, no record decoded: filter by seq, append, and let Timsort merge the
+                # two sorted runs (the new keys are sorted first)
+                gone = {seq for seq, _ in removed}
+                kept = [key for key in keys if key[-1] not in gone]
+                new.sort()
+                kept += new
+                kept.sort()
+                self._orders[field] = kept
+                continue
+            for seq, record in removed:
+                del keys[bisect.bisect_left(keys, self._key(field, seq, record))]
+            for key in new:
+                bisect.insort(keys, key)
+
+    def _changed(self) -> None:
+        """Note a mutation: a new version, and no cached filtered selection survives it."""
         self.version += 1
         self._selections.clear()
-        if count > _PATCH_LIMIT:
-            # rebuilt now, not on the next request: a sort inside a request handler blocks the
-            # event loop, and requests queued meanwhile would be counted late by the limiter
-            fields = list(self._orders)
-            self._orders.clear()
-            self.warm(fields)

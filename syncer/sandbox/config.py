@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs
+from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
 
 Envelope = Literal["rows", "array"]
 
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_MASTER = "LOCATION"
 DEFAULT_MODULE = "INSPECTION"
+#: who a write made through a token is made by, unless `token_users` names someone else
+DEFAULT_API_USER = "api@example.com"
 
 #: knobs that `POST /_sandbox/config` (and tests) may change while the sandbox runs, and their types
 RUNTIME_KNOBS: Mapping[str, type] = {
@@ -22,7 +24,17 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "churn_inserts_per_page": int,
     "churn_deletes_per_page": int,
     "envelope": str,
+    "all_or_nothing": bool,
+    "hard_delete": bool,
+    "users_without_delete": tuple,
+    "write_delay_ms": float,
+    "write_fail_after_apply": int,
+    "hide_unowned_modules": bool,
 }
+
+
+def _default_unique_fields() -> dict[str, tuple[str, ...]]:
+    return {DEFAULT_MASTER: ("serial_number",), DEFAULT_MODULE: ("recordNumber",)}
 
 
 @dataclass
@@ -56,11 +68,34 @@ class SandboxConfig:
     #: add master records a careful client must quarantine: NUL, lone surrogate, NaN, no _id,
     #: over 10 MB, a duplicated _id
     poison: bool = False
+    #: writes (docs/sandbox.md "Writes"), read on every write: the fields each master and module
+    #: (upper-cased name) upserts match on, in order; and the user a token writes as
+    #: (`createdBy`/`updatedBy` of master upserts and patches; DEFAULT_API_USER if not listed)
+    unique_fields: dict[str, tuple[str, ...]] = field(default_factory=_default_unique_fields)
+    token_users: dict[str, str] = field(default_factory=dict)
+    #: a chunk with an invalid row applies nothing (True) or applies its valid rows (False); the
+    #: answer is a 400 listing the invalid rows either way
+    all_or_nothing: bool = True
+    #: DELETE removes records for good (True) or sets `isDeleted: true` and keeps them (False)
+    hard_delete: bool = False
+    #: users (lower-cased) whose master DELETE answers 200 `{"success": false}` and deletes nothing
+    users_without_delete: tuple[str, ...] = ()
+    #: an applied write sleeps this long before it is answered (the write has landed by then)
+    write_delay_ms: float = 0.0
+    #: the next N applied writes are answered 504 all the same; counts down as they happen
+    write_fail_after_apply: int = 0
+    #: module lists show only records the token's user created or is responsible for, or with an
+    #: active workflow (Exto's visibility rule; `exto.visible_to`)
+    hide_unowned_modules: bool = False
 
     def __post_init__(self) -> None:
         self.master_name = self.master_name.upper()
         self.module_name = self.module_name.upper()
         self.tokens = tuple(self.tokens)
+        self.unique_fields = {
+            name.upper(): tuple(names) for name, names in self.unique_fields.items()
+        }
+        self.token_users = dict(self.token_users)
         for name in ("master_records", "module_records", "users", "projects"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -80,8 +115,11 @@ class SandboxConfig:
         return {name: getattr(self, name) for name in RUNTIME_KNOBS}
 
     def describe(self) -> dict[str, object]:
-        """Every knob and its value, for the stats route (tokens are not shown)."""
-        return describe_knobs(self, hide="tokens")
+        """Every knob and its value, for the stats route (tokens are not shown: `token_users`
+        shows only the users)."""
+        described = describe_knobs(self, hide="tokens")
+        described["token_users"] = sorted(set(self.token_users.values()))
+        return described
 
 
 def _check(name: str, kind: type, value: object) -> object:
@@ -90,4 +128,9 @@ def _check(name: str, kind: type, value: object) -> object:
         if value not in ("rows", "array"):
             raise ValueError(f"{name} must be 'rows' or 'array'")
         return value
+    if kind is tuple:
+        names = string_list(name, value)
+        if not all(isinstance(item, str) for item in names):
+            raise ValueError(f"{name} must be a list of strings")
+        return tuple(str(item).strip().lower() for item in names)
     return check_value(name, kind, value)

@@ -1,7 +1,8 @@
-"""The Exto dataset: deterministic records, users and groups, plus the switches that change it.
+"""The Exto dataset: deterministic records, users, groups and sub-tables, and what changes them.
 
-Everything derives from `SandboxConfig.seed` and a counter (generation number, churn step); no wall
-clock is read, so two processes with the same config serve byte-identical data.
+Everything derives from `SandboxConfig.seed` and a counter (generation number, churn step, the
+sequence of writes); no wall clock is read, so two processes with the same config serve
+byte-identical data.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from syncer.sandbox.records import (
     IdFactory,
     RecordFactory,
     inspection_fields,
+    iso_ms,
     location_fields,
 )
 
@@ -47,6 +49,15 @@ class GenerationResult:
 
 
 @dataclass
+class SubTable:
+    """The rows of one sub-table on one module record, in the order they were appended."""
+
+    rows: list[Record] = field(default_factory=list)
+    #: the number in the next appended row's `recordNumber` (`<tableId>-<n>`)
+    next_number: int = 1
+
+
+@dataclass
 class Dataset:
     """All live Exto data of one sandbox and the deterministic ways it changes."""
 
@@ -58,6 +69,15 @@ class Dataset:
     tenant_groups: list[str]
     generation_number: int = 0
     churn_step: int = 0
+    #: the ObjectId factory of every record, so ids made by writes never repeat generated ones
+    ids: IdFactory = field(default_factory=IdFactory)
+    #: (tableId, MODULE NAME, parent record _id) -> its rows; only writes create them
+    subtables: dict[tuple[str, str, str], SubTable] = field(default_factory=dict)
+    #: the RNG of every id and slug a write makes, so a sequence of writes is reproducible
+    write_rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.write_rng = random.Random(f"{self.seed}:writes")
 
     @classmethod
     def build(cls, config: SandboxConfig) -> Dataset:
@@ -108,7 +128,37 @@ class Dataset:
             users=users,
             projects=projects,
             tenant_groups=list(directory.TENANT_GROUPS),
+            ids=ids,
         )
+
+    def now_ms(self) -> int:
+        """The current generation's time (epoch ms): 2025-07-01 + g days."""
+        return GENERATION_EPOCH_MS + self.generation_number * DAY_MS
+
+    def new_id(self, at_ms: int) -> str:
+        """A fresh ObjectId carrying the second of `at_ms`, never seen before in this dataset."""
+        return self.ids.new(self.write_rng, at_ms // 1000)
+
+    def new_record(self, custom: Record, at_ms: int, user: str, project: str | None) -> Record:
+        """A record created by a write at `at_ms`, shaped like the generated ones."""
+        object_id = self.new_id(at_ms)
+        slug = directory.short_id(self.write_rng)
+        stamp = iso_ms(at_ms)
+        return {
+            "_id": object_id,
+            "id": object_id,
+            "customFields": custom,
+            "parentID": None,
+            "slug": slug,
+            "refId": slug,
+            "tenantID": directory.TENANT_ID,
+            "projectID": project,
+            "createdBy": user,
+            "createdAt": stamp,
+            "updatedBy": user,
+            "updatedAt": stamp,
+            "isDeleted": False,
+        }
 
     def generation(
         self, change_pct: float, delete_pct: float, insert_pct: float
@@ -172,7 +222,7 @@ class Dataset:
             coll.delete([seq for seq in seqs if seq not in coll.poison][:deletes])
         if inserts:
             factory = self.factories[(coll.kind, coll.name)]
-            now_ms = GENERATION_EPOCH_MS + self.generation_number * DAY_MS
+            now_ms = self.now_ms()
             new = []
             for i in range(inserts):
                 created_s = CHURN_EPOCH_S - 60 * (step * inserts + i)

@@ -1,8 +1,10 @@
-"""Deterministic Exto users, projects and groups (the `/user/...` routes), shaped like the seed."""
+"""Deterministic Exto users, projects and groups (the `/user/...` routes), shaped like the seed,
+and the changes the user-access writes make to them."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 TENANT_ID = "cwWdTZK"
@@ -93,3 +95,123 @@ def make_users(seed: int, count: int, projects: list[dict[str, Any]]) -> list[di
 
 def _subset(rng: random.Random, items: tuple[str, ...] | list[str], share: float) -> list[str]:
     return [item for item in items if rng.random() < share]
+
+
+#: the user fields of a user created by `POST /user/user-access` that its body leaves out
+_NEW_USER_DEFAULTS: Mapping[str, Any] = {
+    "firstName": "",
+    "lastName": "",
+    "applicationRole": "USER",
+    "loginMethod": "NATIVE",
+    "company": "",
+    "status": 1,
+    "employeeId": None,
+    "verifyEmailOTP": False,
+    "autoRenewMSAccessToken": False,
+}
+
+
+def find_user(users: list[dict[str, Any]], username: str) -> dict[str, Any] | None:
+    """The user-access entry whose userName is `username` (any case), if any."""
+    wanted = username.strip().lower()
+    for entry in users:
+        if entry["user"]["userName"] == wanted:
+            return entry
+    return None
+
+
+def is_active(users: list[dict[str, Any]], username: str) -> bool:
+    """Whether `username` (any case) is a user with status 1."""
+    entry = find_user(users, username)
+    return entry is not None and entry["user"]["status"] == 1
+
+
+def new_user(
+    fields: Mapping[str, Any], projects: list[dict[str, Any]], groups: list[str]
+) -> dict[str, Any]:
+    """A user-access entry for a new user: `fields` over the defaults, lower-cased userName and
+    email, fullName from the names when not given; then the access granted."""
+    user = dict(_NEW_USER_DEFAULTS) | dict(fields)
+    user["userName"] = str(user["userName"]).lower()
+    user["email"] = str(user.get("email", user["userName"])).lower()
+    user.setdefault("fullName", f"{user['firstName']} {user['lastName']}".strip())
+    entry: dict[str, Any] = {"user": user, "groups": [], "projects": []}
+    grant(entry, {}, projects, groups)
+    return entry
+
+
+def grant(
+    entry: dict[str, Any],
+    fields: Mapping[str, Any],
+    projects: list[dict[str, Any]],
+    groups: list[str],
+) -> bool:
+    """Merge user `fields` (userName kept), add tenant `groups`, and add `projects`
+    (`{projectID, groups, spaces}`: new ones appended, known ones get the groups and spaces they
+    lack). Return whether anything changed."""
+    user = entry["user"]
+    before = repr(entry)
+    user.update({k: v for k, v in fields.items() if k not in ("userName", "email")})
+    _add(entry["groups"], groups)
+    held = {p["projectID"]: p for p in entry["projects"]}
+    for project in projects:
+        mine = held.get(project["projectID"])
+        if mine is None:
+            mine = held[project["projectID"]] = {"projectID": project["projectID"]}
+            mine |= {"groups": [], "spaces": []}
+            entry["projects"].append(mine)
+        _add(mine["groups"], project["groups"])
+        _add(mine["spaces"], project["spaces"])
+    return repr(entry) != before
+
+
+def revoke_groups(
+    entry: dict[str, Any], projects: list[tuple[str, list[str] | None]], groups: list[str]
+) -> bool:
+    """Remove tenant `groups`, and per `(projectID, groups)` those project-level groups (None:
+    all of them; the project itself stays). Return whether anything changed."""
+    before = repr(entry)
+    entry["groups"] = [g for g in entry["groups"] if g not in groups]
+    for project_id, doomed in projects:
+        for mine in entry["projects"]:
+            if mine["projectID"] != project_id:
+                continue
+            mine["groups"] = (
+                [] if doomed is None else [g for g in mine["groups"] if g not in doomed]
+            )
+    return repr(entry) != before
+
+
+def remove_projects(entry: dict[str, Any], project_ids: Iterable[str]) -> bool:
+    """Take `project_ids` out of the user's projects. Return whether any was there."""
+    doomed = set(project_ids)
+    kept = [p for p in entry["projects"] if p["projectID"] not in doomed]
+    changed = len(kept) != len(entry["projects"])
+    entry["projects"] = kept
+    return changed
+
+
+def set_status(
+    users: list[dict[str, Any]], usernames: Iterable[str], status: int
+) -> tuple[list[str], list[str]]:
+    """Set the status of the named users (any case; unknown names are skipped). Return the
+    lower-cased names matched and those whose status changed, each once, in request order."""
+    matched: list[str] = []
+    modified: list[str] = []
+    for name in usernames:
+        entry = find_user(users, name)
+        if entry is None or entry["user"]["userName"] in matched:
+            continue
+        user = entry["user"]
+        matched.append(user["userName"])
+        if user["status"] != status:
+            user["status"] = status
+            modified.append(user["userName"])
+    return matched, modified
+
+
+def _add(items: list[str], more: Iterable[str]) -> None:
+    """Append to `items` each of `more` it lacks, in order."""
+    for item in more:
+        if item not in items:
+            items.append(item)

@@ -1,4 +1,5 @@
-"""The Exto Data API routes, written from Exto's documents (vendors.md §2, the seeds, the OpenAPI).
+"""The Exto Data API routes, written from Exto's documents (vendors.md §2, the seeds, the OpenAPI):
+the reads here, the writes in `exto_writes` (registered by `add_routes` too).
 
 Every route lives under `/data` (Exto's base URL is `<host>/data`). The middleware applies what all
 data routes share, in this order: bearer auth (401), the per-token rate limit (429), the latency
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from syncer.sandbox import filters
 from syncer.sandbox.collection import Collection, Predicate, Selection
+from syncer.sandbox.config import DEFAULT_API_USER
 from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
 from syncer.sandbox.wire import bearer_token, json_response
 
@@ -154,7 +156,8 @@ def _sort(query: Mapping[str, str]) -> tuple[str, bool]:
 
 
 def _scope(request: web.Request, kind: str) -> tuple[Predicate | None, tuple[str, ...]]:
-    """The predicate of `filter`, `x-project-id` and (modules) `status`, and a key naming it."""
+    """The predicate of `filter`, `x-project-id` and (modules) `status` and visibility, and a key
+    naming it."""
     query = request.query
     text = query.get("filter", "")
     time_zone = query.get("localTimeZone", "")
@@ -176,11 +179,35 @@ def _scope(request: web.Request, kind: str) -> tuple[Predicate | None, tuple[str
             return isinstance(value, str) and value.casefold() == folded
 
         tests.append(status_matches)
+    owner = ""
+    if kind == "module" and request.app[SANDBOX_KEY].config.hide_unowned_modules:
+        owner = token_user(request)
+        tests.append(lambda record: visible_to(record, owner))
     if not tests:
         return None, ()
+    key = (text, time_zone, project, status, owner)
     if len(tests) == 1:
-        return tests[0], (text, time_zone, project, status)
-    return (lambda record: all(t(record) for t in tests)), (text, time_zone, project, status)
+        return tests[0], key
+    return (lambda record: all(t(record) for t in tests)), key
+
+
+def token_user(request: web.Request) -> str:
+    """The user the request's token acts as (`config.token_users`, else DEFAULT_API_USER)."""
+    users = request.app[SANDBOX_KEY].config.token_users
+    return users.get(bearer_token(request) or "", DEFAULT_API_USER)
+
+
+def visible_to(record: dict[str, Any], user: str) -> bool:
+    """Exto's module-record visibility (vendors.md §2.8): the user created the record, is a
+    listed responsible user, or the record has an active workflow. Our assumptions: responsible =
+    a customFields text value equal to the user (INSPECTION's `inspector`); active workflow =
+    status `Submitted`."""
+    if record.get("createdBy") == user:
+        return True
+    custom = record.get("customFields")
+    if not isinstance(custom, dict):
+        return False
+    return custom.get("status") == "Submitted" or user in custom.values()
 
 
 async def readiness(request: web.Request) -> web.Response:
@@ -281,7 +308,10 @@ async def groups(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the Exto routes on `app`."""
+    """Register the Exto routes on `app`: the reads here, the writes of `exto_writes`."""
+    # imported here: the write modules import this one (ApiError, paging)
+    from syncer.sandbox import exto_writes
+
     app.router.add_get(API + "/health/readiness", readiness)
     app.router.add_get(API + "/health/liveness", liveness)
     app.router.add_get(API + "/master-record/{masterName}", master_records)
@@ -289,3 +319,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(API + "/user/user-access", user_access)
     app.router.add_get(API + "/user/user-access/by-user", user_access_by_user)
     app.router.add_get(API + "/user/groups", groups)
+    exto_writes.add_routes(app)

@@ -6,6 +6,7 @@ For example:
     sb.config.rate_limit = 0  # knobs are read on every request
     sb.generation(change_pct=5.0)  # the vendor's data moves on
     assert sb.max_in_window("sandbox-token") <= 3
+    assert [w.operation for w in sb.ledger] == ["master.upsert"]  # after one upsert
 """
 
 from __future__ import annotations
@@ -37,6 +38,30 @@ class RequestLogEntry:
     #: the bearer token presented, if any (health routes: None)
     token: str | None
     status: int
+
+
+@dataclass(frozen=True)
+class AppliedWrite:
+    """One write that changed the sandbox's data, whatever it was answered (a 504 fault included).
+
+    Writes that changed nothing (refused, failed validation, matched no record) are not recorded.
+    """
+
+    #: sandbox clock reading when the write was applied
+    at: float
+    method: str
+    #: the path as sent, including the `/data` prefix
+    path: str
+    #: what was done, "<thing>.<verb>": master.upsert, master.patch, master.delete, module.upsert,
+    #: module.patch, module.delete, subtable.append, subtable.delete, workflow, user.upsert,
+    #: user.revoke, user.remove_projects, user.activate, user.deactivate
+    operation: str
+    #: what the write touched, in order: unique-field values (upserts), refIds or recordNumbers
+    #: (patches, deletes), record or row ids (workflow, sub-tables), usernames (users)
+    keys: tuple[str, ...]
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
 
 
 class RequestLog:
@@ -78,8 +103,14 @@ class Sandbox(RequestLog):
         self.limiter = SlidingWindowLimiter(window=1.0, clock=clock)
         self.request_log: list[RequestLogEntry] = []
         self.data = Dataset.build(config)
-        #: serialises reads and churn of the collections while a filter scan runs in a thread
+        #: serialises reads, churn and writes of the data (scans and writes run in a thread)
         self.data_lock = asyncio.Lock()
+        #: every applied write, oldest first
+        self.ledger: list[AppliedWrite] = []
+        #: the field types each collection's writes are checked against, learnt on first write
+        self.field_types: dict[tuple[str, str], dict[str, str]] = {}
+        self._started = clock()
+        self._last_write_ms = 0
 
     def collection(self, kind: str, name: str) -> Collection | None:
         """The master or module (`kind`) collection called `name` (any case), if it exists."""
@@ -110,12 +141,28 @@ class Sandbox(RequestLog):
         """Move masters and modules on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
+    def reset_ledger(self) -> None:
+        self.ledger.clear()
+
+    def write_time(self) -> tuple[float, int]:
+        """The clock reading and the timestamp (epoch ms) of a write applied now.
+
+        The timestamp is the current generation's time (2025-07-01 + g days) plus the sandbox
+        clock's seconds since start, and always at least 1 ms after the previous write's: so it
+        follows every seeded record and moves on with each write, whatever the clock's epoch.
+        """
+        at = self.clock()
+        ms = self.data.now_ms() + int((at - self._started) * 1000)
+        self._last_write_ms = max(ms, self._last_write_ms + 1)
+        return at, self._last_write_ms
+
     def max_in_window(self, token: str, window: float = 1.0) -> int:
         """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
         return self._max_accepted(token, window)
 
     def stats(self) -> dict[str, Any]:
-        """Request counts per status, the busiest window per token, live record counts."""
+        """Request counts per status, the busiest window per token, live record counts, the
+        ledger's size."""
         tokens = sorted({e.token for e in self.request_log if e.token is not None})
         return self._log_stats() | {
             "max_in_window": {token: self.max_in_window(token) for token in tokens},
@@ -124,6 +171,7 @@ class Sandbox(RequestLog):
             }
             | {"users": len(self.data.users), "projects": len(self.data.projects)},
             "generation": self.data.generation_number,
+            "ledger": len(self.ledger),
             "config": self.config.describe(),
         }
 

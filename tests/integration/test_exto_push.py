@@ -1,0 +1,131 @@
+"""Outbox rows pushed to the Exto sandbox over HTTP, outcomes stored in real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import orjson
+import pytest
+
+from syncer import engine, push
+from tests.conftest import TOKEN, SandboxFactory, exto_config
+
+pytestmark = pytest.mark.integration
+
+OPTIONS = {"unique:LOCATION": "serial_number"}
+
+
+async def enqueue(db: asyncpg.Connection, rows: list[dict[str, object]]) -> None:
+    await db.executemany(
+        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
+        "VALUES ('exto', 'master:LOCATION', 'upsert', $1::jsonb)",
+        [(orjson.dumps(r).decode(),) for r in rows],
+    )
+
+
+async def states(db: asyncpg.Connection) -> dict[str, int]:
+    rows = await db.fetch("SELECT state, count(*) AS n FROM syncer.outbox GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}
+
+
+def new_rows(n: int, start: int = 1_000_000) -> list[dict[str, object]]:
+    return [
+        {"serial_number": start + i, "name": f"Pushed {i}", "city": "Lyon", "capacity": i}
+        for i in range(n)
+    ]
+
+
+async def test_bad_rows_are_isolated_by_bisection_and_the_rest_accepted(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """10 chunks of 1,000 rows with 3 bad rows each: 9,970 accepted, 30 rejected with reasons."""
+    url, sb = await sandbox(master_records=100)
+    rows = new_rows(10_000)
+    for chunk in range(10):
+        for offset in (17, 500, 901):
+            rows[chunk * 1000 + offset]["serial_number"] = f"bad-{chunk}-{offset}"
+    await enqueue(db, rows)
+    [result] = await push.push(exto_config(url, options=OPTIONS), db_url)
+    assert (result.accepted, result.rejected, result.invalid) == (9_970, 30, 0)
+    assert await states(db) == {"accepted": 9_970, "rejected": 30}
+    messages = await db.fetch("SELECT message FROM syncer.outbox WHERE state = 'rejected'")
+    assert all("serial_number" in m["message"] for m in messages)
+    posts = [e for e in sb.request_log if e.method == "POST"]
+    # each bad row costs at most one request per level of bisection (log2 1000 ~ 10)
+    assert len(posts) <= 10 + 30 * 2 * 10
+    applied = {k for w in sb.ledger for k in w.keys}
+    assert len(applied) == 9_970
+    ids = await db.fetchval(
+        "SELECT count(*) FROM syncer.outbox "
+        "WHERE state = 'accepted' AND vendor_id ~ '^[0-9a-f]{24}$'"
+    )
+    assert ids == 9_970
+
+
+async def test_rows_without_the_unique_field_are_invalid_and_never_sent(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, sb = await sandbox(master_records=100)
+    await enqueue(db, [{"name": "no key"}, *new_rows(3)])
+    [result] = await push.push(exto_config(url, options=OPTIONS), db_url)
+    assert (result.accepted, result.invalid) == (3, 1)
+    message = await db.fetchval("SELECT message FROM syncer.outbox WHERE state = 'invalid'")
+    assert "serial_number" in message
+    assert all(b"no key" not in orjson.dumps(w.keys) for w in sb.ledger)
+
+
+async def test_a_second_push_sends_nothing_and_the_mirror_has_the_vendor_state(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, sb = await sandbox(master_records=100)
+    await enqueue(db, new_rows(250))
+    config = exto_config(url, options=OPTIONS)
+    await push.push(config, db_url)
+    sb.reset_log()
+    [again] = await push.push(config, db_url)
+    assert (again.accepted, again.rejected, again.requests) == (0, 0, 0)
+    assert sb.request_log == []
+    mirrored = await db.fetchval(
+        "SELECT count(*) FROM mirror.exto__master_location "
+        "WHERE _data->'customFields'->>'city' = 'Lyon'"
+    )
+    assert mirrored == 250
+
+
+async def test_an_ambiguous_timeout_never_duplicates(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """The vendor applies the chunk but answers too late; the retry upserts, nothing doubles."""
+    url, sb = await sandbox(master_records=100)
+    await enqueue(db, new_rows(40))
+    sb.config.write_delay_ms = 1_500
+    config = exto_config(url, options=OPTIONS, timeout=0.5)
+    [result] = await push.push(config, db_url)
+    sb.config.write_delay_ms = 0
+    assert result.accepted == 40
+    serials = [r["customFields"]["serial_number"] for r in sb.records("master", "LOCATION")]
+    assert len(serials) == len(set(serials)) == 140
+
+
+async def test_rows_left_sending_by_a_dead_push_are_sent_again(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, _ = await sandbox(master_records=100)
+    await enqueue(db, new_rows(10))
+    await db.execute("UPDATE syncer.outbox SET state = 'sending', push_id = -1 WHERE id <= 5")
+    [result] = await push.push(exto_config(url, options=OPTIONS), db_url)
+    assert result.accepted == 10 and await states(db) == {"accepted": 10}
+
+
+async def test_pull_and_push_on_one_credential_stay_under_the_limit(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, sb = await sandbox(master_records=6_000, rate_limit=3)
+    await enqueue(db, new_rows(3_000))
+    config = exto_config(url, options=OPTIONS, rate_limit=3)
+    [pulled], [pushed] = await asyncio.gather(
+        engine.sync(config, db_url), push.push(config, db_url)
+    )
+    assert pulled.status == "succeeded" and pushed.accepted == 3_000
+    assert sb.max_in_window(TOKEN) <= 3 and sb.count_status(429) == 0
