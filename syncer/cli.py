@@ -272,32 +272,42 @@ def push_cmd(
 
 
 @app.command()
-def plan(
-    connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
-) -> None:
-    """Show what a push would send, per endpoint, sending nothing.
+def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Show what a push would do, sending nothing: per desired-state table the rows to create
+    and to update (they differ from the mirror), and the rows waiting in syncer.outbox.
 
-    Example: syncer plan --connection exto
+    Example: syncer plan --config config/sandbox.toml
     """
+    cfg = _config(config)
     url = _database()
 
-    async def fetch() -> list[dict[str, Any]]:
+    async def compute() -> list[dict[str, Any]]:
         await migrate.migrate(url)
-        async with Mirror.connect(url, max_size=2) as mirror:
-            return await mirror.plan_outbox(connection)
+        return await push.plan(cfg, url)
 
-    rows = _run(fetch())
+    lines = _run(compute())
     table = Table(title="push plan (nothing sent)")
-    for column in ("connection", "endpoint", "operation", "rows", "of which retried", "samples"):
+    for column in (
+        "connection",
+        "source",
+        "endpoint",
+        "create",
+        "update",
+        "queued",
+        "retries",
+        "samples",
+    ):
         table.add_column(column)
-    for r in rows:
+    for line in lines:
         table.add_row(
-            r["connection"],
-            r["endpoint"],
-            r["operation"],
-            str(r["rows"]),
-            str(r["retried"]),
-            "\n".join(s[:120] for s in r["samples"]),
+            str(line["connection"]),
+            str(line["source"]),
+            str(line["endpoint"]),
+            "" if line["create"] is None else str(line["create"]),
+            "" if line["update"] is None else str(line["update"]),
+            str(line.get("rows", "")),
+            str(line["retry"]),
+            "\n".join(str(s)[:120] for s in line["samples"]),
         )
     out.print(table)
 

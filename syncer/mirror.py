@@ -18,6 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 from syncer import errors, names
 from syncer.models import StreamStats, ViewSpec
 from syncer.records import Field, Prepared, Row
+from syncer.settings import DesiredState
 from syncer.sql import for_table, queries
 
 #: engine columns of every mirror table (also reserved in the typed views)
@@ -386,6 +387,43 @@ class Mirror:
                 list(vendor_ids or [None] * len(ids)),
             )
 
+    async def enqueue_desired(
+        self, connection: str, desired: DesiredState, mirror_table: str, fields_at: Sequence[str]
+    ) -> tuple[int, int]:
+        """Queue the desired rows that differ from the mirror; (to create, to update).
+
+        Rows an earlier diff of the same table left pending are replaced, not repeated.
+        """
+        diff = desired_diff_sql(desired, mirror_table, fields_at)
+        sql = (
+            f"WITH diff AS ({diff}), "
+            "gone AS (DELETE FROM syncer.outbox WHERE connection = $1 AND source = $2 "
+            "AND state = 'pending'), "
+            "queued AS (INSERT INTO syncer.outbox (connection, endpoint, operation, payload, "
+            "source) SELECT $1, $3, 'upsert', row, $2 FROM diff) "
+            "SELECT count(*) FILTER (WHERE created) AS created, "
+            "count(*) FILTER (WHERE NOT created) AS updated FROM diff"
+        )
+        with _wrap(f"diffing {desired.table} against the mirror"):
+            row = await self.pool.fetchrow(sql, connection, desired.table, desired.endpoint)
+        assert row is not None
+        return int(row["created"]), int(row["updated"])
+
+    async def diff_desired(
+        self, desired: DesiredState, mirror_table: str, fields_at: Sequence[str]
+    ) -> tuple[int, int, list[str]]:
+        """(to create, to update, a few sample rows): the diff, sending and queueing nothing."""
+        diff = desired_diff_sql(desired, mirror_table, fields_at)
+        sql = (
+            f"SELECT count(*) FILTER (WHERE created) AS created, "
+            f"count(*) FILTER (WHERE NOT created) AS updated, "
+            f"(array_agg(row::text))[1:3] AS samples FROM ({diff}) d"
+        )
+        with _wrap(f"diffing {desired.table} against the mirror"):
+            row = await self.pool.fetchrow(sql)
+        assert row is not None
+        return int(row["created"]), int(row["updated"]), list(row["samples"] or [])
+
     async def plan_outbox(self, connection: str | None) -> list[dict[str, Any]]:
         with _wrap("reading the outbox"):
             return [dict(r) for r in await self.pool.fetch(queries["plan_outbox"], connection)]
@@ -488,4 +526,33 @@ def view_ddl(
         f"CREATE VIEW mirror_view.{table_q} AS SELECT "
         + ", ".join(cols)
         + f" FROM mirror.{table_q} WHERE _deleted_at IS NULL"
+    )
+
+
+def desired_diff_sql(desired: DesiredState, mirror_table: str, fields_at: Sequence[str]) -> str:
+    """SELECT (row jsonb, created bool) for the desired rows that differ from the mirror.
+
+    Identifiers come from validated config and are quoted; JSON paths are escaped literals.
+    A desired row matches the live mirror record whose field `key` holds the same value; it is
+    sent when there is none (created) or when any mapped field differs (updated), so a value
+    the mirror already holds, just pulled or just pushed, is never sent back.
+    """
+    schema, table = desired.table.split(".")
+    source = f"{names.quote(schema)}.{names.quote(table)}"
+    columns = [desired.key, *desired.fields]
+    selected = ", ".join(names.quote(c) for c in columns)
+
+    def at(column: str) -> str:
+        return "(m._data #> ARRAY[" + ", ".join(_literal(p) for p in (*fields_at, column)) + "])"
+
+    differs = " OR ".join(
+        f"to_jsonb(d.{names.quote(c)}) IS DISTINCT FROM {at(c)}" for c in desired.fields
+    )
+    return (
+        f"SELECT to_jsonb(d) AS row, m._pk IS NULL AS created "
+        f"FROM (SELECT {selected} FROM {source}) d "
+        f"LEFT JOIN mirror.{names.quote(mirror_table)} m "
+        f"ON {at(desired.key)} = to_jsonb(d.{names.quote(desired.key)}) "
+        f"AND m._deleted_at IS NULL "
+        f"WHERE d.{names.quote(desired.key)} IS NOT NULL AND (m._pk IS NULL OR {differs})"
     )

@@ -123,6 +123,8 @@ class PushSpec:
     stream: str
     #: re-sending an acknowledged row is harmless (an upsert by key); False for appends
     idempotent: bool = True
+    #: where pushed fields sit in the pulled record (Exto: under customFields)
+    fields_at: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from syncer.http import VendorClient
 from syncer.log import register_secret
 from syncer.mirror import Mirror, OutboxRow
 from syncer.models import PushSpec, StreamStats
-from syncer.settings import Config, ConnectionConfig
+from syncer.settings import Config, ConnectionConfig, DesiredState
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +75,8 @@ async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult
                 mirror.lock(f"syncer.push:{conn.name}", f"a push of {conn.name} is running"),
                 VendorClient(conn, connector, token) as client,
             ):
+                for desired in conn.desired:
+                    await _queue_desired(mirror, conn, desired)
                 push_id = await mirror.next_push_id()
                 while rows := await mirror.claim_outbox(conn.name, push_id, CLAIM_BATCH):
                     for (endpoint, operation), group in _groups(rows).items():
@@ -95,6 +97,56 @@ async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult
         requests=result.requests,
     )
     return result
+
+
+async def _queue_desired(mirror: Mirror, conn: ConnectionConfig, desired: DesiredState) -> None:
+    """Queue what the desired-state table wants and the mirror does not have yet."""
+    connector = CONNECTORS[conn.vendor]
+    assert connector.push is not None
+    spec = connector.push(desired.endpoint, "upsert", conn.options)
+    ref = await mirror.ensure_stream(conn.name, spec.stream)
+    created, updated = await mirror.enqueue_desired(conn.name, desired, ref.table, spec.fields_at)
+    log.info("push.desired_queued", table=desired.table, create=created, update=updated)
+
+
+async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
+    """What a push would send, per source and endpoint; sends and queues nothing."""
+    lines: list[dict[str, object]] = []
+    async with Mirror.connect(database_url, max_size=2) as mirror:
+        for conn in config.connections:
+            connector = CONNECTORS[conn.vendor]
+            for desired in conn.desired:
+                assert connector.push is not None
+                spec = connector.push(desired.endpoint, "upsert", conn.options)
+                ref = await mirror.ensure_stream(conn.name, spec.stream)
+                created, updated, samples = await mirror.diff_desired(
+                    desired, ref.table, spec.fields_at
+                )
+                lines.append(
+                    {
+                        "connection": conn.name,
+                        "source": desired.table,
+                        "endpoint": desired.endpoint,
+                        "create": created,
+                        "update": updated,
+                        "retry": 0,
+                        "samples": samples,
+                    }
+                )
+        for row in await mirror.plan_outbox(None):
+            lines.append(
+                {
+                    "connection": row["connection"],
+                    "source": "syncer.outbox",
+                    "endpoint": f"{row['endpoint']} ({row['operation']})",
+                    "create": None,
+                    "update": None,
+                    "rows": row["rows"],
+                    "retry": row["retried"],
+                    "samples": list(row["samples"] or []),
+                }
+            )
+    return lines
 
 
 def _groups(rows: list[OutboxRow]) -> dict[tuple[str, str], list[OutboxRow]]:

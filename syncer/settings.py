@@ -19,6 +19,34 @@ DATABASE_URL_ENV = "SYNCER_DATABASE_URL"
 HOME_ENV = "SYNCER_HOME"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _CONNECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class DesiredState(BaseModel):
+    """A table or view whose rows say what the vendor should hold for one push endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str = Field(description="schema.table (or view) in the mirror database")
+    endpoint: str = Field(description="push endpoint, e.g. master:LOCATION")
+    key: str = Field(description="the column holding the vendor's unique field")
+    fields: tuple[str, ...] = Field(min_length=1, description="columns sent when they differ")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+            raise ValueError("use schema.table with lower-case letters, digits and _")
+        return value
+
+    @field_validator("key", "fields")
+    @classmethod
+    def _columns(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for column in (value,) if isinstance(value, str) else value:
+            if not _IDENTIFIER.match(column):
+                raise ValueError(f"{column!r}: use lower-case letters, digits and _")
+        return value
 
 
 class ConnectionConfig(BaseModel):
@@ -62,6 +90,9 @@ class ConnectionConfig(BaseModel):
         description="most missing keys re-fetched by id to confirm deletes in one pass",
     )
     streams: tuple[str, ...] = Field(min_length=1)
+    desired: tuple[DesiredState, ...] = Field(
+        default=(), description="desired-state tables that `syncer push` diffs and sends"
+    )
 
     @field_validator("name")
     @classmethod

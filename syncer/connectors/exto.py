@@ -209,6 +209,7 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
         lookup=lookup,
         identify=identify,
         stream=endpoint,
+        fields_at=("customFields",),
     )
 
 

@@ -129,3 +129,48 @@ async def test_pull_and_push_on_one_credential_stay_under_the_limit(
     )
     assert pulled.status == "succeeded" and pushed.accepted == 3_000
     assert sb.max_in_window(TOKEN) <= 3 and sb.count_status(429) == 0
+
+
+async def test_a_desired_state_table_sends_only_what_differs(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """1% of 5,000 desired rows differ: only those are sent, in ceil(n/1,000) POSTs; a second
+    push sends nothing, because the mirror was refreshed from the vendor."""
+    url, sb = await sandbox(master_records=5_000)
+    desired = [
+        {
+            "table": "analytics.desired_locations",
+            "endpoint": "master:LOCATION",
+            "key": "serial_number",
+            "fields": ["name", "city"],
+        }
+    ]
+    config = exto_config(url, options=OPTIONS, desired=desired)
+    await engine.sync(config, db_url)
+    await db.execute("CREATE SCHEMA analytics")
+    await db.execute(
+        "CREATE TABLE analytics.desired_locations AS "
+        "SELECT (_data->'customFields'->>'serial_number')::int AS serial_number, "
+        "_data->'customFields'->>'name' AS name, _data->'customFields'->>'city' AS city "
+        "FROM mirror.exto__master_location"
+    )
+    await db.execute(
+        "UPDATE analytics.desired_locations SET city = 'Renamed ' || serial_number "
+        "WHERE serial_number % 100 = 0"
+    )
+    lines = await push.plan(config, db_url)
+    assert [(x["create"], x["update"]) for x in lines] == [(0, 50)]
+    sb.reset_log()
+    [result] = await push.push(config, db_url)
+    assert result.accepted == 50
+    posts = [e for e in sb.request_log if e.method == "POST"]
+    assert len(posts) == 1
+    changed = [
+        r
+        for r in sb.records("master", "LOCATION")
+        if str(r["customFields"]["city"]).startswith("Renamed")
+    ]
+    assert len(changed) == 50
+    sb.reset_log()
+    [again] = await push.push(config, db_url)
+    assert again.accepted == 0 and [e for e in sb.request_log if e.method == "POST"] == []
