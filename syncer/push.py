@@ -29,8 +29,10 @@ log = structlog.get_logger(__name__)
 
 #: rows claimed at a time; each batch is sent before the next is claimed
 CLAIM_BATCH = 10_000
-#: keys per read-back request
-LOOKUP_BATCH = 100
+#: most keys per read-back request, and most characters of keys (URLs stay far below the
+#: 8 KB many servers accept; Exto documents 414 URI Too Long)
+LOOKUP_BATCH = 1000
+LOOKUP_CHARS = 4000
 
 
 @dataclass
@@ -245,18 +247,28 @@ async def _read_back(
     """The vendor's current records for `keys`, by key."""
     pull = client.connector.stream(spec.stream, client.connection.options)
     found: dict[str, dict[str, object]] = {}
-    unique = sorted(set(keys))
-    for i in range(0, len(unique), LOOKUP_BATCH):
-        batch = unique[i : i + LOOKUP_BATCH]
-        body, _ = await client.send(
-            spec.lookup(batch), what=f"read-back of {spec.endpoint}", stats=stats
-        )
+    for batch in _lookup_batches(sorted(set(keys))):
+        what = f"read-back of {spec.endpoint}"
+        body, _ = await client.send(spec.lookup(batch), what=what, stats=stats)
         for record in pull.extract(body).records:
             if isinstance(record, dict):
                 key, _ = spec.identify(record)
                 if key is not None:
                     found[key] = record
     return found
+
+
+def _lookup_batches(keys: list[str]) -> list[list[str]]:
+    """Keys in batches bounded by count and by their length in the request."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for key in keys:
+        if batches[-1] and (len(batches[-1]) >= LOOKUP_BATCH or size + len(key) > LOOKUP_CHARS):
+            batches.append([])
+            size = 0
+        batches[-1].append(key)
+        size += len(key) + 1
+    return [b for b in batches if b]
 
 
 async def _settle_accepted(
