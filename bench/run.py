@@ -21,9 +21,11 @@ import aiohttp
 import asyncpg
 import orjson
 import vendors  # bench/vendors.py, beside this file
+from aiohttp import web
 
-from syncer import db, log, migrate
+from syncer import db, log, migrate, push
 from syncer.sandbox import SANDBOX_KEY, SandboxConfig, create_app
+from syncer.settings import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
@@ -248,6 +250,62 @@ async def utilisation(database_url: str, base: str) -> tuple[float, int, int]:
     return achieved / 20, sum(1 for e in log_entries if e["status"] == 429), len(times)
 
 
+async def push_bench(admin: str) -> dict[str, Any]:
+    """10,000 outbox rows pushed to Exto at 3 requests/s, against the ideal 10 requests / 3/s."""
+    app = create_app(
+        SandboxConfig(master_records=1000, module_records=1, users=1, projects=1, rate_limit=3)
+    )
+    sb = app[SANDBOX_KEY]
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    database_url = await fresh_database(admin, "syncer_bench_push")
+    conn = await asyncpg.connect(database_url)
+    rows = [
+        (orjson.dumps({"serial_number": 2_000_000 + i, "name": f"Pushed {i}"}).decode(),)
+        for i in range(10_000)
+    ]
+    await conn.executemany(
+        "INSERT INTO syncer.outbox (connection, endpoint, payload) "
+        "VALUES ('exto', 'master:LOCATION', $1::jsonb)",
+        rows,
+    )
+    await conn.close()
+    os.environ["SYNCER_BENCH_TOKEN"] = TOKEN
+    config = Config.model_validate(
+        {
+            "connections": [
+                {
+                    "name": "exto",
+                    "vendor": "exto",
+                    "base_url": f"http://127.0.0.1:{port}/data",
+                    "token_env": "SYNCER_BENCH_TOKEN",
+                    "rate_limit": 3,
+                    "streams": ["master:LOCATION"],
+                    "options": {"unique:LOCATION": "serial_number"},
+                }
+            ]
+        }
+    )
+    started = time.perf_counter()
+    try:
+        [result] = await push.push(config, database_url)
+    finally:
+        await runner.cleanup()
+    seconds = time.perf_counter() - started
+    posts = sum(1 for e in sb.request_log if e.method == "POST")
+    gets = sum(1 for e in sb.request_log if e.method == "GET")
+    return {
+        "push_seconds": seconds,
+        "push_ideal_seconds": 10 / 3,
+        "push_accepted": result.accepted,
+        "push_posts": posts,
+        "push_readbacks": gets,
+        "push_429s": sb.count_status(429),
+    }
+
+
 async def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session, session.post(base + path, json=body) as resp:
         result: dict[str, Any] = await resp.json()
@@ -322,6 +380,8 @@ async def main() -> None:
     print("per-vendor limiter utilisation (20,000 records each) ...", flush=True)
     vendor_figures = await vendors.measure_vendors(admin, fresh_database)
     figures["vendors"] = vendor_figures
+    print("push: 10,000 outbox rows to Exto at 3 req/s ...", flush=True)
+    figures.update(await push_bench(admin))
     figures["utilisation"] = util
     figures["utilisation_429s"] = limited
     figures["utilisation_requests"] = requests
@@ -360,6 +420,12 @@ async def main() -> None:
         f"{limited} 429s (target >= 0.95, 0)"
     )
     vendors.report(vendor_figures)
+    print(
+        f"push 10,000 rows at 3 req/s   {f['push_seconds']:.1f} s against the ideal "
+        f"{f['push_ideal_seconds']:.1f} s (10 requests / 3 per s): {f['push_posts']} upserts, "
+        f"{f['push_readbacks']} read-backs for vendor ids and the mirror, "
+        f"{f['push_429s']} 429s, {f['push_accepted']:,} accepted"
+    )
 
 
 if __name__ == "__main__":
