@@ -125,6 +125,13 @@ class PushSpec:
     idempotent: bool = True
     #: where pushed fields sit in the pulled record (Exto: under customFields)
     fields_at: tuple[str, ...] = ()
+    #: requests in flight at once for this endpoint (vendors that take one record per call)
+    fan_out: int = 1
+    #: the records an answer carries (Ioto's create returns the stored item): when given,
+    #: they are the vendor's state and no read-back is needed
+    returned: Callable[[Any], list[dict[str, Any]]] | None = None
+    #: keys per read-back request
+    lookup_batch: int = 1000
 
 
 @dataclass(frozen=True)

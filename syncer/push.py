@@ -10,10 +10,12 @@ sends them again, which is safe because pushes are upserts by the vendor's uniqu
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -200,10 +202,33 @@ async def _push_group(
             bad.append((row.id, reason))
     await mirror.mark_outbox([i for i, _ in bad], "invalid", [m for _, m in bad])
     result.invalid += len(bad)
-    accepted: list[OutboxRow] = []
-    for chunk in _chunks(spec, valid):
-        accepted += await _send(mirror, client, spec, chunk, result, stats)
+    accepted: list[tuple[OutboxRow, dict[str, Any] | None]] = []
+    slots = asyncio.Semaphore(spec.fan_out)
+
+    async def bounded(chunk: list[OutboxRow]) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
+        async with slots:
+            return await _send(mirror, client, spec, chunk, result, stats)
+
+    # a round never holds a key twice, so the rows of one key reach the vendor in outbox order
+    for round_ in _rounds(spec, _chunks(spec, valid)):
+        for taken in await asyncio.gather(*(bounded(chunk) for chunk in round_)):
+            accepted += taken
     await _settle_accepted(mirror, client, spec, accepted, result, stats)
+
+
+def _rounds(spec: PushSpec, chunks: list[list[OutboxRow]]) -> list[list[list[OutboxRow]]]:
+    """Chunks grouped into rounds sent together (fan_out at a time); a key is never in two
+    chunks of one round. With fan_out 1 every chunk is its own round, in order."""
+    rounds: list[list[list[OutboxRow]]] = [[]]
+    keys: set[str] = set()
+    for chunk in chunks:
+        chunk_keys = {spec.key(r.payload) for r in chunk}
+        if spec.fan_out == 1 or keys & chunk_keys:
+            rounds.append([])
+            keys = set()
+        rounds[-1].append(chunk)
+        keys |= chunk_keys
+    return [r for r in rounds if r]
 
 
 async def _send(
@@ -213,8 +238,9 @@ async def _send(
     chunk: list[OutboxRow],
     result: PushResult,
     stats: StreamStats,
-) -> list[OutboxRow]:
-    """Send one chunk; bisect on rejection. Returns the rows the vendor took."""
+) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
+    """Send one chunk; bisect on rejection. Returns the rows the vendor took, each with the
+    record the answer carried, where it carries one."""
     what = f"push to {spec.endpoint} ({len(chunk)} rows from outbox id {chunk[0].id})"
     try:
         body, _ = await client.send(
@@ -230,10 +256,14 @@ async def _send(
         left = await _send(mirror, client, spec, chunk[:middle], result, stats)
         return left + await _send(mirror, client, spec, chunk[middle:], result, stats)
     if spec.acknowledged(body, len(chunk)):
-        return chunk
+        returned = spec.returned(body) if spec.returned is not None else []
+        by_key = {k: r for r in returned if (k := spec.identify(r)[0]) is not None}
+        return [(row, by_key.get(spec.key(row.payload))) for row in chunk]
     # the answer does not account for every row: the vendor's own state decides
     found = await _read_back(client, spec, [spec.key(r.payload) for r in chunk], stats)
-    taken = [r for r in chunk if spec.key(r.payload) in found]
+    taken: list[tuple[OutboxRow, dict[str, Any] | None]] = [
+        (r, found[k]) for r in chunk if (k := spec.key(r.payload)) in found
+    ]
     missing = [r for r in chunk if spec.key(r.payload) not in found]
     message = "the vendor's answer did not account for this row and a read-back did not find it"
     await mirror.mark_outbox([r.id for r in missing], "rejected", [message] * len(missing))
@@ -247,7 +277,7 @@ async def _read_back(
     """The vendor's current records for `keys`, by key."""
     pull = client.connector.stream(spec.stream, client.connection.options)
     found: dict[str, dict[str, object]] = {}
-    for batch in _lookup_batches(sorted(set(keys))):
+    for batch in _lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
         what = f"read-back of {spec.endpoint}"
         body, _ = await client.send(spec.lookup(batch), what=what, stats=stats)
         for record in pull.extract(body).records:
@@ -258,12 +288,12 @@ async def _read_back(
     return found
 
 
-def _lookup_batches(keys: list[str]) -> list[list[str]]:
+def _lookup_batches(keys: list[str], most: int = LOOKUP_BATCH) -> list[list[str]]:
     """Keys in batches bounded by count and by their length in the request."""
     batches: list[list[str]] = [[]]
     size = 0
     for key in keys:
-        if batches[-1] and (len(batches[-1]) >= LOOKUP_BATCH or size + len(key) > LOOKUP_CHARS):
+        if batches[-1] and (len(batches[-1]) >= most or size + len(key) > LOOKUP_CHARS):
             batches.append([])
             size = 0
         batches[-1].append(key)
@@ -275,18 +305,21 @@ async def _settle_accepted(
     mirror: Mirror,
     client: VendorClient,
     spec: PushSpec,
-    rows: list[OutboxRow],
+    accepted: list[tuple[OutboxRow, dict[str, Any] | None]],
     result: PushResult,
     stats: StreamStats,
 ) -> None:
-    """Mark accepted rows with the vendor's id and refresh the mirror from the vendor's state."""
-    if not rows:
+    """Mark accepted rows with the vendor's id and refresh the mirror from the vendor's state:
+    the records the answers carried, else a read-back of the keys."""
+    if not accepted:
         return
-    current = await _read_back(client, spec, [spec.key(r.payload) for r in rows], stats)
-    ids = [
-        spec.identify(current[k])[1] if (k := spec.key(r.payload)) in current else None
-        for r in rows
-    ]
+    current = {spec.key(row.payload): rec for row, rec in accepted if rec is not None}
+    unknown = [spec.key(row.payload) for row, rec in accepted if rec is None]
+    if unknown:
+        current.update(await _read_back(client, spec, unknown, stats))
+    rows = [row for row, _ in accepted]
+    keys = [spec.key(r.payload) for r in rows]
+    ids = [spec.identify(current[k])[1] if k in current else None for k in keys]
     await mirror.mark_outbox([r.id for r in rows], "accepted", None, ids)
     result.accepted += len(rows)
     result.endpoints[spec.endpoint] = result.endpoints.get(spec.endpoint, 0) + len(rows)
