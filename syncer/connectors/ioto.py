@@ -6,14 +6,14 @@ under /tok; the account comes from the connection's `options.account_id`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from syncer import errors
 from syncer.auth import Auth, StaticToken
-from syncer.models import Connector, PageBody, Request, StreamSpec
+from syncer.models import Connector, PageBody, PushSpec, Request, StreamSpec
 
 
 def _find(
@@ -89,10 +89,81 @@ def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
     return StaticToken("Authorization", token)  # no scheme (vendors.md §5.1)
 
 
+#: fields Ioto maintains itself (vendors.md §5.4): never sent
+_READ_ONLY = ("accountId", "created", "updated")
+
+
+def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
+    """Ioto upserts: `POST /tok/generic/create?exists=null`, one item per call, 8 in flight
+    (vendors.md §5.4 [A]); the answer carries the stored item."""
+    kind, _, model = endpoint.partition(":")
+    if endpoint == "store":
+        model = "Store"
+    elif endpoint == "devices":
+        model = "Device"
+    elif kind != "generic" or not model:
+        raise errors.ConfigError(
+            f"Ioto cannot push to {endpoint!r}; use store, devices or generic:<Model>"
+        )
+    if operation != "upsert":
+        raise errors.ConfigError(f"Ioto pushes only upserts, not {operation!r}")
+    natural = _store_key if model == "Store" else _id
+
+    def invalid(row: Any) -> str | None:
+        if not isinstance(row, dict):
+            return "the payload is not a JSON object"
+        fixed = [f for f in _READ_ONLY if f in row]
+        if fixed:
+            return f"read-only fields cannot be sent: {', '.join(fixed)}"
+        if natural(row) is None:
+            needed = "deviceId and key" if model == "Store" else "id"
+            return f"the payload has no {needed} to identify the {model} item"
+        return None
+
+    def request(rows: list[dict[str, Any]]) -> Request:
+        return Request(
+            "/tok/generic/create",
+            {"exists": "null"},
+            method="POST",
+            json={**rows[0], "_type": model},
+        )
+
+    def lookup(keys: Sequence[str]) -> Request:
+        if model == "Store":
+            device, key = orjson.loads(keys[0])
+            filters: dict[str, Any] = {"_type": model, "deviceId": device, "key": key}
+        else:
+            filters = {"_type": model, "id": keys[0]}
+        return Request("/tok/generic/find", method="POST", json=filters)
+
+    def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
+        key = natural(record)
+        return key, key
+
+    return PushSpec(
+        endpoint=endpoint,
+        operation=operation,
+        max_chunk=1,
+        request=request,
+        invalid=invalid,
+        key=lambda row: natural(row) or "",
+        acknowledged=lambda body, sent: (
+            isinstance(body, dict) and isinstance(body.get("data"), dict)
+        ),
+        lookup=lookup,
+        identify=identify,
+        stream=endpoint,
+        fan_out=8,
+        returned=lambda body: [body["data"]],
+        lookup_batch=1,
+    )
+
+
 connector = Connector(
     vendor="ioto",
     auth=_auth,
     stream=stream,
     error_summary=_error_summary,
     auth_failures=frozenset({401, 403}),
+    push=push,
 )

@@ -1,0 +1,65 @@
+"""Outbox rows pushed to the Ioto sandbox: one item per call, fanned out, upserts by key."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import orjson
+import pytest
+from aiohttp import web
+
+from syncer import engine, push
+from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, IotoSandbox, create_app
+from tests.conftest import TOKEN_ENV, vendor_config
+
+pytestmark = pytest.mark.integration
+
+OPTIONS = {"account_id": "01SANDBOXACCOUNT000000000"}
+Serve = Callable[[web.Application], Awaitable[int]]
+
+
+async def start(serve: Serve) -> tuple[str, IotoSandbox]:
+    app = create_app(IotoConfig(devices=50, store_items=200, logs=10))
+    port = await serve(app)
+    return f"http://127.0.0.1:{port}", app[IOTO_KEY]
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(TOKEN_ENV, "sandbox-ioto-token")
+    return "sandbox-ioto-token"
+
+
+async def test_store_upserts_land_once_each_and_the_mirror_follows(
+    serve: Serve, db_url: str, db: asyncpg.Connection, token: str
+) -> None:
+    url, sb = await start(serve)
+    config = vendor_config("ioto", url, ("store",), options=OPTIONS)
+    await engine.sync(config, db_url)
+    existing = sb.records("Store")[:10]
+    device = existing[0]["deviceId"]
+    rows = [
+        {"deviceId": i["deviceId"], "key": i["key"], "value": "pushed", "type": "string"}
+        for i in existing
+    ]
+    rows += [
+        {"deviceId": device, "key": f"pushed-{n}", "value": n, "type": "number"} for n in range(20)
+    ]
+    rows.append({"deviceId": device, "key": "bad", "value": 1, "accountId": "someone"})
+    await db.executemany(
+        "INSERT INTO syncer.outbox (connection, endpoint, payload) VALUES ('ioto', 'store', $1)",
+        [(orjson.dumps(r).decode(),) for r in rows],
+    )
+    [result] = await push.push(config, db_url)
+    assert (result.accepted, result.rejected, result.invalid) == (30, 0, 1)
+    created = sorted(w.created for w in sb.ledger)
+    assert created.count(True) == 20 and created.count(False) == 10
+    assert result.requests == 30  # one call per item; the answers carry the items: no read-back
+    mirrored = await db.fetchval(
+        "SELECT count(*) FROM mirror.ioto__store WHERE _data->>'value' = 'pushed' "
+        "OR _data->>'key' LIKE 'pushed-%'"
+    )
+    assert mirrored == 30
+    reason = await db.fetchval("SELECT message FROM syncer.outbox WHERE state = 'invalid'")
+    assert "accountId" in reason
