@@ -132,6 +132,8 @@ class PushSpec:
     returned: Callable[[Any], list[dict[str, Any]]] | None = None
     #: keys per read-back request
     lookup_batch: int = 1000
+    #: the records a read-back answer holds (default: the pulled stream's own extraction)
+    found: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -279,8 +279,14 @@ async def _read_back(
     found: dict[str, dict[str, object]] = {}
     for batch in _lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
         what = f"read-back of {spec.endpoint}"
-        body, _ = await client.send(spec.lookup(batch), what=what, stats=stats)
-        for record in pull.extract(body).records:
+        try:
+            body, _ = await client.send(spec.lookup(batch), what=what, stats=stats)
+        except errors.FatalVendorError as exc:
+            if exc.status == 404:  # a lookup by key that found nothing
+                continue
+            raise
+        records_found = spec.found(body) if spec.found else pull.extract(body).records
+        for record in records_found:
             if isinstance(record, dict):
                 key, _ = spec.identify(record)
                 if key is not None:

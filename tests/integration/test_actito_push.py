@@ -1,0 +1,81 @@
+"""Outbox rows pushed to the Actito sandbox: create-or-update one record per call, within the
+licence's concurrency cap."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import orjson
+import pytest
+from aiohttp import web
+
+from syncer import engine, push
+from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig, ActitoSandbox, create_app
+from tests.conftest import TOKEN_ENV, vendor_config
+
+pytestmark = pytest.mark.integration
+
+OPTIONS = {"entity": "sandbox", "unique:customers": "emailAddress", "unique:orders": "orderId"}
+Serve = Callable[[web.Application], Awaitable[int]]
+
+
+async def start(serve: Serve) -> tuple[str, ActitoSandbox]:
+    app = create_app(ActitoConfig(profiles=300, custom_records=100, latency_ms=20))
+    port = await serve(app)
+    return f"http://127.0.0.1:{port}", app[ACTITO_KEY]
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(TOKEN_ENV, "sandbox-actito-key")
+    return "sandbox-actito-key"
+
+
+def email_of(profile: dict[str, object]) -> str:
+    attributes = profile["attributes"]
+    assert isinstance(attributes, list)
+    return str(next(a["value"] for a in attributes if a["name"] == "emailAddress"))
+
+
+async def test_profiles_are_created_or_updated_by_their_unique_attribute(
+    serve: Serve, db_url: str, db: asyncpg.Connection, key: str
+) -> None:
+    url, sb = await start(serve)
+    config = vendor_config(
+        "actito", url, ("profiles:customers",), options=OPTIONS, max_in_flight=4, page_size=100
+    )
+    await engine.sync(config, db_url)
+    existing = [email_of(p) for p in sb.records("profiles")[:5]]
+    rows: list[dict[str, object]] = [{"emailAddress": e, "lastName": "Pushed"} for e in existing]
+    rows += [
+        {
+            "emailAddress": f"new{n}@example.com",
+            "customerId": f"C-9{n:04d}",
+            "loyaltyPoints": n,
+            "motherLanguage": "EN",
+            "lastName": "Pushed",
+        }
+        for n in range(6)
+    ]
+    rows.append({"emailAddress": "incomplete@example.com", "lastName": "Pushed"})
+    rows.append({"lastName": "no email"})
+    await db.executemany(
+        "INSERT INTO syncer.outbox (connection, endpoint, payload) "
+        "VALUES ('actito', 'profiles:customers', $1)",
+        [(orjson.dumps(r).decode(),) for r in rows],
+    )
+    [result] = await push.push(config, db_url)
+    assert (result.accepted, result.rejected, result.invalid) == (11, 1, 1), result.error
+    created = [w for w in sb.ledger if w.operation == "profile.create"]
+    updated = [w for w in sb.ledger if w.operation == "profile.update"]
+    assert (len(created), len(updated)) == (6, 5)
+    message = await db.fetchval("SELECT message FROM syncer.outbox WHERE state = 'rejected'")
+    assert "customerId" in message
+    assert sb.count_status(429) == 0 and sb.max_concurrent <= 4
+    pushed = await db.fetchval(
+        "SELECT count(*) FROM mirror_view.actito__profiles_customers WHERE last_name = 'Pushed'"
+    )
+    assert pushed == result.accepted
+    ids = await db.fetch("SELECT vendor_id FROM syncer.outbox WHERE state = 'accepted'")
+    assert all(r["vendor_id"] and r["vendor_id"].isdigit() for r in ids)
