@@ -391,7 +391,8 @@ class VendorClient:
             return parsed
         summary = self._summary(body)
         detail = f"HTTP {status}" + (f": {summary}" if summary else "")
-        if status in self.connector.auth_failures:
+        refuses = self.connector.refuses_credential
+        if status in self.connector.auth_failures and (refuses is None or refuses(status, summary)):
             raise errors.AuthError(
                 f"{vendor} refused the credential of connection {self.connection.name!r} "
                 f"({detail}) on {what}; check the token in ${self.connection.token_env}"

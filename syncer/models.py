@@ -152,6 +152,9 @@ class Connector:
     readiness: Request | None = None
     #: statuses that mean the credential is refused (Ioto answers 403)
     auth_failures: frozenset[int] = frozenset({401, 403})
+    #: where one status means two things (Ioto's 403: a bad token, or a device of another
+    #: account), tells from the error text whether the credential itself was refused
+    refuses_credential: Callable[[int, str], bool] | None = None
     #: statuses that mean the account is stopped (XtraKit's 402 Payment Required)
     account_failures: frozenset[int] = frozenset()
     #: push(endpoint, operation, connection options) -> spec; None: the vendor takes no pushes yet

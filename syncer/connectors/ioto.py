@@ -165,5 +165,10 @@ connector = Connector(
     stream=stream,
     error_summary=_error_summary,
     auth_failures=frozenset({401, 403}),
+    # a 403 also answers a write to a device of another account: only "Authentication ..."
+    # (or an empty body) means the token itself was refused [A]
+    refuses_credential=lambda status, text: (
+        status == 401 or not text or "authentication" in text.lower()
+    ),
     push=push,
 )

@@ -63,3 +63,24 @@ async def test_store_upserts_land_once_each_and_the_mirror_follows(
     assert mirrored == 30
     reason = await db.fetchval("SELECT message FROM syncer.outbox WHERE state = 'invalid'")
     assert "accountId" in reason
+
+
+async def test_a_device_of_another_account_rejects_the_row_not_the_push(
+    serve: Serve, db_url: str, db: asyncpg.Connection, token: str
+) -> None:
+    """Ioto's 403 for a foreign device is about the row; the push goes on."""
+    url, sb = await start(serve)
+    config = vendor_config("ioto", url, ("store",), options=OPTIONS)
+    device = sb.records("Store")[0]["deviceId"]
+    rows = [
+        {"deviceId": "Z78ZSVY0CP", "key": "k", "value": 1, "type": "number"},
+        {"deviceId": device, "key": "fine", "value": 2, "type": "number"},
+    ]
+    await db.executemany(
+        "INSERT INTO syncer.outbox (connection, endpoint, payload) VALUES ('ioto', 'store', $1)",
+        [(orjson.dumps(r).decode(),) for r in rows],
+    )
+    [result] = await push.push(config, db_url)
+    assert (result.accepted, result.rejected, result.error) == (1, 1, None)
+    message = await db.fetchval("SELECT message FROM syncer.outbox WHERE state = 'rejected'")
+    assert "not claimed" in message
