@@ -45,7 +45,9 @@ def psql_command() -> list[str]:
     url = resolve_url()
     if settings.database_url():
         return ["psql", url]
-    from pgserver._commands import POSTGRES_BIN_PATH
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+        from pgserver._commands import POSTGRES_BIN_PATH
 
     return [str(POSTGRES_BIN_PATH / "psql"), url]
 
@@ -55,7 +57,9 @@ def stop_embedded() -> bool:
     pgdata = _pgdata()
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
     try:
         pg_ctl(["-w", "stop"], pgdata=pgdata, user="pgserver" if _is_root() else None)
