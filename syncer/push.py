@@ -14,7 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -49,7 +49,6 @@ class PushResult:
     seconds: float = 0.0
     error: str | None = None
     exit_code: errors.ExitCode = errors.ExitCode.OK
-    endpoints: dict[str, int] = field(default_factory=dict)  # rows accepted per endpoint
 
 
 async def push(config: Config, database_url: str, *, only: Sequence[str] = ()) -> list[PushResult]:
@@ -328,7 +327,6 @@ async def _settle_accepted(
     ids = [spec.identify(current[k])[1] if k in current else None for k in keys]
     await mirror.mark_outbox([r.id for r in rows], "accepted", None, ids)
     result.accepted += len(rows)
-    result.endpoints[spec.endpoint] = result.endpoints.get(spec.endpoint, 0) + len(rows)
     pull = client.connector.stream(spec.stream, client.connection.options)
     prepared = records.prepare(
         list(current.values()), pull.key, pull.cursor_field, lenient=False, view=pull.view
