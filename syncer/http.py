@@ -240,6 +240,7 @@ class VendorClient:
         what: str,
         stats: StreamStats | None = None,
         decode: None = None,
+        retry_ambiguous: bool = True,
     ) -> tuple[Any, bool]: ...
 
     @overload
@@ -250,6 +251,7 @@ class VendorClient:
         what: str,
         stats: StreamStats | None = None,
         decode: Callable[[bytes], Awaitable[T]],
+        retry_ambiguous: bool = True,
     ) -> T: ...
 
     async def send(
@@ -259,16 +261,20 @@ class VendorClient:
         what: str,
         stats: StreamStats | None = None,
         decode: Callable[[bytes], Awaitable[Any]] | None = None,
+        retry_ambiguous: bool = True,
     ) -> Any:
         """Send a request under the credential's pacing, retrying what may pass.
 
         `decode` turns a 2xx body into the result (default: `parse_json`, giving (value,
         strict)); a ValueError from it means a truncated or invalid body, which is retried.
         `what` names the request in errors ("stream master:LOCATION page 7").
+        `retry_ambiguous=False` (writes that are not idempotent): only answers that prove the
+        request was not applied (429) are retried; a timeout, a 5xx, a lost connection or an
+        unreadable 2xx body is raised at once, for the caller to read back before any resend.
         """
         counters = stats or StreamStats()
         attempts = stamina.retry_context(
-            on=self._should_retry,
+            on=self._should_retry if retry_ambiguous else self._should_retry_unapplied,
             attempts=self.connection.max_attempts,
             timeout=self.connection.retry_timeout,
             wait_initial=0.5,
@@ -301,6 +307,11 @@ class VendorClient:
     ) -> None:
         if isinstance(context.trace_request_ctx, list):
             self.gate.sent(context.trace_request_ctx)
+
+    def _should_retry_unapplied(self, exc: Exception) -> bool | float:
+        if isinstance(exc, errors.RateLimited):
+            return self._should_retry(exc)
+        return False
 
     def _should_retry(self, exc: Exception) -> bool | float:
         if isinstance(exc, errors.RateLimited):

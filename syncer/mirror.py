@@ -59,6 +59,8 @@ class OutboxRow:
     endpoint: str
     operation: str
     payload: Any
+    #: what a non-idempotent write recorded before it was first sent (None: not sent yet)
+    evidence: Any = None
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,13 @@ class Mirror:
             rows = await self.pool.fetch(queries["claim_outbox"], connection, push_id, limit)
         return sorted(
             (
-                OutboxRow(r["id"], r["endpoint"], r["operation"], orjson.loads(r["payload"]))
+                OutboxRow(
+                    r["id"],
+                    r["endpoint"],
+                    r["operation"],
+                    orjson.loads(r["payload"]),
+                    None if r["evidence"] is None else orjson.loads(r["evidence"]),
+                )
                 for r in rows
             ),
             key=lambda row: row.id,
@@ -386,6 +394,38 @@ class Mirror:
                 list(messages or [None] * len(ids)),
                 list(vendor_ids or [None] * len(ids)),
             )
+
+    async def set_evidence(self, ids: Sequence[int], evidence: Sequence[Any]) -> None:
+        """Store, before rows are first sent, what tells later whether the vendor applied them."""
+        if not ids:
+            return
+        texts = [orjson.dumps(e).decode() for e in evidence]
+        with _wrap("recording push evidence"):
+            await self.pool.execute(queries["set_outbox_evidence"], list(ids), texts)
+
+    async def records_by_field(
+        self, table: str, path: Sequence[str], values: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The live mirrored records whose field at `path` holds one of `values` (as text)."""
+        sql = (
+            f"SELECT _data #>> $1::text[] AS key, _data FROM mirror.{names.quote(table)} "
+            "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
+        )
+        with _wrap(f"reading mirror.{table}"):
+            rows = await self.pool.fetch(sql, list(path), list(values))
+        return {r["key"]: orjson.loads(r["_data"]) for r in rows}
+
+    async def delete_by_field(
+        self, table: str, path: Sequence[str], values: Sequence[str], run_id: int
+    ) -> int:
+        """Mark deleted the live mirrored records whose field at `path` holds one of `values`."""
+        sql = (
+            f"UPDATE mirror.{names.quote(table)} SET _deleted_at = now(), _run_id = $3 "
+            "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
+        )
+        with _wrap(f"marking deletes in mirror.{table}"):
+            status = await self.pool.execute(sql, list(path), list(values), run_id)
+        return int(status.split()[-1])
 
     async def enqueue_desired(
         self, connection: str, desired: DesiredState, mirror_table: str, fields_at: Sequence[str]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -16,7 +16,7 @@ class Request:
 
     path: str
     params: Mapping[str, str] = field(default_factory=dict)
-    method: Literal["GET", "POST"] = "GET"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
     json: Any = None
 
 
@@ -99,14 +99,19 @@ class StreamSpec:
         return 1 if self.paging == "pages" else None
 
 
+#: sends one request through the connection (paced, authenticated) and returns the parsed body
+Sender = Callable[[Request], Awaitable[Any]]
+
+
 @dataclass(frozen=True)
 class PushSpec:
     """One way of writing to a vendor, declared as data: how rows become chunked requests.
 
     `invalid(row)` says why a row cannot be sent (None when it can); `key(row)` is the row's
-    natural key at the vendor (the unique field of an upsert); `acknowledged(body, n)` says
-    whether the answer accounts for all n rows sent; `lookup(keys)` re-reads rows by key so
-    the outcome of an ambiguous answer is decided from the vendor's own state.
+    natural key at the vendor (the unique field of an upsert, the refId of a delete);
+    `acknowledged(body, n)` says whether the answer accounts for all n rows sent; `lookup(keys)`
+    re-reads rows by key so the outcome of an ambiguous answer is decided from the vendor's
+    own state.
     """
 
     endpoint: str
@@ -116,12 +121,14 @@ class PushSpec:
     invalid: Callable[[Any], str | None]
     key: Callable[[dict[str, Any]], str]
     acknowledged: Callable[[Any, int], bool]
-    lookup: Callable[[Sequence[str]], Request]
+    #: re-read rows by key; None: the vendor has no lookup (the answer alone decides)
+    lookup: Callable[[Sequence[str]], Request] | None = None
     #: the record a lookup returns -> (its natural key, the vendor's id)
-    identify: Callable[[dict[str, Any]], tuple[str | None, str | None]]
-    #: the pulled stream whose mirror a push refreshes
-    stream: str
-    #: re-sending an acknowledged row is harmless (an upsert by key); False for appends
+    identify: Callable[[dict[str, Any]], tuple[str | None, str | None]] = lambda r: (None, None)
+    #: the pulled stream whose mirror a push refreshes (None: no mirror follows this endpoint)
+    stream: str | None = None
+    #: re-sending an acknowledged row is harmless (an upsert by key); False for appends and
+    #: creates: an ambiguous failure is never retried blindly, `landed` decides first
     idempotent: bool = True
     #: where pushed fields sit in the pulled record (Exto: under customFields)
     fields_at: tuple[str, ...] = ()
@@ -134,6 +141,27 @@ class PushSpec:
     lookup_batch: int = 1000
     #: the records a read-back answer holds (default: the pulled stream's own extraction)
     found: Callable[[Any], list[dict[str, Any]]] | None = None
+    #: rows of one request share what this returns (a sub-table's parent, a workflow action)
+    group: Callable[[dict[str, Any]], str] | None = None
+    #: a 2xx answer that still refuses the whole request (Exto's `success: false`): why
+    refused: Callable[[Any], str | None] | None = None
+    #: statuses that mean there was nothing left to do (a delete of rows already gone)
+    done_statuses: frozenset[int] = frozenset()
+    #: accepted rows whose key a read-back no longer finds are deleted from the mirror
+    deletes: bool = False
+    #: the mirrored record's field (path) that holds the key: deletes mark those rows deleted,
+    #: and `merge` is given the mirrored record of each row's key
+    mirror_key: tuple[str, ...] = ()
+    #: emulated upserts: (payload, mirrored record or None) -> the payload to send
+    merge: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None
+    #: non-idempotent writes: evidence taken before a row is first sent (stored with the row)
+    evidence: Callable[[Sender, list[dict[str, Any]]], Awaitable[Any]] | None = None
+    #: non-idempotent writes: for each row, the vendor's record if the row already landed
+    #: (given the rows and the evidence stored with each), else None
+    landed: (
+        Callable[[Sender, list[dict[str, Any]], list[Any]], Awaitable[list[dict[str, Any] | None]]]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ sends them again, which is safe because pushes are upserts by the vendor's uniqu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.log import register_secret
 from syncer.mirror import Mirror, OutboxRow
-from syncer.models import PushSpec, StreamStats
+from syncer.models import PushSpec, Request, Sender, StreamStats
 from syncer.settings import Config, ConnectionConfig, DesiredState
 
 log = structlog.get_logger(__name__)
@@ -104,12 +105,27 @@ async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult
 
 async def _queue_desired(mirror: Mirror, conn: ConnectionConfig, desired: DesiredState) -> None:
     """Queue what the desired-state table wants and the mirror does not have yet."""
-    connector = CONNECTORS[conn.vendor]
-    assert connector.push is not None
-    spec = connector.push(desired.endpoint, "upsert", conn.options)
+    spec = _desired_spec(conn, desired)
+    assert spec.stream is not None
     ref = await mirror.ensure_stream(conn.name, spec.stream)
     created, updated = await mirror.enqueue_desired(conn.name, desired, ref.table, spec.fields_at)
     log.info("push.desired_queued", table=desired.table, create=created, update=updated)
+
+
+def _desired_spec(conn: ConnectionConfig, desired: DesiredState) -> PushSpec:
+    """The upsert a desired-state table feeds; it must be one whose records syncer mirrors."""
+    connector = CONNECTORS[conn.vendor]
+    if connector.push is None:
+        raise errors.ConfigError(
+            f"{conn.vendor} takes no pushes; remove [[desired]] of {conn.name}"
+        )
+    spec = connector.push(desired.endpoint, "upsert", conn.options)
+    if spec.stream is None:
+        raise errors.ConfigError(
+            f"desired state for {conn.name} {desired.endpoint!r}: syncer does not mirror that "
+            "endpoint, so there is nothing to diff against; use the outbox"
+        )
+    return spec
 
 
 async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
@@ -117,10 +133,9 @@ async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
     lines: list[dict[str, object]] = []
     async with Mirror.connect(database_url, max_size=2) as mirror:
         for conn in config.connections:
-            connector = CONNECTORS[conn.vendor]
             for desired in conn.desired:
-                assert connector.push is not None
-                spec = connector.push(desired.endpoint, "upsert", conn.options)
+                spec = _desired_spec(conn, desired)
+                assert spec.stream is not None
                 ref = await mirror.ensure_stream(conn.name, spec.stream)
                 created, updated, samples = await mirror.diff_desired(
                     desired, ref.table, spec.fields_at
@@ -162,15 +177,20 @@ def _groups(rows: list[OutboxRow]) -> dict[tuple[str, str], list[OutboxRow]]:
 def _chunks(spec: PushSpec, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
     """Chunks of at most max_chunk rows, a key never twice in one chunk (the vendor's counts
     would not say which of the two won)."""
-    chunks: list[list[OutboxRow]] = [[]]
-    keys: set[str] = set()
+    by_group: dict[str, list[OutboxRow]] = {}
     for row in rows:
-        key = spec.key(row.payload)
-        if len(chunks[-1]) >= spec.max_chunk or key in keys:
-            chunks.append([])
-            keys = set()
-        chunks[-1].append(row)
-        keys.add(key)
+        by_group.setdefault(spec.group(row.payload) if spec.group else "", []).append(row)
+    chunks: list[list[OutboxRow]] = []
+    for members in by_group.values():
+        chunks.append([])
+        keys: set[str] = set()
+        for row in members:
+            key = spec.key(row.payload)
+            if len(chunks[-1]) >= spec.max_chunk or key in keys:
+                chunks.append([])
+                keys = set()
+            chunks[-1].append(row)
+            keys.add(key)
     return [c for c in chunks if c]
 
 
@@ -201,7 +221,17 @@ async def _push_group(
             bad.append((row.id, reason))
     await mirror.mark_outbox([i for i, _ in bad], "invalid", [m for _, m in bad])
     result.invalid += len(bad)
+    if spec.merge is not None:
+        valid = await _merged(mirror, conn.name, spec, valid)
     accepted: list[tuple[OutboxRow, dict[str, Any] | None]] = []
+    if not spec.idempotent:
+        # rows an earlier push may have sent: the vendor's state decides before any resend
+        maybe_sent = [r for r in valid if r.evidence is not None]
+        if maybe_sent:
+            landed = await _landed(client, spec, maybe_sent, stats)
+            accepted += [(r, landed[r.id]) for r in maybe_sent if r.id in landed]
+            valid = [r for r in valid if r.id not in landed]
+            log.info("push.read_back_before_resend", rows=len(maybe_sent), landed=len(landed))
     slots = asyncio.Semaphore(spec.fan_out)
 
     async def bounded(chunk: list[OutboxRow]) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
@@ -213,6 +243,43 @@ async def _push_group(
         for taken in await asyncio.gather(*(bounded(chunk) for chunk in round_)):
             accepted += taken
     await _settle_accepted(mirror, client, spec, accepted, result, stats)
+
+
+async def _merged(
+    mirror: Mirror, connection: str, spec: PushSpec, rows: list[OutboxRow]
+) -> list[OutboxRow]:
+    """Emulated upserts: each payload merged with the mirrored record of its key (the vendor
+    wants a full replacement, or a create when the key is unknown)."""
+    assert spec.merge is not None and spec.stream is not None and spec.mirror_key
+    ref = await mirror.ensure_stream(connection, spec.stream)
+    keys = sorted({spec.key(r.payload) for r in rows})
+    current = await mirror.records_by_field(ref.table, spec.mirror_key[0], keys)
+    return [
+        dataclasses.replace(r, payload=spec.merge(r.payload, current.get(spec.key(r.payload))))
+        for r in rows
+    ]
+
+
+def _sender(client: VendorClient, spec: PushSpec, stats: StreamStats) -> Sender:
+    async def send(request: Request) -> Any:
+        what = f"read-back for {spec.endpoint}"
+        body, _ = await client.send(request, what=what, stats=stats)
+        return body
+
+    return send
+
+
+async def _landed(
+    client: VendorClient, spec: PushSpec, rows: list[OutboxRow], stats: StreamStats
+) -> dict[int, dict[str, Any] | None]:
+    """The rows the vendor already holds (by outbox id), each with its record where known."""
+    if spec.landed is not None:
+        found = await spec.landed(
+            _sender(client, spec, stats), [r.payload for r in rows], [r.evidence for r in rows]
+        )
+        return {r.id: rec for r, rec in zip(rows, found, strict=True) if rec is not None}
+    by_key = await _read_back(client, spec, [spec.key(r.payload) for r in rows], stats)
+    return {r.id: by_key[k] for r in rows if (k := spec.key(r.payload)) in by_key}
 
 
 def _rounds(spec: PushSpec, chunks: list[list[OutboxRow]]) -> list[list[list[OutboxRow]]]:
@@ -240,40 +307,134 @@ async def _send(
 ) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
     """Send one chunk; bisect on rejection. Returns the rows the vendor took, each with the
     record the answer carried, where it carries one."""
+    if not spec.idempotent:
+        return await _send_once(mirror, client, spec, chunk, result, stats)
     what = f"push to {spec.endpoint} ({len(chunk)} rows from outbox id {chunk[0].id})"
     try:
         body, _ = await client.send(
             spec.request([r.payload for r in chunk]), what=what, stats=stats
         )
     except errors.FatalVendorError as exc:
-        if len(chunk) == 1:
-            await mirror.mark_outbox([chunk[0].id], "rejected", [exc.message])
-            result.rejected += 1
-            log.warning("push.row_rejected", outbox_id=chunk[0].id, error=exc.message)
-            return []
-        middle = len(chunk) // 2
-        left = await _send(mirror, client, spec, chunk[:middle], result, stats)
-        return left + await _send(mirror, client, spec, chunk[middle:], result, stats)
+        if exc.status in spec.done_statuses:
+            return [(row, None) for row in chunk]
+        return await _rejected(mirror, client, spec, chunk, exc.message, result, stats)
+    return await _answered(mirror, client, spec, chunk, body, result, stats)
+
+
+async def _send_once(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: PushSpec,
+    chunk: list[OutboxRow],
+    result: PushResult,
+    stats: StreamStats,
+) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
+    """A write that is not idempotent: evidence stored before the first send; an ambiguous
+    failure (timeout, 5xx, lost connection) is followed by a read-back, and only the rows the
+    vendor does not hold are sent again."""
+    fresh = [r for r in chunk if r.evidence is None]
+    if fresh and spec.evidence is not None:
+        taken = await spec.evidence(_sender(client, spec, stats), [r.payload for r in fresh])
+        await mirror.set_evidence([r.id for r in fresh], [taken] * len(fresh))
+        chunk = [
+            r if r.evidence is not None else dataclasses.replace(r, evidence=taken) for r in chunk
+        ]
+    elif fresh:
+        await mirror.set_evidence([r.id for r in fresh], [True] * len(fresh))
+        chunk = [dataclasses.replace(r, evidence=r.evidence or True) for r in chunk]
+    done: list[tuple[OutboxRow, dict[str, Any] | None]] = []
+    attempts = max(1, client.connection.max_attempts)
+    for attempt in range(1, attempts + 1):
+        what = f"push to {spec.endpoint} ({len(chunk)} rows from outbox id {chunk[0].id})"
+        try:
+            body, _ = await client.send(
+                spec.request([r.payload for r in chunk]),
+                what=what,
+                stats=stats,
+                retry_ambiguous=False,
+            )
+        except errors.FatalVendorError as exc:
+            if exc.status in spec.done_statuses:
+                return done + [(row, None) for row in chunk]
+            return done + await _rejected(mirror, client, spec, chunk, exc.message, result, stats)
+        except errors.RateLimited:
+            raise
+        except errors.RetriableVendorError as exc:
+            if attempt == attempts:
+                raise
+            log.warning("push.ambiguous_failure", error=exc.message, attempt=attempt)
+            stats.retries += 1
+            await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
+            landed = await _landed(client, spec, chunk, stats)
+            done += [(r, landed[r.id]) for r in chunk if r.id in landed]
+            chunk = [r for r in chunk if r.id not in landed]
+            if not chunk:
+                return done
+            continue
+        return done + await _answered(mirror, client, spec, chunk, body, result, stats)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _rejected(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: PushSpec,
+    chunk: list[OutboxRow],
+    message: str,
+    result: PushResult,
+    stats: StreamStats,
+) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
+    """A refused chunk: one row is rejected with the vendor's message; more are bisected."""
+    if len(chunk) == 1:
+        await mirror.mark_outbox([chunk[0].id], "rejected", [message])
+        result.rejected += 1
+        log.warning("push.row_rejected", outbox_id=chunk[0].id, error=message)
+        return []
+    middle = len(chunk) // 2
+    left = await _send(mirror, client, spec, chunk[:middle], result, stats)
+    return left + await _send(mirror, client, spec, chunk[middle:], result, stats)
+
+
+async def _answered(
+    mirror: Mirror,
+    client: VendorClient,
+    spec: PushSpec,
+    chunk: list[OutboxRow],
+    body: Any,
+    result: PushResult,
+    stats: StreamStats,
+) -> list[tuple[OutboxRow, dict[str, Any] | None]]:
+    """A 2xx answer: refused as a whole, accounting for every row, or settled by a read-back."""
+    refusal = spec.refused(body) if spec.refused is not None else None
+    if refusal is not None:
+        # a refusal of the whole request (a missing right): bisecting would not change it
+        await mirror.mark_outbox([r.id for r in chunk], "rejected", [refusal] * len(chunk))
+        result.rejected += len(chunk)
+        log.warning("push.chunk_refused", rows=len(chunk), error=refusal)
+        return []
     if spec.acknowledged(body, len(chunk)):
         returned = spec.returned(body) if spec.returned is not None else []
         by_key = {k: r for r in returned if (k := spec.identify(r)[0]) is not None}
         return [(row, by_key.get(spec.key(row.payload))) for row in chunk]
+    if spec.lookup is None and spec.landed is None:
+        message = "the vendor's answer did not account for this row and it cannot be read back"
+        await mirror.mark_outbox([r.id for r in chunk], "rejected", [message] * len(chunk))
+        result.rejected += len(chunk)
+        return []
     # the answer does not account for every row: the vendor's own state decides
-    found = await _read_back(client, spec, [spec.key(r.payload) for r in chunk], stats)
-    taken: list[tuple[OutboxRow, dict[str, Any] | None]] = [
-        (r, found[k]) for r in chunk if (k := spec.key(r.payload)) in found
-    ]
-    missing = [r for r in chunk if spec.key(r.payload) not in found]
+    landed = await _landed(client, spec, chunk, stats)
+    missing = [r for r in chunk if r.id not in landed]
     message = "the vendor's answer did not account for this row and a read-back did not find it"
     await mirror.mark_outbox([r.id for r in missing], "rejected", [message] * len(missing))
     result.rejected += len(missing)
-    return taken
+    return [(r, landed[r.id]) for r in chunk if r.id in landed]
 
 
 async def _read_back(
     client: VendorClient, spec: PushSpec, keys: Sequence[str], stats: StreamStats
 ) -> dict[str, dict[str, object]]:
     """The vendor's current records for `keys`, by key."""
+    assert spec.lookup is not None and spec.stream is not None
     pull = client.connector.stream(spec.stream, client.connection.options)
     found: dict[str, dict[str, object]] = {}
     for batch in _lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
@@ -315,18 +476,21 @@ async def _settle_accepted(
     stats: StreamStats,
 ) -> None:
     """Mark accepted rows with the vendor's id and refresh the mirror from the vendor's state:
-    the records the answers carried, else a read-back of the keys."""
+    the records the answers carried, else a read-back of the keys (deletes: keys no longer
+    found are deleted from the mirror)."""
     if not accepted:
         return
     current = {spec.key(row.payload): rec for row, rec in accepted if rec is not None}
     unknown = [spec.key(row.payload) for row, rec in accepted if rec is None]
-    if unknown:
+    if unknown and spec.lookup is not None and spec.stream is not None:
         current.update(await _read_back(client, spec, unknown, stats))
     rows = [row for row, _ in accepted]
     keys = [spec.key(r.payload) for r in rows]
     ids = [spec.identify(current[k])[1] if k in current else None for k in keys]
     await mirror.mark_outbox([r.id for r in rows], "accepted", None, ids)
     result.accepted += len(rows)
+    if spec.stream is None:
+        return
     pull = client.connector.stream(spec.stream, client.connection.options)
     prepared = records.prepare(
         list(current.values()), pull.key, pull.cursor_field, lenient=False, view=pull.view
@@ -343,4 +507,8 @@ async def _settle_accepted(
         record_keys=False,
         stats=merge_stats,
     )
+    gone = sorted({k for k in keys if k not in current})
+    if spec.deletes and gone and spec.lookup is not None:
+        for path in spec.mirror_key:
+            merge_stats.deleted += await mirror.delete_by_field(ref.table, path, gone, run_id)
     await mirror.finish_run(run_id, "succeeded", merge_stats, None)

@@ -239,7 +239,7 @@ WHERE o.id IN (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
-RETURNING o.id, o.endpoint, o.operation, o.payload;
+RETURNING o.id, o.endpoint, o.operation, o.payload, o.evidence;
 
 -- name: mark_outbox
 -- $1 ids, $2 state, $3 messages, $4 vendor ids (parallel arrays)
@@ -264,3 +264,9 @@ ORDER BY connection, endpoint, operation;
 UPDATE syncer.outbox SET state = 'dropped', updated_at = now()
 WHERE id = ANY($1::bigint[]) AND state IN ('pending', 'rejected', 'invalid')
 RETURNING id;
+
+-- name: set_outbox_evidence
+-- $1 ids, $2 evidence (parallel arrays): recorded before the rows are first sent
+UPDATE syncer.outbox o SET evidence = m.evidence, updated_at = now()
+FROM unnest($1::bigint[], $2::jsonb[]) AS m(id, evidence)
+WHERE o.id = m.id;
