@@ -58,6 +58,13 @@ async def _parse(body: bytes) -> tuple[Any, bool]:
     return parse_json(body)
 
 
+async def _parse_write(body: bytes) -> tuple[Any, bool]:
+    """A write's answer: JSON, or nothing at all (a 204, Exto's empty revoke answer)."""
+    if not body.strip():
+        return None, True
+    return await _parse(body)
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
     if not value:
@@ -285,7 +292,8 @@ class VendorClient:
             with attempt:
                 if attempt.num > 1:
                     counters.retries += 1
-                return await self._authenticated(request, what, counters, decode or _parse)
+                default = _parse if request.method == "GET" else _parse_write
+                return await self._authenticated(request, what, counters, decode or default)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     async def readiness(self) -> bool | None:

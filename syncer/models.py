@@ -137,10 +137,14 @@ class PushSpec:
     #: the records an answer carries (Ioto's create returns the stored item): when given,
     #: they are the vendor's state and no read-back is needed
     returned: Callable[[Any], list[dict[str, Any]]] | None = None
+    #: the vendor ids of the rows sent, in their order (an append's insertedIds; our reading)
+    positional_ids: Callable[[Any], list[str]] | None = None
     #: keys per read-back request
     lookup_batch: int = 1000
     #: the records a read-back answer holds (default: the pulled stream's own extraction)
     found: Callable[[Any], list[dict[str, Any]]] | None = None
+    #: no lookup by key: a read-back pages through the whole pulled stream (Exto's users)
+    scan: bool = False
     #: rows of one request share what this returns (a sub-table's parent, a workflow action)
     group: Callable[[dict[str, Any]], str] | None = None
     #: a 2xx answer that still refuses the whole request (Exto's `success: false`): why
@@ -149,9 +153,9 @@ class PushSpec:
     done_statuses: frozenset[int] = frozenset()
     #: accepted rows whose key a read-back no longer finds are deleted from the mirror
     deletes: bool = False
-    #: the mirrored record's field (path) that holds the key: deletes mark those rows deleted,
-    #: and `merge` is given the mirrored record of each row's key
-    mirror_key: tuple[str, ...] = ()
+    #: the mirrored record's fields (paths) that may hold the key: deletes mark those rows
+    #: deleted, and `merge` is given the mirrored record whose first path holds the row's key
+    mirror_key: tuple[tuple[str, ...], ...] = ()
     #: emulated upserts: (payload, mirrored record or None) -> the payload to send
     merge: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None
     #: non-idempotent writes: evidence taken before a row is first sent (stored with the row)

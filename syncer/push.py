@@ -25,7 +25,7 @@ from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.log import register_secret
 from syncer.mirror import Mirror, OutboxRow
-from syncer.models import PushSpec, Request, Sender, StreamStats
+from syncer.models import PushSpec, Request, Sender, StreamSpec, StreamStats
 from syncer.settings import Config, ConnectionConfig, DesiredState
 
 log = structlog.get_logger(__name__)
@@ -334,7 +334,13 @@ async def _send_once(
     vendor does not hold are sent again."""
     fresh = [r for r in chunk if r.evidence is None]
     if fresh and spec.evidence is not None:
-        taken = await spec.evidence(_sender(client, spec, stats), [r.payload for r in fresh])
+        try:
+            taken = await spec.evidence(_sender(client, spec, stats), [r.payload for r in fresh])
+        except errors.FatalVendorError as exc:
+            # the vendor refuses to show what the rows would join (a parent that is gone)
+            await mirror.mark_outbox([r.id for r in chunk], "rejected", [exc.message] * len(chunk))
+            result.rejected += len(chunk)
+            return []
         await mirror.set_evidence([r.id for r in fresh], [taken] * len(fresh))
         chunk = [
             r if r.evidence is not None else dataclasses.replace(r, evidence=taken) for r in chunk
@@ -413,14 +419,21 @@ async def _answered(
         log.warning("push.chunk_refused", rows=len(chunk), error=refusal)
         return []
     if spec.acknowledged(body, len(chunk)):
+        if spec.positional_ids is not None:
+            ids = spec.positional_ids(body)
+            if len(ids) == len(chunk):
+                return [(row, {"_id": i}) for row, i in zip(chunk, ids, strict=True)]
         returned = spec.returned(body) if spec.returned is not None else []
         by_key = {k: r for r in returned if (k := spec.identify(r)[0]) is not None}
         return [(row, by_key.get(spec.key(row.payload))) for row in chunk]
-    if spec.lookup is None and spec.landed is None:
-        message = "the vendor's answer did not account for this row and it cannot be read back"
-        await mirror.mark_outbox([r.id for r in chunk], "rejected", [message] * len(chunk))
-        result.rejected += len(chunk)
-        return []
+    if spec.lookup is None and spec.landed is None and not spec.scan:
+        # nothing to read back: halve until each row's own answer tells (resending is harmless)
+        message = "the vendor's answer did not account for this row"
+        if not spec.idempotent:
+            await mirror.mark_outbox([r.id for r in chunk], "rejected", [message] * len(chunk))
+            result.rejected += len(chunk)
+            return []
+        return await _rejected(mirror, client, spec, chunk, message, result, stats)
     # the answer does not account for every row: the vendor's own state decides
     landed = await _landed(client, spec, chunk, stats)
     missing = [r for r in chunk if r.id not in landed]
@@ -434,8 +447,10 @@ async def _read_back(
     client: VendorClient, spec: PushSpec, keys: Sequence[str], stats: StreamStats
 ) -> dict[str, dict[str, object]]:
     """The vendor's current records for `keys`, by key."""
-    assert spec.lookup is not None and spec.stream is not None
+    assert spec.stream is not None
     pull = client.connector.stream(spec.stream, client.connection.options)
+    if spec.lookup is None:
+        return await _scan(client, spec, pull, set(keys), stats)
     found: dict[str, dict[str, object]] = {}
     for batch in _lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
         what = f"read-back of {spec.endpoint}"
@@ -452,6 +467,26 @@ async def _read_back(
                 if key is not None:
                     found[key] = record
     return found
+
+
+async def _scan(
+    client: VendorClient, spec: PushSpec, pull: StreamSpec, keys: set[str], stats: StreamStats
+) -> dict[str, dict[str, object]]:
+    """A read-back without a lookup by key: every page of the pulled stream, keeping `keys`."""
+    found: dict[str, dict[str, object]] = {}
+    size = min(pull.max_page_size, client.connection.page_size or pull.default_page_size)
+    number = 1
+    while True:
+        what = f"read-back of {spec.endpoint} (page {number})"
+        body, _ = await client.send(pull.page(pull.params, number, size), what=what, stats=stats)
+        page = pull.extract(body)
+        for record in page.records:
+            if isinstance(record, dict) and (key := spec.identify(record)[0]) in keys:
+                found[key] = record
+        last = page.total_pages is not None and number >= page.total_pages
+        if last or page.item_count < size or not page.paginated:
+            return found
+        number += 1
 
 
 def _lookup_batches(keys: list[str], most: int = LOOKUP_BATCH) -> list[list[str]]:
@@ -482,11 +517,14 @@ async def _settle_accepted(
         return
     current = {spec.key(row.payload): rec for row, rec in accepted if rec is not None}
     unknown = [spec.key(row.payload) for row, rec in accepted if rec is None]
-    if unknown and spec.lookup is not None and spec.stream is not None:
+    if unknown and (spec.lookup is not None or spec.scan) and spec.stream is not None:
         current.update(await _read_back(client, spec, unknown, stats))
     rows = [row for row, _ in accepted]
     keys = [spec.key(r.payload) for r in rows]
-    ids = [spec.identify(current[k])[1] if k in current else None for k in keys]
+    ids = [
+        spec.identify(rec)[1] if rec is not None else None
+        for rec in (own or current.get(k) for (_, own), k in zip(accepted, keys, strict=True))
+    ]
     await mirror.mark_outbox([r.id for r in rows], "accepted", None, ids)
     result.accepted += len(rows)
     if spec.stream is None:
@@ -508,7 +546,7 @@ async def _settle_accepted(
         stats=merge_stats,
     )
     gone = sorted({k for k in keys if k not in current})
-    if spec.deletes and gone and spec.lookup is not None:
+    if spec.deletes and gone and (spec.lookup is not None or spec.scan):
         for path in spec.mirror_key:
             merge_stats.deleted += await mirror.delete_by_field(ref.table, path, gone, run_id)
     await mirror.finish_run(run_id, "succeeded", merge_stats, None)

@@ -14,7 +14,8 @@ import orjson
 
 from syncer import errors
 from syncer.auth import Auth, StaticToken
-from syncer.models import Connector, PageBody, PushSpec, Request, StreamSpec, ViewSpec
+from syncer.connectors.exto_push import push
+from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
 #: Exto's DATE filter compares calendar days in `localTimeZone`; we always ask in UTC.
 _TZ = {"localTimeZone": "UTC"}
@@ -141,76 +142,6 @@ def _error_summary(body: Any) -> str:
 
 def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
     return StaticToken("Authorization", f"Bearer {token}")
-
-
-def _unique_field(name: str, options: Mapping[str, str]) -> str:
-    field = options.get(f"unique:{name.upper()}") or options.get(f"unique:{name}")
-    if not field:
-        raise errors.ConfigError(
-            f"pushing to Exto {name!r} needs the unique field that upserts match on: "
-            f'options = {{ "unique:{name.upper()}" = "<field>" }}'
-        )
-    return field
-
-
-def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """Exto master/module upserts (vendors.md §2.5): arrays of flat rows, at most 1,000 per
-    POST, matched on a field the tenant configured unique."""
-    kind, _, name = endpoint.partition(":")
-    if kind not in ("master", "module") or not name or operation != "upsert":
-        raise errors.ConfigError(
-            f"Exto cannot push {operation!r} to {endpoint!r} yet; use master:<NAME> or "
-            "module:<NAME> with operation 'upsert'"
-        )
-    unique = _unique_field(name, options)
-    route = "master-record" if kind == "master" else "module-record"
-    path = f"/api/v1/{route}/{quote(name, safe='')}"
-    params = (
-        {"userName": options["user_name"]} if kind == "module" and "user_name" in options else {}
-    )
-
-    def request(rows: list[dict[str, Any]]) -> Request:
-        return Request(path, params, method="POST", json=rows)
-
-    def invalid(row: Any) -> str | None:
-        if not isinstance(row, dict):
-            return "the payload is not a JSON object"
-        value = row.get(unique)
-        if value is None or value == "":
-            return f"the payload has no value for the unique field {unique!r}"
-        if isinstance(value, dict | list):
-            return f"the unique field {unique!r} must be a number or a string"
-        return None
-
-    def acknowledged(body: Any, sent: int) -> bool:
-        if not isinstance(body, dict):
-            return False
-        counts = (body.get("insertedCount"), body.get("updatedCount"))
-        return all(isinstance(c, int) for c in counts) and sum(counts) == sent  # type: ignore[arg-type]
-
-    def lookup(keys: Sequence[str]) -> Request:
-        typed = "NUMBER" if all(k.lstrip("-").isdigit() for k in keys) else "STRING"
-        query = {"filter": f"{unique}:{typed}:in:" + "|".join(keys), "page": "1"}
-        return Request(path, {**query, "pageSize": str(len(keys))})
-
-    def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
-        custom = record.get("customFields")
-        value = custom.get(unique) if isinstance(custom, dict) else None
-        return (None if value is None else str(value)), _record_id(record)
-
-    return PushSpec(
-        endpoint=endpoint,
-        operation=operation,
-        max_chunk=1000,
-        request=request,
-        invalid=invalid,
-        key=lambda row: str(row[unique]),
-        acknowledged=acknowledged,
-        lookup=lookup,
-        identify=identify,
-        stream=endpoint,
-        fields_at=("customFields",),
-    )
 
 
 connector = Connector(
