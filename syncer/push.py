@@ -546,7 +546,7 @@ async def _settle_accepted(
         stats=merge_stats,
     )
     gone = sorted({k for k in keys if k not in current})
-    if spec.deletes and gone and (spec.lookup is not None or spec.scan):
+    if spec.deletes and gone:
         for path in spec.mirror_key:
             merge_stats.deleted += await mirror.delete_by_field(ref.table, path, gone, run_id)
     await mirror.finish_run(run_id, "succeeded", merge_stats, None)

@@ -10,6 +10,7 @@ from typing import Any
 
 from syncer import errors
 from syncer.auth import Auth, StaticToken
+from syncer.connectors.xtrakit_push import push
 from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
 #: stream -> (list path, collection key in `data`)
@@ -108,4 +109,5 @@ connector = Connector(
     error_summary=_error_summary,
     auth_failures=frozenset({401}),
     account_failures=frozenset({402}),
+    push=push,
 )
