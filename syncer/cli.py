@@ -274,7 +274,8 @@ def push_cmd(
 @app.command()
 def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Show what a push would do, sending nothing: per desired-state table the rows to create
-    and to update (they differ from the mirror), and the rows waiting in syncer.outbox.
+    and to update (they differ from the mirror), and per endpoint the rows waiting in
+    syncer.outbox as creates, updates (the mirror holds the key), deletes and invalid rows.
 
     Example: syncer plan --config config/sandbox.toml
     """
@@ -293,6 +294,8 @@ def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
         "endpoint",
         "create",
         "update",
+        "delete",
+        "invalid",
         "queued",
         "retries",
         "samples",
@@ -305,6 +308,8 @@ def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
             str(line["endpoint"]),
             "" if line["create"] is None else str(line["create"]),
             "" if line["update"] is None else str(line["update"]),
+            "" if line.get("delete") is None else str(line["delete"]),
+            str(line.get("invalid", "")),
             str(line.get("rows", "")),
             str(line["retry"]),
             "\n".join(str(s)[:120] for s in line["samples"]),

@@ -427,14 +427,24 @@ class Mirror:
             status = await self.pool.execute(sql, list(path), list(values), run_id)
         return int(status.split()[-1])
 
+    async def desired_columns(
+        self, ref: StreamRef, view: ViewSpec, desired: DesiredState, fields_at: Sequence[str]
+    ) -> DesiredColumns:
+        """Where each desired column's field sits in the mirrored records: the typed-view
+        column of that name, else the field of that name under `fields_at`."""
+        with _wrap("reading the stream's fields"):
+            rows = await self.pool.fetch(queries["stream_fields"], ref.stream_id)
+        known = view_columns([(list(r["path"]), list(r["kinds"])) for r in rows], view)
+        by_name = {column: (path, kinds) for column, path, kinds in known}
+        return {c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]}
+
     async def enqueue_desired(
-        self, connection: str, desired: DesiredState, mirror_table: str, fields_at: Sequence[str]
+        self, connection: str, desired: DesiredState, diff: str
     ) -> tuple[int, int]:
         """Queue the desired rows that differ from the mirror; (to create, to update).
 
         Rows an earlier diff of the same table left pending are replaced, not repeated.
         """
-        diff = desired_diff_sql(desired, mirror_table, fields_at)
         sql = (
             f"WITH diff AS ({diff}), "
             "gone AS (DELETE FROM syncer.outbox WHERE connection = $1 AND source = $2 "
@@ -449,11 +459,8 @@ class Mirror:
         assert row is not None
         return int(row["created"]), int(row["updated"])
 
-    async def diff_desired(
-        self, desired: DesiredState, mirror_table: str, fields_at: Sequence[str]
-    ) -> tuple[int, int, list[str]]:
+    async def diff_desired(self, desired: DesiredState, diff: str) -> tuple[int, int, list[str]]:
         """(to create, to update, a few sample rows): the diff, sending and queueing nothing."""
-        diff = desired_diff_sql(desired, mirror_table, fields_at)
         sql = (
             f"SELECT count(*) FILTER (WHERE created) AS created, "
             f"count(*) FILTER (WHERE NOT created) AS updated, "
@@ -467,6 +474,14 @@ class Mirror:
     async def plan_outbox(self, connection: str | None) -> list[dict[str, Any]]:
         with _wrap("reading the outbox"):
             return [dict(r) for r in await self.pool.fetch(queries["plan_outbox"], connection)]
+
+    async def outbox_payloads(self, connection: str, endpoint: str, operation: str) -> list[Any]:
+        """The payloads of the rows still to send for one endpoint and operation."""
+        with _wrap("reading the outbox"):
+            rows = await self.pool.fetch(
+                queries["outbox_payloads"], connection, endpoint, operation
+            )
+        return [orjson.loads(r["payload"]) for r in rows]
 
     async def drop_outbox(self, ids: Sequence[int]) -> list[int]:
         with _wrap("dropping outbox rows"):
@@ -500,7 +515,7 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _value_ref(path: list[str], view: ViewSpec) -> str:
+def _value_ref(path: list[str], view: ViewSpec, source: str = "_data") -> str:
     """SQL for the JSON value at `path`: a key path, or a name looked up in a {name, value} list."""
     lists = {pivot.container: pivot for pivot in view.lists}
     if len(path) == 2 and path[0] in lists:
@@ -511,15 +526,15 @@ def _value_ref(path: list[str], view: ViewSpec) -> str:
         ):
             raise ValueError(f"unsupported list field {pivot!r}")
         return (
-            f"jsonb_path_query_first(_data, {_literal(query)}, "
+            f"jsonb_path_query_first({source}, {_literal(query)}, "
             f"jsonb_build_object('n', {_literal(path[1])}))"
         )
-    return "(_data #> ARRAY[" + ", ".join(_literal(p) for p in path) + "])"
+    return f"({source} #> ARRAY[" + ", ".join(_literal(p) for p in path) + "])"
 
 
-def _column(path: list[str], kinds: list[str], view: ViewSpec) -> str:
+def _column(path: list[str], kinds: list[str], view: ViewSpec, source: str = "_data") -> str:
     """The typed expression for one field, safe against values of another type."""
-    ref = _value_ref(path, view)
+    ref = _value_ref(path, view, source)
     text = f"({ref} #>> '{{}}')"
     kinds = sorted(set(kinds) - {"null"})
     if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
@@ -540,14 +555,12 @@ def _column(path: list[str], kinds: list[str], view: ViewSpec) -> str:
     return ref
 
 
-def view_ddl(
-    table: str, fields: list[tuple[list[str], list[str]]], view: ViewSpec | None = None
-) -> str:
-    """CREATE VIEW text for a stream's typed view. Column names are normalised and quoted;
-    field paths go in as escaped literals, never as identifiers. Nested fields (custom fields,
-    attributes) are named first, so they keep their plain names when a top-level field would
-    collide."""
-    view = view or ViewSpec()
+def view_columns(
+    fields: list[tuple[list[str], list[str]]], view: ViewSpec
+) -> list[tuple[str, list[str], list[str]]]:
+    """(column name, field path, kinds) of a stream's typed view. Column names are normalised;
+    nested fields (custom fields, attributes) are named first, so they keep their plain names
+    when a top-level field would collide."""
     containers = set(view.objects) | {pivot.container for pivot in view.lists}
     nested = [(p, k) for p, k in fields if len(p) == 2 and p[0] in containers]
     top = [(p, k) for p, k in fields if len(p) == 1 and p[0] not in containers and p[0] != "_id"]
@@ -557,9 +570,18 @@ def view_ddl(
         zip(keys, (p[-1] for p, _ in ordered), strict=True),
         reserved=set(ENGINE_COLUMNS) | {"_data"},
     )
+    return [(mapping[key], p, k) for (p, k), key in zip(ordered, keys, strict=True)]
+
+
+def view_ddl(
+    table: str, fields: list[tuple[list[str], list[str]]], view: ViewSpec | None = None
+) -> str:
+    """CREATE VIEW text for a stream's typed view; field paths go in as escaped literals,
+    never as identifiers."""
+    view = view or ViewSpec()
     cols = ["_pk"]
-    for (path, kinds), key in zip(ordered, keys, strict=True):
-        cols.append(f"{_column(path, kinds, view)} AS {names.quote(mapping[key])}")
+    for column, path, kinds in view_columns(fields, view):
+        cols.append(f"{_column(path, kinds, view)} AS {names.quote(column)}")
     cols += ["_data", "_source_updated_at", "_synced_at", "_run_id"]
     table_q = names.quote(table)
     return (
@@ -569,30 +591,45 @@ def view_ddl(
     )
 
 
-def desired_diff_sql(desired: DesiredState, mirror_table: str, fields_at: Sequence[str]) -> str:
+#: a desired-state column -> (the field path in the mirrored record, its kinds)
+DesiredColumns = dict[str, tuple[list[str], list[str]]]
+
+
+def desired_diff_sql(
+    desired: DesiredState, mirror_table: str, columns: DesiredColumns, view: ViewSpec
+) -> str:
     """SELECT (row jsonb, created bool) for the desired rows that differ from the mirror.
 
-    Identifiers come from validated config and are quoted; JSON paths are escaped literals.
-    A desired row matches the live mirror record whose field `key` holds the same value; it is
-    sent when there is none (created) or when any mapped field differs (updated), so a value
-    the mirror already holds, just pulled or just pushed, is never sent back.
+    Each desired column is the typed-view column of the same name (a column the mirror has not
+    seen yet: the field of that name where the vendor puts pushed fields). Values are compared
+    as the typed view shows them, so a numeric string the vendor sends equals the number the
+    desired table holds. A desired row matches the live mirror record whose key field holds the
+    same value; it is sent when there is none (created) or when any mapped field differs
+    (updated), so a value the mirror already holds, just pulled or just pushed, is never sent
+    back. The row sent names each field as the vendor does (`serialNumber`, not
+    `serial_number`). Identifiers come from validated config and are quoted; JSON paths are
+    escaped literals.
     """
     schema, table = desired.table.split(".")
     source = f"{names.quote(schema)}.{names.quote(table)}"
-    columns = [desired.key, *desired.fields]
-    selected = ", ".join(names.quote(c) for c in columns)
+    selected = ", ".join(names.quote(c) for c in [desired.key, *desired.fields])
 
-    def at(column: str) -> str:
-        return "(m._data #> ARRAY[" + ", ".join(_literal(p) for p in (*fields_at, column)) + "])"
+    def held(column: str) -> str:
+        path, kinds = columns[column]
+        return f"to_jsonb({_column(path, kinds, view, 'm._data')})"
 
-    differs = " OR ".join(
-        f"to_jsonb(d.{names.quote(c)}) IS DISTINCT FROM {at(c)}" for c in desired.fields
+    def wanted(column: str) -> str:
+        return f"to_jsonb(d.{names.quote(column)})"
+
+    differs = " OR ".join(f"{wanted(c)} IS DISTINCT FROM {held(c)}" for c in desired.fields)
+    payload = ", ".join(
+        f"{_literal(columns[c][0][-1])}, d.{names.quote(c)}" for c in [desired.key, *desired.fields]
     )
     return (
-        f"SELECT to_jsonb(d) AS row, m._pk IS NULL AS created "
+        f"SELECT jsonb_build_object({payload}) AS row, m._pk IS NULL AS created "
         f"FROM (SELECT {selected} FROM {source}) d "
         f"LEFT JOIN mirror.{names.quote(mirror_table)} m "
-        f"ON {at(desired.key)} = to_jsonb(d.{names.quote(desired.key)}) "
+        f"ON {held(desired.key)} = {wanted(desired.key)} "
         f"AND m._deleted_at IS NULL "
         f"WHERE d.{names.quote(desired.key)} IS NOT NULL AND (m._pk IS NULL OR {differs})"
     )

@@ -24,7 +24,7 @@ from syncer import errors, records
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.log import register_secret
-from syncer.mirror import Mirror, OutboxRow
+from syncer.mirror import Mirror, OutboxRow, desired_diff_sql
 from syncer.models import PushSpec, Request, Sender, StreamSpec, StreamStats
 from syncer.settings import Config, ConnectionConfig, DesiredState
 
@@ -105,10 +105,8 @@ async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult
 
 async def _queue_desired(mirror: Mirror, conn: ConnectionConfig, desired: DesiredState) -> None:
     """Queue what the desired-state table wants and the mirror does not have yet."""
-    spec = _desired_spec(conn, desired)
-    assert spec.stream is not None
-    ref = await mirror.ensure_stream(conn.name, spec.stream)
-    created, updated = await mirror.enqueue_desired(conn.name, desired, ref.table, spec.fields_at)
+    diff = await _desired_diff(mirror, conn, desired)
+    created, updated = await mirror.enqueue_desired(conn.name, desired, diff)
     log.info("push.desired_queued", table=desired.table, create=created, update=updated)
 
 
@@ -128,18 +126,24 @@ def _desired_spec(conn: ConnectionConfig, desired: DesiredState) -> PushSpec:
     return spec
 
 
+async def _desired_diff(mirror: Mirror, conn: ConnectionConfig, desired: DesiredState) -> str:
+    """The SQL that diffs a desired-state table against the mirror of its endpoint."""
+    spec = _desired_spec(conn, desired)
+    assert spec.stream is not None
+    ref = await mirror.ensure_stream(conn.name, spec.stream)
+    view = CONNECTORS[conn.vendor].stream(spec.stream, conn.options).view
+    columns = await mirror.desired_columns(ref, view, desired, spec.fields_at)
+    return desired_diff_sql(desired, ref.table, columns, view)
+
+
 async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
     """What a push would send, per source and endpoint; sends and queues nothing."""
     lines: list[dict[str, object]] = []
     async with Mirror.connect(database_url, max_size=2) as mirror:
         for conn in config.connections:
             for desired in conn.desired:
-                spec = _desired_spec(conn, desired)
-                assert spec.stream is not None
-                ref = await mirror.ensure_stream(conn.name, spec.stream)
-                created, updated, samples = await mirror.diff_desired(
-                    desired, ref.table, spec.fields_at
-                )
+                diff = await _desired_diff(mirror, conn, desired)
+                created, updated, samples = await mirror.diff_desired(desired, diff)
                 lines.append(
                     {
                         "connection": conn.name,
@@ -151,20 +155,55 @@ async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
                         "samples": samples,
                     }
                 )
+        connections = {c.name: c for c in config.connections}
         for row in await mirror.plan_outbox(None):
+            known = connections.get(row["connection"])
+            counts = (
+                await _classify(mirror, known, row["endpoint"], row["operation"])
+                if known is not None
+                else {}
+            )
             lines.append(
                 {
                     "connection": row["connection"],
                     "source": "syncer.outbox",
                     "endpoint": f"{row['endpoint']} ({row['operation']})",
-                    "create": None,
-                    "update": None,
+                    "create": counts.get("create"),
+                    "update": counts.get("update"),
+                    "delete": counts.get("delete"),
+                    "invalid": counts.get("invalid", 0),
                     "rows": row["rows"],
                     "retry": row["retried"],
                     "samples": list(row["samples"] or []),
                 }
             )
     return lines
+
+
+async def _classify(
+    mirror: Mirror, conn: ConnectionConfig, endpoint: str, operation: str
+) -> dict[str, int | None]:
+    """Outbox rows of one endpoint and operation as creates, updates, deletes and invalid rows;
+    an upsert whose key the mirror holds is an update. None where it cannot be told."""
+    connector = CONNECTORS[conn.vendor]
+    payloads = await mirror.outbox_payloads(conn.name, endpoint, operation)
+    if connector.push is None:
+        return {"invalid": len(payloads)}
+    try:
+        spec = connector.push(endpoint, operation, conn.options)
+    except errors.ConfigError:
+        return {"invalid": len(payloads)}
+    valid = [p for p in payloads if spec.invalid(p) is None]
+    counts: dict[str, int | None] = {"invalid": len(payloads) - len(valid)}
+    if spec.deletes:
+        counts["delete"] = len(valid)
+    elif spec.stream is not None and spec.mirror_key and operation == "upsert":
+        ref = await mirror.ensure_stream(conn.name, spec.stream)
+        keys = {spec.key(p) for p in valid}
+        held = await mirror.records_by_field(ref.table, spec.mirror_key[0], sorted(keys))
+        updates = sum(1 for p in valid if spec.key(p) in held)
+        counts["update"], counts["create"] = updates, len(valid) - updates
+    return counts
 
 
 def _groups(rows: list[OutboxRow]) -> dict[tuple[str, str], list[OutboxRow]]:

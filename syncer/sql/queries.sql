@@ -270,3 +270,10 @@ RETURNING id;
 UPDATE syncer.outbox o SET evidence = m.evidence, updated_at = now()
 FROM unnest($1::bigint[], $2::jsonb[]) AS m(id, evidence)
 WHERE o.id = m.id;
+
+-- name: outbox_payloads
+-- $1 connection, $2 endpoint, $3 operation: the rows a push would send (for `syncer plan`)
+SELECT payload FROM syncer.outbox
+WHERE connection = $1 AND endpoint = $2 AND operation = $3
+  AND state IN ('pending', 'sending', 'rejected')
+ORDER BY id;

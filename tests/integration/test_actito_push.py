@@ -79,3 +79,52 @@ async def test_profiles_are_created_or_updated_by_their_unique_attribute(
     assert pushed == result.accepted
     ids = await db.fetch("SELECT vendor_id FROM syncer.outbox WHERE state = 'accepted'")
     assert all(r["vendor_id"] and r["vendor_id"].isdigit() for r in ids)
+
+
+async def test_a_desired_state_table_in_view_column_names_sends_only_what_differs(
+    serve: Serve, db_url: str, db: asyncpg.Connection, key: str
+) -> None:
+    """The desired table uses the typed view's column names (`email_address`, `last_name`);
+    the diff reads the attributes list and sends Actito's own names, only for changed rows."""
+    url, sb = await start(serve)
+    desired = [
+        {
+            "table": "analytics.desired_profiles",
+            "endpoint": "profiles:customers",
+            "key": "email_address",
+            "fields": ["last_name"],
+        }
+    ]
+    config = vendor_config(
+        "actito",
+        url,
+        ("profiles:customers",),
+        options=OPTIONS,
+        max_in_flight=4,
+        page_size=100,
+        desired=desired,
+    )
+    await engine.sync(config, db_url)
+    await db.execute("CREATE SCHEMA analytics")
+    await db.execute(
+        "CREATE TABLE analytics.desired_profiles AS SELECT email_address, last_name "
+        "FROM mirror_view.actito__profiles_customers"
+    )
+    changed = await db.fetch(
+        "UPDATE analytics.desired_profiles SET last_name = 'Desired' "
+        "WHERE email_address IN (SELECT email_address FROM analytics.desired_profiles "
+        "ORDER BY email_address LIMIT 3) RETURNING email_address"
+    )
+    [line] = await push.plan(config, db_url)
+    assert (line["create"], line["update"]) == (0, 3)
+    sample = orjson.loads(line["samples"][0])
+    assert set(sample) == {"emailAddress", "lastName"}
+    sb.reset_log()
+    [result] = await push.push(config, db_url)
+    assert result.accepted == 3
+    by_email = {email_of(p): p for p in sb.records("profiles")}
+    for row in changed:
+        attributes = by_email[row["email_address"]]["attributes"]
+        assert {"name": "lastName", "value": "Desired"} in attributes
+    [again] = await push.push(config, db_url)
+    assert again.accepted == 0 and again.requests == 0

@@ -271,3 +271,24 @@ async def test_revoke_and_remove_projects_change_the_users_access(
     [result] = await push.push(config(url, sb), db_url)
     assert (result.accepted, result.rejected) == (1, 1)
     assert project not in {p["projectID"] for p in entry["projects"]}
+
+
+async def test_plan_counts_outbox_creates_updates_deletes_and_invalid_rows(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, sb = await sandbox(master_records=20)
+    cfg = config(url, sb, streams=["master:LOCATION"])
+    await engine.sync(cfg, db_url)
+    known = [r["customFields"]["serial_number"] for r in sb.records("master", "LOCATION")[:2]]
+    upserts = [{"serial_number": s, "city": "Oslo"} for s in known]
+    upserts += [{"serial_number": 990_001, "city": "Oslo"}, {"city": "no key"}]
+    await enqueue(db, "master:LOCATION", "upsert", upserts)
+    await enqueue(db, "master:LOCATION", "delete", [{"refId": "a"}, {"refId": "b"}, {}])
+    sb.reset_log()
+    lines = {line["endpoint"]: line for line in await push.plan(cfg, db_url)}
+    upsert = lines["master:LOCATION (upsert)"]
+    assert (upsert["create"], upsert["update"], upsert["invalid"]) == (1, 2, 1)
+    delete = lines["master:LOCATION (delete)"]
+    assert (delete["delete"], delete["invalid"]) == (2, 1)
+    assert sb.request_log == []
+    assert {s for s, _, _ in await outcomes(db)} == {"pending"}

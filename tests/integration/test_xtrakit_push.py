@@ -199,3 +199,36 @@ async def test_pushes_stay_under_the_per_minute_limit(
     [result] = await push.push(config, db_url)
     assert result.accepted == 3
     assert sb.count_status(429) == 0
+
+
+async def test_a_desired_state_table_compares_numbers_as_the_typed_view_does(
+    serve: Serve, db_url: str, db: asyncpg.Connection, key: str
+) -> None:
+    """XtraKit sends quantities as strings ("112"); a desired numeric 112 is not a change."""
+    url, sb = await start(serve)
+    desired = [
+        {
+            "table": "analytics.desired_items",
+            "endpoint": "items",
+            "key": "sku",
+            "fields": ["quantity", "item_price"],
+        }
+    ]
+    config = vendor_config("xtrakit", url, ("items",), desired=desired)
+    await engine.sync(config, db_url)
+    await db.execute("CREATE SCHEMA analytics")
+    await db.execute(
+        "CREATE TABLE analytics.desired_items AS SELECT DISTINCT ON (sku) sku, quantity, "
+        "item_price FROM mirror_view.xtrakit__items WHERE sku IS NOT NULL ORDER BY sku, id"
+    )
+    assert (await push.plan(config, db_url))[0]["update"] == 0
+    await db.execute(
+        "UPDATE analytics.desired_items SET quantity = quantity + 1 "
+        "WHERE sku = (SELECT min(sku) FROM analytics.desired_items)"
+    )
+    [line] = await push.plan(config, db_url)
+    assert (line["create"], line["update"]) == (0, 1)
+    [result] = await push.push(config, db_url)
+    assert result.accepted == 1 and [w.method for w in sb.ledger] == ["PUT"]
+    [again] = await push.push(config, db_url)
+    assert again.requests == 0
