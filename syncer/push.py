@@ -556,7 +556,8 @@ async def _settle_accepted(
         return
     current = {spec.key(row.payload): rec for row, rec in accepted if rec is not None}
     unknown = [spec.key(row.payload) for row, rec in accepted if rec is None]
-    if unknown and (spec.lookup is not None or spec.scan) and spec.stream is not None:
+    readable = spec.lookup is not None or spec.scan
+    if unknown and readable and spec.stream is not None and client.connection.push_read_back:
         current.update(await _read_back(client, spec, unknown, stats))
     rows = [row for row, _ in accepted]
     keys = [spec.key(r.payload) for r in rows]
@@ -584,6 +585,7 @@ async def _settle_accepted(
         record_keys=False,
         stats=merge_stats,
     )
+    # an accepted delete is gone unless the read-back still found it (a soft delete)
     gone = sorted({k for k in keys if k not in current})
     if spec.deletes and gone:
         for path in spec.mirror_key:

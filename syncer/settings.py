@@ -89,6 +89,13 @@ class ConnectionConfig(BaseModel):
         ge=0,
         description="most missing keys re-fetched by id to confirm deletes in one pass",
     )
+    push_read_back: bool = Field(
+        default=True,
+        description=(
+            "after a push, read the accepted keys back for vendor ids and the mirror; false: "
+            "the next pull brings the mirror up to date (fewer requests)"
+        ),
+    )
     streams: tuple[str, ...] = Field(min_length=1)
     desired: tuple[DesiredState, ...] = Field(
         default=(), description="desired-state tables that `syncer push` diffs and sends"

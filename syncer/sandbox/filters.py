@@ -158,7 +158,15 @@ def _predicate(c: Condition, zone: ZoneInfo) -> Predicate:
 def _scalar_test(kind: str | None, op: str, raw: str, zone: ZoneInfo) -> Test:
     """A test of one (non-list) value for a positive operator; `in` is any of its `|` values."""
     if op == "in":
-        tests = [_scalar_test(kind, "eq", item, zone) for item in raw.split("|")]
+        items = raw.split("|")
+        if kind == "STRING":
+            strings = frozenset(items)
+            return lambda v: isinstance(v, str) and v in strings
+        if kind == "NUMBER":
+            # equal numbers hash equally (2 == 2.0): a set answers what `eq` would, per item
+            numbers = frozenset(float(i) if any(c in i for c in ".eE") else int(i) for i in items)
+            return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v in numbers
+        tests = [_scalar_test(kind, "eq", item, zone) for item in items]
         return lambda value: any(t(value) for t in tests)
     if kind == "NUMBER":
         return _number_test(op, raw)

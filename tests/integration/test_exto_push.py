@@ -174,3 +174,23 @@ async def test_a_desired_state_table_sends_only_what_differs(
     sb.reset_log()
     [again] = await push.push(config, db_url)
     assert again.accepted == 0 and [e for e in sb.request_log if e.method == "POST"] == []
+
+
+async def test_without_read_back_a_push_sends_only_the_upserts(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """push_read_back = false: one POST per chunk and nothing else; the rows are accepted on the
+    counts alone, without vendor ids, and the next pull brings the mirror up to date."""
+    url, sb = await sandbox(master_records=100)
+    await enqueue(db, new_rows(1_500))
+    config = exto_config(url, options=OPTIONS, push_read_back=False)
+    [result] = await push.push(config, db_url)
+    assert result.accepted == 1_500
+    assert [e.method for e in sb.request_log] == ["POST", "POST"]
+    assert await db.fetchval("SELECT count(vendor_id) FROM syncer.outbox") == 0
+    await engine.sync(config, db_url)
+    mirrored = await db.fetchval(
+        "SELECT count(*) FROM mirror.exto__master_location "
+        "WHERE _data->'customFields'->>'name' LIKE 'Pushed %'"
+    )
+    assert mirrored == 1_500
