@@ -262,13 +262,14 @@ async def _push_group(
     result.invalid += len(bad)
     if spec.merge is not None:
         valid = await _merged(mirror, conn.name, spec, valid)
-    accepted: list[tuple[OutboxRow, dict[str, Any] | None]] = []
+    run = _MirrorRun()
     if not spec.idempotent:
         # rows an earlier push may have sent: the vendor's state decides before any resend
         maybe_sent = [r for r in valid if r.evidence is not None]
         if maybe_sent:
             landed = await _landed(client, spec, maybe_sent, stats)
-            accepted += [(r, landed[r.id]) for r in maybe_sent if r.id in landed]
+            found = [(r, landed[r.id]) for r in maybe_sent if r.id in landed]
+            await _settle_accepted(mirror, client, spec, found, result, stats, run)
             valid = [r for r in valid if r.id not in landed]
             log.info("push.read_back_before_resend", rows=len(maybe_sent), landed=len(landed))
     slots = asyncio.Semaphore(spec.fan_out)
@@ -277,11 +278,14 @@ async def _push_group(
         async with slots:
             return await _send(mirror, client, spec, chunk, result, stats)
 
-    # a round never holds a key twice, so the rows of one key reach the vendor in outbox order
+    # a round never holds a key twice, so the rows of one key reach the vendor in outbox order;
+    # each round's outcomes are committed before the next round is sent
     for round_ in _rounds(spec, _chunks(spec, valid)):
+        accepted: list[tuple[OutboxRow, dict[str, Any] | None]] = []
         for taken in await asyncio.gather(*(bounded(chunk) for chunk in round_)):
             accepted += taken
-    await _settle_accepted(mirror, client, spec, accepted, result, stats)
+        await _settle_accepted(mirror, client, spec, accepted, result, stats, run)
+    await run.finish(mirror)
 
 
 async def _merged(
@@ -541,6 +545,18 @@ def _lookup_batches(keys: list[str], most: int = LOOKUP_BATCH) -> list[list[str]
     return [b for b in batches if b]
 
 
+@dataclass
+class _MirrorRun:
+    """The syncer.runs row that records a push group's mirror refreshes (one per group)."""
+
+    run_id: int | None = None
+    stats: StreamStats = dataclasses.field(default_factory=StreamStats)
+
+    async def finish(self, mirror: Mirror) -> None:
+        if self.run_id is not None:
+            await mirror.finish_run(self.run_id, "succeeded", self.stats, None)
+
+
 async def _settle_accepted(
     mirror: Mirror,
     client: VendorClient,
@@ -548,6 +564,7 @@ async def _settle_accepted(
     accepted: list[tuple[OutboxRow, dict[str, Any] | None]],
     result: PushResult,
     stats: StreamStats,
+    run: _MirrorRun,
 ) -> None:
     """Mark accepted rows with the vendor's id and refresh the mirror from the vendor's state:
     the records the answers carried, else a read-back of the keys (deletes: keys no longer
@@ -574,20 +591,20 @@ async def _settle_accepted(
         list(current.values()), pull.key, pull.cursor_field, lenient=False, view=pull.view
     )
     ref = await mirror.ensure_stream(client.connection.name, spec.stream)
-    run_id = await mirror.start_run(str(uuid.uuid4()), ref, "push", None, 0)
-    merge_stats = StreamStats(records=len(current))
+    if run.run_id is None:
+        run.run_id = await mirror.start_run(str(uuid.uuid4()), ref, "push", None, 0)
+    run.stats.records += len(current)
     await mirror.merge_page(
         ref,
-        run_id=run_id,
+        run_id=run.run_id,
         pass_id=None,
         page=None,
         prepared=prepared,
         record_keys=False,
-        stats=merge_stats,
+        stats=run.stats,
     )
     # an accepted delete is gone unless the read-back still found it (a soft delete)
     gone = sorted({k for k in keys if k not in current})
     if spec.deletes and gone:
         for path in spec.mirror_key:
-            merge_stats.deleted += await mirror.delete_by_field(ref.table, path, gone, run_id)
-    await mirror.finish_run(run_id, "succeeded", merge_stats, None)
+            run.stats.deleted += await mirror.delete_by_field(ref.table, path, gone, run.run_id)
