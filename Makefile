@@ -6,7 +6,7 @@ SYNCER := $(VENV)/bin/syncer
 PORT   ?= 8765
 RECORDS ?= 50000
 
-.PHONY: install run test test-unit test-integration lint typecheck check bench clean
+.PHONY: install run test test-unit test-integration test-faults lint typecheck check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-unit: install
 
 test-integration: install
 	$(PY) -m pytest -q tests/integration tests/acceptance
+
+## test-faults: every fault experiment in full (docs/reliability.md; under 30 minutes, not in CI)
+test-faults: install
+	$(PY) -m tests.faults.run
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from syncer import errors, names
+from syncer import errors, faults, names
 from syncer.models import StreamStats, ViewSpec
 from syncer.records import Field, Prepared, Row
 from syncer.settings import DesiredState
@@ -249,6 +249,10 @@ class Mirror:
                         queries["quarantine"],
                         [(ref.stream_id, run_id, page, b.key, b.reason, b.raw) for b in rejected],
                     )
+                if page is not None:
+                    faults.reached("before_commit")
+        if page is not None:
+            faults.reached("after_commit")
         known |= new_fields
         inserted, updated = merged["inserted"], merged["updated"]
         stats.inserted += inserted

@@ -12,6 +12,8 @@ import asyncio
 import atexit
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -81,9 +83,32 @@ def _get_pool() -> ProcessPoolExecutor:
         # forkserver: workers never inherit this process's threads or event loop
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["syncer.workers"])
-        _pool = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
+        _pool = ProcessPoolExecutor(
+            max_workers=_workers(),
+            mp_context=context,
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
         atexit.register(_reset)
     return _pool
+
+
+def _watch_parent(pid: int) -> None:
+    """In each worker: exit once syncer's process is gone. A SIGKILLed syncer cannot shut its
+    pool down, and its workers (children of the forkserver, not of syncer) would otherwise
+    live on, holding its output pipes open."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid was reused by another user's process
+                os._exit(0)
+
+    threading.Thread(target=watch, name="syncer-parent-watch", daemon=True).start()
 
 
 def _workers() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,7 +30,40 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "write_delay_ms": float,
     "write_fail_after_apply": int,
     "hide_unowned_modules": bool,
+    # fault switches (docs/sandbox.md "Fault switches")
+    "fault_rate": float,
+    "fault_kinds": tuple,
+    "fault_seed": int,
+    "fault_timeout_ms": float,
+    "storm_rate": float,
+    "revoked_tokens": tuple,
+    "revoke_after": int,
 }
+
+#: what the per-request fault mix can inject (`fault_kinds`), in the order of the default
+FAULT_KINDS: tuple[str, ...] = (
+    "500",
+    "502",
+    "503",
+    "reset",
+    "timeout",
+    "truncated",
+    "invalid_json",
+)
+#: runtime knobs checked on every assignment too (`sb.config.fault_rate = 2` raises ValueError)
+CHECKED_ON_SET = frozenset(
+    {
+        "fault_rate",
+        "fault_kinds",
+        "fault_seed",
+        "fault_timeout_ms",
+        "storm_rate",
+        "revoked_tokens",
+        "revoke_after",
+    }
+)
+#: setting any of these (even to the value it holds) re-creates the fault and storm RNGs
+RNG_KNOBS = frozenset({"fault_rate", "fault_kinds", "fault_seed", "fault_timeout_ms", "storm_rate"})
 
 
 def _default_unique_fields() -> dict[str, tuple[str, ...]]:
@@ -87,6 +120,33 @@ class SandboxConfig:
     #: module lists show only records the token's user created or is responsible for, or with an
     #: active workflow (Exto's visibility rule; `exto.visible_to`)
     hide_unowned_modules: bool = False
+    #: fault switches (docs/sandbox.md "Fault switches"). The per-request fault mix: the share
+    #: (0..1) of authenticated data requests that fail, the kinds drawn from (uniformly), the
+    #: seed of its RNG (and of the storm's) and how long a "timeout" fault stalls
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    fault_seed: int = 0
+    fault_timeout_ms: float = 30_000.0
+    #: the share (0..1) of authenticated data requests answered 429 by a "storm", before the
+    #: rate limiter (which does not count them)
+    storm_rate: float = 0.0
+    #: tokens answered 401 like unknown ones
+    revoked_tokens: tuple[str, ...] = ()
+    #: 0 = off; else after that many more requests answered normally, every token is revoked
+    revoke_after: int = 0
+    #: dataset: this many master records, a contiguous run in `_id` order from the middle, share
+    #: one `updatedAt` (`Dataset.build`)
+    tied_updated_at: int = 0
+    #: bumped whenever an RNG_KNOBS knob is set: the sandbox then re-creates its fault RNGs
+    fault_epoch: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Check CHECKED_ON_SET knobs on assignment; note assignments of RNG_KNOBS knobs."""
+        if name in CHECKED_ON_SET:
+            value = _check(name, RUNTIME_KNOBS[name], value)
+        object.__setattr__(self, name, value)
+        if name in RNG_KNOBS:
+            object.__setattr__(self, "fault_epoch", getattr(self, "fault_epoch", 0) + 1)
 
     def __post_init__(self) -> None:
         self.master_name = self.master_name.upper()
@@ -96,11 +156,13 @@ class SandboxConfig:
             name.upper(): tuple(names) for name, names in self.unique_fields.items()
         }
         self.token_users = dict(self.token_users)
-        for name in ("master_records", "module_records", "users", "projects"):
+        for name in ("master_records", "module_records", "users", "projects", "tied_updated_at"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.projects < 1:
             raise ValueError("projects must be >= 1")
+        if self.tied_updated_at > self.master_records:
+            raise ValueError("tied_updated_at must be <= master_records")
         self.apply({name: getattr(self, name) for name in RUNTIME_KNOBS})
 
     def apply(self, changes: Mapping[str, object]) -> dict[str, object]:
@@ -119,11 +181,16 @@ class SandboxConfig:
         shows only the users)."""
         described = describe_knobs(self, hide="tokens")
         described["token_users"] = sorted(set(self.token_users.values()))
+        described["revoked_tokens"] = len(self.revoked_tokens)
+        del described["fault_epoch"]
         return described
 
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
+    special = _SPECIAL_CHECKS.get(name)
+    if special is not None:
+        return special(name, value)
     if kind is str:
         if value not in ("rows", "array"):
             raise ValueError(f"{name} must be 'rows' or 'array'")
@@ -134,3 +201,51 @@ def _check(name: str, kind: type, value: object) -> object:
             raise ValueError(f"{name} must be a list of strings")
         return tuple(str(item).strip().lower() for item in names)
     return check_value(name, kind, value)
+
+
+def _share(name: str, value: object) -> object:
+    """A probability: a number 0..1, as a float."""
+    share = check_value(name, float, value)
+    assert isinstance(share, float)
+    if not 0 <= share <= 1:  # NaN too
+        raise ValueError(f"{name} must be between 0 and 1")
+    return share
+
+
+def _any_int(name: str, value: object) -> object:
+    """Any whole number (seeds may be negative)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be an integer")
+    if not float(value).is_integer():
+        raise ValueError(f"{name} must be an integer")
+    return int(value)
+
+
+def _fault_kinds(name: str, value: object) -> object:
+    """Kinds from FAULT_KINDS (500/502/503 may be numbers), duplicates dropped, order kept."""
+    kinds: list[str] = []
+    for item in string_list(name, value):
+        kind = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"{name}: unknown kind {item!r} (kinds: {', '.join(FAULT_KINDS)})")
+        assert isinstance(kind, str)
+        if kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds)
+
+
+def _tokens(name: str, value: object) -> object:
+    """Bearer tokens, kept exactly as given (tokens are case-sensitive)."""
+    tokens = string_list(name, value)
+    if not all(isinstance(token, str) and token for token in tokens):
+        raise ValueError(f"{name} must be a list of non-empty strings")
+    return tuple(str(token) for token in dict.fromkeys(tokens))
+
+
+_SPECIAL_CHECKS: Mapping[str, Callable[[str, object], object]] = {
+    "fault_rate": _share,
+    "storm_rate": _share,
+    "fault_seed": _any_int,
+    "fault_kinds": _fault_kinds,
+    "revoked_tokens": _tokens,
+}

@@ -38,8 +38,13 @@ config = JSON.config_route(lambda request: request.app[SANDBOX_KEY].config)
 
 
 async def request_log(request: web.Request) -> web.Response:
-    """The request log: `[{at, method, path, query, token_seen, status}]` (tokens never echoed)."""
-    return web.json_response(log_entries(request.app[SANDBOX_KEY].request_log))
+    """The request log: `[{at, method, path, query, token_seen, status, fault}]` (tokens never
+    echoed)."""
+    log = request.app[SANDBOX_KEY].request_log
+    entries = log_entries(log)
+    for entry, logged in zip(entries, log, strict=True):
+        entry["fault"] = logged.fault
+    return web.json_response(entries)
 
 
 async def reset_log(request: web.Request) -> web.Response:

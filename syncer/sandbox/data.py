@@ -11,7 +11,7 @@ import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncer.sandbox import directory
@@ -118,6 +118,8 @@ class Dataset:
         collections[module_key].insert(
             _base_records(module, config.seed, "module", config.module_records)
         )
+        if config.tied_updated_at:
+            _tie_updated_at(collections[master_key], config.tied_updated_at)
         for collection in collections.values():
             # the orders clients use (insertion, `sort=_id`), built before the first request
             collection.warm(("", "_id"))
@@ -245,6 +247,33 @@ def _base_records(factory: RecordFactory, seed: int, kind: str, count: int) -> I
         roll = rng.random()
         updated = created if roll < 0.4 else min(BASE_END_MS, created + int(roll * 60 * DAY_MS))
         yield factory.new(rng, created, updated)
+
+
+def _tie_updated_at(coll: Collection, count: int) -> None:
+    """Give `count` records one `updatedAt`: a contiguous run in `_id` order (poison records left
+    out) starting at the middle (index len // 2), moved back just enough to fit when the run
+    would pass the end. The shared value is the latest `updatedAt` of the run (so every
+    `createdAt` stays <= it), moved on by 1 ms while a record outside the run holds it."""
+    order = coll.select("_id", False, None, ())
+    seqs = [seq for seq in order.page(0, order.total) if seq not in coll.poison]
+    if count > len(seqs):
+        raise ValueError(f"tied_updated_at: only {len(seqs)} records can be tied")
+    start = min(len(seqs) // 2, len(seqs) - count)
+    run = {seq: coll.get(seq) for seq in seqs[start : start + count]}
+    tied_ms = max(_epoch_ms(record["updatedAt"]) for record in run.values())
+    while any(seq not in run for seq in coll.find("updatedAt", iso_ms(tied_ms))):
+        tied_ms += 1
+    tied = iso_ms(tied_ms)
+    coll.replace({seq: {**record, "updatedAt": tied} for seq, record in run.items()})
+
+
+def _epoch_ms(stamp: str) -> int:
+    """Epoch milliseconds of an ISO-8601 UTC timestamp such as `2025-02-27T02:20:06.958Z`."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _insert_with_poison(coll: Collection, records: Iterator[Record], count: int) -> None:

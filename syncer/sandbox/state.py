@@ -22,6 +22,7 @@ from aiohttp import web
 from syncer.sandbox.collection import Collection
 from syncer.sandbox.config import SandboxConfig
 from syncer.sandbox.data import Dataset, GenerationResult
+from syncer.sandbox.exto_faults import FaultState
 from syncer.sandbox.ratelimit import Clock, SlidingWindowLimiter, max_in_window
 
 
@@ -37,7 +38,12 @@ class RequestLogEntry:
     query: dict[str, str]
     #: the bearer token presented, if any (health routes: None)
     token: str | None
+    #: the status sent; 0 when no answer was sent (a "reset" fault, or a "timeout" fault whose
+    #: client had gone when the stall ended)
     status: int
+    #: the fault the Exto sandbox injected: a kind of `fault_kinds`, or "storm" for a storm 429;
+    #: None otherwise (other vendors' sandboxes always None)
+    fault: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class Sandbox(RequestLog):
         self.ledger: list[AppliedWrite] = []
         #: the field types each collection's writes are checked against, learnt on first write
         self.field_types: dict[tuple[str, str], dict[str, str]] = {}
+        #: the fault switches' RNGs and Retry-After bookkeeping (`exto_faults`)
+        self.faults = FaultState()
         self._started = clock()
         self._last_write_ms = 0
 
@@ -157,15 +165,29 @@ class Sandbox(RequestLog):
         return at, self._last_write_ms
 
     def max_in_window(self, token: str, window: float = 1.0) -> int:
-        """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
-        return self._max_accepted(token, window)
+        """Most requests from `token` the rate limiter accepted in any `window` seconds, from the
+        log: every entry but 429s (limiter and storm) and 401s (which never reach the limiter).
+        Faulted requests count, status 0 included: the limiter accepted them."""
+        times = sorted(
+            e.at for e in self.request_log if e.token == token and e.status not in (401, 429)
+        )
+        return max_in_window(times, window)
+
+    def early_requests(self, token: str) -> int:
+        """Requests from `token` that arrived while a Retry-After sent to it still forbade them
+        (more than 50 ms after that 429 left, before the instant it named); see docs/sandbox.md
+        "Fault switches"."""
+        return self.faults.early[token]
 
     def stats(self) -> dict[str, Any]:
-        """Request counts per status, the busiest window per token, live record counts, the
-        ledger's size."""
+        """Request counts per status, injected faults per kind, the busiest window and early
+        requests per token, live record counts, the ledger's size."""
         tokens = sorted({e.token for e in self.request_log if e.token is not None})
+        faults = Counter(e.fault for e in self.request_log if e.fault is not None)
         return self._log_stats() | {
+            "faults": dict(sorted(faults.items())),
             "max_in_window": {token: self.max_in_window(token) for token in tokens},
+            "early_requests": {token: self.early_requests(token) for token in tokens},
             "records": {
                 kind: {name: len(coll)} for (kind, name), coll in self.data.collections.items()
             }

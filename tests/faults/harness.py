@@ -1,0 +1,225 @@
+"""What every fault experiment shares: a sandbox served in this process, syncer run as a real
+subprocess (so it can be killed), a fresh database per trial, and the final comparison of the
+mirror with the sandbox: same key set, same hash per key, no duplicates, nothing wrongly
+deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from aiohttp import web
+
+from syncer import migrate
+from syncer.sandbox import create_app
+from syncer.sandbox.config import SandboxConfig
+from syncer.sandbox.state import SANDBOX_KEY, Sandbox
+from tests.integration.mirror_check import expected
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "sandbox-token"
+TOKEN_ENV = "SYNCER_FAULTS_TOKEN"
+TABLE = "exto__master_location"
+STREAM = "master:LOCATION"
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+@dataclass
+class Outcome:
+    """One trial's end state, compared with the sandbox."""
+
+    lost: int = 0  # the vendor holds it; the mirror has no row for it
+    stale: int = 0  # the mirror's row differs from the vendor's record
+    duplicated: int = 0  # a key held twice (rows, or vendor-side records for pushes)
+    wrongly_deleted: int = 0  # the vendor holds it; the mirror marked it deleted
+    extra: int = 0  # the mirror shows it live; the vendor no longer holds it
+    problems: list[str] = field(default_factory=list)  # anything else that went wrong
+
+    @property
+    def passed(self) -> bool:
+        bad = self.lost + self.stale + self.duplicated + self.wrongly_deleted + self.extra
+        return bad == 0 and not self.problems
+
+
+@dataclass
+class Experiment:
+    """The tally of one experiment over its trials (a row of docs/reliability.md)."""
+
+    number: int
+    name: str
+    trials: int = 0
+    passed: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    wrongly_deleted: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        self.trials += 1
+        self.passed += outcome.passed
+        self.lost += outcome.lost + outcome.stale
+        self.duplicated += outcome.duplicated
+        self.wrongly_deleted += outcome.wrongly_deleted
+        for problem in outcome.problems:
+            if len(self.notes) < 5:
+                self.notes.append(f"trial {self.trials}: {problem}")
+
+
+class Lab:
+    """One experiment's machinery: the admin database URL and a work directory."""
+
+    def __init__(self, admin_url: str, workdir: Path) -> None:
+        self.admin_url = admin_url
+        self.workdir = workdir
+        self._runners: list[web.AppRunner] = []
+        self._databases: list[str] = []
+
+    async def close(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            for name in self._databases:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    async def database(self) -> str:
+        """A fresh, migrated database, dropped when the lab closes."""
+        name = f"syncer_fault_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        self._databases.append(name)
+        url = with_database(self.admin_url, name)
+        await migrate.migrate(url)
+        return url
+
+    async def sandbox(self, **knobs: Any) -> tuple[str, Sandbox]:
+        """An Exto sandbox served on 127.0.0.1 by this process: (base URL, its state)."""
+        knobs.setdefault("module_records", 10)
+        knobs.setdefault("users", 5)
+        knobs.setdefault("projects", 2)
+        knobs.setdefault("rate_limit", 0)
+        app = create_app(SandboxConfig(**knobs))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/data", app[SANDBOX_KEY]
+
+    def config(self, base_url: str, **settings: Any) -> Path:
+        """A TOML config with one Exto connection; `settings` go on the connection."""
+        lines = [
+            "[[connections]]",
+            'name = "exto"',
+            'vendor = "exto"',
+            f'base_url = "{base_url}"',
+            f'token_env = "{TOKEN_ENV}"',
+            f'streams = ["{STREAM}"]',
+        ]
+        settings.setdefault("rate_limit", 1000)
+        for key, value in settings.items():
+            lines.append(f"{key} = {_toml(value)}")
+        path = self.workdir / f"syncer-{uuid.uuid4().hex[:8]}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+@asynccontextmanager
+async def lab(admin_url: str, workdir: Path) -> AsyncIterator[Lab]:
+    os.makedirs(workdir, exist_ok=True)
+    it = Lab(admin_url, workdir)
+    try:
+        yield it
+    finally:
+        await it.close()
+
+
+def syncer_env(db_url: str, token: str = TOKEN, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_KILL")}
+    return {**env, "SYNCER_DATABASE_URL": db_url, TOKEN_ENV: token, **extra}
+
+
+async def spawn(*args: str, env: dict[str, str], quiet: bool = False) -> asyncio.subprocess.Process:
+    """`python -m syncer ARGS`, its output kept (read it with communicate()) or discarded."""
+    sink = asyncio.subprocess.DEVNULL if quiet else asyncio.subprocess.PIPE
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "syncer", *args, env=env, cwd=ROOT, stdout=sink, stderr=sink
+    )
+
+
+@dataclass
+class Finished:
+    code: int
+    out: str
+    err: str
+    seconds: float
+
+
+async def run(*args: str, env: dict[str, str], limit_s: float = 600) -> Finished:
+    started = time.monotonic()
+    proc = await spawn(*args, env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=limit_s)
+    assert proc.returncode is not None
+    return Finished(proc.returncode, out.decode(), err.decode(), time.monotonic() - started)
+
+
+class Expected:
+    """The vendor's key -> hash, computed once per (unchanging) sandbox."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.hashes = expected(sb.records("master", "LOCATION"), STREAM)
+
+
+async def compare(db_url: str, want: dict[str, bytes], table: str = TABLE) -> Outcome:
+    """The mirror against `want` (key -> content hash)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass($1)", f'mirror."{table}"')
+        if exists is None:
+            return Outcome(lost=len(want), problems=["the mirror table does not exist"])
+        rows = await conn.fetch(f'SELECT _pk, _hash, _deleted_at FROM mirror."{table}"')
+        dupes = await conn.fetchval(f'SELECT count(*) - count(DISTINCT _pk) FROM mirror."{table}"')
+    finally:
+        await conn.close()
+    live = {r["_pk"]: bytes(r["_hash"]) for r in rows if r["_deleted_at"] is None}
+    deleted = {r["_pk"] for r in rows if r["_deleted_at"] is not None}
+    out = Outcome(duplicated=int(dupes))
+    for key, digest in want.items():
+        if key in live:
+            out.stale += live[key] != digest
+        elif key in deleted:
+            out.wrongly_deleted += 1
+        else:
+            out.lost += 1
+    out.extra = len(live.keys() - want.keys())
+    return out
