@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from syncer import db, engine, errors, log, migrate, push, settings
+from syncer import db, engine, errors, log, migrate, push, roles, settings
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
@@ -100,6 +101,36 @@ def _setup(
     ] = None,
 ) -> None:
     log.configure(json=json_logs, level=log_level or ("warning" if err.is_terminal else "info"))
+
+
+@app.command("grant-analyst")
+def grant_analyst(
+    role: Annotated[str, typer.Argument(help="The role to create or update.")],
+    password_env: Annotated[
+        str | None,
+        typer.Option(help="Environment variable holding a password: the role may log in."),
+    ] = None,
+) -> None:
+    """Create a read-only role for analysts: SELECT on every mirror table and typed view (now
+    and later); no writes, no DDL, no access to syncer's own tables.
+
+    Example: syncer grant-analyst analyst && psql -c 'GRANT analyst TO alice'
+    """
+    url = _database()
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            err.print(f"[red]error:[/red] ${password_env} is not set")
+            raise typer.Exit(int(errors.ExitCode.AUTH_OR_CONFIG))
+        log.register_secret(password)
+
+    async def go() -> bool:
+        await migrate.migrate(url)
+        return await roles.grant_analyst(url, role, password)
+
+    created = _run(go())
+    out.print(f"{'created' if created else 'updated'} read-only role {role}")
 
 
 @app.command("migrate")
@@ -472,6 +503,10 @@ def sandbox(
     limits: Annotated[
         bool, typer.Option(help="Enforce every vendor's documented limits (off: none at all).")
     ] = True,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS instead of HTTP.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Run the local emulator of the four vendors until interrupted.
 
@@ -515,14 +550,21 @@ def sandbox(
         xtrakit.rate_limit_per_minute = 0
         ioto.throttle_per_second = 0
     app = create_all(cfg, actito, xtrakit, ioto)
-    base = f"http://{host}:{port}"
+    tls = None
+    if tls_cert is not None or tls_key is not None:
+        if tls_cert is None or tls_key is None:
+            err.print("error: --tls-cert and --tls-key go together")
+            raise typer.Exit(int(errors.ExitCode.USAGE))
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(tls_cert, tls_key)
+    base = f"{'https' if tls else 'http'}://{host}:{port}"
     err.print(
         f"sandbox: Exto {base}/data ({records} master records, "
         f"{cfg.rate_limit or 'no'} req/s limit), Actito {base}/actito, "
         f"XtraKit {base}/xtrakit/api/v1, Ioto {base}/ioto ({n} records per stream)"
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_app(app, host, port))
+        asyncio.run(serve_app(app, host, port, ssl_context=tls))
 
 
 @app.command()

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import math
 import random
+import ssl
 import time
 import weakref
 from collections import deque
@@ -225,10 +226,24 @@ class VendorClient:
             headers=headers,
             trace_configs=[tracing],
             timeout=aiohttp.ClientTimeout(total=self.connection.timeout),
-            connector=aiohttp.TCPConnector(limit=64),
+            connector=aiohttp.TCPConnector(limit=64, ssl=self._tls()),
             raise_for_status=False,
         )
         return self
+
+    def _tls(self) -> ssl.SSLContext | bool:
+        """Verified TLS always: the system's CAs, plus the connection's `ca_file` if set."""
+        ca_file = self.connection.ca_file
+        if ca_file is None:
+            return True
+        try:
+            context = ssl.create_default_context()
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise errors.ConfigError(
+                f"connection {self.connection.name!r}: cannot load ca_file {ca_file}: {exc}"
+            ) from None
+        return context
 
     async def __aexit__(
         self,
@@ -380,6 +395,12 @@ class VendorClient:
         except TimeoutError:
             raise errors.RetriableVendorError(
                 f"{what}: no answer within {self.connection.timeout}s"
+            ) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise errors.ConfigError(
+                f"{what}: the TLS certificate of {self.connection.base_url} is not trusted "
+                f"({exc.certificate_error}); if it is signed by a private CA, set ca_file on "
+                f"connection {self.connection.name!r}"
             ) from None
         except aiohttp.ClientError as exc:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None

@@ -71,6 +71,13 @@ class ConnectionConfig(BaseModel):
         default=None, ge=1, le=1000, description="records per page; default: the vendor's"
     )
     timeout: float = Field(default=60.0, gt=0, description="seconds per HTTP request")
+    ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM file of certificate authorities to trust for this vendor, besides the system's "
+            "(a private CA, a sandbox's self-signed certificate); certificates are always verified"
+        ),
+    )
     max_attempts: int = Field(default=10, ge=1, description="attempts per request")
     retry_timeout: float = Field(
         default=600.0, gt=0, description="seconds one request may spend in retries"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import TYPE_CHECKING
 
@@ -58,12 +59,14 @@ def create_all(
     return root
 
 
-async def serve_app(app: web.Application, host: str, port: int) -> None:
-    """Serve `app` on host:port until cancelled; no access log."""
+async def serve_app(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """Serve `app` on host:port until cancelled (HTTPS with `ssl_context`); no access log."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from typing import Literal
 
 import asyncpg
 import psutil
+import trustme
 
-from tests.faults.harness import Expected, Experiment, Lab, Outcome, compare, run, spawn
+from tests.faults.harness import TOKEN, Expected, Experiment, Lab, Outcome, compare, run, spawn
 from tests.faults.harness import syncer_env as env
 
 Profile = Literal["full", "fast"]
@@ -170,6 +172,204 @@ async def two_runs(lab: Lab, tally: Experiment, trials: int, records: int, seed:
         tally.add(outcome)
 
 
+async def storm(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """2. Half of all requests answer 429 (Retry-After in seconds, as a date, or none): the run
+    completes, nothing is lost, nothing is sent before its Retry-After, and no one-second
+    window holds more than the limit."""
+    limit = 10
+    for trial in range(trials):
+        url, sb = await lab.sandbox(master_records=records, seed=seed + trial, rate_limit=limit)
+        sb.config.fault_seed = seed * 1000 + trial
+        sb.config.storm_rate = 0.5
+        want = Expected(sb).hashes
+        config = str(lab.config(url, rate_limit=limit, max_attempts=40, retry_timeout=3600))
+        db_url = await lab.database()
+        done = await run("sync", "--config", config, env=env(db_url))
+        sb.config.storm_rate = 0.0
+        outcome = await compare(db_url, want)
+        if done.code != 0:
+            outcome.problems.append(f"exit {done.code}: {done.err[-200:]}")
+        storms = sum(1 for e in sb.request_log if e.fault == "storm")
+        if storms == 0:
+            outcome.problems.append("the storm sent no 429")
+        if (early := sb.early_requests(TOKEN)) != 0:
+            outcome.problems.append(f"{early} requests arrived before their Retry-After")
+        if (most := sb.max_in_window(TOKEN)) > limit:
+            outcome.problems.append(f"{most} requests in one second (limit {limit})")
+        tally.add(outcome)
+        tally.notes.append(f"trial {trial + 1}: {storms} storm 429s, {done.seconds:.0f} s")
+
+
+async def fault_mix(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """3. 10% of requests fail (500, 502, 503, reset, timeout, truncated or invalid JSON): the
+    run completes, nothing is lost, and the checkpoint never passes a failed page."""
+    for trial in range(trials):
+        url, sb = await lab.sandbox(master_records=records, seed=seed + trial)
+        sb.config.fault_seed = seed * 1000 + trial
+        sb.config.fault_timeout_ms = 3_000
+        sb.config.fault_rate = 0.1
+        want = Expected(sb).hashes
+        config = str(lab.config(url, timeout=1.0, max_attempts=15, page_size=250))
+        db_url = await lab.database()
+        done = await run("sync", "--config", config, env=env(db_url))
+        sb.config.fault_rate = 0.0
+        outcome = await compare(db_url, want)
+        if done.code != 0:
+            outcome.problems.append(f"exit {done.code}: {done.err[-200:]}")
+        kinds = sorted({e.fault for e in sb.request_log if e.fault})
+        if not kinds:
+            outcome.problems.append("no fault was injected")
+        tally.add(outcome)
+        faults = sum(1 for e in sb.request_log if e.fault)
+        tally.notes.append(f"trial {trial + 1}: {faults} faults ({', '.join(kinds)})")
+
+
+async def revoked(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """10. The token is revoked at a random point of a run: syncer exits with the auth code
+    within 2 requests of the first 401, and its checkpoint is the last committed page (the
+    mirror holds exactly the pages up to it); a rerun with a good token ends equal."""
+    url, sb = await lab.sandbox(master_records=records, seed=seed)
+    want = Expected(sb).hashes
+    ordered = sorted(want)  # pages are read sorted by _id
+    config = str(lab.config(url, window=4))
+    rng = random.Random(f"{seed}:revoked")
+    pages = -(-records // 1000)
+    for _ in range(trials):
+        sb.reset_log()
+        sb.config.revoked_tokens = ()
+        sb.config.revoke_after = rng.randint(1, max(1, pages - 1))
+        db_url = await lab.database()
+        done = await run("sync", "--config", config, env=env(db_url))
+        outcome = Outcome()
+        if done.code != 6:
+            outcome.problems.append(f"exit {done.code}, not the auth code 6")
+        refused = [e.at for e in sb.request_log if e.status == 401]
+        later = [at for at in (e.at for e in sb.request_log) if refused and at > refused[0] + 0.05]
+        if len(later) > 2:
+            outcome.problems.append(f"{len(later)} requests after the first 401")
+        if TOKEN in done.out + done.err:
+            outcome.problems.append("the token was printed")
+        at = await _checkpoint(db_url)
+        held = await compare(db_url, {k: want[k] for k in ordered[: at * 1000]})
+        if held.lost or held.stale or held.extra:
+            outcome.problems.append(
+                f"checkpoint page {at} but the mirror holds otherwise "
+                f"({held.lost} missing, {held.extra} beyond it)"
+            )
+        sb.config.revoke_after = 0
+        sb.config.revoked_tokens = ()
+        rerun = await run("sync", "--config", config, env=env(db_url))
+        if rerun.code != 0:
+            outcome.problems.append(f"rerun exited {rerun.code}")
+        final = await compare(db_url, want)
+        final.problems += outcome.problems
+        tally.add(final)
+
+
+async def tls(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """12. A sandbox served over HTTPS with a certificate of a private CA: refused (auth/config
+    code, a message naming ca_file, no request reaches it) without the CA or with another
+    CA; synced when its CA is configured; and no setting turns verification off."""
+    authority, stranger = trustme.CA(), trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    url, sb = await lab.sandbox(tls=context, master_records=records, seed=seed)
+    want = Expected(sb).hashes
+    ours, theirs = lab.workdir / "ca.pem", lab.workdir / "other-ca.pem"
+    authority.cert_pem.write_to_path(str(ours))
+    stranger.cert_pem.write_to_path(str(theirs))
+    for _ in range(trials):
+        outcome = Outcome()
+        for label, settings in (
+            ("no ca_file", {}),
+            ("another CA", {"ca_file": str(theirs)}),
+            ("verify_ssl = false", {"verify_ssl": False}),
+            ("ssl = false", {"ssl": False}),
+        ):
+            db_url = await lab.database()
+            sb.reset_log()
+            done = await run("sync", "--config", str(lab.config(url, **settings)), env=env(db_url))
+            if done.code != 6:
+                outcome.problems.append(f"{label}: exit {done.code}, expected 6")
+            if sb.request_log:
+                outcome.problems.append(f"{label}: {len(sb.request_log)} requests got through")
+            if label.startswith(("no", "another")) and "ca_file" not in done.err:
+                outcome.problems.append(f"{label}: the message does not name ca_file")
+        db_url = await lab.database()
+        done = await run(
+            "sync", "--config", str(lab.config(url, ca_file=str(ours))), env=env(db_url)
+        )
+        if done.code != 0:
+            outcome.problems.append(f"with its CA: exit {done.code}: {done.err[-200:]}")
+        found = await compare(db_url, want)
+        found.problems += outcome.problems
+        tally.add(found)
+
+
+async def analyst_role(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """13. `syncer grant-analyst ROLE`: the role reads the mirror and its typed views (tables
+    created later too) and is refused writes, DDL and syncer's own tables (probed with
+    SET ROLE)."""
+    url, _ = await lab.sandbox(master_records=records, seed=seed, poison=True)
+    config = str(lab.config(url))
+    for trial in range(trials):
+        outcome = Outcome()
+        db_url = await lab.database()
+        role = f"analyst_probe_{seed}_{trial}_{random.Random(db_url).randrange(10**6)}"
+        await run("sync", "--config", config, env=env(db_url))
+        granted = await run("grant-analyst", role, env=env(db_url))
+        if granted.code != 0:
+            outcome.problems.append(f"grant-analyst exited {granted.code}: {granted.err[-200:]}")
+        conn = await asyncpg.connect(db_url)
+        try:
+            outcome.problems += await _probe(conn, role)
+        finally:
+            await conn.execute("RESET ROLE")
+            await conn.execute(f'DROP OWNED BY "{role}"')
+            await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+            await conn.close()
+        tally.add(outcome)
+
+
+async def _probe(conn: asyncpg.Connection, role: str) -> list[str]:
+    allowed = [
+        "SELECT count(*) FROM mirror.exto__master_location",
+        "SELECT * FROM mirror_view.exto__master_location LIMIT 5",
+        "SELECT count(*) FROM mirror.exto__late_stream",  # created after the grant
+    ]
+    denied = [
+        "INSERT INTO mirror.exto__master_location (_pk, _data, _hash) VALUES ('x', '{}', 'x')",
+        "UPDATE mirror.exto__master_location SET _data = '{}'",
+        "DELETE FROM mirror.exto__master_location",
+        "CREATE TABLE mirror.probe (x int)",
+        "CREATE TABLE mirror_view.probe (x int)",
+        "CREATE TABLE public.probe (x int)",
+        "CREATE SCHEMA probe",
+        "SELECT * FROM syncer.runs",
+        "SELECT * FROM syncer.outbox",
+        "SELECT * FROM syncer.quarantine",
+        "SELECT * FROM syncer.stream_state",
+        "TRUNCATE mirror.exto__master_location",
+        "DROP VIEW mirror_view.exto__master_location",
+    ]
+    await conn.execute("CREATE TABLE mirror.exto__late_stream (_pk text PRIMARY KEY, _data jsonb)")
+    problems = []
+    for sql in allowed + denied:
+        async with conn.transaction():
+            await conn.execute(f'SET LOCAL ROLE "{role}"')
+            try:
+                await conn.execute(sql)
+                ok = True
+            except asyncpg.InsufficientPrivilegeError:
+                ok = False
+            except asyncpg.PostgresError as exc:
+                problems.append(f"{sql}: {type(exc).__name__}: {exc}")
+                continue
+        if ok != (sql in allowed):
+            problems.append(f"{'refused' if not ok else 'allowed'}: {sql}")
+    return problems
+
+
 EXPERIMENTS: dict[int, Spec] = {
     spec.number: spec
     for spec in (
@@ -180,10 +380,40 @@ EXPERIMENTS: dict[int, Spec] = {
             sigkill,
         ),
         Spec(
+            2,
+            "429 storm: half of all requests refused",
+            {"full": (3, 30_000), "fast": (1, 3_000)},
+            storm,
+        ),
+        Spec(
+            3,
+            "10% of requests fail (5xx, reset, timeout, bad JSON)",
+            {"full": (5, 50_000), "fast": (1, 10_000)},
+            fault_mix,
+        ),
+        Spec(
             5,
             "two runs started at once",
             {"full": (100, 3_000), "fast": (3, 3_000)},
             two_runs,
+        ),
+        Spec(
+            10,
+            "token revoked in the middle of a run",
+            {"full": (5, 20_000), "fast": (2, 8_000)},
+            revoked,
+        ),
+        Spec(
+            12,
+            "TLS: a private CA is refused unless configured",
+            {"full": (1, 3_000), "fast": (1, 3_000)},
+            tls,
+        ),
+        Spec(
+            13,
+            "read-only analyst role",
+            {"full": (1, 2_000), "fast": (1, 2_000)},
+            analyst_role,
         ),
     )
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 import time
 import uuid
@@ -112,8 +113,9 @@ class Lab:
         await migrate.migrate(url)
         return url
 
-    async def sandbox(self, **knobs: Any) -> tuple[str, Sandbox]:
-        """An Exto sandbox served on 127.0.0.1 by this process: (base URL, its state)."""
+    async def sandbox(self, tls: ssl.SSLContext | None = None, **knobs: Any) -> tuple[str, Sandbox]:
+        """An Exto sandbox served on 127.0.0.1 by this process (over HTTPS with `tls`):
+        (base URL, its state)."""
         knobs.setdefault("module_records", 10)
         knobs.setdefault("users", 5)
         knobs.setdefault("projects", 2)
@@ -121,11 +123,12 @@ class Lab:
         app = create_app(SandboxConfig(**knobs))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
         await site.start()
         self._runners.append(runner)
         port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}/data", app[SANDBOX_KEY]
+        scheme = "https" if tls else "http"
+        return f"{scheme}://127.0.0.1:{port}/data", app[SANDBOX_KEY]
 
     def config(self, base_url: str, **settings: Any) -> Path:
         """A TOML config with one Exto connection; `settings` go on the connection."""
