@@ -68,6 +68,9 @@ class Dataset:
     projects: list[Record]
     tenant_groups: list[str]
     generation_number: int = 0
+    #: how far the sandbox's clock moves per generation (a day unless a test wants the changes
+    #: of a run to fall within minutes, as a real vendor's would)
+    generation_step_ms: int = DAY_MS
     churn_step: int = 0
     #: the ObjectId factory of every record, so ids made by writes never repeat generated ones
     ids: IdFactory = field(default_factory=IdFactory)
@@ -134,8 +137,8 @@ class Dataset:
         )
 
     def now_ms(self) -> int:
-        """The current generation's time (epoch ms): 2025-07-01 + g days."""
-        return GENERATION_EPOCH_MS + self.generation_number * DAY_MS
+        """The current generation's time (epoch ms): 2025-07-01 + g steps (a day each)."""
+        return GENERATION_EPOCH_MS + self.generation_number * self.generation_step_ms
 
     def new_id(self, at_ms: int) -> str:
         """A fresh ObjectId carrying the second of `at_ms`, never seen before in this dataset."""
@@ -178,7 +181,7 @@ class Dataset:
     ) -> GenerationResult:
         self.generation_number += 1
         g = self.generation_number
-        base_ms = GENERATION_EPOCH_MS + g * DAY_MS
+        base_ms = GENERATION_EPOCH_MS + g * self.generation_step_ms
         changed: list[str] = []
         deleted: list[str] = []
         inserted: list[str] = []
