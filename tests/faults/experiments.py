@@ -223,6 +223,38 @@ async def churn(lab: Lab, tally: Experiment, trials: int, records: int, seed: in
         )
 
 
+async def ties(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """7. 5,000 records share one updatedAt across a checkpoint: a backfill is killed just
+    after committing a page inside the tie, then resumed (same mode) or followed by an
+    incremental run (another mode); either way nothing is lost."""
+    tied = min(5_000, records // 2)
+    url, sb = await lab.sandbox(master_records=records, seed=seed, tied_updated_at=tied)
+    want = Expected(sb).hashes
+    config = str(lab.config(url, window=1))
+    first_tied = (records // 2) // 1000 + 1  # the tie starts at the middle, in _id order
+    inside = [
+        first_tied + i for i in range(max(1, tied // 1000)) if first_tied + i <= records // 1000
+    ]
+    rng = random.Random(f"{seed}:ties")
+    for trial in range(trials):
+        page = rng.choice(inside)
+        mode = ("full", "incremental")[trial % 2]
+        db_url = await lab.database()
+        killed = await run(
+            "sync", "--config", config, env=env(db_url, SYNCER_KILL_AT=f"after_commit:{page}")
+        )
+        outcome = Outcome()
+        if killed.code != -signal.SIGKILL:
+            outcome.problems.append(f"the kill at page {page} did not happen ({killed.code})")
+        rerun = await run("sync", "--config", config, "--mode", mode, env=env(db_url))
+        if rerun.code != 0:
+            outcome.problems.append(f"{mode} rerun exited {rerun.code}: {rerun.err[-200:]}")
+        found = await compare(db_url, want)
+        found.problems += outcome.problems
+        tally.add(found)
+        tally.notes.append(f"trial {trial + 1}: killed after page {page}, rerun {mode}")
+
+
 async def storm(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
     """2. Half of all requests answer 429 (Retry-After in seconds, as a date, or none): the run
     completes, nothing is lost, nothing is sent before its Retry-After, and no one-second
@@ -453,6 +485,12 @@ EXPERIMENTS: dict[int, Spec] = {
             "churn during paging, then one incremental run",
             {"full": (5, 50_000), "fast": (1, 10_000)},
             churn,
+        ),
+        Spec(
+            7,
+            "cursor ties across a kill",
+            {"full": (6, 20_000), "fast": (2, 12_000)},
+            ties,
         ),
         Spec(
             10,
