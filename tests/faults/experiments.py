@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
@@ -389,6 +390,81 @@ async def tls(lab: Lab, tally: Experiment, trials: int, records: int, seed: int)
         tally.add(found)
 
 
+CANARY_TOKEN = "canary-token-7f3a9c1e5b"
+CANARY_PASSWORD = "canary-password-2d8e4f6a0c"
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    user = parts.username or "postgres"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+async def secrets(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """11. A canary token and a canary database password through every command and failure
+    path (sync with poison records, a refused token, an unreachable database, push, plan,
+    status, check, db url) at debug log level: zero occurrences in stdout, stderr (the logs)
+    and every table of the mirror database, quarantine payloads included."""
+    url, _ = await lab.sandbox(
+        master_records=records, seed=seed, poison=True, tokens=(CANARY_TOKEN,)
+    )
+    for _ in range(trials):
+        db_url = _with_password(await lab.database(), CANARY_PASSWORD)
+        good = str(lab.config(url, options={"unique:LOCATION": "serial_number"}))
+        dead_db = _with_password("postgresql://postgres@127.0.0.1:1/nowhere", CANARY_PASSWORD)
+        debug = ("--log-level", "debug")
+        conn = await asyncpg.connect(db_url)
+        await conn.execute(
+            "INSERT INTO syncer.outbox (connection, endpoint, payload) VALUES "
+            "('exto', 'master:LOCATION', $1::jsonb), ('exto', 'master:LOCATION', '{}')",
+            '{"serial_number": 99000001, "note": "canary run"}',
+        )
+        await conn.close()
+        cfg = ("--config", good)
+        refused, other = CANARY_TOKEN + "-revoked", "x" + CANARY_TOKEN
+        runs = [
+            ("sync", env(db_url, CANARY_TOKEN), (*debug, "sync", *cfg), 3),
+            ("sync, refused token", env(db_url, refused), (*debug, "sync", *cfg), 6),
+            ("sync, database down", env(dead_db, CANARY_TOKEN), (*debug, "sync", *cfg), 5),
+            ("push", env(db_url, CANARY_TOKEN), (*debug, "push", *cfg), 3),
+            ("plan", env(db_url, CANARY_TOKEN), (*debug, "plan", *cfg), 0),
+            ("status", env(db_url, CANARY_TOKEN), (*debug, "status"), 0),
+            ("check", env(db_url, CANARY_TOKEN), (*debug, "check", *cfg), 0),
+            ("check, refused", env(db_url, other), (*debug, "check", *cfg), 6),
+            ("db url", env(db_url, CANARY_TOKEN), ("db", "url"), 0),
+        ]
+        outcome = Outcome()
+        for label, environ, args, code in runs:
+            done = await run(*args, env=environ)
+            if done.code != code:
+                outcome.problems.append(f"{label}: exit {done.code}, expected {code}")
+            for canary in (CANARY_TOKEN, CANARY_PASSWORD):
+                found = (done.out + done.err).count(canary)
+                if found:
+                    outcome.problems.append(f"{label}: {found} x {canary[:13]} in its output")
+        conn = await asyncpg.connect(db_url)
+        try:
+            tables = await conn.fetch(
+                "SELECT schemaname, tablename FROM pg_tables "
+                "WHERE schemaname IN ('syncer', 'mirror')"
+            )
+            for t in tables:
+                name = f'"{t["schemaname"]}"."{t["tablename"]}"'
+                for canary in (CANARY_TOKEN, CANARY_PASSWORD):
+                    hits = await conn.fetchval(
+                        f"SELECT count(*) FROM {name} x WHERE strpos(x::text, $1) > 0", canary
+                    )
+                    if hits:
+                        outcome.problems.append(f"{hits} rows of {name} hold {canary[:13]}")
+            quarantined = await conn.fetchval("SELECT count(*) FROM syncer.quarantine")
+        finally:
+            await conn.close()
+        if not quarantined:
+            outcome.problems.append("no record was quarantined: the poison path was not taken")
+        tally.add(outcome)
+
+
 async def analyst_role(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
     """13. `syncer grant-analyst ROLE`: the role reads the mirror and its typed views (tables
     created later too) and is refused writes, DDL and syncer's own tables (probed with
@@ -497,6 +573,12 @@ EXPERIMENTS: dict[int, Spec] = {
             "token revoked in the middle of a run",
             {"full": (5, 20_000), "fast": (2, 8_000)},
             revoked,
+        ),
+        Spec(
+            11,
+            "canary token and database password",
+            {"full": (1, 5_000), "fast": (1, 3_000)},
+            secrets,
         ),
         Spec(
             12,
