@@ -38,7 +38,7 @@ def table(results: list[Experiment], profile: str, seed: int) -> str:
             f"| {r.number} | {r.name} | {r.trials} | {r.passed} | {r.lost} | {r.duplicated} "
             f"| {r.wrongly_deleted} | {r.seconds:.0f} s |"
         )
-    notes = [f"- {r.number}: {n}" for r in results for n in r.notes]
+    notes = [f"- {r.number}: {' '.join(n.split())}" for r in results for n in r.notes]
     if notes:
         lines += ["", "Notes:", "", *notes]
     return "\n".join(lines)
