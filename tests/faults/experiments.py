@@ -190,6 +190,47 @@ async def two_runs(lab: Lab, tally: Experiment, trials: int, records: int, seed:
         tally.add(outcome)
 
 
+async def backend_killed(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """4 (second half). Every backend of the run terminated (pg_terminate_backend) at a random
+    moment while it writes: syncer reconnects or exits with the retryable code 5, never
+    anything else, and a rerun ends equal."""
+    # 40 pages at 100 ms: the run writes for about 4 s after a start-up of about 1 s
+    url, sb = await lab.sandbox(master_records=records, seed=seed, latency_ms=100)
+    want = Expected(sb).hashes
+    config = str(lab.config(url, window=1, page_size=max(1, records // 40)))
+    rng = random.Random(f"{seed}:backend")
+    for _ in range(trials):
+        db_url = await lab.database()
+        proc = await spawn("sync", "--config", config, env=env(db_url), quiet=True)
+        await asyncio.sleep(rng.uniform(1.5, 4.0))
+        conn = await asyncpg.connect(db_url)
+        try:
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        outcome = Outcome()
+        if not killed:
+            outcome.problems.append("no backend was terminated: the run was not writing")
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=120)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            outcome.problems.append("the run hung after its backends were terminated")
+        if proc.returncode not in (0, 5):
+            outcome.problems.append(f"exit {proc.returncode} after {killed} backends died")
+        rerun = await run("sync", "--config", config, env=env(db_url))
+        if rerun.code != 0:
+            outcome.problems.append(f"rerun exited {rerun.code}: {rerun.err[-200:]}")
+        found = await compare(db_url, want)
+        found.problems += outcome.problems
+        tally.add(found)
+        tally.notes.append(f"{killed} backends terminated; the run exited {proc.returncode}")
+
+
 async def churn(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
     """6. Churn while a full pass pages: between page fetches the sandbox inserts, deletes and
     changes records (updatedAt bumps); after the run plus one incremental run nothing the
@@ -568,6 +609,12 @@ EXPERIMENTS: dict[int, Spec] = {
             "10% of requests fail (5xx, reset, timeout, bad JSON)",
             {"full": (5, 50_000), "fast": (1, 10_000)},
             fault_mix,
+        ),
+        Spec(
+            4,
+            "backends terminated during writes",
+            {"full": (20, 10_000), "fast": (2, 10_000)},
+            backend_killed,
         ),
         Spec(
             5,
