@@ -76,7 +76,14 @@ def _wrap(action: str) -> Any:
     """Translate driver errors once, naming what syncer was doing."""
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    # InternalClientError: asyncpg's own state broke with the connection (seen releasing a
+    # connection whose backend was terminated mid-merge: fault experiment 4)
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
         raise errors.MirrorError(
             f"Postgres failed while {action}: {type(exc).__name__}: {exc}"
         ) from exc
