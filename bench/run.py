@@ -93,34 +93,13 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError(f"sandbox at {base} did not start")
 
 
-async def run_syncer(database_url: str, base: str, rate: float = 100_000) -> dict[str, Any]:
+async def _sync_once(database_url: str, *args: str) -> dict[str, Any]:
+    """bench/sync_once.py in its own process; its JSON result line."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "bench" / "sync_once.py"),
         database_url,
-        base,
-        str(rate),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(err.decode()[-2000:])
-    result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
-    if result["status"] != "succeeded":
-        raise RuntimeError(f"syncer run failed: {result['error']}")
-    return result
-
-
-async def run_syncer_config(database_url: str, config: dict[str, Any]) -> dict[str, Any]:
-    """One syncer run of `config` (one connection) in its own process."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "bench" / "sync_once.py"),
-        database_url,
-        "--config",
-        orjson.dumps(config).decode(),
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
@@ -133,6 +112,16 @@ async def run_syncer_config(database_url: str, config: dict[str, Any]) -> dict[s
     if result["status"] != "succeeded":
         raise RuntimeError(f"syncer run failed: {result['error']}")
     return result
+
+
+async def run_syncer(database_url: str, base: str, rate: float = 100_000) -> dict[str, Any]:
+    """One Exto master:LOCATION run at `rate` requests/s."""
+    return await _sync_once(database_url, base, str(rate))
+
+
+async def run_syncer_config(database_url: str, config: dict[str, Any]) -> dict[str, Any]:
+    """One syncer run of `config` (one connection) in its own process."""
+    return await _sync_once(database_url, "--config", orjson.dumps(config).decode())
 
 
 async def ceiling(database_url: str, base: str) -> float:
