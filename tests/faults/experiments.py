@@ -12,6 +12,7 @@ import random
 import signal
 import ssl
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -22,7 +23,18 @@ import psutil
 import trustme
 
 from syncer.sandbox.state import Sandbox
-from tests.faults.harness import TOKEN, Expected, Experiment, Lab, Outcome, compare, run, spawn
+from tests.faults import harness
+from tests.faults.harness import (
+    TOKEN,
+    Cluster,
+    Expected,
+    Experiment,
+    Lab,
+    Outcome,
+    compare,
+    run,
+    spawn,
+)
 from tests.faults.harness import syncer_env as env
 
 Profile = Literal["full", "fast"]
@@ -191,18 +203,53 @@ async def two_runs(lab: Lab, tally: Experiment, trials: int, records: int, seed:
 
 
 async def backend_killed(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
-    """4 (second half). Every backend of the run terminated (pg_terminate_backend) at a random
-    moment while it writes: syncer reconnects or exits with the retryable code 5, never
-    anything else, and a rerun ends equal."""
+    """4. Postgres crashed and restarted (immediate-mode stop, a random pause, start) at a random
+    moment while the run writes, then every backend of a run terminated (pg_terminate_backend):
+    `trials` of each. syncer reconnects or exits with the retryable code 5, never anything
+    else, and a rerun ends equal."""
     # 40 pages at 100 ms: the run writes for about 4 s after a start-up of about 1 s
     url, sb = await lab.sandbox(master_records=records, seed=seed, latency_ms=100)
     want = Expected(sb).hashes
     config = str(lab.config(url, window=1, page_size=max(1, records // 40)))
     rng = random.Random(f"{seed}:backend")
+    crashed: Counter[int | None] = Counter()
+    cluster = await asyncio.to_thread(Cluster)
+    try:
+        async with harness.lab(cluster.url, lab.workdir / "own-cluster") as own:
+            for _ in range(trials):
+                crashed[await _interrupted_run(own, tally, config, want, rng, cluster)] += 1
+    finally:
+        await asyncio.to_thread(cluster.close)
+    terminated: Counter[int | None] = Counter()
     for _ in range(trials):
-        db_url = await lab.database()
-        proc = await spawn("sync", "--config", config, env=env(db_url), quiet=True)
-        await asyncio.sleep(rng.uniform(1.5, 4.0))
+        terminated[await _interrupted_run(lab, tally, config, want, rng, None)] += 1
+    for what, codes in (("Postgres restarted", crashed), ("backends terminated", terminated)):
+        exits = ", ".join(f"exit {code} x{count}" for code, count in sorted(codes.items(), key=str))
+        tally.notes.append(f"{what}: the interrupted runs ended {exits}")
+
+
+async def _interrupted_run(
+    lab: Lab,
+    tally: Experiment,
+    config: str,
+    want: dict[str, bytes],
+    rng: random.Random,
+    cluster: Cluster | None,
+) -> int | None:
+    """One trial of 4: restart `cluster` (or, without one, terminate the run's backends) while
+    a run writes; check its exit code, rerun, compare."""
+    db_url = await lab.database()
+    proc = await spawn("sync", "--config", config, env=env(db_url), quiet=True)
+    await asyncio.sleep(rng.uniform(1.5, 4.0))
+    outcome = Outcome()
+    if cluster is not None:
+        pause = rng.uniform(0.2, 3.0)
+        await asyncio.to_thread(cluster.crash)
+        writing = proc.returncode is None
+        await asyncio.sleep(pause)
+        await asyncio.to_thread(cluster.start)
+        what = f"Postgres down {pause:.1f} s"
+    else:
         conn = await asyncpg.connect(db_url)
         try:
             killed = await conn.fetchval(
@@ -211,24 +258,25 @@ async def backend_killed(lab: Lab, tally: Experiment, trials: int, records: int,
             )
         finally:
             await conn.close()
-        outcome = Outcome()
-        if not killed:
-            outcome.problems.append("no backend was terminated: the run was not writing")
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=120)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            outcome.problems.append("the run hung after its backends were terminated")
-        if proc.returncode not in (0, 5):
-            outcome.problems.append(f"exit {proc.returncode} after {killed} backends died")
-        rerun = await run("sync", "--config", config, env=env(db_url))
-        if rerun.code != 0:
-            outcome.problems.append(f"rerun exited {rerun.code}: {rerun.err[-200:]}")
-        found = await compare(db_url, want)
-        found.problems += outcome.problems
-        tally.add(found)
-        tally.notes.append(f"{killed} backends terminated; the run exited {proc.returncode}")
+        writing = bool(killed)
+        what = f"{killed} backends terminated"
+    if not writing:
+        outcome.problems.append(f"{what}, but the run was not writing")
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        outcome.problems.append(f"the run hung after: {what}")
+    if proc.returncode not in (0, 5):
+        outcome.problems.append(f"exit {proc.returncode} after: {what}")
+    rerun = await run("sync", "--config", config, env=env(db_url))
+    if rerun.code != 0:
+        outcome.problems.append(f"rerun exited {rerun.code}: {rerun.err[-200:]}")
+    found = await compare(db_url, want)
+    found.problems += outcome.problems
+    tally.add(found)
+    return proc.returncode
 
 
 async def churn(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
@@ -612,7 +660,7 @@ EXPERIMENTS: dict[int, Spec] = {
         ),
         Spec(
             4,
-            "backends terminated during writes",
+            "Postgres crashed and restarted, and backends terminated, during writes",
             {"full": (20, 10_000), "fast": (2, 10_000)},
             backend_killed,
         ),

@@ -7,11 +7,15 @@ deleted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import ssl
 import sys
+import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -156,6 +160,40 @@ def _toml(value: Any) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     return str(value)
+
+
+class Cluster:
+    """A Postgres server of the experiment's own (pgserver's binaries, a throwaway data
+    directory), so it can be crashed and restarted without touching anyone else's."""
+
+    def __init__(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+            from pgserver import postgres_server
+
+        self.root = Path(tempfile.mkdtemp(prefix="syncer-faults-pg-"))
+        self.root.chmod(0o777)  # pgserver runs the server as user "pgserver" under root
+        self.pgdata = self.root / "pgdata"
+        self.server = postgres_server.get_server(self.pgdata, cleanup_mode=None)
+        self.url = str(self.server.get_uri())
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+        pg_ctl(list(args), pgdata=self.pgdata, user=self.server.system_user, timeout=60)
+
+    def crash(self) -> None:
+        """Stop in immediate mode: every backend dies at once, no checkpoint (a crash)."""
+        self._pg_ctl("-m", "immediate", "-w", "stop")
+
+    def start(self) -> None:
+        """Start again with the options it last ran with (crash recovery runs first)."""
+        self._pg_ctl("-w", "-l", str(self.pgdata / "log"), "restart")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._pg_ctl("-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @asynccontextmanager
