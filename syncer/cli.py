@@ -422,6 +422,9 @@ def status(
             (r["error"] or "")[:80],
         )
     out.print(table)
+    for r in runs:
+        for warning in r["warnings"]:
+            out.print(f"run {r['run_id']} warning: {warning}", markup=False, highlight=False)
 
 
 @app.command()

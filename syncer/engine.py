@@ -199,7 +199,7 @@ async def _run(
                 )
             await mirror.finish_pass(ref, run.pass_id, full=run.full)
             if new_fields or not await mirror.view_exists(ref):
-                result.view = await mirror.refresh_view(ref, spec.view)
+                result.view = await mirror.refresh_view(ref, spec.view, stats)
             result.status = "quarantined" if stats.quarantined else "succeeded"
             if stats.quarantined:
                 result.exit_code = errors.ExitCode.QUARANTINED
@@ -293,6 +293,8 @@ async def _read_pass(
         async for page, fetched in _pages(spec, run, size, conn.window, fetch):
             for bad in fetched.prepared.rejected:
                 log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
+            if fetched.prepared.duplicates:
+                _warn_duplicates(page, fetched.prepared.duplicates, stats)
             if not fetched.paginated:
                 _warn_unpaginated(spec, fetched, stats)
             stats.pages += 1
@@ -320,6 +322,18 @@ async def _read_pass(
             task.cancel()
         await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
     return new_fields
+
+
+def _warn_duplicates(page: int, dropped: int, stats: StreamStats) -> None:
+    """Records that repeated a key on their page: the newest was kept; one warning per run
+    says how many were dropped."""
+    log.warning("page.duplicate_keys", page=page, dropped=dropped)
+    before = stats.duplicate_keys
+    stats.duplicate_keys += dropped
+    message = "{} records repeated a key on their page; the newest of each was kept"
+    if before:
+        stats.warnings.remove(message.format(before))
+    stats.warnings.append(message.format(stats.duplicate_keys))
 
 
 def _warn_unpaginated(spec: StreamSpec, page: DecodedPage, stats: StreamStats) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import errors, faults, names
@@ -21,9 +22,11 @@ from syncer.records import Field, Prepared, Row
 from syncer.settings import DesiredState
 from syncer.sql import for_table, queries
 
-#: engine columns of every mirror table (also reserved in the typed views)
+log = structlog.get_logger(__name__)
+
 _SEP = "\x1f"  # joins a field path into one raw key; cannot occur in a JSON object key we keep
 
+#: engine columns of every mirror table (also reserved in the typed views)
 ENGINE_COLUMNS = ("_pk", "_hash", "_source_updated_at", "_synced_at", "_deleted_at", "_run_id")
 
 
@@ -329,15 +332,62 @@ class Mirror:
 
     # -- analysts ----------------------------------------------------------------------------
 
-    async def refresh_view(self, ref: StreamRef, view: ViewSpec | None = None) -> str:
-        """(Re)create mirror_view.<table>: one typed column per field seen, deleted rows hidden."""
+    async def refresh_view(
+        self, ref: StreamRef, view: ViewSpec | None = None, stats: StreamStats | None = None
+    ) -> str:
+        """(Re)create mirror_view.<table>: one typed column per field seen, deleted rows hidden.
+
+        Column names come from syncer.stream_columns (a field keeps the name it was first
+        given); a column whose type changed, and fields left without a column, become warnings
+        in `stats`."""
+        view = view or ViewSpec()
         with _wrap(f"creating the typed view of {ref.stream}"):
-            fields = await self.pool.fetch(queries["stream_fields"], ref.stream_id)
-            ddl = view_ddl(ref.table, [(list(f["path"]), list(f["kinds"])) for f in fields], view)
             async with self.pool.acquire() as conn, conn.transaction():
+                columns, warnings = await self._view_columns(conn, ref, view)
                 await conn.execute(f"DROP VIEW IF EXISTS mirror_view.{names.quote(ref.table)}")
-                await conn.execute(ddl)
+                await conn.execute(view_ddl(ref.table, columns, view))
+        for warning in warnings:
+            log.warning("view.changed", stream=ref.stream, message=warning)
+            if stats is not None and warning not in stats.warnings:
+                stats.warnings.append(warning)
         return f"mirror_view.{ref.table}"
+
+    async def _view_columns(
+        self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, view: ViewSpec
+    ) -> tuple[list[ViewColumn], list[str]]:
+        """The stream's typed-view columns, new fields given names (persisted in the caller's
+        transaction), and the warnings that go with the change."""
+        await conn.execute(queries["lock_stream_columns"], ref.stream_id)
+        fields = [
+            (list(r["path"]), list(r["kinds"]))
+            for r in await conn.fetch(queries["stream_fields"], ref.stream_id)
+        ]
+        stored = {
+            tuple(r["path"]): (r["column_name"], r["column_type"])
+            for r in await conn.fetch(queries["stream_columns"], ref.stream_id)
+        }
+        columns, unassigned = assign_view_columns(fields, view, stored)
+        writes: list[tuple[int, list[str], str | None, str | None]] = []
+        warnings: list[str] = []
+        for column in columns:
+            before = stored.get(tuple(column.path))
+            if before is None or before[1] != column.sql_type:
+                writes.append((ref.stream_id, column.path, column.name, column.sql_type))
+            if before is not None and before[1] is not None and before[1] != column.sql_type:
+                warnings.append(
+                    f"column {column.name} of mirror_view.{ref.table} changed type from "
+                    f"{before[1]} to {column.sql_type}: field {'.'.join(column.path)} now holds "
+                    f"{' and '.join(column.kinds)} values"
+                )
+        writes += [(ref.stream_id, path, None, None) for path in unassigned]
+        if unassigned:
+            warnings.append(
+                f"{len(unassigned)} fields of {ref.stream} have no column in "
+                f"mirror_view.{ref.table} (a view holds at most {MAX_VIEW_COLUMNS} typed "
+                f"columns); their values stay in _data"
+            )
+        await conn.executemany(queries["assign_column"], writes)
+        return columns, warnings
 
     async def view_exists(self, ref: StreamRef) -> bool:
         with _wrap("looking for the typed view"):
@@ -444,9 +494,9 @@ class Mirror:
         """Where each desired column's field sits in the mirrored records: the typed-view
         column of that name, else the field of that name under `fields_at`."""
         with _wrap("reading the stream's fields"):
-            rows = await self.pool.fetch(queries["stream_fields"], ref.stream_id)
-        known = view_columns([(list(r["path"]), list(r["kinds"])) for r in rows], view)
-        by_name = {column: (path, kinds) for column, path, kinds in known}
+            async with self.pool.acquire() as conn, conn.transaction():
+                known, _ = await self._view_columns(conn, ref, view)
+        by_name = {c.name: (c.path, c.kinds) for c in known}
         return {c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]}
 
     async def enqueue_desired(
@@ -547,52 +597,95 @@ def _column(path: list[str], kinds: list[str], view: ViewSpec, source: str = "_d
     """The typed expression for one field, safe against values of another type."""
     ref = _value_ref(path, view, source)
     text = f"({ref} #>> '{{}}')"
-    kinds = sorted(set(kinds) - {"null"})
-    if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
+    sql_type = column_type(path, kinds, view)
+    if sql_type == "numeric" and path[-1] in view.numeric:
         return (
             f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric "
             f"WHEN {text} ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN trim({text})::numeric END"
         )
-    if kinds == ["number"]:
-        return f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric END"
-    if kinds == ["boolean"]:
-        return f"CASE WHEN jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END"
-    if kinds == ["timestamp"]:
-        return f"syncer.try_timestamptz({text})"
-    if kinds == ["date"]:
-        return f"syncer.try_date({text})"
+    return {
+        "numeric": f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric END",
+        "boolean": f"CASE WHEN jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END",
+        "timestamptz": f"syncer.try_timestamptz({text})",
+        "date": f"syncer.try_date({text})",
+        "text": text,
+    }.get(sql_type, ref)
+
+
+def column_type(path: list[str], kinds: list[str], view: ViewSpec) -> str:
+    """The SQL type of a field's typed-view column, from the JSON kinds its values had: one
+    kind gives its type, strings of several shapes give text, anything else mixed gives jsonb
+    (a declared numeric field takes numbers and numeric strings)."""
+    kinds = sorted(set(kinds) - {"null"})
+    if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
+        return "numeric"
+    single = {"number": "numeric", "boolean": "boolean", "timestamp": "timestamptz"}
+    if len(kinds) == 1 and kinds[0] in {*single, "date"}:
+        return single.get(kinds[0], "date")
     if kinds and set(kinds) <= {"string", "timestamp", "date"}:
-        return text
-    return ref
+        return "text"
+    return "jsonb"
 
 
-def view_columns(
-    fields: list[tuple[list[str], list[str]]], view: ViewSpec
-) -> list[tuple[str, list[str], list[str]]]:
-    """(column name, field path, kinds) of a stream's typed view. Column names are normalised;
-    nested fields (custom fields, attributes) are named first, so they keep their plain names
-    when a top-level field would collide."""
+#: typed columns per view at most: Postgres allows 1,600 per relation, and the engine columns
+#: need a few; fields past the budget get no column (a run warning says so), values in _data
+MAX_VIEW_COLUMNS = 1_500
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    """One typed column of a stream's view."""
+
+    name: str
+    path: list[str]
+    kinds: list[str]
+    sql_type: str
+
+
+def assign_view_columns(
+    fields: list[tuple[list[str], list[str]]],
+    view: ViewSpec,
+    stored: dict[tuple[str, ...], tuple[str | None, str | None]] | None = None,
+) -> tuple[list[ViewColumn], list[list[str]]]:
+    """(the view's columns, the new paths that get no column) for a stream's fields.
+
+    A path in `stored` (path -> (column name or None, type)) keeps its name; new paths get
+    normalised names that no stored column, engine column or other new path has, in order:
+    nested fields (custom fields, attributes) before top-level ones, so a new nested field
+    keeps its plain name when a new top-level one would collide. Once MAX_VIEW_COLUMNS paths
+    hold a column, further new paths get none.
+    """
+    stored = stored or {}
     containers = set(view.objects) | {pivot.container for pivot in view.lists}
     nested = [(p, k) for p, k in fields if len(p) == 2 and p[0] in containers]
     top = [(p, k) for p, k in fields if len(p) == 1 and p[0] not in containers and p[0] != "_id"]
     ordered = nested + top
-    keys = [_SEP.join(p) for p, _ in ordered]
+    fresh = [(p, k) for p, k in ordered if tuple(p) not in stored]
+    taken = {name for name, _ in stored.values() if name is not None}
     mapping = names.assign_columns(
-        zip(keys, (p[-1] for p, _ in ordered), strict=True),
-        reserved=set(ENGINE_COLUMNS) | {"_data"},
+        ((_SEP.join(p), p[-1]) for p, _ in fresh),
+        reserved=set(ENGINE_COLUMNS) | {"_data"} | taken,
     )
-    return [(mapping[key], p, k) for (p, k), key in zip(ordered, keys, strict=True)]
+    budget = MAX_VIEW_COLUMNS - len(taken)
+    given: dict[tuple[str, ...], str | None] = {}
+    for path, _ in fresh:
+        given[tuple(path)] = mapping[_SEP.join(path)] if budget > 0 else None
+        budget -= 1
+    columns = []
+    for path, kinds in ordered:
+        name = stored[tuple(path)][0] if tuple(path) in stored else given[tuple(path)]
+        if name is not None:
+            columns.append(ViewColumn(name, path, kinds, column_type(path, kinds, view)))
+    return columns, [list(path) for path, name in given.items() if name is None]
 
 
-def view_ddl(
-    table: str, fields: list[tuple[list[str], list[str]]], view: ViewSpec | None = None
-) -> str:
+def view_ddl(table: str, columns: list[ViewColumn], view: ViewSpec | None = None) -> str:
     """CREATE VIEW text for a stream's typed view; field paths go in as escaped literals,
     never as identifiers."""
     view = view or ViewSpec()
     cols = ["_pk"]
-    for column, path, kinds in view_columns(fields, view):
-        cols.append(f"{_column(path, kinds, view)} AS {names.quote(column)}")
+    for column in columns:
+        cols.append(f"{_column(column.path, column.kinds, view)} AS {names.quote(column.name)}")
     cols += ["_data", "_source_updated_at", "_synced_at", "_run_id"]
     table_q = names.quote(table)
     return (

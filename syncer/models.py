@@ -207,4 +207,6 @@ class StreamStats:
     unchanged: int = 0
     deleted: int = 0
     quarantined: int = 0
+    #: records dropped because a newer one on the same page had the same key
+    duplicate_keys: int = 0
     warnings: list[str] = field(default_factory=list)

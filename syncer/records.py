@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ import orjson
 from syncer.models import ListField, ViewSpec
 
 MAX_RECORD_BYTES = 10 * 1024 * 1024
+#: the deepest nesting a record may have (orjson's encoder refuses deeper)
+MAX_DEPTH = 254
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ALL_TIMESTAMPS = re.compile(rf"(?:{_TIMESTAMP.pattern}\n)*{_TIMESTAMP.pattern}")
@@ -45,6 +48,8 @@ class Prepared:
     rows: list[Row]
     rejected: list[Rejected]
     fields: set[Field]
+    #: records dropped because a newer record of the page had the same key
+    duplicates: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +80,22 @@ def parse_json(body: bytes) -> tuple[Any, bool]:
     try:
         return orjson.loads(body), True
     except orjson.JSONDecodeError:
-        return json.loads(body.decode("utf-8", "surrogatepass")), False
+        _allow_deep_nesting()
+        try:
+            return json.loads(body.decode("utf-8", "surrogatepass")), False
+        except RecursionError:
+            raise ValueError(f"JSON nested more than {STDLIB_DEPTH} levels deep") from None
+
+
+#: how deep the stdlib parser and encoder may nest (Python's default, 1,000, is less than the
+#: depth of a page holding a 1,000-deep record); measured safe on an 8 MB thread stack
+STDLIB_DEPTH = 10_000
+
+
+def _allow_deep_nesting() -> None:
+    """Raise the interpreter's recursion limit to STDLIB_DEPTH (never lowers it)."""
+    if sys.getrecursionlimit() < STDLIB_DEPTH:
+        sys.setrecursionlimit(STDLIB_DEPTH)
 
 
 _PY_KIND = {
@@ -177,6 +197,7 @@ def _has_non_finite(value: Any) -> bool:
 
 def _raw_text(record: Any) -> str:
     """The record as text for quarantine: lossless, and storable in a text column."""
+    _allow_deep_nesting()
     text = json.dumps(record, ensure_ascii=True, allow_nan=True, default=str)
     # Postgres text cannot hold NUL; the escaped form above never contains a raw NUL.
     return text
@@ -206,6 +227,7 @@ def prepare(
     `lenient` says the page needed the lenient parser, so values must be checked for NaN.
     """
     by_key: dict[str, Row] = {}
+    duplicates = 0
     rejected: list[Rejected] = []
     accepted: list[dict[str, Any]] = []
     for record in records:
@@ -230,11 +252,11 @@ def prepare(
         try:
             text = canonical(record)
         except (TypeError, orjson.JSONEncodeError) as exc:
-            reason = "lone surrogate in a string" if "surrogate" in str(exc) else str(exc)
-            rejected.append(Rejected(key, reason, _raw_text(record)))
+            rejected.append(Rejected(key, _unencodable(record, str(exc)), _raw_text(record)))
             continue
         if b"\\u0000" in text:
-            rejected.append(Rejected(key, "NUL character in a value", _raw_text(record)))
+            where = "field name" if _in_a_name(record, "\x00") else "value"
+            rejected.append(Rejected(key, f"NUL character in a {where}", _raw_text(record)))
             continue
         if len(text) > MAX_RECORD_BYTES:
             rejected.append(
@@ -244,10 +266,44 @@ def prepare(
         updated = _parse_time(record.get(cursor_field)) if cursor_field else None
         row = Row(key, text.decode(), hashlib.blake2b(text, digest_size=16).digest(), updated)
         previous = by_key.get(key)
+        duplicates += previous is not None
         if previous is None or _newer_or_equal(row, previous):
             by_key[key] = row
         accepted.append(record)
-    return Prepared(list(by_key.values()), rejected, page_fields(accepted, view))
+    return Prepared(list(by_key.values()), rejected, page_fields(accepted, view), duplicates)
+
+
+def _unencodable(record: Any, error: str) -> str:
+    """The quarantine reason for a record orjson cannot encode."""
+    if "surrogate" in error:
+        where = "field name" if _in_a_name(record, _is_surrogate) else "value"
+        return f"lone surrogate in a {where}"
+    if "Recursion" in error:
+        return f"nested more than {MAX_DEPTH} levels deep"
+    return error
+
+
+def _is_surrogate(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _in_a_name(record: Any, test: str | Callable[[str], bool]) -> bool:
+    """Whether some object key in `record` contains `test` (a substring) or passes it."""
+    check = test if callable(test) else (lambda name: test in name)
+    stack = [record]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if any(check(name) for name in item):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _newer_or_equal(row: Row, previous: Row) -> bool:

@@ -216,7 +216,7 @@ FROM syncer.stream_fields WHERE stream_id = $1 GROUP BY path ORDER BY path;
 -- name: recent_runs
 -- $1 limit
 SELECT run_id, connection, stream, mode, status, started_at, finished_at, pages, records,
-       inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error
+       inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error, warnings
 FROM syncer.runs ORDER BY run_id DESC LIMIT $1;
 
 -- name: view_exists
@@ -277,3 +277,17 @@ SELECT payload FROM syncer.outbox
 WHERE connection = $1 AND endpoint = $2 AND operation = $3
   AND state IN ('pending', 'sending', 'rejected')
 ORDER BY id;
+
+-- name: lock_stream_columns
+-- $1 stream_id: one assignment of view columns per stream at a time
+SELECT pg_advisory_xact_lock(hashtext('syncer.stream_columns'), $1::integer);
+
+-- name: stream_columns
+-- $1 stream_id
+SELECT path, column_name, column_type FROM syncer.stream_columns WHERE stream_id = $1;
+
+-- name: assign_column
+-- $1 stream_id, $2 path, $3 column name (NULL: no column), $4 column type
+INSERT INTO syncer.stream_columns (stream_id, path, column_name, column_type)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (stream_id, path) DO UPDATE SET column_type = EXCLUDED.column_type;

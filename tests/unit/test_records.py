@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from syncer.models import ListField, ViewSpec
 from syncer.records import content_hash, page_fields, parse_json, prepare
 
@@ -103,3 +105,35 @@ def test_name_value_lists_become_fields() -> None:
     fields = page_fields(records, ViewSpec(lists=(pivot,)))
     nested = {path[1]: kind for path, kind in fields if path[0] == pivot.container}
     assert nested == {"emailAddress": "string", "loyaltyPoints": "number", "birthDate": "date"}
+
+
+def test_field_names_depth_and_infinities_get_their_own_reasons() -> None:
+    deep: object = 1
+    for _ in range(1_000):
+        deep = {"d": deep}
+    body = (
+        b'[{"_id":"ok","v":1},{"_id":"nulname","c":{"a\\u0000b":1}},'
+        b'{"_id":"surname","c":{"a\\ud800":1}},{"_id":"inf","v":Infinity},'
+        b'{"_id":"ninf","v":[-Infinity]},{"_id":null,"v":2}]'
+    )
+    records, _ = parse_json(body)
+    page = prepare([*records, {"_id": "deep", "v": deep}], key, None, lenient=True)
+    assert [r.key for r in page.rows] == ["ok"]
+    reasons = {r.key: r.reason for r in page.rejected}
+    assert reasons["nulname"] == "NUL character in a field name"
+    assert reasons["surname"] == "lone surrogate in a field name"
+    assert reasons["inf"] == reasons["ninf"] == "NaN or Infinity in a value"
+    assert reasons["deep"] == "nested more than 254 levels deep"
+    assert reasons[None] == "record has no key"
+
+
+def test_duplicates_within_a_page_are_counted() -> None:
+    a = {"_id": "1", "v": 1}
+    page = prepare([a, {**a, "v": 2}, {"_id": "2"}, a], key, None, lenient=False)
+    assert page.duplicates == 2 and len(page.rows) == 2
+
+
+def test_a_body_nested_past_the_parsers_limit_is_a_value_error() -> None:
+    body = b"[" + b'{"d":' * 20_000 + b"1" + b"}" * 20_000 + b"]"
+    with pytest.raises(ValueError, match="nested more than"):
+        parse_json(body)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from syncer import errors, names
-from syncer.mirror import view_ddl
+from syncer import errors, mirror, names
+from syncer.mirror import assign_view_columns, view_ddl
 from syncer.models import ListField, ViewSpec
 from syncer.settings import load_config
 
@@ -78,26 +78,65 @@ def test_quote_refuses_raw_strings() -> None:
 
 
 def test_view_columns_prefer_custom_fields_and_escape_paths() -> None:
-    ddl = view_ddl(
-        "exto__m",
-        [
-            (["customFields", "name"], ["string"]),
-            (["name"], ["string"]),
-            (["customFields", "it's"], ["number"]),
-        ],
-        ViewSpec(objects=("customFields",)),
-    )
+    view = ViewSpec(objects=("customFields",))
+    fields = [
+        (["customFields", "name"], ["string"]),
+        (["name"], ["string"]),
+        (["customFields", "it's"], ["number"]),
+    ]
+    ddl = view_ddl("exto__m", assign_view_columns(fields, view)[0], view)
     assert ' AS "name"' in ddl and "'it''s'" in ddl and ' AS "it_s"' in ddl
     assert ddl.count(' AS "name') == 2
 
 
 def test_view_pivots_lists_and_casts_declared_numeric_strings() -> None:
     pivot = ListField("attributes")
-    ddl = view_ddl(
-        "actito__p",
-        [([pivot.container, "email"], ["string"]), (["quantity"], ["string"])],
-        ViewSpec(lists=(pivot,), numeric=frozenset({"quantity"})),
-    )
+    view = ViewSpec(lists=(pivot,), numeric=frozenset({"quantity"}))
+    fields = [([pivot.container, "email"], ["string"]), (["quantity"], ["string"])]
+    ddl = view_ddl("actito__p", assign_view_columns(fields, view)[0], view)
     assert "jsonb_path_query_first(_data, '$.attributes[*] ? (@.name == $n).value'" in ddl
     assert "jsonb_build_object('n', 'email')" in ddl and ' AS "email"' in ddl
     assert "trim(((_data #> ARRAY['quantity']) #>> '{}'))::numeric END AS \"quantity\"" in ddl
+
+
+def test_a_stored_column_keeps_its_name_when_a_colliding_field_arrives() -> None:
+    view = ViewSpec(objects=("customFields",))
+    first, _ = assign_view_columns([(["name"], ["string"])], view)
+    stored = {tuple(c.path): (c.name, c.sql_type) for c in first}
+    # a nested field would have won the plain name had both been seen at once
+    later, none = assign_view_columns(
+        [(["name"], ["string"]), (["customFields", "name"], ["string"])], view, stored
+    )
+    by_path = {tuple(c.path): c.name for c in later}
+    assert by_path[("name",)] == "name" and none == []
+    assert by_path[("customFields", "name")].startswith("name_")
+
+
+def test_column_names_are_distinct_bounded_and_past_the_budget_none() -> None:
+    view = ViewSpec(objects=("customFields",))
+    hostile = ["Name", "NAME", "name", "_pk", "select", "a" * 80 + "1", "a" * 80 + "2", ""]
+    hostile += [f"f{i}" for i in range(mirror.MAX_VIEW_COLUMNS)]
+    fields = [(["customFields", h], ["number"]) for h in hostile]
+    columns, none = assign_view_columns(fields, view)
+    got = [c.name for c in columns]
+    assert len(got) == mirror.MAX_VIEW_COLUMNS == len(set(got))
+    assert all(len(n.encode()) <= 63 and n not in mirror.ENGINE_COLUMNS for n in got)
+    assert len(none) == len(hostile) - mirror.MAX_VIEW_COLUMNS
+    # the budget is kept across runs: stored columns count, new paths get none
+    stored: dict[tuple[str, ...], tuple[str | None, str | None]] = {
+        tuple(c.path): (c.name, c.sql_type) for c in columns
+    }
+    stored |= {tuple(p): (None, None) for p in none}
+    again, more = assign_view_columns(
+        [*fields, (["customFields", "new"], ["number"])], view, stored
+    )
+    assert [c.name for c in again] == got and more == [["customFields", "new"]]
+
+
+def test_column_type_follows_the_kinds() -> None:
+    view = ViewSpec(numeric=frozenset({"qty"}))
+    assert mirror.column_type(["n"], ["number", "null"], view) == "numeric"
+    assert mirror.column_type(["n"], ["number", "string"], view) == "jsonb"
+    assert mirror.column_type(["qty"], ["number", "string"], view) == "numeric"
+    assert mirror.column_type(["t"], ["timestamp"], view) == "timestamptz"
+    assert mirror.column_type(["t"], ["timestamp", "string"], view) == "text"
