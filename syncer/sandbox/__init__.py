@@ -13,6 +13,7 @@ from __future__ import annotations
 from syncer.sandbox.app import create_app, serve
 from syncer.sandbox.config import DEFAULT_MASTER, DEFAULT_MODULE, DEFAULT_TOKEN, SandboxConfig
 from syncer.sandbox.data import GenerationResult
+from syncer.sandbox.poison_corpus import CorpusEntry
 from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_MODULE",
     "DEFAULT_TOKEN",
     "SANDBOX_KEY",
+    "CorpusEntry",
     "GenerationResult",
     "RequestLogEntry",
     "Sandbox",

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from syncer.sandbox import fields
+from syncer.sandbox import deepjson, fields
 
 Key = tuple[Any, ...]
 Predicate = Callable[[fields.Record], bool]
@@ -62,6 +62,15 @@ class Selection:
         stop = self.total - offset
         start = max(stop - size, 0)
         return [key[-1] for key in reversed(self.keys[start:stop])] if stop > 0 else []
+
+
+def _encode_poison(record: fields.Record) -> bytes:
+    """The stdlib's encoding (`NaN`, `\\ud800` escapes, which orjson refuses), at any depth."""
+    try:
+        text = json.dumps(record, allow_nan=True)
+    except RecursionError:  # nested deeper than the stdlib recurses (the corpus's `deep`)
+        text = deepjson.dumps(record)
+    return text.encode()
 
 
 def _encode(record: fields.Record) -> bytes:
@@ -116,7 +125,7 @@ class Collection:
     def get(self, seq: int) -> fields.Record:
         """Record `seq`, decoded from the JSON the API serves."""
         raw = self._rows[seq]
-        record: fields.Record = json.loads(raw) if seq in self.poison else orjson.loads(raw)
+        record: fields.Record = deepjson.loads(raw) if seq in self.poison else orjson.loads(raw)
         return record
 
     def raw(self, seq: int) -> bytes:
@@ -126,14 +135,15 @@ class Collection:
     def insert(self, records: Iterable[fields.Record], *, poison: bool = False) -> list[int]:
         """Append records; return their sequence numbers.
 
-        Poison records are encoded by the stdlib (`NaN`, `\\ud800` escapes), which orjson refuses.
+        Poison records are encoded by the stdlib (`NaN`, `\\ud800` escapes), which orjson refuses
+        (`deepjson` writing the same text for those nested deeper than the stdlib recurses).
         """
         added: list[tuple[int, fields.Record]] = []
         for record in records:
             seq = self._next_seq
             self._next_seq += 1
             if poison:
-                self._rows[seq] = json.dumps(record, allow_nan=True).encode()
+                self._rows[seq] = _encode_poison(record)
                 self.poison.add(seq)
             else:
                 self._rows[seq] = _encode(record)
@@ -162,7 +172,7 @@ class Collection:
         self._reorder(old, list(changes.items()))
         for seq, record in changes.items():
             if seq in self.poison:
-                self._rows[seq] = json.dumps(record, allow_nan=True).encode()
+                self._rows[seq] = _encode_poison(record)
             else:
                 self._rows[seq] = _encode(record)
 

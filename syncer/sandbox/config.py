@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.poison_corpus import MIN_MASTER_RECORDS as MIN_CORPUS_RECORDS
 
 Envelope = Literal["rows", "array"]
 
@@ -74,7 +75,8 @@ def _default_unique_fields() -> dict[str, tuple[str, ...]]:
 class SandboxConfig:
     """Everything the Exto sandbox can be told.
 
-    The dataset fields (seed, sizes, names, tokens, poison) are read once by `create_app`; the
+    The dataset fields (seed, sizes, names, tokens, poison, poison_corpus, hostile_names,
+    tied_updated_at) are read once by `create_app`; the
     behaviour fields are read on every request, so tests may assign them between requests
     (`sb.config.rate_limit = 0`).
     """
@@ -101,6 +103,12 @@ class SandboxConfig:
     #: add master records a careful client must quarantine: NUL, lone surrogate, NaN, no _id,
     #: over 10 MB, a duplicated _id
     poison: bool = False
+    #: add the poison corpus (docs/sandbox.md "Poison corpus"): one master record of each kind
+    #: of `poison_corpus.KINDS`, spread evenly over the master records (needs at least 2,800)
+    poison_corpus: bool = False
+    #: this many hostile customFields names (docs/sandbox.md "Hostile field names"), a few on
+    #: each generated master record; 0 = none
+    hostile_names: int = 0
     #: writes (docs/sandbox.md "Writes"), read on every write: the fields each master and module
     #: (upper-cased name) upserts match on, in order; and the user a token writes as
     #: (`createdBy`/`updatedBy` of master upserts and patches; DEFAULT_API_USER if not listed)
@@ -156,9 +164,25 @@ class SandboxConfig:
             name.upper(): tuple(names) for name, names in self.unique_fields.items()
         }
         self.token_users = dict(self.token_users)
-        for name in ("master_records", "module_records", "users", "projects", "tied_updated_at"):
+        if not isinstance(self.poison_corpus, bool):
+            raise ValueError("poison_corpus must be a boolean")
+        if isinstance(self.hostile_names, bool) or not isinstance(self.hostile_names, int):
+            raise ValueError("hostile_names must be an integer")
+        for name in (
+            "master_records",
+            "module_records",
+            "users",
+            "projects",
+            "tied_updated_at",
+            "hostile_names",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.poison_corpus and self.master_records < MIN_CORPUS_RECORDS:
+            raise ValueError(
+                f"poison_corpus needs master_records >= {MIN_CORPUS_RECORDS:,} "
+                f"(got {self.master_records:,})"
+            )
         if self.projects < 1:
             raise ValueError("projects must be >= 1")
         if self.tied_updated_at > self.master_records:

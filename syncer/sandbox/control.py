@@ -34,6 +34,23 @@ async def generation(request: web.Request) -> web.Response:
     )
 
 
+async def flip_types(request: web.Request) -> web.Response:
+    """Body `{"count": N}` (N an integer >= 0) → `{generation, flipped, flipped_ids}`."""
+    body = await JSON.body(request)
+    unknown = set(body) - {"count"}
+    if unknown:
+        raise bad_request(f"unknown fields: {', '.join(sorted(unknown))}")
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise bad_request("count must be an integer >= 0")
+    sb = request.app[SANDBOX_KEY]
+    async with sb.data_lock:  # not while a filter scan reads the collections in a thread
+        flipped = sb.flip_types(count)
+    return web.json_response(
+        {"generation": sb.data.generation_number, "flipped": len(flipped), "flipped_ids": flipped}
+    )
+
+
 config = JSON.config_route(lambda request: request.app[SANDBOX_KEY].config)
 
 
@@ -56,6 +73,7 @@ def add_routes(app: web.Application) -> None:
     """Register the control routes on `app`."""
     app.router.add_get(PREFIX + "/stats", stats)
     app.router.add_post(PREFIX + "/generation", generation)
+    app.router.add_post(PREFIX + "/flip-types", flip_types)
     app.router.add_post(PREFIX + "/config", config)
     app.router.add_post(PREFIX + "/reset-log", reset_log)
     app.router.add_get(PREFIX + "/log", request_log)

@@ -7,17 +7,21 @@ byte-identical data.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncer.sandbox import directory
+from syncer.sandbox import directory, hostile, poison_corpus
 from syncer.sandbox.collection import Collection, Selection, collector_paused
 from syncer.sandbox.config import SandboxConfig
 from syncer.sandbox.fields import Record
+from syncer.sandbox.poison_corpus import CorpusEntry
 from syncer.sandbox.records import (
     BASE_END_MS,
     BASE_START_MS,
@@ -76,6 +80,13 @@ class Dataset:
     ids: IdFactory = field(default_factory=IdFactory)
     #: (tableId, MODULE NAME, parent record _id) -> its rows; only writes create them
     subtables: dict[tuple[str, str, str], SubTable] = field(default_factory=dict)
+    #: the manifest of the poison corpus (`poison_corpus` knob): one entry per kind, in position
+    #: order; empty when the knob is off
+    poison_corpus: list[CorpusEntry] = field(default_factory=list)
+    #: the hostile customFields names of the master records (`hostile_names` knob); () when off
+    hostile_names: tuple[str, ...] = ()
+    #: sequence numbers of the master records `flip_types` has flipped
+    type_flipped: set[int] = field(default_factory=set)
     #: the RNG of every id and slug a write makes, so a sequence of writes is reproducible
     write_rng: random.Random = field(init=False)
 
@@ -113,11 +124,11 @@ class Dataset:
         master_key = ("master", config.master_name)
         module_key = ("module", config.module_name)
         masters = _base_records(master, config.seed, "master", config.master_records)
+        hostile_names = hostile.names(config.seed, config.hostile_names)
+        if hostile_names:
+            masters = hostile.with_names(masters, hostile_names)
         collections = {master_key: Collection(*master_key), module_key: Collection(*module_key)}
-        if config.poison:
-            _insert_with_poison(collections[master_key], masters, config.master_records)
-        else:
-            collections[master_key].insert(masters)
+        corpus = _insert_masters(collections[master_key], masters, config)
         collections[module_key].insert(
             _base_records(module, config.seed, "module", config.module_records)
         )
@@ -134,6 +145,8 @@ class Dataset:
             projects=projects,
             tenant_groups=list(directory.TENANT_GROUPS),
             ids=ids,
+            poison_corpus=corpus,
+            hostile_names=hostile_names,
         )
 
     def now_ms(self) -> int:
@@ -209,6 +222,45 @@ class Dataset:
             inserted.extend(record["_id"] for record in new)
         return GenerationResult(tuple(changed), tuple(deleted), tuple(inserted), g)
 
+    def flip_types(self, count: int) -> list[str]:
+        """Change the JSON type of customFields values on `count` good master records (FLIPS:
+        `latitude` number -> its string form, `opened_on` date string -> the number YYYYMMDD,
+        `country` string -> `true`); return their `_id`s, in the order flipped.
+
+        Advances the clock by one generation (as `generation` does) and stamps each flipped
+        record's `updatedAt` with that generation's time + i ms. The records are drawn by an RNG
+        seeded with (seed, generation) among master records neither poison nor flipped before,
+        holding at least one value of the type its flip expects, so a second call flips further
+        records (never flips back); fewer than `count` when too few are left.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("count must be an integer >= 0")
+        with collector_paused():
+            return self._flip_types(count)
+
+    def _flip_types(self, count: int) -> list[str]:
+        self.generation_number += 1
+        g = self.generation_number
+        base_ms = GENERATION_EPOCH_MS + g * self.generation_step_ms
+        coll = next(c for (kind, _), c in self.collections.items() if kind == "master")
+        rng = random.Random(f"{self.seed}:flip-types:{g}")
+        eligible = [
+            seq for seq in coll.seqs() if seq not in coll.poison and seq not in self.type_flipped
+        ]
+        rng.shuffle(eligible)
+        changes: dict[int, Record] = {}
+        for seq in eligible:
+            if len(changes) >= count:
+                break
+            record = coll.get(seq)
+            custom = _flipped(record.get("customFields"))
+            if custom is not None:
+                stamp = iso_ms(base_ms + len(changes))
+                changes[seq] = {**record, "customFields": custom, "updatedAt": stamp}
+        coll.replace(changes)
+        self.type_flipped.update(changes)
+        return [record["_id"] for record in changes.values()]
+
     def churn(
         self, coll: Collection, selection: Selection, offset: int, inserts: int, deletes: int
     ) -> None:
@@ -279,27 +331,88 @@ def _epoch_ms(stamp: str) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _insert_with_poison(coll: Collection, records: Iterator[Record], count: int) -> None:
-    """Insert `records`, poisoned at POISON_POSITIONS (replacing good ones, plus a duplicate)."""
-    if count <= POISON_POSITIONS[-1]:
-        raise ValueError(f"poison needs more than {POISON_POSITIONS[-1]} master records")
-    nul, surrogate, nan, no_id, big, duplicated = POISON_POSITIONS
-    poisoners: dict[int, Callable[[Record], Record]] = {
-        nul: lambda r: _with_fields(r, notes="gate code\u0000 12"),
-        surrogate: lambda r: _with_fields(r, name="Lyon Depot \ud800"),
-        nan: lambda r: _with_fields(r, latitude=float("nan")),
-        no_id: lambda r: {k: v for k, v in r.items() if k not in ("_id", "id")},
-        big: lambda r: _with_fields(r, notes="x" * BIG_FIELD_CHARS),
-    }
+def _insert_masters(
+    coll: Collection, records: Iterator[Record], config: SandboxConfig
+) -> list[CorpusEntry]:
+    """Insert the master `records`, poisoned as `poison` and `poison_corpus` ask; return the
+    corpus manifest.
+
+    Each planned position (an index in the final insertion order) takes the next good record and
+    puts the bad record(s) made of it there instead: one for most kinds, two for the duplicates
+    (the extra one shifting the good records after it by one).
+    """
+    count = config.master_records
+    plan: dict[int, Callable[[Record], list[Record]]] = {}
+    kinds: dict[int, str] = {}
+    if config.poison:
+        if count <= POISON_POSITIONS[-1]:
+            raise ValueError(f"poison needs more than {POISON_POSITIONS[-1]} master records")
+        plan.update(_poison_plan())
+    if config.poison_corpus:
+        for kind, position in poison_corpus.positions(count).items():
+            if position in plan or position - 1 in plan:
+                raise ValueError(f"poison_corpus: position {position} is taken")
+            plan[position] = functools.partial(poison_corpus.corrupt, kind)
+            kinds[position] = kind
+    manifest: list[CorpusEntry] = []
     done = 0
-    for position, poison in sorted(poisoners.items()):
+    for position in sorted(plan):
         coll.insert(itertools.islice(records, position - done))
-        coll.insert([poison(next(records))], poison=True)
-        done = position + 1
-    coll.insert(itertools.islice(records, duplicated - done))
-    original = next(records)
-    coll.insert([original, dict(original)], poison=True)
+        bad = plan[position](next(records))
+        coll.insert(bad, poison=True)
+        done = position + len(bad)
+        if position in kinds:
+            manifest.append(poison_corpus.entry(kinds[position], position, bad[0]))
     coll.insert(records)
+    return manifest
+
+
+def _poison_plan() -> dict[int, Callable[[Record], list[Record]]]:
+    """The `poison` knob's records at POISON_POSITIONS (the last one a duplicate pair)."""
+    nul, surrogate, nan, no_id, big, duplicated = POISON_POSITIONS
+    return {
+        nul: lambda r: [_with_fields(r, notes="gate code\u0000 12")],
+        surrogate: lambda r: [_with_fields(r, name="Lyon Depot \ud800")],
+        nan: lambda r: [_with_fields(r, latitude=float("nan"))],
+        no_id: lambda r: [{k: v for k, v in r.items() if k not in ("_id", "id")}],
+        big: lambda r: [_with_fields(r, notes="x" * BIG_FIELD_CHARS)],
+        duplicated: lambda r: [r, dict(r)],
+    }
+
+
+#: what `flip_types` changes: customFields name -> (the JSON type it expects, its new value)
+FLIPS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "latitude": ("number", lambda v: repr(v) if isinstance(v, float) else str(v)),
+    "opened_on": ("date", lambda v: int(v.replace("-", ""))),
+    "country": ("string", lambda v: True),
+}
+
+
+def _flipped(custom: Any) -> Record | None:
+    """`custom` with the FLIPS applied to the values of the type they expect (a finite number;
+    a `YYYY-MM-DD` string; a string), or None when none has."""
+    if not isinstance(custom, dict):
+        return None
+    new = dict(custom)
+    flipped = False
+    for name, (kind, flip) in FLIPS.items():
+        value = custom.get(name)
+        if _flippable(kind, value):
+            new[name] = flip(value)
+            flipped = True
+    return new if flipped else None
+
+
+def _flippable(kind: str, value: Any) -> bool:
+    if kind == "number":
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if kind == "date":
+        return isinstance(value, str) and _DATE.fullmatch(value) is not None
+    return isinstance(value, str)
+
+
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 def _with_fields(record: Record, **custom: Any) -> Record:

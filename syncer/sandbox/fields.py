@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from syncer.sandbox import deepjson
+
 Record = dict[str, Any]
 Getter = Callable[[Record], Any]
 
@@ -49,4 +51,7 @@ def sort_value(value: Any) -> tuple[int, Any]:
     if isinstance(value, str):
         return (2, value)
     kind = 3 if isinstance(value, dict) else 4
-    return (kind, json.dumps(value, sort_keys=True, default=str))
+    try:
+        return (kind, json.dumps(value, sort_keys=True, default=str))
+    except RecursionError:  # nested deeper than the stdlib recurses (the poison corpus's `deep`)
+        return (kind, deepjson.dumps(value, sort_keys=True))

@@ -149,6 +149,14 @@ class Sandbox(RequestLog):
         """Move masters and modules on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
+    def flip_types(self, count: int) -> list[str]:
+        """Flip the customFields types of `count` master records, one generation on
+        (`Dataset.flip_types`); their `_id`s. The master's learnt write types are forgotten (the
+        vendor's form changed), so the next write learns them again from the records."""
+        flipped = self.data.flip_types(count)
+        self.field_types.pop(("master", self.config.master_name), None)
+        return flipped
+
     def reset_ledger(self) -> None:
         self.ledger.clear()
 
@@ -181,7 +189,8 @@ class Sandbox(RequestLog):
 
     def stats(self) -> dict[str, Any]:
         """Request counts per status, injected faults per kind, the busiest window and early
-        requests per token, live record counts, the ledger's size."""
+        requests per token, live record counts, the generation, how many master records
+        `flip_types` has flipped, the ledger's size."""
         tokens = sorted({e.token for e in self.request_log if e.token is not None})
         faults = Counter(e.fault for e in self.request_log if e.fault is not None)
         return self._log_stats() | {
@@ -193,6 +202,7 @@ class Sandbox(RequestLog):
             }
             | {"users": len(self.data.users), "projects": len(self.data.projects)},
             "generation": self.data.generation_number,
+            "type_flipped": len(self.data.type_flipped),
             "ledger": len(self.ledger),
             "config": self.config.describe(),
         }
