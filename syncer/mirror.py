@@ -367,6 +367,10 @@ class Mirror:
             for r in await conn.fetch(queries["stream_columns"], ref.stream_id)
         }
         columns, unassigned = assign_view_columns(fields, view, stored)
+        if unassigned:
+            # over the budget: the fields most records hold get the columns left
+            held = await self._prevalence(conn, ref, view)
+            columns, unassigned = assign_view_columns(fields, view, stored, held)
         writes: list[tuple[int, list[str], str | None, str | None]] = []
         warnings: list[str] = []
         for column in columns:
@@ -388,6 +392,23 @@ class Mirror:
             )
         await conn.executemany(queries["assign_column"], writes)
         return columns, warnings
+
+    async def _prevalence(
+        self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, view: ViewSpec
+    ) -> dict[tuple[str, ...], int]:
+        """field path -> how many mirrored records hold it (top level and the view's objects)."""
+        table = names.quote(ref.table)
+        counts: dict[tuple[str, ...], int] = {}
+        for container in ("", *view.objects):
+            source = "_data" if not container else f"(_data -> {_literal(container)})"
+            rows = await conn.fetch(
+                f"SELECT k, count(*) AS n FROM mirror.{table}, jsonb_object_keys("
+                f"CASE WHEN jsonb_typeof({source}) = 'object' THEN {source} ELSE '{{}}' END) k "
+                "GROUP BY k"
+            )
+            for r in rows:
+                counts[(container, r["k"]) if container else (r["k"],)] = r["n"]
+        return counts
 
     async def view_exists(self, ref: StreamRef) -> bool:
         with _wrap("looking for the typed view"):
@@ -646,6 +667,7 @@ def assign_view_columns(
     fields: list[tuple[list[str], list[str]]],
     view: ViewSpec,
     stored: dict[tuple[str, ...], tuple[str | None, str | None]] | None = None,
+    prevalence: dict[tuple[str, ...], int] | None = None,
 ) -> tuple[list[ViewColumn], list[list[str]]]:
     """(the view's columns, the new paths that get no column) for a stream's fields.
 
@@ -653,7 +675,8 @@ def assign_view_columns(
     normalised names that no stored column, engine column or other new path has, in order:
     nested fields (custom fields, attributes) before top-level ones, so a new nested field
     keeps its plain name when a new top-level one would collide. Once MAX_VIEW_COLUMNS paths
-    hold a column, further new paths get none.
+    hold a column, further new paths get none; with `prevalence` (path -> records holding it)
+    the new paths most records hold come first for the columns left.
     """
     stored = stored or {}
     containers = set(view.objects) | {pivot.container for pivot in view.lists}
@@ -661,6 +684,8 @@ def assign_view_columns(
     top = [(p, k) for p, k in fields if len(p) == 1 and p[0] not in containers and p[0] != "_id"]
     ordered = nested + top
     fresh = [(p, k) for p, k in ordered if tuple(p) not in stored]
+    if prevalence is not None:
+        fresh.sort(key=lambda field: -prevalence.get(tuple(field[0]), 0))
     taken = {name for name, _ in stored.values() if name is not None}
     mapping = names.assign_columns(
         ((_SEP.join(p), p[-1]) for p, _ in fresh),

@@ -9,22 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import signal
 import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 import psutil
 import trustme
 
+from syncer.mirror import Mirror
 from syncer.sandbox.state import Sandbox
 from tests.faults import harness
 from tests.faults.harness import (
+    TABLE,
     TOKEN,
     Cluster,
     Expected,
@@ -416,6 +420,338 @@ async def fault_mix(lab: Lab, tally: Experiment, trials: int, records: int, seed
         tally.notes.append(f"trial {trial + 1}: {faults} faults ({', '.join(kinds)})")
 
 
+#: the quarantine reason each poison-corpus kind must get (docs/usage.md "syncer.quarantine")
+POISON_REASONS = {
+    "nul_value": "NUL character in a value",
+    "nul_field_name": "NUL character in a field name",
+    "nul_key": "key contains a NUL character",
+    "surrogate_value": "lone surrogate in a value",
+    "surrogate_field_name": "lone surrogate in a field name",
+    "nan": "NaN or Infinity in a value",
+    "infinity": "NaN or Infinity in a value",
+    "negative_infinity": "NaN or Infinity in a value",
+    "big_value": "record larger than 10485760 bytes",
+    "deep": "nested more than 254 levels deep",
+    "null_key": "record has no key",
+    "missing_key": "record has no key",
+}
+#: corpus kinds that are good records: stored, and flagged as run warnings
+POISON_STORED = {
+    "many_fields": "have no column",
+    "duplicate_key": "repeated a key on their page",
+}
+
+
+async def poison(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """8. The poison corpus (sandbox `poison_corpus`) among good records: every good record
+    lands; every bad one is quarantined with the documented reason; the stored-but-odd ones
+    (2,000 fields, a key twice on a page) land and are flagged; then values flip type between
+    runs: the records land, the view's column changes type with a warning."""
+    for trial in range(trials):
+        url, sb = await lab.sandbox(master_records=records, seed=seed + trial, poison_corpus=True)
+        corpus = {entry.kind: entry for entry in sb.data.poison_corpus}
+        if set(corpus) != set(POISON_REASONS) | set(POISON_STORED):
+            tally.notes.append(f"the corpus has kinds {sorted(corpus)}: the table here is stale")
+        want = _good_hashes(sb, corpus)
+        config = str(lab.config(url))
+        db_url = await lab.database()
+        first = await run("sync", "--config", config, env=env(db_url))
+        outcome = await compare(db_url, want)
+        if first.code != 3:
+            outcome.problems.append(f"the first run exited {first.code}, not 3 (quarantined)")
+        outcome.problems += await _quarantine_problems(db_url, corpus)
+        warnings = await _warnings(db_url)
+        for kind, flag in POISON_STORED.items():
+            if not any(flag in w for w in warnings):
+                outcome.problems.append(f"{kind}: no run warning '{flag}' ({warnings})")
+        flipped = sb.flip_types(max(1, records // 100))
+        want = _good_hashes(sb, corpus)
+        second = await run("sync", "--config", config, "--mode", "incremental", env=env(db_url))
+        if second.code not in (0, 3):
+            outcome.problems.append(f"the run after type flips exited {second.code}")
+        after = await compare(db_url, want)
+        outcome.lost += after.lost
+        outcome.stale += after.stale
+        outcome.duplicated = max(outcome.duplicated, after.duplicated)
+        outcome.wrongly_deleted += after.wrongly_deleted
+        outcome.problems += after.problems
+        outcome.problems += await _flip_problems(db_url)
+        tally.add(outcome)
+        if trial == 0:
+            tally.notes.append(
+                f"{len(POISON_REASONS)} bad records quarantined with their reasons, "
+                f"{len(POISON_STORED)} odd ones stored and flagged, {len(flipped)} type flips "
+                f"among {records:,} records"
+            )
+
+
+def _good_hashes(sb: Sandbox, corpus: dict[str, Any]) -> dict[str, bytes]:
+    """key -> hash of the records syncer must store: every record but the bad kinds, and of a
+    key repeated on a page, the newer record."""
+    bad = {corpus[kind].position for kind in POISON_REASONS if kind in corpus}
+    good = [r for i, r in enumerate(sb.records("master", "LOCATION")) if i not in bad]
+    twice = corpus["duplicate_key"].id
+    copies = [r for r in good if r.get("_id") == twice]
+    newest = max(copies, key=lambda r: str(r["updatedAt"]))
+    want = Expected.of([r for r in good if r.get("_id") != twice])
+    return want | Expected.of([newest])
+
+
+async def _quarantine_problems(db_url: str, corpus: dict[str, Any]) -> list[str]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT key, reason, raw FROM syncer.quarantine")
+    finally:
+        await conn.close()
+    problems = []
+    if len(rows) != len(POISON_REASONS):
+        problems.append(f"{len(rows)} records quarantined, {len(POISON_REASONS)} expected")
+    keyless: Counter[str] = Counter()
+    keyed: dict[str, str] = {}
+    for r in rows:
+        if r["key"] is None:
+            keyless[r["reason"]] += 1
+        else:
+            keyed[r["key"]] = r["reason"]
+        if "\x00" in r["raw"] or not r["raw"].startswith("{"):
+            problems.append(f"quarantine raw of {r['key']!r} is not the escaped record")
+    want_keyless: Counter[str] = Counter()
+    for kind, reason in POISON_REASONS.items():
+        entry = corpus.get(kind)
+        if entry is None:
+            continue
+        if entry.id is None or "\x00" in entry.id:
+            want_keyless[reason] += 1
+        elif keyed.get(entry.id) != reason:
+            problems.append(f"{kind}: quarantined as {keyed.get(entry.id)!r}, not {reason!r}")
+    if keyless != want_keyless:
+        problems.append(f"keyless quarantine reasons {dict(keyless)}, not {dict(want_keyless)}")
+    return problems
+
+
+async def _warnings(db_url: str) -> list[str]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT unnest(warnings) AS w FROM syncer.runs ORDER BY run_id")
+    finally:
+        await conn.close()
+    return [r["w"] for r in rows]
+
+
+async def _flip_problems(db_url: str) -> list[str]:
+    """After the flips: each flipped field's column is jsonb, a warning says it changed, and
+    the typed view answers for every live row."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        types = dict(
+            await conn.fetch(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'mirror_view' AND table_name = $1",
+                TABLE,
+            )
+        )
+        counts = await conn.fetchrow(
+            f'SELECT (SELECT count(*) FROM mirror_view."{TABLE}") AS viewed, '
+            f'(SELECT count(*) FROM mirror."{TABLE}" WHERE _deleted_at IS NULL) AS live'
+        )
+    finally:
+        await conn.close()
+    problems = []
+    warnings = await _warnings(db_url)
+    for column in ("latitude", "opened_on", "country"):
+        if types.get(column) != "jsonb":
+            problems.append(f"column {column} is {types.get(column)} after its values flipped")
+        if not any(f"column {column} of" in w and "changed type" in w for w in warnings):
+            problems.append(f"no warning that column {column} changed type")
+    if len(types) > 1_600:
+        problems.append(f"the typed view has {len(types)} columns")
+    assert counts is not None
+    if counts["viewed"] != counts["live"]:
+        problems.append(f"the view shows {counts['viewed']} of {counts['live']} live rows")
+    return problems
+
+
+_CATALOG = """
+SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+       coalesce(t.relname, '') AS of_table
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_%temp%'
+UNION ALL
+SELECT n.nspname, p.proname, 'function', '' FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+UNION ALL
+SELECT nspname, nspname, 'schema', '' FROM pg_namespace WHERE nspname NOT LIKE 'pg_%temp%'
+"""
+_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+async def _catalog(db_url: str) -> set[tuple[str, str, str, str]]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return {tuple(r) for r in await conn.fetch(_CATALOG)}  # type: ignore[misc]
+    finally:
+        await conn.close()
+
+
+def _unexpected(
+    before: set[tuple[str, str, str, str]], after: set[tuple[str, str, str, str]], tables: set[str]
+) -> list[str]:
+    """Catalog objects that appeared and are not a mirror table of `tables`, its view or an
+    index of it."""
+    odd = []
+    for schema, name, kind, of_table in sorted(after - before):
+        if (schema, kind) in {("mirror", "r"), ("mirror_view", "v")} and name in tables:
+            continue
+        if schema == "mirror" and kind == "i" and of_table in tables:
+            continue
+        odd.append(f"{kind} {schema}.{name!r}")
+    return odd
+
+
+def _bad_identifier(name: str) -> bool:
+    return len(name.encode()) > 63 or not _SAFE_NAME.match(name)
+
+
+async def hostile_names(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """9. 1,000 hostile names (sandbox `hostile_names`: SQL metacharacters, quotes, 200-byte
+    UTF-8, reserved words, case and truncation collisions): as customFields names over HTTP,
+    and as stream names registered in the mirror. No unexpected catalog object appears, every
+    identifier is a plain name of at most 63 bytes (Postgres keeps it as given), each field's
+    column shows that field's values, and the mapping is injective and stable across runs."""
+    count = 1_000
+    for trial in range(trials):
+        url, sb = await lab.sandbox(master_records=records, seed=seed + trial, hostile_names=count)
+        hostile = sb.data.hostile_names
+        config = str(lab.config(url))
+        db_url = await lab.database()
+        before = await _catalog(db_url)
+        outcome = Outcome()
+        first = await run("sync", "--config", config, env=env(db_url))
+        if first.code != 0:
+            outcome.problems.append(f"the first run exited {first.code}: {first.err[-200:]}")
+        outcome.problems += _unexpected(before, await _catalog(db_url), {TABLE})
+        mapping = await _column_mapping(db_url)
+        outcome.problems += await _mapping_problems(db_url, mapping, hostile)
+        # the same data into a fresh database: the same names
+        fresh_db = await lab.database()
+        if (await run("sync", "--config", config, env=env(fresh_db))).code != 0:
+            outcome.problems.append("a run into a fresh database failed")
+        elsewhere = await _column_mapping(fresh_db)
+        if elsewhere != mapping:
+            outcome.problems.append("the same fields were named otherwise in a fresh database")
+        sb.generation(change_pct=5, insert_pct=1, delete_pct=0)
+        added = _add_colliding_fields(sb, hostile)
+        second = await run("sync", "--config", config, env=env(db_url))
+        if second.code != 0:
+            outcome.problems.append(f"the second run exited {second.code}")
+        again = await _column_mapping(db_url)
+        moved = [path for path, column in mapping.items() if again.get(path) != column]
+        if moved:
+            outcome.problems.append(f"{len(moved)} fields changed column between runs: {moved[:3]}")
+        if len(again) - len(mapping) != added:
+            outcome.problems.append(f"{len(again) - len(mapping)} new columns, {added} expected")
+        outcome.problems += await _mapping_problems(db_url, again, hostile)
+        found = await compare(db_url, Expected(sb).hashes)
+        found.problems += outcome.problems
+        found.problems += await _hostile_streams(db_url, hostile[: max(1, records // 20)])
+        tally.add(found)
+
+
+def _add_colliding_fields(sb: Sandbox, hostile: tuple[str, ...]) -> int:
+    """Give a few master records a new field for each hostile name: the name with a leading
+    space, which folds to the same column name and sorts first (so a mapping recomputed from
+    scratch would hand it the existing column's name). Returns how many new fields."""
+    coll = sb.data.collections[("master", "LOCATION")]
+    new = [" " + name for name in hostile]
+    seqs = coll.seqs()[:50]
+    changes = {}
+    for n, seq in enumerate(seqs):
+        record = coll.get(seq)
+        extra = {name: n for name in new[n::50]}
+        changes[seq] = {**record, "customFields": {**record["customFields"], **extra}}
+    coll.replace(changes)
+    return len(set(new) - set(hostile))
+
+
+async def _column_mapping(db_url: str) -> dict[tuple[str, ...], str | None]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT path, column_name FROM syncer.stream_columns")
+    finally:
+        await conn.close()
+    return {tuple(r["path"]): r["column_name"] for r in rows}
+
+
+async def _mapping_problems(
+    db_url: str, mapping: dict[tuple[str, ...], str | None], hostile: tuple[str, ...]
+) -> list[str]:
+    problems = []
+    columns = [c for c in mapping.values() if c is not None]
+    if len(set(columns)) != len(columns):
+        problems.append("two fields share a column")
+    bad = [c for c in columns if _bad_identifier(c)]
+    if bad:
+        problems.append(f"{len(bad)} column names are not plain names of <= 63 bytes: {bad[:3]}")
+    unnamed = [h for h in hostile if not mapping.get(("customFields", h))]
+    if unnamed:
+        problems.append(f"{len(unnamed)} hostile fields have no column: {unnamed[:3]}")
+    conn = await asyncpg.connect(db_url)
+    try:
+        if await conn.fetchval("SELECT to_regclass($1)", f'mirror_view."{TABLE}"') is None:
+            return [*problems, "the typed view was not created"]
+        actual = {
+            r["attname"]
+            for r in await conn.fetch(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0",
+                f'mirror_view."{TABLE}"',
+            )
+        }
+        rows = await conn.fetch(
+            f'SELECT to_jsonb(v) AS j, _data AS d FROM mirror_view."{TABLE}" v LIMIT 300'
+        )
+    finally:
+        await conn.close()
+    if actual - {"_pk", "_data", "_source_updated_at", "_synced_at", "_run_id"} != set(columns):
+        problems.append("the view's column names differ from the mapping (cut or renamed)")
+    wrong = 0
+    for r in rows:
+        shown, data = orjson.loads(r["j"]), orjson.loads(r["d"])
+        for name, value in data.get("customFields", {}).items():
+            column = mapping.get(("customFields", name))
+            if column is not None and shown.get(column) != value:
+                wrong += 1
+    if wrong:
+        problems.append(f"{wrong} values shown in another field's column")
+    return problems
+
+
+async def _hostile_streams(db_url: str, streams: tuple[str, ...]) -> list[str]:
+    """Register each hostile name as a stream of connection "exto" and build its (empty) view;
+    then register them again: the same tables."""
+    before = await _catalog(db_url)
+    async with Mirror.connect(db_url, max_size=2) as mirror:
+        refs = [await mirror.ensure_stream("exto", name) for name in streams]
+        for ref in refs:
+            await mirror.refresh_view(ref)
+        again = [await mirror.ensure_stream("exto", name) for name in streams]
+    tables = [ref.table for ref in refs]
+    problems = _unexpected(before, await _catalog(db_url), set(tables))
+    if len(set(tables)) != len(tables):
+        problems.append("two streams share a table")
+    if [ref.table for ref in again] != tables:
+        problems.append("a stream got another table when registered again")
+    bad = [t for t in tables if _bad_identifier(t)]
+    if bad:
+        problems.append(f"{len(bad)} table names are not plain names of <= 63 bytes: {bad[:3]}")
+    made = {name for schema, name, kind, _ in await _catalog(db_url) if kind in ("r", "v")}
+    if not set(tables) <= made:
+        problems.append("a stream's table or view was created under another name")
+    return problems
+
+
 async def revoked(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
     """10. The token is revoked at a random point of a run: syncer exits with the auth code
     within 2 requests of the first 401, and its checkpoint is the last committed page (the
@@ -681,6 +1017,18 @@ EXPERIMENTS: dict[int, Spec] = {
             "cursor ties across a kill",
             {"full": (6, 20_000), "fast": (2, 12_000)},
             ties,
+        ),
+        Spec(
+            8,
+            "poison corpus among good records, then type flips",
+            {"full": (2, 100_000), "fast": (1, 3_000)},
+            poison,
+        ),
+        Spec(
+            9,
+            "hostile field and stream names",
+            {"full": (1, 20_000), "fast": (1, 2_000)},
+            hostile_names,
         ),
         Spec(
             10,

@@ -242,6 +242,11 @@ class Expected:
         self.sb = sb
         self.hashes = expected(sb.records("master", "LOCATION"), STREAM)
 
+    @staticmethod
+    def of(records: list[dict[str, Any]]) -> dict[str, bytes]:
+        """key -> hash of `records`, computed as syncer computes it."""
+        return expected(records, STREAM)
+
 
 async def compare(db_url: str, want: dict[str, bytes], table: str = TABLE) -> Outcome:
     """The mirror against `want` (key -> content hash)."""

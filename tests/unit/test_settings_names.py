@@ -140,3 +140,14 @@ def test_column_type_follows_the_kinds() -> None:
     assert mirror.column_type(["qty"], ["number", "string"], view) == "numeric"
     assert mirror.column_type(["t"], ["timestamp"], view) == "timestamptz"
     assert mirror.column_type(["t"], ["timestamp", "string"], view) == "text"
+
+
+def test_over_the_budget_the_fields_most_records_hold_get_the_columns() -> None:
+    view = ViewSpec(objects=("customFields",))
+    junk = [(["customFields", f"extra_{i:04}"], ["number"]) for i in range(mirror.MAX_VIEW_COLUMNS)]
+    fields = [*junk, (["customFields", "latitude"], ["number"])]
+    _, none = assign_view_columns(fields, view)
+    assert ["customFields", "latitude"] in none  # sorted after the junk, nothing left for it
+    held = {tuple(p): 1 for p, _ in junk} | {("customFields", "latitude"): 1_000}
+    columns, none = assign_view_columns(fields, view, None, held)
+    assert "latitude" in {c.name for c in columns} and len(none) == 1
