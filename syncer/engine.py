@@ -164,16 +164,22 @@ async def _run(
         effective = "full"
         log.info("stream.incremental_unavailable", reason="no cursor yet or no cursor field")
     result.mode = effective
+    size = min(conn.page_size or spec.default_page_size, spec.max_page_size)
     if state.pass_id is not None and state.mode == effective:
+        params = dict(state.params)
+        pinned = int(params.pop(PAGE_SIZE_KEY, size))
+        if pinned != size:
+            log.info("pass.page_size_kept", page_size=pinned, configured=size)
         run = Pass(
             state.pass_id,
-            state.params,
+            params,
             effective == "full",
             next_page=state.checkpoint_page + 1,
             position=state.checkpoint_cursor
             if spec.paging == "cursor"
             else state.checkpoint_page + 1,
             keys_written=state.keys_written,
+            page_size=pinned,
         )
         log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
     else:
@@ -185,8 +191,10 @@ async def _run(
             assert spec.incremental_params is not None and state.cursor is not None
             since = state.cursor - timedelta(seconds=conn.lookback_seconds)
             params.update(spec.incremental_params(since))
-        pass_id = await mirror.begin_pass(ref, effective, params)
-        run = Pass(pass_id, params, effective == "full", next_page=1, position=spec.first())
+        pass_id = await mirror.begin_pass(ref, effective, {**params, PAGE_SIZE_KEY: str(size)})
+        run = Pass(
+            pass_id, params, effective == "full", next_page=1, position=spec.first(), page_size=size
+        )
     run_id = await mirror.start_run(invocation, ref, effective, run.pass_id, run.next_page - 1)
     stats = result.stats
     with structlog.contextvars.bound_contextvars(run_id=run_id):
@@ -215,6 +223,10 @@ async def _run(
             raise
 
 
+#: the key under which a pass's parameters keep its page size (never sent to the vendor)
+PAGE_SIZE_KEY = "syncer:page_size"
+
+
 @dataclass
 class Pass:
     """The pass a run works on: where reading resumes and what it has recorded so far."""
@@ -225,6 +237,8 @@ class Pass:
     next_page: int  # number of the next page to merge (1 for a new pass)
     position: Any  # where that page starts: its number, or the vendor's cursor
     keys_written: int = 0
+    #: records per page, fixed for the whole pass: page numbers (the checkpoint) count in it
+    page_size: int = 1_000
 
 
 def _pages(
@@ -233,10 +247,13 @@ def _pages(
     size: int,
     window: int,
     fetch: Callable[[Any], Awaitable[DecodedPage]],
+    max_bytes: int | None = None,
 ) -> AsyncIterator[tuple[int, DecodedPage]]:
     """The pages still to read in this pass, by page number or by the vendor's cursor."""
     if spec.paging == "pages":
-        return pages_in_order(fetch, start=run.position, page_size=size, window=window)
+        return pages_in_order(
+            fetch, start=run.position, page_size=size, window=window, max_bytes=max_bytes
+        )
     if run.next_page > 1 and run.position is None:
         return _no_pages()  # the last page was merged; only the end of the pass remains
     return pages_by_cursor(fetch, start_page=run.next_page, start=run.position)
@@ -259,7 +276,7 @@ async def _read_pass(
 ) -> bool:
     """Read the pass's remaining pages and merge them; returns whether new fields appeared."""
     conn = client.connection
-    size = min(conn.page_size or spec.default_page_size, spec.max_page_size)
+    size = run.page_size
     decode = _decoder(client, spec)
 
     async def fetch(position: Any) -> DecodedPage:
@@ -289,14 +306,20 @@ async def _read_pass(
         if on_page is not None:
             on_page(conn.name, spec.name, page, fetched.total_pages, stats)
 
+    budget = conn.window_mb * 2**20
+    warned_size = False
+    pages = _pages(spec, run, size, conn.window, fetch, budget)
     try:
-        async for page, fetched in _pages(spec, run, size, conn.window, fetch):
+        async for page, fetched in pages:
             for bad in fetched.prepared.rejected:
                 log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
             if fetched.prepared.duplicates:
                 _warn_duplicates(page, fetched.prepared.duplicates, stats)
             if not fetched.paginated:
                 _warn_unpaginated(spec, fetched, stats)
+            if fetched.body_bytes > budget and not warned_size:
+                warned_size = True
+                _warn_page_bytes(spec, fetched.body_bytes, size, conn.window_mb, stats)
             stats.pages += 1
             stats.records += fetched.record_count
             merge = mirror.merge_page(
@@ -322,6 +345,20 @@ async def _read_pass(
             task.cancel()
         await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
     return new_fields
+
+
+def _warn_page_bytes(
+    spec: StreamSpec, body_bytes: int, size: int, window_mb: int, stats: StreamStats
+) -> None:
+    """A page larger than the connection's window_mb: memory now grows with the page size."""
+    smaller = max(1, size * window_mb * 2**20 // (4 * body_bytes))
+    message = (
+        f"pages of {spec.name} reach {body_bytes / 2**20:.0f} MB, more than window_mb "
+        f"({window_mb} MB): syncer holds one such page at a time, several copies of it; set "
+        f"page_size = {smaller} on the connection to bound memory"
+    )
+    log.warning("page.large", bytes=body_bytes, page_size=size, suggested_page_size=smaller)
+    stats.warnings.append(message)
 
 
 def _warn_duplicates(page: int, dropped: int, stats: StreamStats) -> None:

@@ -62,20 +62,30 @@ class PageEnd:
 
 
 async def pages_in_order(
-    fetch: Callable[[int], Awaitable[P]], *, start: int, page_size: int, window: int
+    fetch: Callable[[int], Awaitable[P]],
+    *,
+    start: int,
+    page_size: int,
+    window: int,
+    max_bytes: int | None = None,
 ) -> AsyncIterator[tuple[int, P]]:
     """Yield (page number, body) from `start` to the end of data, `window` fetches in flight.
 
     The first page of a pass is fetched alone so totalPages is known before fanning out.
+    With `max_bytes`, the window shrinks so that that many pages of the largest body seen so
+    far (`body_bytes`) fit in it, one page at least: large records cost time, not memory.
     A failed fetch cancels the others and raises; pages before it were already yielded.
     """
     end = PageEnd(page_size)
     tasks: dict[int, asyncio.Task[P]] = {}
     next_to_schedule = start
     current = start
+    largest = 0
     try:
         while True:
             limit = window if current > start else 1
+            if max_bytes and largest:
+                limit = max(1, min(limit, max_bytes // largest))
             while len(tasks) < limit and end.may_exist(next_to_schedule):
                 tasks[next_to_schedule] = asyncio.ensure_future(fetch(next_to_schedule))
                 next_to_schedule += 1
@@ -84,6 +94,7 @@ async def pages_in_order(
                 return
             body = await task
             end.observe(current, body)
+            largest = max(largest, getattr(body, "body_bytes", 0))
             yield current, body
             if end.last_page is not None and current >= end.last_page:
                 return

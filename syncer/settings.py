@@ -67,6 +67,14 @@ class ConnectionConfig(BaseModel):
         default=0.97, gt=0, le=1, description="fraction of rate_limit syncer paces at"
     )
     window: int = Field(default=8, ge=1, le=64, description="pages in flight per stream")
+    window_mb: int = Field(
+        default=64,
+        ge=1,
+        description=(
+            "megabytes of response bodies in flight per stream: the window shrinks (to one "
+            "page at least) when pages are large, so large records do not grow memory"
+        ),
+    )
     page_size: int | None = Field(
         default=None, ge=1, le=1000, description="records per page; default: the vendor's"
     )

@@ -39,6 +39,8 @@ class DecodedPage:
     next_cursor: Any
     paginated: bool
     prepared: records.Prepared
+    #: the size of the response body the page came from
+    body_bytes: int = 0
 
 
 def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
@@ -59,6 +61,7 @@ def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: byte
         page.next_cursor,
         page.paginated,
         prepared,
+        len(body),
     )
 
 

@@ -109,6 +109,9 @@ class SandboxConfig:
     #: this many hostile customFields names (docs/sandbox.md "Hostile field names"), a few on
     #: each generated master record; 0 = none
     hostile_names: int = 0
+    #: dataset: every generated master record gets customFields `padding`, a string of this
+    #: many characters (random hex, so it does not compress); 0 = none
+    record_padding: int = 0
     #: writes (docs/sandbox.md "Writes"), read on every write: the fields each master and module
     #: (upper-cased name) upserts match on, in order; and the user a token writes as
     #: (`createdBy`/`updatedBy` of master upserts and patches; DEFAULT_API_USER if not listed)
@@ -166,8 +169,10 @@ class SandboxConfig:
         self.token_users = dict(self.token_users)
         if not isinstance(self.poison_corpus, bool):
             raise ValueError("poison_corpus must be a boolean")
-        if isinstance(self.hostile_names, bool) or not isinstance(self.hostile_names, int):
-            raise ValueError("hostile_names must be an integer")
+        for name in ("hostile_names", "record_padding"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer")
         for name in (
             "master_records",
             "module_records",
@@ -175,6 +180,7 @@ class SandboxConfig:
             "projects",
             "tied_updated_at",
             "hostile_names",
+            "record_padding",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

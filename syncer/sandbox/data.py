@@ -127,6 +127,8 @@ class Dataset:
         hostile_names = hostile.names(config.seed, config.hostile_names)
         if hostile_names:
             masters = hostile.with_names(masters, hostile_names)
+        if config.record_padding:
+            masters = _padded(masters, config.seed, config.record_padding)
         collections = {master_key: Collection(*master_key), module_key: Collection(*module_key)}
         corpus = _insert_masters(collections[master_key], masters, config)
         collections[module_key].insert(
@@ -413,6 +415,13 @@ def _flippable(kind: str, value: Any) -> bool:
 
 
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def _padded(records: Iterator[Record], seed: int, size: int) -> Iterator[Record]:
+    """`records`, each with customFields `padding`: `size` random hex characters (seeded)."""
+    rng = random.Random(f"{seed}:padding")
+    for record in records:
+        yield _with_fields(record, padding=rng.randbytes((size + 1) // 2).hex()[:size])
 
 
 def _with_fields(record: Record, **custom: Any) -> Record:

@@ -973,6 +973,78 @@ async def _probe(conn: asyncpg.Connection, role: str) -> list[str]:
     return problems
 
 
+class _PeakRss:
+    """Samples the resident memory of a process and all its descendants (page-decoding
+    workers included) every 20 ms; `peak` is the largest sum seen, in bytes."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self._task = asyncio.ensure_future(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            total = 0
+            with contextlib.suppress(psutil.Error):
+                for proc in [self.root, *self.root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> int:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        return self.peak
+
+
+#: 14: the RSS budget of a backfill of 1 MB records (syncer and its workers together)
+RSS_BUDGET_MB = 1_000
+RECORD_BYTES = 1_000_000
+
+
+async def memory(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
+    """14. Backfills of 1 MB records at two counts (`records` / 4 and `records`), 20 records a
+    page, everything else default: syncer's peak RSS (its workers included) stays under
+    RSS_BUDGET_MB at both and does not grow with the count (at most 25% more at 4x the
+    records). The issue's 300,000 x 1 MB (300 GB) does not fit this machine's disk; the two
+    counts show whether memory depends on the count."""
+    for trial in range(trials):
+        peaks = []
+        for count in (records // 4, records):
+            url, sb = await lab.sandbox(
+                master_records=count, seed=seed + trial, record_padding=RECORD_BYTES
+            )
+            want = Expected(sb).hashes
+            config = str(lab.config(url, page_size=20))
+            db_url = await lab.database()
+            started = time.monotonic()
+            proc = await spawn("sync", "--config", config, env=env(db_url), quiet=True)
+            sampler = _PeakRss(proc.pid)
+            code = await proc.wait()
+            peak = await sampler.stop()
+            seconds = time.monotonic() - started
+            outcome = await compare(db_url, want)
+            if code != 0:
+                outcome.problems.append(f"the backfill of {count:,} records exited {code}")
+            peaks.append(peak)
+            tally.notes.append(
+                f"{count:,} records of 1 MB: peak RSS {peak / 2**20:,.0f} MB, {seconds:.0f} s"
+            )
+            if peak > RSS_BUDGET_MB * 2**20:
+                outcome.problems.append(
+                    f"peak RSS {peak / 2**20:,.0f} MB at {count:,} records, over the "
+                    f"budget of {RSS_BUDGET_MB:,} MB"
+                )
+            if len(peaks) == 2 and peaks[1] > peaks[0] * 1.25:
+                outcome.problems.append(
+                    f"peak RSS grew with the count: {peaks[0] / 2**20:,.0f} MB -> "
+                    f"{peaks[1] / 2**20:,.0f} MB at 4x the records"
+                )
+            tally.add(outcome)
+            await lab.drop_databases()
+
+
 EXPERIMENTS: dict[int, Spec] = {
     spec.number: spec
     for spec in (
@@ -1053,6 +1125,12 @@ EXPERIMENTS: dict[int, Spec] = {
             "read-only analyst role",
             {"full": (1, 2_000), "fast": (1, 2_000)},
             analyst_role,
+        ),
+        Spec(
+            14,
+            "memory: backfills of 1 MB records at two counts",
+            {"full": (1, 4_000), "fast": (1, 400)},
+            memory,
         ),
     )
 }

@@ -97,12 +97,17 @@ class Lab:
     async def close(self) -> None:
         for runner in self._runners:
             await runner.cleanup()
+        await self.drop_databases()
+
+    async def drop_databases(self) -> None:
+        """Drop the databases made so far (large trials free their disk as they go)."""
         admin = await asyncpg.connect(self.admin_url)
         try:
             for name in self._databases:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+        self._databases.clear()
 
     async def database(self) -> str:
         """A fresh, migrated database, dropped when the lab closes."""

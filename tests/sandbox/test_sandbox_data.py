@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import orjson
+import pytest
 
 from syncer.sandbox import SANDBOX_KEY, SandboxConfig
 from syncer.sandbox.data import Dataset
@@ -222,3 +223,16 @@ async def test_churn_keeps_cached_sort_orders_consistent(make_client):
         == (by_capacity[::-1])
     )
     assert orjson.loads(await page(client, pageSize="1000"))["rows"] == live
+
+
+def test_record_padding_gives_every_master_a_large_incompressible_field():
+    data = Dataset.build(
+        SandboxConfig(master_records=5, module_records=1, users=2, projects=1, record_padding=1_000)
+    )
+    pads = [
+        r["customFields"]["padding"] for r in data.collections[("master", "LOCATION")].records()
+    ]
+    assert len(pads) == 5 and all(len(p) == 1_000 for p in pads) and len(set(pads)) == 5
+    assert all(set(p) <= set("0123456789abcdef") for p in pads)
+    with pytest.raises(ValueError, match="record_padding"):
+        SandboxConfig(record_padding=-1)

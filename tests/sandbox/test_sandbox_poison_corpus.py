@@ -99,8 +99,7 @@ async def test_corpus_pages_are_served_and_each_kind_is_where_the_manifest_says(
         assert entry.position % 100 == 0  # first row of its 100-row page
         raw = await page(client, page=str(entry.position // 100 + 1), pageSize="100")
         if entry.kind == "deep":
-            with pytest.raises(RecursionError):
-                json.loads(raw)
+            # (whether the stdlib can parse it depends on the process's recursion limit)
             assert raw.count(DEEP_TEXT) == 1
             body = orjson.loads(raw)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -105,3 +106,34 @@ async def test_a_failed_page_raises_after_the_pages_before_it() -> None:
         async for page, _ in pages_in_order(fetch, start=1, page_size=10, window=4):
             seen.append(page)
     assert seen == [1, 2]
+
+
+async def test_large_pages_shrink_the_window_to_the_byte_budget() -> None:
+    """Pages of 40 bytes under a budget of 100: at most 2 in flight; never less than 1."""
+    in_flight = 0
+    most = 0
+
+    @dataclasses.dataclass
+    class Sized:
+        item_count: int
+        total_pages: int | None = 20
+        paginated: bool = True
+        next_cursor: None = None
+        body_bytes: int = 40
+
+    async def fetch(page: int) -> Sized:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.001)
+        in_flight -= 1
+        return Sized(10)
+
+    pages = await collect(fetch, start=1, page_size=10, window=8, max_bytes=100)
+    assert pages == list(range(1, 21)) and most == 2
+    most = 0
+    assert await collect(fetch, start=1, page_size=10, window=8, max_bytes=10) == pages
+    assert most == 1
+    most = 0
+    assert await collect(fetch, start=1, page_size=10, window=8) == pages
+    assert most == 8
