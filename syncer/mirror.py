@@ -75,7 +75,7 @@ class MergeResult:
 
 
 @contextlib.contextmanager
-def _wrap(action: str) -> Any:
+def translate_errors(action: str) -> Any:
     """Translate driver errors once, naming what syncer was doing."""
     try:
         yield
@@ -111,7 +111,7 @@ class Mirror:
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(cls, url: str, *, max_size: int = 10) -> AsyncIterator[Mirror]:
-        with _wrap("connecting"):
+        with translate_errors("connecting"):
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=max_size, init=_init_connection, command_timeout=600
             )
@@ -124,7 +124,7 @@ class Mirror:
 
     async def ensure_stream(self, connection: str, stream: str) -> StreamRef:
         """Register the stream (once) and create its mirror table if needed."""
-        with _wrap(f"registering stream {connection}/{stream}"):
+        with translate_errors(f"registering stream {connection}/{stream}"):
             async with self.pool.acquire() as conn:
                 row = await conn.fetchrow(queries["get_stream"], connection, stream)
                 if row is None:
@@ -152,7 +152,7 @@ class Mirror:
     # -- passes and runs ---------------------------------------------------------------------
 
     async def load_state(self, ref: StreamRef) -> PassState:
-        with _wrap("reading the stream state"):
+        with translate_errors("reading the stream state"):
             row = await self.pool.fetchrow(queries["load_state"], ref.stream_id)
         assert row is not None
         params = orjson.loads(row["pass_params"]) if row["pass_params"] else {}
@@ -168,7 +168,7 @@ class Mirror:
         )
 
     async def begin_pass(self, ref: StreamRef, mode: str, params: dict[str, str]) -> int:
-        with _wrap("starting a pass"):
+        with translate_errors("starting a pass"):
             pass_id: int = await self.pool.fetchval(
                 queries["begin_pass"], ref.stream_id, mode, orjson.dumps(params).decode()
             )
@@ -177,7 +177,7 @@ class Mirror:
     async def start_run(
         self, invocation: str, ref: StreamRef, mode: str, pass_id: int | None, resumed_from: int
     ) -> int:
-        with _wrap("recording the run"):
+        with translate_errors("recording the run"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(queries["abandon_runs"], ref.connection, ref.stream)
                 run_id: int = await conn.fetchval(
@@ -194,7 +194,7 @@ class Mirror:
     async def finish_run(
         self, run_id: int, status: str, stats: StreamStats, error: str | None
     ) -> None:
-        with _wrap("recording the run's end"):
+        with translate_errors("recording the run's end"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(queries["run_progress"], run_id, *_counters(stats))
                 await conn.execute(queries["finish_run"], run_id, status, error, stats.warnings)
@@ -225,7 +225,7 @@ class Mirror:
         known = await self._known_fields(ref)
         newest = max((r.updated_at for r in rows if r.updated_at is not None), default=None)
         bad_keys = [b.key for b in rejected if b.key is not None]
-        with _wrap(f"merging page {page} of {ref.stream}"):
+        with translate_errors(f"merging page {page} of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await self._stage(conn, rows)
                 if after is not None:
@@ -273,7 +273,7 @@ class Mirror:
 
     async def _known_fields(self, ref: StreamRef) -> set[Field]:
         if ref.stream_id not in self._fields:
-            with _wrap("reading the stream's fields"):
+            with translate_errors("reading the stream's fields"):
                 rows = await self.pool.fetch(queries["known_fields"], ref.stream_id)
             self._fields[ref.stream_id] = {(tuple(r["path"]), r["json_type"]) for r in rows}
         return self._fields[ref.stream_id]
@@ -297,37 +297,37 @@ class Mirror:
 
     async def pass_keys_intact(self, pass_id: int, expected: int) -> bool:
         """False when the unlogged key list lost rows (Postgres crashed during the pass)."""
-        with _wrap("counting the pass's keys"):
+        with translate_errors("counting the pass's keys"):
             count: int = await self.pool.fetchval(queries["count_pass_keys"], pass_id)
         return count == expected
 
     async def delete_candidates(self, ref: StreamRef, pass_id: int) -> list[str]:
-        with _wrap("finding keys the pass did not see"):
+        with translate_errors("finding keys the pass did not see"):
             rows = await self.pool.fetch(for_table("delete_candidates", ref.table), pass_id)
         return [r["_pk"] for r in rows]
 
     async def missing_twice(self, ref: StreamRef, keys: Sequence[str], pass_id: int) -> list[str]:
         """Record `keys` as missing from this pass; return those missing from an earlier one too."""
-        with _wrap("recording missing keys"):
+        with translate_errors("recording missing keys"):
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(queries["missing_before"], ref.stream_id, keys, pass_id)
                 await conn.execute(queries["note_missing"], ref.stream_id, keys, pass_id)
         return [r["key"] for r in rows]
 
     async def soft_delete(self, ref: StreamRef, keys: Sequence[str], run_id: int) -> int:
-        with _wrap("marking deleted records"):
+        with translate_errors("marking deleted records"):
             async with self.pool.acquire() as conn, conn.transaction():
                 status = await conn.execute(for_table("soft_delete", ref.table), keys, run_id)
                 await conn.execute(queries["forget_missing"], ref.stream_id, keys)
         return int(status.split()[-1])
 
     async def finish_pass(self, ref: StreamRef, pass_id: int, *, full: bool) -> None:
-        with _wrap("closing the pass"):
+        with translate_errors("closing the pass"):
             await self.pool.execute(queries["finish_pass"], ref.stream_id, full)
             await self.pool.execute(queries["drop_pass_keys"], pass_id)
 
     async def drop_pass_keys(self, pass_id: int) -> None:
-        with _wrap("discarding an abandoned pass"):
+        with translate_errors("discarding an abandoned pass"):
             await self.pool.execute(queries["drop_pass_keys"], pass_id)
 
     # -- analysts ----------------------------------------------------------------------------
@@ -341,7 +341,7 @@ class Mirror:
         given); a column whose type changed, and fields left without a column, become warnings
         in `stats`."""
         view = view or ViewSpec()
-        with _wrap(f"creating the typed view of {ref.stream}"):
+        with translate_errors(f"creating the typed view of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
                 columns, warnings = await self._view_columns(conn, ref, view)
                 await conn.execute(f"DROP VIEW IF EXISTS mirror_view.{names.quote(ref.table)}")
@@ -411,7 +411,7 @@ class Mirror:
         return counts
 
     async def view_exists(self, ref: StreamRef) -> bool:
-        with _wrap("looking for the typed view"):
+        with translate_errors("looking for the typed view"):
             found = await self.pool.fetchval(queries["view_exists"], f"mirror_view.{ref.table}")
         return bool(found)
 
@@ -420,10 +420,10 @@ class Mirror:
     @contextlib.asynccontextmanager
     async def lock(self, name: str, busy: str = "") -> AsyncIterator[None]:
         """Hold the advisory lock `name` for the block; raise AlreadyRunning (`busy`) if taken."""
-        with _wrap("taking a lock"):
+        with translate_errors("taking a lock"):
             conn = await self.pool.acquire()
         try:
-            with _wrap("taking a lock"):
+            with translate_errors("taking a lock"):
                 got = await conn.fetchval(queries["try_lock"], name)
             if not got:
                 raise errors.AlreadyRunning(busy or f"{name} is held by another process")
@@ -437,13 +437,13 @@ class Mirror:
                 await self.pool.release(conn)
 
     async def next_push_id(self) -> int:
-        with _wrap("starting a push"):
+        with translate_errors("starting a push"):
             value: int = await self.pool.fetchval(queries["next_push_id"])
         return value
 
     async def claim_outbox(self, connection: str, push_id: int, limit: int) -> list[OutboxRow]:
         """Mark the next rows to send as 'sending' (committed before anything is sent)."""
-        with _wrap("claiming outbox rows"):
+        with translate_errors("claiming outbox rows"):
             rows = await self.pool.fetch(queries["claim_outbox"], connection, push_id, limit)
         return sorted(
             (
@@ -468,7 +468,7 @@ class Mirror:
     ) -> None:
         if not ids:
             return
-        with _wrap("recording push outcomes"):
+        with translate_errors("recording push outcomes"):
             await self.pool.execute(
                 queries["mark_outbox"],
                 list(ids),
@@ -482,7 +482,7 @@ class Mirror:
         if not ids:
             return
         texts = [orjson.dumps(e).decode() for e in evidence]
-        with _wrap("recording push evidence"):
+        with translate_errors("recording push evidence"):
             await self.pool.execute(queries["set_outbox_evidence"], list(ids), texts)
 
     async def records_by_field(
@@ -493,7 +493,7 @@ class Mirror:
             f"SELECT _data #>> $1::text[] AS key, _data FROM mirror.{names.quote(table)} "
             "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
         )
-        with _wrap(f"reading mirror.{table}"):
+        with translate_errors(f"reading mirror.{table}"):
             rows = await self.pool.fetch(sql, list(path), list(values))
         return {r["key"]: orjson.loads(r["_data"]) for r in rows}
 
@@ -505,7 +505,7 @@ class Mirror:
             f"UPDATE mirror.{names.quote(table)} SET _deleted_at = now(), _run_id = $3 "
             "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
         )
-        with _wrap(f"marking deletes in mirror.{table}"):
+        with translate_errors(f"marking deletes in mirror.{table}"):
             status = await self.pool.execute(sql, list(path), list(values), run_id)
         return int(status.split()[-1])
 
@@ -514,7 +514,7 @@ class Mirror:
     ) -> DesiredColumns:
         """Where each desired column's field sits in the mirrored records: the typed-view
         column of that name, else the field of that name under `fields_at`."""
-        with _wrap("reading the stream's fields"):
+        with translate_errors("reading the stream's fields"):
             async with self.pool.acquire() as conn, conn.transaction():
                 known, _ = await self._view_columns(conn, ref, view)
         by_name = {c.name: (c.path, c.kinds) for c in known}
@@ -536,7 +536,7 @@ class Mirror:
             "SELECT count(*) FILTER (WHERE created) AS created, "
             "count(*) FILTER (WHERE NOT created) AS updated FROM diff"
         )
-        with _wrap(f"diffing {desired.table} against the mirror"):
+        with translate_errors(f"diffing {desired.table} against the mirror"):
             row = await self.pool.fetchrow(sql, connection, desired.table, desired.endpoint)
         assert row is not None
         return int(row["created"]), int(row["updated"])
@@ -548,29 +548,29 @@ class Mirror:
             f"count(*) FILTER (WHERE NOT created) AS updated, "
             f"(array_agg(row::text))[1:3] AS samples FROM ({diff}) d"
         )
-        with _wrap(f"diffing {desired.table} against the mirror"):
+        with translate_errors(f"diffing {desired.table} against the mirror"):
             row = await self.pool.fetchrow(sql)
         assert row is not None
         return int(row["created"]), int(row["updated"]), list(row["samples"] or [])
 
     async def plan_outbox(self, connection: str | None) -> list[dict[str, Any]]:
-        with _wrap("reading the outbox"):
+        with translate_errors("reading the outbox"):
             return [dict(r) for r in await self.pool.fetch(queries["plan_outbox"], connection)]
 
     async def outbox_payloads(self, connection: str, endpoint: str, operation: str) -> list[Any]:
         """The payloads of the rows still to send for one endpoint and operation."""
-        with _wrap("reading the outbox"):
+        with translate_errors("reading the outbox"):
             rows = await self.pool.fetch(
                 queries["outbox_payloads"], connection, endpoint, operation
             )
         return [orjson.loads(r["payload"]) for r in rows]
 
     async def drop_outbox(self, ids: Sequence[int]) -> list[int]:
-        with _wrap("dropping outbox rows"):
+        with translate_errors("dropping outbox rows"):
             return [r["id"] for r in await self.pool.fetch(queries["drop_outbox"], list(ids))]
 
     async def recent_runs(self, limit: int) -> list[dict[str, Any]]:
-        with _wrap("reading the runs table"):
+        with translate_errors("reading the runs table"):
             rows = await self.pool.fetch(queries["recent_runs"], limit)
         return [dict(r) for r in rows]
 

@@ -14,7 +14,7 @@ import re
 import asyncpg
 
 from syncer import errors, names
-from syncer.mirror import _wrap
+from syncer.mirror import translate_errors
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCHEMAS = ("mirror", "mirror_view")
@@ -27,7 +27,7 @@ async def grant_analyst(database_url: str, role: str, password: str | None = Non
             f"role name {role!r}: use lower-case letters, digits and _ (at most 63)"
         )
     quoted = names.quote(role)
-    with _wrap(f"granting read access to {role}"):
+    with translate_errors(f"granting read access to {role}"):
         conn = await asyncpg.connect(database_url)
         try:
             async with conn.transaction():

@@ -175,11 +175,11 @@ async def sigkill(lab: Lab, tally: Experiment, trials: int, records: int, seed: 
 
 async def two_runs(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:
     """5. Two runs started at once: exactly one proceeds, the other exits 4 within 5 s."""
-    # 20 pages of 50 at 100 ms each: a run holds its lock for 2 s or more, far longer than
-    # the two processes' start-up jitter, so they always contend
+    # 12 pages at 100 ms each: a run holds its lock for 1.2 s or more, far longer than the
+    # two processes' start-up jitter (tens of ms), so they always contend
     url, sb = await lab.sandbox(master_records=records, seed=seed, latency_ms=100)
     want = Expected(sb).hashes
-    config = str(lab.config(url, window=1, page_size=max(1, records // 20)))
+    config = str(lab.config(url, window=1, page_size=max(1, records // 12)))
     for _ in range(trials):
         db_url = await lab.database()
         started = time.monotonic()
@@ -1057,7 +1057,7 @@ EXPERIMENTS: dict[int, Spec] = {
         Spec(
             2,
             "429 storm: half of all requests refused",
-            {"full": (3, 30_000), "fast": (1, 3_000)},
+            {"full": (3, 20_000), "fast": (1, 3_000)},
             storm,
         ),
         Spec(
@@ -1129,7 +1129,7 @@ EXPERIMENTS: dict[int, Spec] = {
         Spec(
             14,
             "memory: backfills of 1 MB records at two counts",
-            {"full": (1, 4_000), "fast": (1, 400)},
+            {"full": (1, 2_000), "fast": (1, 400)},
             memory,
         ),
     )

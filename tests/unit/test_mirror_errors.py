@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from syncer import errors
-from syncer.mirror import _wrap
+from syncer.mirror import translate_errors
 
 
 @pytest.mark.parametrize(
@@ -19,12 +19,13 @@ from syncer.mirror import _wrap
     ],
 )
 def test_driver_failures_are_retryable_mirror_errors(raised: Exception) -> None:
-    with pytest.raises(errors.MirrorError) as caught, _wrap("merging page 3 of master:LOCATION"):
+    doing = "merging page 3 of master:LOCATION"
+    with pytest.raises(errors.MirrorError) as caught, translate_errors(doing):
         raise raised
     assert caught.value.exit_code == errors.ExitCode.TRANSIENT
     assert "merging page 3" in caught.value.message
 
 
 def test_other_errors_pass_through() -> None:
-    with pytest.raises(KeyError), _wrap("reading"):
+    with pytest.raises(KeyError), translate_errors("reading"):
         raise KeyError("a bug is not a database failure")
