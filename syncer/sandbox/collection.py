@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import gc
 import json
+import random
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
@@ -95,6 +96,28 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+class Padding:
+    """Large incompressible values made on the fly (the `record_padding` knob): a record stores
+    PLACEHOLDER and is served with `size` hex characters cut from one random block at an offset
+    of its own, so 1 MB records cost no memory in the sandbox."""
+
+    PLACEHOLDER = "@@sandbox-padding@@"
+    _QUOTED = b'"' + PLACEHOLDER.encode() + b'"'
+    _SPREAD = 1 << 20
+
+    def __init__(self, seed: int, size: int) -> None:
+        rng = random.Random(f"{seed}:padding")
+        self.size = size
+        self.block = rng.randbytes((size + self._SPREAD) // 2 + 1).hex().encode()
+
+    def splice(self, seq: int, raw: bytes) -> bytes:
+        if self._QUOTED not in raw:
+            return raw  # a record rewritten since (a write, a generation) holds its own value
+        start = (seq * 7_919) % self._SPREAD
+        value = b'"' + self.block[start : start + self.size] + b'"'
+        return raw.replace(self._QUOTED, value, 1)
+
+
 class Collection:
     """A master or module collection with its sort-order and selection caches."""
 
@@ -111,6 +134,8 @@ class Collection:
         self._orders: dict[str, list[Key]] = {}
         self._getters: dict[str, fields.Getter] = {}
         self._selections: OrderedDict[Hashable, list[int]] = OrderedDict()
+        #: `record_padding`: each record's padding is made when it is served, never stored
+        self.padding: Padding | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -124,13 +149,17 @@ class Collection:
 
     def get(self, seq: int) -> fields.Record:
         """Record `seq`, decoded from the JSON the API serves."""
-        raw = self._rows[seq]
+        raw = self.raw(seq)
         record: fields.Record = deepjson.loads(raw) if seq in self.poison else orjson.loads(raw)
         return record
 
     def raw(self, seq: int) -> bytes:
-        """Record `seq` as served: orjson's encoding, or the stdlib's for poison records."""
-        return self._rows[seq]
+        """Record `seq` as served: orjson's encoding, or the stdlib's for poison records (with
+        its padding spliced in, when the collection pads records)."""
+        raw = self._rows[seq]
+        if self.padding is not None:
+            return self.padding.splice(seq, raw)
+        return raw
 
     def insert(self, records: Iterable[fields.Record], *, poison: bool = False) -> list[int]:
         """Append records; return their sequence numbers.

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncer.sandbox import directory, hostile, poison_corpus
-from syncer.sandbox.collection import Collection, Selection, collector_paused
+from syncer.sandbox.collection import Collection, Padding, Selection, collector_paused
 from syncer.sandbox.config import SandboxConfig
 from syncer.sandbox.fields import Record
 from syncer.sandbox.poison_corpus import CorpusEntry
@@ -128,8 +128,10 @@ class Dataset:
         if hostile_names:
             masters = hostile.with_names(masters, hostile_names)
         if config.record_padding:
-            masters = _padded(masters, config.seed, config.record_padding)
+            masters = (_with_fields(r, padding=Padding.PLACEHOLDER) for r in masters)
         collections = {master_key: Collection(*master_key), module_key: Collection(*module_key)}
+        if config.record_padding:
+            collections[master_key].padding = Padding(config.seed, config.record_padding)
         corpus = _insert_masters(collections[master_key], masters, config)
         collections[module_key].insert(
             _base_records(module, config.seed, "module", config.module_records)
@@ -415,13 +417,6 @@ def _flippable(kind: str, value: Any) -> bool:
 
 
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
-
-
-def _padded(records: Iterator[Record], seed: int, size: int) -> Iterator[Record]:
-    """`records`, each with customFields `padding`: `size` random hex characters (seeded)."""
-    rng = random.Random(f"{seed}:padding")
-    for record in records:
-        yield _with_fields(record, padding=rng.randbytes((size + 1) // 2).hex()[:size])
 
 
 def _with_fields(record: Record, **custom: Any) -> Record:
