@@ -52,8 +52,17 @@ class Spec:
     sizes: dict[str, tuple[int, int]]
     body: Callable[[Lab, Experiment, int, int, int], Awaitable[None]]
 
-    async def run(self, lab: Lab, profile: Profile, seed: int) -> Experiment:
-        trials, records = self.sizes[profile]
+    async def run(
+        self,
+        lab: Lab,
+        profile: Profile,
+        seed: int,
+        trials: int | None = None,
+        records: int | None = None,
+    ) -> Experiment:
+        """Run with the profile's trials and records, or those given."""
+        trials = trials or self.sizes[profile][0]
+        records = records or self.sizes[profile][1]
         tally = Experiment(self.number, self.name)
         started = time.monotonic()
         await self.body(lab, tally, trials, records, seed)

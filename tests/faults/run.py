@@ -2,6 +2,10 @@
 into docs/reliability.md (between the results markers) and tests/faults/results.json.
 
 usage: python -m tests.faults.run [--only N ...] [--seed S] [--profile full|fast]
+                                 [--trials T] [--records R]
+
+`--trials` and `--records` replace the profile's sizes (for a larger one-off run); the table in
+docs/reliability.md is rewritten only by a run of every experiment at the full profile's sizes.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ async def main() -> int:
     parser.add_argument("--only", type=int, nargs="*", default=[])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", choices=("full", "fast"), default="full")
+    parser.add_argument("--trials", type=int, help="trials of each chosen experiment")
+    parser.add_argument("--records", type=int, help="records of each chosen experiment")
     args = parser.parse_args()
     log.configure(json=True, level="warning")
     admin = os.environ.get("SYNCER_FAULTS_DATABASE_URL") or db.resolve_url()
@@ -58,7 +64,7 @@ async def main() -> int:
         for spec in chosen:
             print(f"experiment {spec.number}: {spec.name} ...", flush=True)
             async with lab(admin, Path(work) / str(spec.number)) as it:
-                result = await spec.run(it, args.profile, args.seed)
+                result = await spec.run(it, args.profile, args.seed, args.trials, args.records)
             print(
                 f"  {result.passed}/{result.trials} passed, lost {result.lost}, duplicated "
                 f"{result.duplicated}, wrongly deleted {result.wrongly_deleted} "
@@ -72,7 +78,8 @@ async def main() -> int:
     (ROOT / "tests" / "faults" / "results.json").write_bytes(
         orjson.dumps([dataclasses.asdict(r) for r in results], option=orjson.OPT_INDENT_2)
     )
-    if not args.only and args.profile == "full" and DOC.exists():
+    resized = args.trials or args.records
+    if not args.only and not resized and args.profile == "full" and DOC.exists():
         doc = DOC.read_text()
         pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
         DOC.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", doc))
