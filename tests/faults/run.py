@@ -43,7 +43,8 @@ def table(results: list[Experiment], profile: str, seed: int) -> str:
             f"| {r.wrongly_deleted} | {r.seconds:.0f} s |"
         )
     total = sum(r.seconds for r in results)
-    lines += ["", f"{len(results)} experiments, {total / 60:.1f} minutes in all."]
+    count = f"{len(results)} experiment{'' if len(results) == 1 else 's'}"
+    lines += ["", f"{count}, {total / 60:.1f} minutes in all."]
     notes = [f"- {r.number}: {' '.join(n.split())}" for r in results for n in r.notes]
     if notes:
         lines += ["", "Notes:", "", *notes]
