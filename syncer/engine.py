@@ -236,9 +236,9 @@ class Pass:
     full: bool
     next_page: int  # number of the next page to merge (1 for a new pass)
     position: Any  # where that page starts: its number, or the vendor's cursor
-    keys_written: int = 0
     #: records per page, fixed for the whole pass: page numbers (the checkpoint) count in it
-    page_size: int = 1_000
+    page_size: int
+    keys_written: int = 0
 
 
 def _pages(

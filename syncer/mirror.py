@@ -515,8 +515,14 @@ class Mirror:
         """Where each desired column's field sits in the mirrored records: the typed-view
         column of that name, else the field of that name under `fields_at`."""
         with translate_errors("reading the stream's fields"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                known, _ = await self._view_columns(conn, ref, view)
+            async with self.pool.acquire() as conn:
+                # the names the view has or will have; only a view refresh records them
+                rollback = conn.transaction()
+                await rollback.start()
+                try:
+                    known, _ = await self._view_columns(conn, ref, view)
+                finally:
+                    await rollback.rollback()
         by_name = {c.name: (c.path, c.kinds) for c in known}
         return {c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]}
 
