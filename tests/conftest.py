@@ -21,7 +21,9 @@ from syncer.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
 from syncer.settings import Config
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = "syncer_test_template"
+#: one template per test session, so sessions sharing a server (CI, parallel checkouts) never
+#: drop each other's template
+TEMPLATE = f"syncer_test_template_{os.getpid()}"
 TOKEN = "sandbox-token"
 TOKEN_ENV = "SYNCER_TEST_EXTO_TOKEN"
 
@@ -46,7 +48,7 @@ def pg_admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-async def template_db(pg_admin_url: str) -> str:
+async def template_db(pg_admin_url: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(pg_admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
@@ -54,7 +56,12 @@ async def template_db(pg_admin_url: str) -> str:
     finally:
         await admin.close()
     await migrate.migrate(with_database(pg_admin_url, TEMPLATE))
-    return TEMPLATE
+    yield TEMPLATE
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
