@@ -14,9 +14,7 @@ import signal
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -35,39 +33,12 @@ from tests.faults.harness import (
     Experiment,
     Lab,
     Outcome,
+    Spec,
     compare,
     run,
     spawn,
 )
 from tests.faults.harness import syncer_env as env
-
-Profile = Literal["full", "fast"]
-
-
-@dataclass(frozen=True)
-class Spec:
-    number: int
-    name: str
-    #: profile -> (trials, records)
-    sizes: dict[str, tuple[int, int]]
-    body: Callable[[Lab, Experiment, int, int, int], Awaitable[None]]
-
-    async def run(
-        self,
-        lab: Lab,
-        profile: Profile,
-        seed: int,
-        trials: int | None = None,
-        records: int | None = None,
-    ) -> Experiment:
-        """Run with the profile's trials and records, or those given."""
-        trials = trials or self.sizes[profile][0]
-        records = records or self.sizes[profile][1]
-        tally = Experiment(self.number, self.name)
-        started = time.monotonic()
-        await self.body(lab, tally, trials, records, seed)
-        tally.seconds = time.monotonic() - started
-        return tally
 
 
 class _Descendants:

@@ -16,11 +16,11 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -52,12 +52,14 @@ class Outcome:
     duplicated: int = 0  # a key held twice (rows, or vendor-side records for pushes)
     wrongly_deleted: int = 0  # the vendor holds it; the mirror marked it deleted
     extra: int = 0  # the mirror shows it live; the vendor no longer holds it
+    endless: int = 0  # a pass that never ended (a run stopped by the trial's time limit)
+    stalled: int = 0  # a stream that later runs could not move past a point
     problems: list[str] = field(default_factory=list)  # anything else that went wrong
 
     @property
     def passed(self) -> bool:
         bad = self.lost + self.stale + self.duplicated + self.wrongly_deleted + self.extra
-        return bad == 0 and not self.problems
+        return bad + self.endless + self.stalled == 0 and not self.problems
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Experiment:
     lost: int = 0
     duplicated: int = 0
     wrongly_deleted: int = 0
+    endless: int = 0
+    stalled: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -80,9 +84,40 @@ class Experiment:
         self.lost += outcome.lost + outcome.stale
         self.duplicated += outcome.duplicated
         self.wrongly_deleted += outcome.wrongly_deleted
+        self.endless += outcome.endless
+        self.stalled += outcome.stalled
         for problem in outcome.problems:
             if len(self.notes) < 5:
                 self.notes.append(f"trial {self.trials}: {problem}")
+
+
+Profile = Literal["full", "fast"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    number: int
+    name: str
+    #: profile -> (trials, records)
+    sizes: dict[str, tuple[int, int]]
+    body: Callable[[Lab, Experiment, int, int, int], Awaitable[None]]
+
+    async def run(
+        self,
+        lab: Lab,
+        profile: Profile,
+        seed: int,
+        trials: int | None = None,
+        records: int | None = None,
+    ) -> Experiment:
+        """Run with the profile's trials and records, or those given."""
+        trials = trials or self.sizes[profile][0]
+        records = records or self.sizes[profile][1]
+        tally = Experiment(self.number, self.name)
+        started = time.monotonic()
+        await self.body(lab, tally, trials, records, seed)
+        tally.seconds = time.monotonic() - started
+        return tally
 
 
 class Lab:

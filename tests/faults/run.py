@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 from syncer import db, log
-from tests.faults.experiments import EXPERIMENTS
+from tests.faults.catalog import EXPERIMENTS
 from tests.faults.harness import ROOT, Experiment, lab
 
 DOC = ROOT / "docs" / "reliability.md"
@@ -34,13 +34,14 @@ def table(results: list[Experiment], profile: str, seed: int) -> str:
     lines = [
         f"Last run: {day}, `make test-faults` (profile {profile}, seed {seed}).",
         "",
-        "| # | experiment | trials | passed | lost | duplicated | wrongly deleted | time |",
-        "|---|---|---|---|---|---|---|---|",
+        "| # | experiment | trials | passed | lost | duplicated | wrongly deleted "
+        "| endless passes | stalled streams | time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.number} | {r.name} | {r.trials} | {r.passed} | {r.lost} | {r.duplicated} "
-            f"| {r.wrongly_deleted} | {r.seconds:.0f} s |"
+            f"| {r.wrongly_deleted} | {r.endless} | {r.stalled} | {r.seconds:.0f} s |"
         )
     total = sum(r.seconds for r in results)
     count = f"{len(results)} experiment{'' if len(results) == 1 else 's'}"
@@ -70,7 +71,8 @@ async def main() -> int:
                 result = await spec.run(it, args.profile, args.seed, args.trials, args.records)
             print(
                 f"  {result.passed}/{result.trials} passed, lost {result.lost}, duplicated "
-                f"{result.duplicated}, wrongly deleted {result.wrongly_deleted} "
+                f"{result.duplicated}, wrongly deleted {result.wrongly_deleted}, endless passes "
+                f"{result.endless}, stalled streams {result.stalled} "
                 f"({result.seconds:.0f} s)",
                 flush=True,
             )

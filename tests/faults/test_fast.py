@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.experiments import EXPERIMENTS
+from tests.faults.catalog import EXPERIMENTS
 from tests.faults.harness import lab
 
 pytestmark = pytest.mark.acceptance
@@ -22,3 +22,4 @@ async def test_experiment_passes_every_trial(
     assert result.trials > 0
     assert result.passed == result.trials, result.notes
     assert (result.lost, result.duplicated, result.wrongly_deleted) == (0, 0, 0)
+    assert (result.endless, result.stalled) == (0, 0)
