@@ -1,6 +1,7 @@
 """The main flow. One run: for every configured stream, concurrently,
-lock → pass state → pages (under the credential's limiter) → merge + checkpoint per page →
-delete inference (full passes only) → typed view → run record.
+lock (and its fencing token) → pass state → pages (under the credential's limiter), each
+checked against what the vendor reported → merge + checkpoint per page → delete inference
+(complete full passes only; syncer.deletes) → cursor → typed view → run record.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from syncer import errors, workers
+from syncer import deletes, errors, workers
 from syncer.connectors import CONNECTORS
+from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
 from syncer.log import register_secret
-from syncer.mirror import MergeResult, Mirror, StreamRef
+from syncer.mirror import Fence, MergeResult, Mirror, PassState, StreamRef
 from syncer.models import StreamSpec, StreamStats
 from syncer.paging import pages_by_cursor, pages_in_order
 from syncer.settings import Config, ConnectionConfig
@@ -133,9 +135,10 @@ async def sync_stream(
     started = time.monotonic()
     with structlog.contextvars.bound_contextvars(connection=conn.name, stream=spec.name):
         try:
-            async with mirror.stream_lock(conn.name, spec.name):
+            async with mirror.stream_lock(conn.name, spec.name) as fence:
                 ref = await mirror.ensure_stream(conn.name, spec.name)
-                await _run(mirror, client, spec, ref, mode, invocation, result, on_page)
+                ctx = StreamRun(mirror, client, spec, ref, fence, result.stats)
+                await _run(ctx, mode, invocation, result, on_page)
         except errors.SyncerError as exc:
             result.status = (
                 "already_running" if isinstance(exc, errors.AlreadyRunning) else "failed"
@@ -147,22 +150,26 @@ async def sync_stream(
     return result
 
 
+@dataclass
+class StreamRun:
+    """What every step of one stream's run works with."""
+
+    mirror: Mirror
+    client: VendorClient
+    spec: StreamSpec
+    ref: StreamRef
+    #: the stream lock's fencing token: every write commits only while it is still current
+    fence: Fence
+    stats: StreamStats
+
+
 async def _run(
-    mirror: Mirror,
-    client: VendorClient,
-    spec: StreamSpec,
-    ref: StreamRef,
-    mode: str,
-    invocation: str,
-    result: StreamResult,
-    on_page: OnPage | None,
+    ctx: StreamRun, mode: str, invocation: str, result: StreamResult, on_page: OnPage | None
 ) -> None:
-    conn = client.connection
+    mirror, spec, ref = ctx.mirror, ctx.spec, ctx.ref
+    conn = ctx.client.connection
     state = await mirror.load_state(ref)
-    effective = mode
-    if mode == "incremental" and (spec.incremental_params is None or state.cursor is None):
-        effective = "full"
-        log.info("stream.incremental_unavailable", reason="no cursor yet or no cursor field")
+    effective = _mode(spec, state, mode, ctx.stats)
     result.mode = effective
     size = min(conn.page_size or spec.default_page_size, spec.max_page_size)
     if state.pass_id is not None and state.mode == effective:
@@ -180,38 +187,51 @@ async def _run(
             else state.checkpoint_page + 1,
             keys_written=state.keys_written,
             page_size=pinned,
+            evidence=_evidence(spec, pinned, list(state.problems), state.evidence),
         )
         log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
     else:
         if state.pass_id is not None:
-            await mirror.drop_pass_keys(state.pass_id)
+            await mirror.drop_pass_keys(state.pass_id, ctx.fence)
             log.info("pass.discarded", pass_id=state.pass_id, mode=state.mode)
         params = dict(spec.params)
         if effective == "incremental":
             assert spec.incremental_params is not None and state.cursor is not None
             since = state.cursor - timedelta(seconds=conn.lookback_seconds)
             params.update(spec.incremental_params(since))
-        pass_id = await mirror.begin_pass(ref, effective, {**params, PAGE_SIZE_KEY: str(size)})
+        pass_id = await mirror.begin_pass(
+            ref, effective, {**params, PAGE_SIZE_KEY: str(size)}, ctx.fence
+        )
         run = Pass(
-            pass_id, params, effective == "full", next_page=1, position=spec.first(), page_size=size
+            pass_id,
+            params,
+            effective == "full",
+            next_page=1,
+            position=spec.first(),
+            page_size=size,
+            evidence=_evidence(spec, size, [], None),
         )
     run_id = await mirror.start_run(invocation, ref, effective, run.pass_id, run.next_page - 1)
-    stats = result.stats
+    stats = ctx.stats
     with structlog.contextvars.bound_contextvars(run_id=run_id):
         log.info("run.started", mode=effective, pass_id=run.pass_id, from_page=run.next_page)
         try:
-            new_fields = await _read_pass(mirror, client, spec, ref, run_id, run, stats, on_page)
-            if run.full:
-                await _infer_deletes(
-                    mirror, client, spec, ref, run_id, run.pass_id, run.keys_written, stats
-                )
-            await mirror.finish_pass(ref, run.pass_id, full=run.full)
+            new_fields = await _read_pass(ctx, run_id, run, on_page)
+            complete = run.evidence.complete
+            if not complete:
+                _warn_incomplete(spec, run, stats)
+            elif run.full:
+                await deletes.infer(ctx, run_id, run.pass_id, run.keys_written)
+            cursor = await mirror.finish_pass(
+                ref, run.pass_id, full=run.full, complete=complete, fence=ctx.fence
+            )
+            log.info("pass.finished", complete=complete, cursor=cursor and cursor.isoformat())
             if new_fields or not await mirror.view_exists(ref):
                 result.view = await mirror.refresh_view(ref, spec.view, stats)
-            result.status = "quarantined" if stats.quarantined else "succeeded"
-            if stats.quarantined:
+            result.status = _status(stats, complete)
+            if result.status != "succeeded" or stats.held_deletes:
                 result.exit_code = errors.ExitCode.QUARANTINED
-            await mirror.finish_run(run_id, result.status, stats, None)
+            await mirror.finish_run(run_id, result.status, stats, None, complete)
             log.info("run.finished", status=result.status, **vars(stats))
         except errors.SyncerError as exc:
             with contextlib.suppress(errors.SyncerError):
@@ -222,6 +242,40 @@ async def _run(
                 await asyncio.shield(mirror.finish_run(run_id, "failed", stats, "interrupted"))
             raise
 
+
+def _mode(spec: StreamSpec, state: PassState, mode: str, stats: StreamStats) -> str:
+    """The mode the run can honour: incremental needs a cursor field and a trustworthy cursor."""
+    if mode != "incremental":
+        return mode
+    if spec.incremental_params is None or state.cursor is None:
+        log.info("stream.incremental_unavailable", reason="no cursor yet or no cursor field")
+        return "full"
+    if state.cursor > datetime.now(UTC) + FUTURE_TOLERANCE:
+        message = (
+            f"{spec.name}: the cursor {state.cursor.isoformat()} is in the future (set by hand, "
+            "or a clock moved back); read in full instead"
+        )
+        log.warning("stream.cursor_in_future", cursor=state.cursor.isoformat())
+        stats.warnings.append(message)
+        return "full"
+    return mode
+
+
+def _status(stats: StreamStats, complete: bool) -> str:
+    if not complete:
+        return "incomplete"
+    return "quarantined" if stats.quarantined else "succeeded"
+
+
+def _evidence(
+    spec: StreamSpec, size: int, problems: list[str], state: dict[str, Any] | None
+) -> PassEvidence:
+    return PassEvidence(size, spec.paging == "pages", problems, state)
+
+
+#: how far past this machine's clock a record's updatedAt may be before it is "in the future"
+#: (clocks of vendors and of this machine differ by seconds, rarely minutes)
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 #: the key under which a pass's parameters keep its page size (never sent to the vendor)
 PAGE_SIZE_KEY = "syncer:page_size"
@@ -239,12 +293,13 @@ class Pass:
     #: records per page, fixed for the whole pass: page numbers (the checkpoint) count in it
     page_size: int
     keys_written: int = 0
+    #: whether what the pass read agrees with what the vendor reported (syncer.evidence)
+    evidence: PassEvidence = field(default_factory=lambda: PassEvidence(1))
 
 
 def _pages(
     spec: StreamSpec,
     run: Pass,
-    size: int,
     window: int,
     fetch: Callable[[Any], Awaitable[DecodedPage]],
     max_bytes: int | None = None,
@@ -252,11 +307,18 @@ def _pages(
     """The pages still to read in this pass, by page number or by the vendor's cursor."""
     if spec.paging == "pages":
         return pages_in_order(
-            fetch, start=run.position, page_size=size, window=window, max_bytes=max_bytes
+            fetch,
+            start=run.position,
+            page_size=run.page_size,
+            window=window,
+            max_bytes=max_bytes,
+            evidence=run.evidence,
         )
     if run.next_page > 1 and run.position is None:
         return _no_pages()  # the last page was merged; only the end of the pass remains
-    return pages_by_cursor(fetch, start_page=run.next_page, start=run.position)
+    return pages_by_cursor(
+        fetch, start_page=run.next_page, start=run.position, evidence=run.evidence
+    )
 
 
 async def _no_pages() -> AsyncIterator[tuple[int, DecodedPage]]:
@@ -264,20 +326,12 @@ async def _no_pages() -> AsyncIterator[tuple[int, DecodedPage]]:
     yield  # pragma: no cover - makes this an async generator
 
 
-async def _read_pass(
-    mirror: Mirror,
-    client: VendorClient,
-    spec: StreamSpec,
-    ref: StreamRef,
-    run_id: int,
-    run: Pass,
-    stats: StreamStats,
-    on_page: OnPage | None,
-) -> bool:
+async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | None) -> bool:
     """Read the pass's remaining pages and merge them; returns whether new fields appeared."""
+    mirror, client, spec, ref, stats = ctx.mirror, ctx.client, ctx.spec, ctx.ref, ctx.stats
     conn = client.connection
     size = run.page_size
-    decode = _decoder(client, spec)
+    decode = workers.decoder(client.connector.vendor, spec.name, conn.options)
 
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)
@@ -308,7 +362,8 @@ async def _read_pass(
 
     budget = conn.window_mb * 2**20
     warned_size = False
-    pages = _pages(spec, run, size, conn.window, fetch, budget)
+    future = _FutureStamps(spec.name)
+    pages = _pages(spec, run, conn.window, fetch, budget)
     try:
         async for page, fetched in pages:
             for bad in fetched.prepared.rejected:
@@ -320,6 +375,7 @@ async def _read_pass(
             if fetched.body_bytes > budget and not warned_size:
                 warned_size = True
                 _warn_page_bytes(spec, fetched.body_bytes, size, conn.window_mb, stats)
+            future.count(fetched, stats)
             stats.pages += 1
             stats.records += fetched.record_count
             merge = mirror.merge_page(
@@ -332,6 +388,9 @@ async def _read_pass(
                 stats=stats,
                 after=pending[-1][2] if pending else None,
                 next_cursor=fetched.next_cursor if spec.paging == "cursor" else None,
+                fence=ctx.fence,
+                problems=run.evidence.take(),
+                evidence=run.evidence.state,
             )
             pending.append((page, fetched, asyncio.ensure_future(merge)))
             if len(pending) >= MERGES_IN_FLIGHT:
@@ -345,6 +404,47 @@ async def _read_pass(
             task.cancel()
         await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
     return new_fields
+
+
+def _warn_incomplete(spec: StreamSpec, run: Pass, stats: StreamStats) -> None:
+    """A pass whose evidence disagrees with the vendor: merged, but no deletes, no cursor."""
+    message = (
+        f"{spec.name}: pass {run.pass_id} is incomplete, so no deletes were inferred and the "
+        f"cursor did not move: {run.evidence.summary()}"
+    )
+    log.warning("pass.incomplete", pass_id=run.pass_id, problems=run.evidence.problems)
+    stats.warnings.append(message)
+
+
+class _FutureStamps:
+    """Records whose updatedAt is in the future: stored as sent, counted in one run warning
+    (the cursor never moves past the pass's start, so they cannot hide later changes)."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.seen = 0
+        self.latest: datetime | None = None
+        self.limit = datetime.now(UTC) + FUTURE_TOLERANCE
+
+    def count(self, page: DecodedPage, stats: StreamStats) -> None:
+        stamps = [r.updated_at for r in page.prepared.rows if r.updated_at is not None]
+        future = [t for t in stamps if t > self.limit]
+        if not future:
+            return
+        message = self._message()
+        self.seen += len(future)
+        self.latest = max([*future, *([self.latest] if self.latest else [])])
+        log.warning("records.future_updated_at", count=len(future), latest=self.latest.isoformat())
+        if message in stats.warnings:
+            stats.warnings.remove(message)
+        stats.warnings.append(self._message())
+
+    def _message(self) -> str:
+        latest = self.latest.isoformat() if self.latest else ""
+        return (
+            f"{self.stream}: {self.seen} records carry an updatedAt in the future (latest "
+            f"{latest}); stored as sent; the cursor stops at the pass's start"
+        )
 
 
 def _warn_page_bytes(
@@ -384,99 +484,3 @@ def _warn_unpaginated(spec: StreamSpec, page: DecodedPage, stats: StreamStats) -
         message += " (a round number: the vendor may have truncated the list)"
     stats.warnings.append(message)
     log.warning("page.unpaginated", records=page.record_count, message=message)
-
-
-async def _infer_deletes(
-    mirror: Mirror,
-    client: VendorClient,
-    spec: StreamSpec,
-    ref: StreamRef,
-    run_id: int,
-    pass_id: int,
-    keys_written: int,
-    stats: StreamStats,
-) -> None:
-    """Soft-delete keys the complete pass did not see, once their absence is confirmed:
-    re-read by key where the vendor can filter by key, else missing from two complete passes.
-    A key skipped because offset paging shifted is re-read and found, so it is never deleted."""
-    if not await mirror.pass_keys_intact(pass_id, keys_written):
-        log.warning("deletes.deferred", reason="the pass's key list was lost (Postgres restart)")
-        return
-    candidates = await mirror.delete_candidates(ref, pass_id)
-    if not candidates:
-        return
-    conn = client.connection
-    confirmed: list[str] = []
-    unconfirmable: list[str] = candidates
-    if spec.lookup_params is not None and len(candidates) <= conn.confirm_limit:
-        unconfirmable = []
-        for i in range(0, len(candidates), spec.lookup_batch):
-            chunk = candidates[i : i + spec.lookup_batch]
-            found = await _lookup(mirror, client, spec, ref, run_id, pass_id, chunk, stats)
-            if found is None:
-                unconfirmable.extend(chunk)
-            else:
-                confirmed.extend(k for k in chunk if k not in found)
-    if unconfirmable:
-        confirmed.extend(await mirror.missing_twice(ref, unconfirmable, pass_id))
-    if confirmed:
-        stats.deleted += await mirror.soft_delete(ref, confirmed, run_id)
-    log.info(
-        "deletes.inferred",
-        candidates=len(candidates),
-        deleted=len(confirmed),
-        awaiting_second_pass=len(unconfirmable) - len(set(unconfirmable) & set(confirmed)),
-    )
-
-
-async def _lookup(
-    mirror: Mirror,
-    client: VendorClient,
-    spec: StreamSpec,
-    ref: StreamRef,
-    run_id: int,
-    pass_id: int,
-    keys: list[str],
-    stats: StreamStats,
-) -> set[str] | None:
-    """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
-    assert spec.lookup_params is not None
-    request = spec.page({**spec.params, **spec.lookup_params(keys)}, spec.first(), len(keys))
-    try:
-        page = await client.send(
-            request,
-            what=f"stream {spec.name} lookup",
-            stats=stats,
-            decode=_decoder(client, spec),
-        )
-    except errors.FatalVendorError as exc:
-        log.warning("deletes.lookup_refused", error=exc.message)
-        return None
-    prepared = page.prepared
-    rows = prepared.rows
-    found = {r.key for r in rows} | {b.key for b in prepared.rejected if b.key is not None}
-    if not found <= set(keys) or page.item_count >= len(keys) + 1:
-        log.warning("deletes.lookup_ignored_filter", returned=page.item_count)
-        return None
-    if rows:
-        await mirror.merge_page(
-            ref,
-            run_id=run_id,
-            pass_id=pass_id,
-            page=None,
-            prepared=prepared,
-            record_keys=False,
-            stats=stats,
-        )
-    return found
-
-
-def _decoder(client: VendorClient, spec: StreamSpec) -> Callable[[bytes], Awaitable[DecodedPage]]:
-    """Decoding of this stream's pages, off the event loop (see syncer.workers)."""
-
-    async def decode(body: bytes) -> DecodedPage:
-        return await workers.decode(
-            client.connector.vendor, spec.name, client.connection.options, body
-        )
-
-    return decode

@@ -8,6 +8,7 @@
     │   │   └── RateLimited         429; carries retry_after
     │   └── FatalVendorError       400/404/413/422...: never retried                    -> exit 5
     ├── MirrorError            Postgres failed underneath us                           -> exit 5
+    │   └── LockLost           another run took the lock over (this run's lock session died)
     └── AlreadyRunning         another run holds the stream's advisory lock            -> exit 4
 
 Messages never contain a secret: the token is never formatted into any of them.
@@ -24,7 +25,9 @@ class ExitCode(enum.IntEnum):
     OK = 0  #: every stream finished and every record was stored
     INTERNAL = 1  #: a bug: an unexpected exception
     USAGE = 2  #: bad command-line usage (click's own code)
-    QUARANTINED = 3  #: finished, but some records went to syncer.quarantine
+    #: finished, but something needs a look: records went to syncer.quarantine, a pass was
+    #: incomplete (no deletes inferred), or deletes are held for confirmation (`syncer status`)
+    QUARANTINED = 3
     ALREADY_RUNNING = 4  #: another run of the same stream holds its lock
     TRANSIENT = 5  #: vendor, network or database failure; retrying later may succeed
     AUTH_OR_CONFIG = 6  #: fix the credential or the configuration before retrying
@@ -95,6 +98,11 @@ class MirrorError(SyncerError):
     """Postgres failed while syncer was writing the mirror; rerun to resume from the checkpoint."""
 
     exit_code = ExitCode.TRANSIENT
+
+
+class LockLost(MirrorError):
+    """Another run took over this run's lock (the session holding it ended); this run stopped
+    before its next commit. Rerun to resume."""
 
 
 class AlreadyRunning(SyncerError):

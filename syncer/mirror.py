@@ -52,6 +52,19 @@ class PassState:
     keys_written: int
     cursor: datetime | None
     last_full_pass: int | None
+    #: reasons the pass in progress is incomplete so far, and what its evidence needs to go on
+    problems: tuple[str, ...] = ()
+    evidence: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The fencing token of a lock's holder: checked, row-locked, in every write transaction
+    of the holder, so a holder whose lock vanished (its session died) and was taken by another
+    process cannot commit again."""
+
+    name: str
+    token: int
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,23 @@ def translate_errors(action: str) -> Any:
         raise errors.MirrorError(
             f"Postgres failed while {action}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+async def _check_fence(conn: PoolConnectionProxy[asyncpg.Record], fence: Fence) -> None:
+    """Raise LockLost unless `fence` is still the lock's token; inside a transaction, the
+    token's row stays locked until it ends, so no new holder can take over before then."""
+    token = await conn.fetchval(queries["check_fence"], fence.name)
+    if token != fence.token:
+        raise _lost(fence)
+
+
+def _lost(fence: Fence) -> errors.LockLost:
+    what = fence.name.removeprefix("syncer.")
+    return errors.LockLost(
+        f"another process took over {what} (this run's lock session ended, e.g. "
+        "idle_session_timeout or a terminated backend); this run stopped before its next "
+        "commit: rerun to resume"
+    )
 
 
 def table_name(connection: str, stream: str) -> str:
@@ -142,8 +172,9 @@ class Mirror:
 
     def stream_lock(
         self, connection: str, stream: str
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold the stream's advisory lock for the block; raise AlreadyRunning if taken."""
+    ) -> contextlib.AbstractAsyncContextManager[Fence]:
+        """Hold the stream's advisory lock for the block (its fence as the value); raise
+        AlreadyRunning if taken."""
         return self.lock(
             f"syncer.stream:{connection}/{stream}",
             f"stream {connection}/{stream} is already being synced by another process",
@@ -165,13 +196,19 @@ class Mirror:
             row["pass_keys_written"],
             row["cursor"],
             row["last_full_pass"],
+            tuple(row["pass_problems"] or ()),
+            orjson.loads(row["pass_evidence"]) if row["pass_evidence"] else None,
         )
 
-    async def begin_pass(self, ref: StreamRef, mode: str, params: dict[str, str]) -> int:
+    async def begin_pass(
+        self, ref: StreamRef, mode: str, params: dict[str, str], fence: Fence
+    ) -> int:
         with translate_errors("starting a pass"):
-            pass_id: int = await self.pool.fetchval(
-                queries["begin_pass"], ref.stream_id, mode, orjson.dumps(params).decode()
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
+                pass_id: int = await conn.fetchval(
+                    queries["begin_pass"], ref.stream_id, mode, orjson.dumps(params).decode()
+                )
         return pass_id
 
     async def start_run(
@@ -192,12 +229,19 @@ class Mirror:
         return run_id
 
     async def finish_run(
-        self, run_id: int, status: str, stats: StreamStats, error: str | None
+        self,
+        run_id: int,
+        status: str,
+        stats: StreamStats,
+        error: str | None,
+        complete: bool | None = None,
     ) -> None:
         with translate_errors("recording the run's end"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(queries["run_progress"], run_id, *_counters(stats))
-                await conn.execute(queries["finish_run"], run_id, status, error, stats.warnings)
+                await conn.execute(
+                    queries["finish_run"], run_id, status, error, stats.warnings, complete
+                )
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -213,13 +257,19 @@ class Mirror:
         stats: StreamStats,
         after: Awaitable[MergeResult] | None = None,
         next_cursor: Any = None,
+        fence: Fence | None = None,
+        problems: Sequence[str] = (),
+        evidence: dict[str, Any] | None = None,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
         `page` None merges rows re-read after the pass (to confirm deletes): the checkpoint
         stays. `after` is the previous page's merge: this page is staged at once but merged
         only once that one has committed (its failure fails this one too). `stats` already
-        counts the page's records and requests; this adds what the merge did.
+        counts the page's records and requests; this adds what the merge did. `problems` and
+        `evidence` are the pass's completeness evidence as of this page (syncer.evidence),
+        committed with the checkpoint. With `fence`, nothing commits unless the run still
+        holds the stream's lock token (LockLost otherwise).
         """
         rows, rejected = prepared.rows, prepared.rejected
         known = await self._known_fields(ref)
@@ -247,8 +297,13 @@ class Mirror:
                     stats.retries,
                     len(rejected),
                     None if next_cursor is None else orjson.dumps(next_cursor).decode(),
+                    None if fence is None else fence.name,
+                    list(problems),
+                    None if evidence is None else orjson.dumps(evidence).decode(),
                 )
                 assert merged is not None
+                if fence is not None and merged["fence_token"] != fence.token:
+                    raise _lost(fence)
                 if page is not None and not merged["checkpointed"]:
                     raise errors.MirrorError(
                         f"the pass of {ref.stream} changed under this run; rerun the sync"
@@ -306,29 +361,69 @@ class Mirror:
             rows = await self.pool.fetch(for_table("delete_candidates", ref.table), pass_id)
         return [r["_pk"] for r in rows]
 
-    async def missing_twice(self, ref: StreamRef, keys: Sequence[str], pass_id: int) -> list[str]:
+    async def missing_twice(
+        self, ref: StreamRef, keys: Sequence[str], pass_id: int, fence: Fence
+    ) -> list[str]:
         """Record `keys` as missing from this pass; return those missing from an earlier one too."""
         with translate_errors("recording missing keys"):
             async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
                 rows = await conn.fetch(queries["missing_before"], ref.stream_id, keys, pass_id)
                 await conn.execute(queries["note_missing"], ref.stream_id, keys, pass_id)
         return [r["key"] for r in rows]
 
-    async def soft_delete(self, ref: StreamRef, keys: Sequence[str], run_id: int) -> int:
+    async def soft_delete(
+        self, ref: StreamRef, keys: Sequence[str], run_id: int, fence: Fence
+    ) -> int:
+        """Mark `keys` deleted; any held deletes of the stream are settled by this decision."""
         with translate_errors("marking deleted records"):
             async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
                 status = await conn.execute(for_table("soft_delete", ref.table), keys, run_id)
                 await conn.execute(queries["forget_missing"], ref.stream_id, keys)
+                await conn.execute(queries["clear_held"], ref.stream_id)
         return int(status.split()[-1])
 
-    async def finish_pass(self, ref: StreamRef, pass_id: int, *, full: bool) -> None:
-        with translate_errors("closing the pass"):
-            await self.pool.execute(queries["finish_pass"], ref.stream_id, full)
-            await self.pool.execute(queries["drop_pass_keys"], pass_id)
+    async def hold_deletes(
+        self, ref: StreamRef, keys: Sequence[str], pass_id: int, run_id: int, fence: Fence
+    ) -> None:
+        """Keep confirmed deletes aside for an operator (replacing any held before)."""
+        with translate_errors("holding deletes"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
+                await conn.execute(queries["hold_deletes"], ref.stream_id, keys, pass_id, run_id)
 
-    async def drop_pass_keys(self, pass_id: int) -> None:
+    async def clear_held(self, ref: StreamRef, fence: Fence) -> int:
+        """Drop the stream's held deletes; how many there were."""
+        with translate_errors("dropping held deletes"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
+                dropped: int = await conn.fetchval(queries["clear_held"], ref.stream_id)
+        return dropped
+
+    async def live_count(self, ref: StreamRef) -> int:
+        with translate_errors("counting live rows"):
+            count: int = await self.pool.fetchval(for_table("live_count", ref.table))
+        return count
+
+    async def finish_pass(
+        self, ref: StreamRef, pass_id: int, *, full: bool, complete: bool, fence: Fence
+    ) -> datetime | None:
+        """Close the pass; returns the stream's cursor after it."""
+        with translate_errors("closing the pass"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
+                cursor: datetime | None = await conn.fetchval(
+                    queries["finish_pass"], ref.stream_id, full, complete
+                )
+                await conn.execute(queries["drop_pass_keys"], pass_id)
+        return cursor
+
+    async def drop_pass_keys(self, pass_id: int, fence: Fence) -> None:
         with translate_errors("discarding an abandoned pass"):
-            await self.pool.execute(queries["drop_pass_keys"], pass_id)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _check_fence(conn, fence)
+                await conn.execute(queries["drop_pass_keys"], pass_id)
 
     # -- analysts ----------------------------------------------------------------------------
 
@@ -418,8 +513,13 @@ class Mirror:
     # -- outbox --------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def lock(self, name: str, busy: str = "") -> AsyncIterator[None]:
-        """Hold the advisory lock `name` for the block; raise AlreadyRunning (`busy`) if taken."""
+    async def lock(self, name: str, busy: str = "") -> AsyncIterator[Fence]:
+        """Hold the advisory lock `name` for the block; raise AlreadyRunning (`busy`) if taken.
+
+        The block gets the lock's next fencing token: the advisory lock lives in one pooled
+        session, which nothing watches while the block works; if that session dies the lock
+        is gone, and the token is what stops this holder once another one has taken it.
+        """
         with translate_errors("taking a lock"):
             conn = await self.pool.acquire()
         try:
@@ -428,7 +528,9 @@ class Mirror:
             if not got:
                 raise errors.AlreadyRunning(busy or f"{name} is held by another process")
             try:
-                yield
+                with translate_errors("taking a lock"):
+                    token: int = await conn.fetchval(queries["take_fence"], name)
+                yield Fence(name, token)
             finally:
                 with contextlib.suppress(Exception):
                     await conn.fetchval(queries["unlock"], name)

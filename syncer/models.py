@@ -33,6 +33,8 @@ class PageBody:
     next_cursor: Any = None
     #: False when the response said nothing about paging: it is taken as the whole set
     paginated: bool = True
+    #: the vendor's count of records in the whole selection, when the response says it
+    total_records: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,4 +211,6 @@ class StreamStats:
     quarantined: int = 0
     #: records dropped because a newer one on the same page had the same key
     duplicate_keys: int = 0
+    #: confirmed deletes held for an operator (over the connection's max_delete_share)
+    held_deletes: int = 0
     warnings: list[str] = field(default_factory=list)

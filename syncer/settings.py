@@ -104,6 +104,15 @@ class ConnectionConfig(BaseModel):
         ge=0,
         description="most missing keys re-fetched by id to confirm deletes in one pass",
     )
+    max_delete_share: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description=(
+            "a complete full pass whose confirmed deletes exceed this share of the stream's "
+            "live rows (and 10 rows) holds them for `syncer deletes confirm`; 1 never holds"
+        ),
+    )
     push_read_back: bool = Field(
         default=True,
         description=(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import hashlib
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -41,6 +42,11 @@ class DecodedPage:
     prepared: records.Prepared
     #: the size of the response body the page came from
     body_bytes: int = 0
+    #: the vendor's count of records in the whole selection, when the page says it
+    total_records: int | None = None
+    #: which records the page held, in order (None for an empty page): a page whose
+    #: fingerprint equals an earlier page's of the same pass is that page again
+    fingerprint: bytes | None = None
 
 
 def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
@@ -62,7 +68,21 @@ def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: byte
         page.paginated,
         prepared,
         len(body),
+        page.total_records,
+        _fingerprint(prepared),
     )
+
+
+def _fingerprint(prepared: records.Prepared) -> bytes | None:
+    """A digest of the page's keys in order (records without a key by their raw text)."""
+    if not prepared.rows and not prepared.rejected:
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    for row in prepared.rows:
+        digest.update(row.key.encode("utf-8", "surrogatepass") + b"\x00")
+    for bad in prepared.rejected:
+        digest.update((bad.key or bad.raw).encode("utf-8", "surrogatepass") + b"\x01")
+    return digest.digest()
 
 
 async def decode(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
@@ -78,6 +98,17 @@ async def decode(vendor: str, stream: str, options: Mapping[str, str], body: byt
         raise errors.SyncerError(
             "a page-decoding worker process died (out of memory?); rerun to resume"
         ) from None
+
+
+def decoder(
+    vendor: str, stream: str, options: Mapping[str, str]
+) -> Callable[[bytes], Awaitable[DecodedPage]]:
+    """`decode` bound to one stream: what a fetch hands each page's body to."""
+
+    async def bound(body: bytes) -> DecodedPage:
+        return await decode(vendor, stream, options, body)
+
+    return bound
 
 
 def _get_pool() -> ProcessPoolExecutor:

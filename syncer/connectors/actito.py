@@ -79,8 +79,13 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
     entity = quote((options or {}).get("entity", ""), safe="")
     kind, _, table = name.partition(":")
     if name == "entities":
+        # one request returns every entity: a "cursor" stream whose first page has no next
         return StreamSpec(
-            name=name, key=_field("id"), extract=_entities, page=_single("/entities/v5/entities")
+            name=name,
+            key=_field("id"),
+            extract=_entities,
+            page=_single("/entities/v5/entities"),
+            paging="cursor",
         )
     if not entity:
         raise errors.ConfigError(f"Actito stream {name!r} needs options.entity in the connection")

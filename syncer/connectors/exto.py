@@ -25,13 +25,24 @@ def _records_page(body: Any) -> PageBody:
     """`{rows,total,page,pageSize,totalPages}`, or the bare array the GitBook page shows."""
     if isinstance(body, dict) and isinstance(body.get("rows"), list):
         rows = body["rows"]
-        total_pages = body.get("totalPages")
-        return PageBody(rows, len(rows), total_pages if isinstance(total_pages, int) else None)
+        return PageBody(
+            rows,
+            len(rows),
+            _count(body.get("totalPages")),
+            total_records=_count(body.get("total")),
+        )
     if isinstance(body, list):
         # user-access is documented as a nested array `[[...]]`: flatten one level
         rows = [r for item in body for r in (item if isinstance(item, list) else [item])]
         return PageBody(rows, len(rows), None)
     raise errors.FatalVendorError("Exto answered with neither a rows envelope nor an array")
+
+
+def _count(value: Any) -> int | None:
+    """A count the envelope reports, if it is a whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def _record_id(record: Any) -> str | None:
@@ -62,7 +73,8 @@ def _groups_page(body: Any) -> PageBody:
                 out.append({"projectID": project.get("projectID"), "group": group})
         for group in item.get("groups") or []:
             out.append({"projectID": None, "group": group})
-    return PageBody(out, projects, envelope.total_pages)
+    # the envelope's `total` counts projects too (the list the endpoint pages over)
+    return PageBody(out, projects, envelope.total_pages, total_records=envelope.total_records)
 
 
 def _group_key(record: Any) -> str | None:

@@ -62,8 +62,13 @@ def _collection(key: str) -> Callable[[Any], PageBody]:
         pagination = data.get("pagination")
         if not isinstance(pagination, dict):
             return PageBody(items, len(items), 1, paginated=False)
-        last = pagination.get("last_page")
-        return PageBody(items, len(items), last if isinstance(last, int) else None)
+        last, total = pagination.get("last_page"), pagination.get("total")
+        return PageBody(
+            items,
+            len(items),
+            last if isinstance(last, int) and not isinstance(last, bool) else None,
+            total_records=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        )
 
     return extract
 

@@ -39,6 +39,14 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "storm_rate": float,
     "revoked_tokens": tuple,
     "revoke_after": int,
+    # paging lies (docs/sandbox.md "Paging lies", `exto_lies`)
+    "short_pages": tuple,
+    "empty_pages": tuple,
+    "repeat_pages": tuple,
+    "ignore_page": bool,
+    "total_delta": int,
+    "total_pages_delta": int,
+    "totals_wobble": int,
 }
 
 #: what the per-request fault mix can inject (`fault_kinds`), in the order of the default
@@ -145,6 +153,17 @@ class SandboxConfig:
     revoked_tokens: tuple[str, ...] = ()
     #: 0 = off; else after that many more requests answered normally, every token is revoked
     revoke_after: int = 0
+    #: paging lies of master and module pages (docs/sandbox.md "Paging lies", `exto_lies`): page
+    #: numbers served one record short, empty, or holding the page before them; every page
+    #: served as page 1; deltas added to the reported `total` and `totalPages`; a seeded random
+    #: wobble of `total` per answer
+    short_pages: tuple[int, ...] = ()
+    empty_pages: tuple[int, ...] = ()
+    repeat_pages: tuple[int, ...] = ()
+    ignore_page: bool = False
+    total_delta: int = 0
+    total_pages_delta: int = 0
+    totals_wobble: int = 0
     #: dataset: this many master records, a contiguous run in `_id` order from the middle, share
     #: one `updatedAt` (`Dataset.build`)
     tied_updated_at: int = 0
@@ -264,6 +283,23 @@ def _fault_kinds(name: str, value: object) -> object:
     return tuple(kinds)
 
 
+def _page_numbers(name: str, value: object) -> object:
+    """Page numbers (whole numbers >= 1), sorted, duplicates dropped."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError(f"{name} must be a list of page numbers")
+    pages = set()
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+            raise ValueError(f"{name} must be a list of page numbers (whole numbers >= 1)")
+        pages.add(item)
+    return tuple(sorted(pages))
+
+
+def _signed(name: str, value: object) -> object:
+    """A whole number, negative or not."""
+    return _any_int(name, value)
+
+
 def _tokens(name: str, value: object) -> object:
     """Bearer tokens, kept exactly as given (tokens are case-sensitive)."""
     tokens = string_list(name, value)
@@ -278,4 +314,9 @@ _SPECIAL_CHECKS: Mapping[str, Callable[[str, object], object]] = {
     "fault_seed": _any_int,
     "fault_kinds": _fault_kinds,
     "revoked_tokens": _tokens,
+    "short_pages": _page_numbers,
+    "empty_pages": _page_numbers,
+    "repeat_pages": _page_numbers,
+    "total_delta": _signed,
+    "total_pages_delta": _signed,
 }

@@ -75,7 +75,12 @@ class Dataset:
     #: how far the sandbox's clock moves per generation (a day unless a test wants the changes
     #: of a run to fall within minutes, as a real vendor's would)
     generation_step_ms: int = DAY_MS
+    #: when generation 0 happens (2025-07-01 unless a test puts the sandbox's clock elsewhere,
+    #: e.g. at the real time, so changes it makes fall after a client's own clock)
+    generation_epoch_ms: int = GENERATION_EPOCH_MS
     churn_step: int = 0
+    #: calls of `restamp` so far (each draws its records with its own RNG)
+    restamps: int = 0
     #: the ObjectId factory of every record, so ids made by writes never repeat generated ones
     ids: IdFactory = field(default_factory=IdFactory)
     #: (tableId, MODULE NAME, parent record _id) -> its rows; only writes create them
@@ -155,7 +160,7 @@ class Dataset:
 
     def now_ms(self) -> int:
         """The current generation's time (epoch ms): 2025-07-01 + g steps (a day each)."""
-        return GENERATION_EPOCH_MS + self.generation_number * self.generation_step_ms
+        return self.generation_epoch_ms + self.generation_number * self.generation_step_ms
 
     def new_id(self, at_ms: int) -> str:
         """A fresh ObjectId carrying the second of `at_ms`, never seen before in this dataset."""
@@ -198,7 +203,7 @@ class Dataset:
     ) -> GenerationResult:
         self.generation_number += 1
         g = self.generation_number
-        base_ms = GENERATION_EPOCH_MS + g * self.generation_step_ms
+        base_ms = self.generation_epoch_ms + g * self.generation_step_ms
         changed: list[str] = []
         deleted: list[str] = []
         inserted: list[str] = []
@@ -245,7 +250,7 @@ class Dataset:
     def _flip_types(self, count: int) -> list[str]:
         self.generation_number += 1
         g = self.generation_number
-        base_ms = GENERATION_EPOCH_MS + g * self.generation_step_ms
+        base_ms = self.generation_epoch_ms + g * self.generation_step_ms
         coll = next(c for (kind, _), c in self.collections.items() if kind == "master")
         rng = random.Random(f"{self.seed}:flip-types:{g}")
         eligible = [
@@ -263,6 +268,35 @@ class Dataset:
                 changes[seq] = {**record, "customFields": custom, "updatedAt": stamp}
         coll.replace(changes)
         self.type_flipped.update(changes)
+        return [record["_id"] for record in changes.values()]
+
+    def restamp(self, count: int, at_ms: int, *, change: bool = False) -> list[str]:
+        """Stamp `count` good master records' `updatedAt` with `at_ms` (a time in the future, or
+        one long past) and return their `_id`s; with `change`, their `customFields.notes` changes
+        too (a change stamped in the past: a late write an incremental reader cannot see).
+
+        The records are drawn by an RNG seeded with (seed, restamp call), poison ones left alone.
+        The clock does not move: a vendor's bad timestamps are not a generation.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("count must be an integer >= 0")
+        self.restamps += 1
+        coll = next(c for (kind, _), c in self.collections.items() if kind == "master")
+        rng = random.Random(f"{self.seed}:restamp:{self.restamps}")
+        eligible = [seq for seq in coll.seqs() if seq not in coll.poison]
+        picks = rng.sample(eligible, min(count, len(eligible)))
+        stamp = iso_ms(at_ms)
+        changes: dict[int, Record] = {}
+        for seq in picks:
+            record = coll.get(seq)
+            new = {**record, "updatedAt": stamp}
+            if change:
+                custom = record.get("customFields")
+                if isinstance(custom, dict):
+                    new["customFields"] = {**custom, "notes": f"late write {self.restamps}"}
+            changes[seq] = new
+        with collector_paused():
+            coll.replace(changes)
         return [record["_id"] for record in changes.values()]
 
     def churn(

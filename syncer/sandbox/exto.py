@@ -24,6 +24,7 @@ from syncer.sandbox import filters
 from syncer.sandbox.collection import Collection, Predicate, Selection
 from syncer.sandbox.config import DEFAULT_API_USER
 from syncer.sandbox.exto_faults import FAULT_STATUSES, StormAnswer, fault_response
+from syncer.sandbox.exto_lies import PagingLies
 from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
 from syncer.sandbox.wire import bearer_token, json_response
 
@@ -368,11 +369,14 @@ async def _records_page(request: web.Request, kind: str, name: str) -> web.Respo
 def _page_response(
     sb: Sandbox, coll: Collection, selection: Selection, pages: Paging, *, churn: bool = True
 ) -> web.Response:
-    seqs = selection.page(pages.offset, pages.size)
+    lies = PagingLies.of(sb.config, sb.lies_rng)
+    offset, size = lies.window(pages.page, pages.size) if lies.any else (pages.offset, pages.size)
+    seqs = selection.page(offset, size)
     # records are stored as their JSON (poison ones encoded by the stdlib), so a page is a join
     body = b"[" + b",".join([coll.raw(seq) for seq in seqs]) + b"]"
     if sb.config.envelope == "rows":
-        counts = orjson.dumps(pages.counts(selection.total))
+        reported = lies.counts(pages.page, pages.size, selection.total) if lies.any else None
+        counts = orjson.dumps(reported or pages.counts(selection.total))
         body = b'{"rows":' + body + b"," + counts[1:]
     response = web.Response(body=body, content_type="application/json")
     inserts, deletes = sb.config.churn_inserts_per_page, sb.config.churn_deletes_per_page

@@ -12,6 +12,7 @@ For example:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -117,6 +118,8 @@ class Sandbox(RequestLog):
         self.field_types: dict[tuple[str, str], dict[str, str]] = {}
         #: the fault switches' RNGs and Retry-After bookkeeping (`exto_faults`)
         self.faults = FaultState()
+        #: the RNG of the paging lies' wobbling totals (`exto_lies`), seeded by `fault_seed`
+        self.lies_rng = random.Random(f"{config.fault_seed}:lies")
         self._started = clock()
         self._last_write_ms = 0
 

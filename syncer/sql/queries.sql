@@ -36,6 +36,17 @@ SELECT pg_try_advisory_lock(hashtextextended($1, 0));
 -- $1 lock name
 SELECT pg_advisory_unlock(hashtextextended($1, 0));
 
+-- name: take_fence
+-- $1 lock name: the next fencing token of whoever now holds the lock
+INSERT INTO syncer.fences (name, token) VALUES ($1, 1)
+ON CONFLICT (name) DO UPDATE SET token = syncer.fences.token + 1, taken_at = now()
+RETURNING token;
+
+-- name: check_fence
+-- $1 lock name: the current token, row-locked until the transaction ends, so a new holder
+-- cannot take the lock's next token until this transaction's writes are committed
+SELECT token FROM syncer.fences WHERE name = $1 FOR SHARE;
+
 -- name: abandon_runs
 -- $1 connection, $2 stream
 UPDATE syncer.runs
@@ -46,7 +57,7 @@ WHERE connection = $1 AND stream = $2 AND status = 'running';
 -- name: load_state
 -- $1 stream_id
 SELECT pass_id, pass_mode, pass_params, checkpoint_page, checkpoint_cursor, pass_keys_written,
-       pass_max_updated_at, cursor, last_full_pass
+       pass_max_updated_at, cursor, last_full_pass, pass_problems, pass_evidence
 FROM syncer.stream_state WHERE stream_id = $1;
 
 -- name: begin_pass
@@ -54,7 +65,7 @@ FROM syncer.stream_state WHERE stream_id = $1;
 UPDATE syncer.stream_state
 SET pass_id = nextval('syncer.pass_seq'), pass_mode = $2, pass_params = $3,
     pass_started_at = now(), checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, updated_at = now()
+    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = now()
 WHERE stream_id = $1
 RETURNING pass_id;
 
@@ -82,7 +93,11 @@ SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
 -- $1 run_id, $2 stream_id, $3 pass_id, $4 page (NULL: rows re-read after the pass, the
 -- checkpoint stays), $5 record keys for delete inference (full pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows staged,
 -- $9..$13 the run's pages, records, requests, 429s and retries so far, $14 quarantined on
--- this page, $15 cursor of the next page (cursor paging; NULL after the last page).
+-- this page, $15 cursor of the next page (cursor paging; NULL after the last page), $16 the
+-- run's fence (lock name; NULL: none), $17 completeness problems the page showed, $18 the
+-- pass's evidence state after this page (NULL: unchanged).
+-- The fence's row is locked FOR SHARE, and its token returned: the caller commits only if it
+-- still holds the token (a new holder's take_fence waits for this commit).
 -- Rows equal to the mirror (same hash, not deleted) are filtered out before the upsert, so they
 -- are neither written nor locked. The LATERAL ... LIMIT 1 keeps the plan an index probe per
 -- staged row whatever the planner guesses of the never-analyzed stage: a hash join would scan
@@ -115,6 +130,11 @@ WITH changed AS (
 ), seen AS (
     DELETE FROM syncer.missing_keys mk USING syncer_stage s
     WHERE mk.stream_id = $2 AND mk.key = s.pk
+), unheld AS (
+    DELETE FROM syncer.held_deletes h USING syncer_stage s
+    WHERE h.stream_id = $2 AND h.key = s.pk
+), fence AS (
+    SELECT token FROM syncer.fences WHERE name = $16 FOR SHARE
 ), checkpoint AS (
     UPDATE syncer.stream_state
     SET checkpoint_page = COALESCE($4, checkpoint_page),
@@ -122,6 +142,8 @@ WITH changed AS (
         pass_keys_written = pass_keys_written
             + CASE WHEN $5::boolean THEN $8::bigint + cardinality($6::text[]) ELSE 0 END,
         pass_max_updated_at = GREATEST(pass_max_updated_at, $7::timestamptz),
+        pass_problems = pass_problems || $17::text[],
+        pass_evidence = COALESCE($18::jsonb, pass_evidence),
         updated_at = now()
     WHERE stream_id = $2 AND pass_id = $3
     RETURNING 1
@@ -134,7 +156,8 @@ WITH changed AS (
     FROM counts c
     WHERE r.run_id = $1
 )
-SELECT c.inserted, c.updated, (SELECT count(*) FROM checkpoint) AS checkpointed
+SELECT c.inserted, c.updated, (SELECT count(*) FROM checkpoint) AS checkpointed,
+       (SELECT token FROM fence) AS fence_token
 FROM counts c;
 
 -- name: run_progress
@@ -180,14 +203,74 @@ UPDATE mirror.{table} SET _deleted_at = now(), _run_id = $2
 WHERE _pk = ANY($1::text[]) AND _deleted_at IS NULL;
 
 -- name: finish_pass
--- $1 stream_id, $2 whether it was a full pass
+-- $1 stream_id, $2 whether it was a full pass, $3 whether it was complete.
+-- The cursor moves to the newest updatedAt the pass read, but never past the moment the pass
+-- started: a record stamped in the future must not hide every later change from incremental
+-- runs (an older cursor already in the future is pulled back too). An incomplete pass moves
+-- neither the cursor nor the last complete full pass.
 UPDATE syncer.stream_state
-SET last_full_pass = CASE WHEN $2 THEN pass_id ELSE last_full_pass END,
-    last_full_pass_at = CASE WHEN $2 THEN now() ELSE last_full_pass_at END,
-    cursor = GREATEST(cursor, pass_max_updated_at),
+SET last_full_pass = CASE WHEN $2 AND $3 THEN pass_id ELSE last_full_pass END,
+    last_full_pass_at = CASE WHEN $2 AND $3 THEN now() ELSE last_full_pass_at END,
+    cursor = CASE
+        WHEN NOT $3 OR GREATEST(cursor, pass_max_updated_at) IS NULL THEN cursor
+        ELSE LEAST(GREATEST(cursor, pass_max_updated_at), pass_started_at)
+    END,
     pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
     checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, updated_at = now()
+    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = now()
+WHERE stream_id = $1
+RETURNING cursor;
+
+-- name: live_count
+-- live rows of a mirror table
+SELECT count(*) FROM mirror.{table} WHERE _deleted_at IS NULL;
+
+-- name: hold_deletes
+-- $1 stream_id, $2 keys, $3 pass_id, $4 run_id: replaces the stream's held deletes
+WITH gone AS (DELETE FROM syncer.held_deletes WHERE stream_id = $1)
+INSERT INTO syncer.held_deletes (stream_id, key, pass_id, run_id)
+SELECT $1::bigint, k, $3::bigint, $4::bigint FROM unnest($2::text[]) AS k
+ON CONFLICT (stream_id, key) DO UPDATE SET pass_id = EXCLUDED.pass_id, run_id = EXCLUDED.run_id,
+    held_at = now();
+
+-- name: clear_held
+-- $1 stream_id: returns how many were dropped
+WITH gone AS (DELETE FROM syncer.held_deletes WHERE stream_id = $1 RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: held_keys
+-- $1 stream_id
+SELECT key FROM syncer.held_deletes WHERE stream_id = $1 ORDER BY key;
+
+-- name: held_summary
+-- per stream with held deletes: how many, by which pass and run, since when
+SELECT s.connection, s.stream, count(*) AS keys, max(h.pass_id) AS pass_id,
+       max(h.run_id) AS run_id, min(h.held_at) AS held_at
+FROM syncer.held_deletes h JOIN syncer.streams s USING (stream_id)
+GROUP BY s.connection, s.stream ORDER BY s.connection, s.stream;
+
+-- name: stream_states
+-- every stream's state, for `syncer state`
+SELECT s.connection, s.stream, s.table_name, st.cursor, st.pass_id, st.pass_mode,
+       st.pass_started_at, st.checkpoint_page, st.pass_problems, st.last_full_pass_at,
+       (SELECT count(*) FROM syncer.held_deletes h WHERE h.stream_id = s.stream_id) AS held
+FROM syncer.streams s JOIN syncer.stream_state st USING (stream_id)
+ORDER BY s.connection, s.stream;
+
+-- name: find_stream
+-- $1 connection, $2 stream
+SELECT stream_id, table_name FROM syncer.streams WHERE connection = $1 AND stream = $2;
+
+-- name: set_cursor
+-- $1 stream_id, $2 cursor (NULL: none; the next incremental run reads in full)
+UPDATE syncer.stream_state SET cursor = $2, updated_at = now() WHERE stream_id = $1;
+
+-- name: discard_pass
+-- $1 stream_id: the pass in progress is dropped; the next run starts a new one at page 1
+UPDATE syncer.stream_state
+SET pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
+    checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
+    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = now()
 WHERE stream_id = $1;
 
 -- name: drop_pass_keys
@@ -195,8 +278,8 @@ WHERE stream_id = $1;
 DELETE FROM syncer.pass_keys WHERE pass_id = $1;
 
 -- name: finish_run
--- $1 run_id, $2 status, $3 error, $4 warnings
-UPDATE syncer.runs SET status = $2, error = $3, warnings = $4, finished_at = now()
+-- $1 run_id, $2 status, $3 error, $4 warnings, $5 whether the pass it finished was complete
+UPDATE syncer.runs SET status = $2, error = $3, warnings = $4, complete = $5, finished_at = now()
 WHERE run_id = $1;
 
 -- name: known_fields

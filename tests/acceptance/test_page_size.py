@@ -55,8 +55,9 @@ async def test_pages_over_window_mb_are_read_one_at_a_time_and_flagged(
         assert done.code == 0, done.err[-500:]
         assert (await compare(db_url, Expected(sb).hashes)).passed
         reads = [e for e in sb.request_log if e.path.endswith("/LOCATION")]
-        # one page at a time: each request starts after the previous one was answered
-        assert len(reads) == 4 and sb.max_in_window("sandbox-token", 0.04) == 1
+        # one page at a time: each request starts after the previous one was answered; four
+        # pages and the empty fifth that confirms the end
+        assert len(reads) == 5 and sb.max_in_window("sandbox-token", 0.04) == 1
         conn = await asyncpg.connect(db_url)
         try:
             warnings = await conn.fetchval("SELECT warnings FROM syncer.runs")
