@@ -1,7 +1,8 @@
 """The `syncer` command. The only place that calls asyncio.run and maps errors to exit codes.
 
-Exit codes: 0 ok · 1 internal error · 2 usage · 3 finished with quarantined records ·
-4 already running · 5 transient vendor/network/database failure · 6 auth or configuration.
+Exit codes: 0 ok · 1 internal error · 2 usage · 3 finished, but look (quarantined records, an
+incomplete pass, held deletes) · 4 already running · 5 transient vendor/network/database failure ·
+6 auth or configuration.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from syncer.models import StreamStats
 
 T = TypeVar("T")
 EXIT_CODES = (
-    "Exit codes: 0 ok; 1 internal error; 2 usage; 3 finished with quarantined records; "
+    "Exit codes: 0 ok; 1 internal error; 2 usage; 3 finished, but look: records quarantined, "
+    "a pass incomplete or deletes held (syncer status); "
     "4 already running; 5 transient vendor, network or database failure (retry later); "
     "6 auth or configuration failure (fix, then retry)."
 )
@@ -237,7 +239,9 @@ def _summary(results: list[engine.StreamResult]) -> None:
         )
     for r in results:
         s = r.stats
-        colour = {"succeeded": "green", "quarantined": "yellow"}.get(r.status, "red")
+        colour = {"succeeded": "green", "quarantined": "yellow", "incomplete": "yellow"}.get(
+            r.status, "red"
+        )
         table.add_row(
             f"{r.connection}/{r.stream}",
             r.mode,
@@ -264,6 +268,9 @@ def _summary(results: list[engine.StreamResult]) -> None:
             out.print(
                 f"[red]{r.connection}/{r.stream}:[/red] {log.scrub(r.error)}", highlight=False
             )
+        if r.status == "incomplete" or r.stats.held_deletes:
+            for warning in r.stats.warnings:
+                out.print(f"{r.connection}/{r.stream}: {warning}", markup=False, highlight=False)
 
 
 @app.command("push")
@@ -600,3 +607,14 @@ def main() -> None:
         err.print(f"error: {log.scrub(exc.message)}")
         sys.exit(int(exc.exit_code))
     structlog.reset_defaults()
+
+
+def _admin_commands() -> None:
+    """`syncer state` and `syncer deletes` (syncer.cli_admin uses this module's helpers)."""
+    from syncer import cli_admin
+
+    app.add_typer(cli_admin.state_app, name="state")
+    app.add_typer(cli_admin.deletes_app, name="deletes")
+
+
+_admin_commands()

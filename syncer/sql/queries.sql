@@ -257,9 +257,9 @@ SELECT s.connection, s.stream, s.table_name, st.cursor, st.pass_id, st.pass_mode
 FROM syncer.streams s JOIN syncer.stream_state st USING (stream_id)
 ORDER BY s.connection, s.stream;
 
--- name: find_stream
--- $1 connection, $2 stream
-SELECT stream_id, table_name FROM syncer.streams WHERE connection = $1 AND stream = $2;
+-- name: streams_named
+-- $1 stream name: the (connection, stream) pairs registered under that name
+SELECT connection, stream FROM syncer.streams WHERE stream = $1 ORDER BY connection;
 
 -- name: set_cursor
 -- $1 stream_id, $2 cursor (NULL: none; the next incremental run reads in full)

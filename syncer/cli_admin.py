@@ -1,0 +1,152 @@
+"""`syncer state` and `syncer deletes`: an operator's hands on a stream's cursor, pass in
+progress and held deletes (syncer.admin does the work)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from syncer import admin, cli, errors
+
+state_app = typer.Typer(
+    help="Inspect or reset a stream's cursor and pass in progress.", no_args_is_help=True
+)
+deletes_app = typer.Typer(
+    help="Deletes held back because they exceeded max_delete_share.", no_args_is_help=True
+)
+
+StreamArg = Annotated[
+    str, typer.Argument(help="CONNECTION/STREAM (as `syncer state show` lists), or STREAM.")
+]
+
+
+@state_app.command("show")
+def state_show() -> None:
+    """Every stream's cursor, pass in progress (mode, checkpoint page, problems so far), last
+    complete full pass and held deletes.
+
+    Example: syncer state show
+    """
+    url = cli._database()
+    rows = cli._run(admin.states(url))
+    table = Table(title="stream state")
+    for column in ("stream", "cursor", "pass", "checkpoint", "last complete full pass", "held"):
+        table.add_column(column)
+    for r in rows:
+        in_progress = f"{r['pass_id']} ({r['pass_mode']})" if r["pass_id"] is not None else ""
+        table.add_row(
+            f"{r['connection']}/{r['stream']}",
+            _when(r["cursor"]),
+            in_progress,
+            str(r["checkpoint_page"]) if r["pass_id"] is not None else "",
+            _when(r["last_full_pass_at"]),
+            str(r["held"]),
+        )
+    cli.out.print(table)
+    for r in rows:
+        for problem in r["pass_problems"] or ():
+            cli.out.print(
+                f"{r['connection']}/{r['stream']} pass {r['pass_id']}: {problem}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@state_app.command("reset")
+def state_reset(
+    stream: StreamArg,
+    cursor: Annotated[
+        datetime | None,
+        typer.Option(help="Set the cursor (ISO date or time, UTC unless it says otherwise)."),
+    ] = None,
+    no_cursor: Annotated[
+        bool,
+        typer.Option(
+            "--no-cursor", help="Clear the cursor: the next incremental run reads in full."
+        ),
+    ] = False,
+    drop_pass: Annotated[
+        bool,
+        typer.Option(
+            "--drop-pass", help="Drop the pass in progress: the next run starts at page 1."
+        ),
+    ] = False,
+) -> None:
+    """Reset a stream's cursor and/or drop its pass in progress (its checkpoint). Takes the
+    stream's lock: exit 4 while a run of the stream is in progress.
+
+    Example: syncer state reset exto/master:LOCATION --no-cursor --drop-pass
+    """
+    if cursor is not None and no_cursor:
+        cli.err.print("error: --cursor and --no-cursor exclude each other")
+        raise typer.Exit(int(errors.ExitCode.USAGE))
+    if cursor is not None and cursor.tzinfo is None:
+        cursor = cursor.replace(tzinfo=UTC)
+    url = cli._database()
+    done = cli._run(
+        admin.reset(
+            url,
+            stream,
+            cursor=cursor,
+            set_cursor=cursor is not None or no_cursor,
+            drop_pass=drop_pass,
+        )
+    )
+    cli.out.print(
+        f"{done.stream}: cursor {_when(done.cursor_before) or 'none'} -> "
+        f"{_when(done.cursor_after) or 'none'}"
+        + (f"; dropped pass {done.dropped_pass}" if done.dropped_pass is not None else ""),
+        highlight=False,
+    )
+
+
+@deletes_app.command("show")
+def deletes_show() -> None:
+    """Streams with deletes held back, how many, and since when.
+
+    Example: syncer deletes show
+    """
+    url = cli._database()
+    rows = cli._run(admin.held(url))
+    table = Table(title="held deletes")
+    for column in ("stream", "keys", "pass", "run", "held since"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            f"{r['connection']}/{r['stream']}",
+            str(r["keys"]),
+            str(r["pass_id"]),
+            str(r["run_id"]),
+            _when(r["held_at"]),
+        )
+    cli.out.print(table)
+
+
+@deletes_app.command("confirm")
+def deletes_confirm(stream: StreamArg) -> None:
+    """Apply a stream's held deletes (soft deletes: `_deleted_at` is set).
+
+    Example: syncer deletes confirm exto/master:LOCATION
+    """
+    url = cli._database()
+    count = cli._run(admin.confirm_deletes(url, stream))
+    cli.out.print(f"{stream}: {count} rows marked deleted", highlight=False)
+
+
+@deletes_app.command("discard")
+def deletes_discard(stream: StreamArg) -> None:
+    """Drop a stream's held deletes without applying them (the vendor still has the records,
+    or the next complete pass should decide afresh).
+
+    Example: syncer deletes discard exto/master:LOCATION
+    """
+    url = cli._database()
+    count = cli._run(admin.discard_deletes(url, stream))
+    cli.out.print(f"{stream}: {count} held deletes dropped", highlight=False)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
