@@ -101,8 +101,7 @@ def test_view_pivots_lists_and_casts_declared_numeric_strings() -> None:
     fields = [([pivot.container, "email"], ["string"]), (["quantity"], ["string"])]
     ddl = view_ddl("actito__p", assign_view_columns(fields, view)[0], view, _tagged)
     assert (
-        "pg_catalog.jsonb_path_query_first(_data, <$.attributes[*] ? (@.name == $n).value>"
-        in ddl
+        "pg_catalog.jsonb_path_query_first(_data, <$.attributes[*] ? (@.name == $n).value>" in ddl
     )
     assert "pg_catalog.jsonb_build_object('n', <email>::text)" in ddl and ' AS "email"' in ddl
     assert "pg_catalog.btrim(((_data #> ARRAY[<quantity>::text]) #>> '{}'))::numeric" in ddl
