@@ -225,18 +225,19 @@ def _refusal(role: str, rights: list[tuple[str, str, str | None]]) -> str:
     by_holder: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
     for holder, what, fix in rights:
         by_holder[holder].append((what, fix))
+    # what the role inherits from a role it is a member of is that membership's consequence
+    inherited = {what for holder, what, _ in rights if holder not in (role, "PUBLIC")}
     reasons: list[str] = []
-    for holder, items in sorted(by_holder.items(), key=lambda kv: kv[0] != role):
-        if holder not in (role, "PUBLIC"):
-            reasons.append(
-                f"it is a member of {holder}, which {items[0][0]} "
-                f"(fix: REVOKE {names.quote(holder) if _ROLE.match(holder) else holder} "
-                f"FROM {names.quote(role)})"
-            )
-            continue
-        for what, fix in items:
-            subject = "every role" if holder == "PUBLIC" else "it"
-            reasons.append(f"{subject} {what}" + (f" (fix: {fix})" if fix else ""))
+    for what, fix in by_holder.pop(role, []):
+        if what not in inherited:
+            reasons.append(f"it {what}" + (f" (fix: {fix})" if fix else ""))
+    for what, fix in by_holder.pop("PUBLIC", []):
+        reasons.append(f"every role {what}" + (f" (fix: {fix})" if fix else ""))
+    for holder, items in sorted(by_holder.items()):
+        reasons.append(
+            f"it is a member of {holder}, which {items[0][0]} "
+            f"(fix: REVOKE {_ident(holder)} FROM {names.quote(role)})"
+        )
     shown = reasons[:_SHOWN]
     more = f"; and {len(reasons) - _SHOWN} more" if len(reasons) > _SHOWN else ""
     return (
@@ -246,3 +247,8 @@ def _refusal(role: str, rights: list[tuple[str, str, str | None]]) -> str:
         + ". syncer changes rights only in its own schemas (syncer, mirror, mirror_view); "
         "fix these, or choose a new role name, then run grant-analyst again"
     )
+
+
+def _ident(name: str) -> str:
+    """A role name as SQL shows it (only for the hint in a refusal; never executed)."""
+    return name if _ROLE.match(name) else '"' + name.replace('"', '""') + '"'
