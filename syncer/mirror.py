@@ -17,6 +17,8 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import errors, faults, names
+from syncer.db import url_secrets
+from syncer.log import register_secret
 from syncer.models import StreamStats, ViewSpec
 from syncer.records import Field, Prepared, Row
 from syncer.settings import DesiredState
@@ -116,7 +118,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def connect_one(url: str) -> asyncpg.Connection:
     """One session with syncer's SESSION_SETTINGS (for migrations and roles)."""
+    _secret_parts(url)
     return await asyncpg.connect(url, server_settings=SESSION_SETTINGS)
+
+
+def _secret_parts(url: str) -> None:
+    """The URL's passwords are secrets from here on, however syncer was started (the CLI
+    registers them when it resolves the URL; a library caller may not have)."""
+    for secret in url_secrets(url):
+        register_secret(secret)
 
 
 async def quote_literals(
@@ -163,6 +173,7 @@ class Mirror:
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(cls, url: str, *, max_size: int = 10) -> AsyncIterator[Mirror]:
+        _secret_parts(url)
         with translate_errors("connecting"):
             pool = await asyncpg.create_pool(
                 url,
