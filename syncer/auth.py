@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
+from syncer import log
+
 #: fetch_token() -> (access token, lifetime in seconds)
 TokenFetch = Callable[[], Awaitable[tuple[str, float]]]
 
@@ -46,6 +48,8 @@ class TokenExchange:
     The token is renewed once `refresh_at` of its lifetime has passed (80%: 12 of Actito's 15
     minutes), under a lock, so concurrent pages wait for one refresh instead of stampeding the
     token URL. A 401 drops the token the failed request used; the replay fetches a new one.
+    Every token fetched is a secret like the key that bought it: registered before it is
+    used, so no log line, error or table can show it.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class TokenExchange:
         async with self._lock:
             if self._token is None or self._clock() >= self._renew_after:
                 token, lifetime = await self._fetch()
+                log.register_secret(token)
                 self.fetches += 1
                 self._token = token
                 self._renew_after = self._clock() + lifetime * self._refresh_at

@@ -19,8 +19,10 @@ from typing import Annotated, Any, TypeVar
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from syncer import db, engine, errors, log, migrate, push, roles, settings
 from syncer.connectors import CONNECTORS
@@ -64,32 +66,37 @@ ConfigOption = Annotated[
 DEFAULT_CONFIG = Path("config/sandbox.toml")
 
 
+def _fail(exc: errors.SyncerError) -> typer.Exit:
+    """Print a syncer error on one line (scrubbed, no markup) and give its exit."""
+    line = Text.assemble(("error:", "red"), " ", log.scrub(exc.message))
+    err.print(line, soft_wrap=True, highlight=False)
+    return typer.Exit(int(exc.exit_code))
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, with syncer errors printed plainly and turned into exit codes."""
     try:
         return asyncio.run(coro)
     except errors.SyncerError as exc:
-        err.print(f"[red]error:[/red] {log.scrub(exc.message)}", highlight=False)
-        raise typer.Exit(int(exc.exit_code)) from None
+        raise _fail(exc) from None
     except KeyboardInterrupt:
         err.print("interrupted; the next run resumes from the last checkpoint")
         raise typer.Exit(int(errors.ExitCode.TRANSIENT)) from None
 
 
 def _database() -> str:
+    """The database URL, or exit: a malformed SYNCER_DATABASE_URL is a one-line exit 6."""
     try:
         return db.resolve_url()
     except errors.SyncerError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(int(exc.exit_code)) from None
+        raise _fail(exc) from None
 
 
 def _config(path: Path) -> settings.Config:
     try:
         return settings.load_config(path)
     except errors.ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(int(exc.exit_code)) from None
+        raise _fail(exc) from None
 
 
 @app.callback()
@@ -200,7 +207,7 @@ def sync(
     _summary(results)
     out.print(
         f"\nOpen the mirror with psql: [bold]{_self_command()} psql[/bold]"
-        f"   (or: psql '{db.display_url(url)}'; typed views are in schema mirror_view)",
+        f"   (or: psql '{escape(db.display_url(url))}'; typed views are in schema mirror_view)",
         highlight=False,
     )
     raise typer.Exit(int(engine.exit_code(results)))
@@ -581,16 +588,32 @@ def sandbox(
 def psql() -> None:
     """Open psql on the mirror database (the embedded one unless SYNCER_DATABASE_URL is set).
 
+    The password goes to psql in its environment (PGPASSWORD), never on its command line.
+
     Example: syncer psql   then   select * from mirror_view.exto__master_location limit 5;
     """
-    argv = db.psql_command()
-    os.execvp(argv[0], argv)
+    try:
+        argv, environment = db.psql_command()
+    except errors.SyncerError as exc:
+        raise _fail(exc) from None
+    try:
+        os.execvpe(argv[0], argv, environment)
+    except OSError as exc:
+        missing = errors.ConfigError(
+            f"cannot run {argv[0]}: {exc.strerror}; install the PostgreSQL client (psql) "
+            "or put it on PATH"
+        )
+        raise _fail(missing) from None
 
 
 @db_app.command("url")
 def db_url() -> None:
-    """Print the database URL syncer uses (starting the embedded server if needed)."""
-    out.print(db.display_url(_database()), highlight=False)
+    """Print the database URL syncer uses (starting the embedded server if needed), without
+    its password: psql asks for it, or takes it from PGPASSWORD.
+
+    Example: psql "$(syncer db url)"
+    """
+    out.print(db.display_url(_database()), highlight=False, markup=False, soft_wrap=True)
 
 
 @db_app.command("stop")

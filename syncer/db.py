@@ -3,15 +3,24 @@
 The embedded server keeps its data under $SYNCER_HOME/pgdata (default ./.syncer/pgdata),
 listens only on a Unix socket, and keeps running after syncer exits so that `syncer psql`
 and later runs find it; `syncer db stop` stops it.
+
+A URL's password never leaves this module in a form anyone else can see: it is a registered
+secret (scrubbed from every log line and error), printed URLs leave it out, and psql gets it
+in its environment (PGPASSWORD), never on its command line, which every local user can read.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import warnings
 from pathlib import Path
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
-from syncer import errors, settings
+from syncer import errors, log, settings
+
+#: query parameters of a Postgres URL that hold a secret (libpq's and asyncpg's names)
+_SECRET_PARAMS = frozenset({"password", "sslpassword"})
 
 
 def _pgdata() -> Path:
@@ -21,9 +30,13 @@ def _pgdata() -> Path:
 
 
 def resolve_url() -> str:
-    """The database URL to use, starting the embedded server if none is configured."""
+    """The database URL to use, starting the embedded server if none is configured.
+
+    Its passwords become registered secrets, so no log line or error can show them."""
     url = settings.database_url()
     if url:
+        for secret in url_secrets(url):
+            log.register_secret(secret)
         return url
     try:
         with warnings.catch_warnings():
@@ -40,16 +53,80 @@ def resolve_url() -> str:
         ) from exc
 
 
-def psql_command() -> list[str]:
-    """argv that opens psql on the mirror database."""
+def split_password(url: str) -> tuple[str, str | None]:
+    """(`url` without any password, the password a client connects with).
+
+    Removes the password of `user:password@` and every `password=` / `sslpassword=` query
+    parameter, whatever its case, repetition or percent-encoding. The password returned is the
+    one asyncpg uses: the one after `user:` (up to the first @), else the last `password=`."""
+    parts = urlsplit(url)
+    netloc, password = parts.netloc, None
+    if "@" in netloc:
+        password = unquote(netloc.partition("@")[0].partition(":")[2]) or None
+        # everything before the last @ is user information: an unencoded @ in a password
+        # must not leave a piece of it in the host part
+        userinfo, _, hosts = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}@{hosts}" if user else hosts
+    kept, from_query = [], None
+    for field in filter(None, parts.query.split("&")):
+        key, _, value = field.partition("=")
+        name = unquote_plus(key)
+        if name.strip().lower() in _SECRET_PARAMS:
+            if name == "password" and value:
+                from_query = unquote_plus(value)
+            continue
+        kept.append(field)
+    return urlunsplit(parts._replace(netloc=netloc, query="&".join(kept))), password or from_query
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every secret a database URL holds, as written and decoded."""
+    parts = urlsplit(url)
+    found = []
+    userinfo = parts.netloc.rpartition("@")[0]
+    for candidate in (userinfo.partition(":")[2], parts.netloc.partition("@")[0].partition(":")[2]):
+        if candidate:
+            found += [candidate, unquote(candidate)]
+    for field in filter(None, parts.query.split("&")):
+        key, _, value = field.partition("=")
+        if unquote_plus(key).strip().lower() in _SECRET_PARAMS and value:
+            found += [value, unquote_plus(value), quote(unquote_plus(value), safe="")]
+    return [s for s in dict.fromkeys(found) if s]
+
+
+def display_url(url: str) -> str:
+    """`url` for printing: without any password (psql asks for it, or reads PGPASSWORD)."""
+    return split_password(url)[0]
+
+
+def psql_command() -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) that open psql on the mirror database.
+
+    The password goes in the environment (PGPASSWORD), readable only by this user; psql's
+    argv, which `ps` shows to everyone, holds the URL without it."""
     url = resolve_url()
+    bare, password = split_password(url)
+    if any(
+        unquote_plus(field.partition("=")[0]).strip().lower() == "sslpassword"
+        for field in urlsplit(url).query.split("&")
+    ):
+        # libpq has no environment variable for it: it could only go on the command line
+        raise errors.ConfigError(
+            f"{settings.DATABASE_URL_ENV} has an sslpassword, which psql could only take on "
+            "its command line (visible to every local user); decrypt the key or run psql "
+            "yourself with a service file"
+        )
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = password
     if settings.database_url():
-        return ["psql", url]
+        return ["psql", bare], env
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
         from pgserver._commands import POSTGRES_BIN_PATH
 
-    return [str(POSTGRES_BIN_PATH / "psql"), url]
+    return [str(POSTGRES_BIN_PATH / "psql"), bare], env
 
 
 def stop_embedded() -> bool:
@@ -69,17 +146,4 @@ def stop_embedded() -> bool:
 
 
 def _is_root() -> bool:
-    import os
-
     return os.geteuid() == 0
-
-
-def display_url(url: str) -> str:
-    """`url` with any password replaced by ***, for printing."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.netloc.rsplit("@", 1)[-1]
-        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
-    return urlunsplit(parts)

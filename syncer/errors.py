@@ -11,12 +11,15 @@
     │   └── LockLost           another run took the lock over (this run's lock session died)
     └── AlreadyRunning         another run holds the stream's advisory lock            -> exit 4
 
-Messages never contain a secret: the token is never formatted into any of them.
+Messages never contain a secret: the token is never formatted into any of them, and every
+registered secret (log.register_secret) is scrubbed from a message when the error is made.
 """
 
 from __future__ import annotations
 
 import enum
+
+from syncer import log
 
 
 class ExitCode(enum.IntEnum):
@@ -39,7 +42,8 @@ class SyncerError(Exception):
     exit_code = ExitCode.INTERNAL
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.__doc__ or type(self).__name__)
+        # scrubbed once, here: the message goes to logs, the runs table and the terminal
+        super().__init__(log.scrub(message or self.__doc__ or type(self).__name__))
 
     @property
     def message(self) -> str:
@@ -68,7 +72,7 @@ class VendorError(SyncerError):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.body = body
+        self.body = log.scrub(body)
 
 
 class RetriableVendorError(VendorError):

@@ -1,7 +1,8 @@
 """Logging: one structlog pipeline, JSON lines when stderr is not a terminal.
 
 Secrets are removed twice: keys that name a secret are dropped, and every registered secret
-value is replaced by *** wherever it appears in an event (a token inside an error text, say).
+value (vendor tokens and keys, Actito's exchanged tokens, the database password) is replaced by
+*** wherever it appears in an event (a token inside an error text, say), nested values too.
 """
 
 from __future__ import annotations
@@ -25,20 +26,32 @@ def register_secret(value: str) -> None:
 
 def scrub(text: str) -> str:
     """`text` with every registered secret replaced by ***."""
-    for secret in _SECRETS:
+    # longest first: a secret that contains another is replaced whole
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
     return text
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: drop secret-named keys and scrub secret values."""
+    """structlog processor: drop secret-named keys and scrub secret values, nested ones too."""
     for key in list(event):
-        if key.lower() in _SECRET_KEYS:
-            event[key] = "***"
-        elif isinstance(event[key], str):
-            event[key] = scrub(event[key])
+        event[key] = "***" if key.lower() in _SECRET_KEYS else _scrubbed(event[key])
     return event
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {
+            k: "***" if str(k).lower() in _SECRET_KEYS else _scrubbed(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, BaseException):
+        return scrub(f"{type(value).__name__}: {value}")
+    return value
 
 
 def configure(*, json: bool | None = None, level: str = "info") -> None:

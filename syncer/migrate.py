@@ -1,7 +1,9 @@
 """Apply migrations/NNNN_name.sql in order, once each, recorded in syncer.schema_migrations.
 
 Each migration runs in its own transaction under an advisory lock, so two processes
-migrating at once apply each file exactly once.
+migrating at once apply each file exactly once. Migrations run with syncer's pinned session
+settings (search_path `pg_catalog, pg_temp`): every object they create or use is named with
+its schema.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncpg
 import structlog
 
 from syncer import errors
+from syncer.mirror import connect_one
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +26,7 @@ _BOOTSTRAP = """
 CREATE SCHEMA IF NOT EXISTS syncer;
 CREATE TABLE IF NOT EXISTS syncer.schema_migrations (
     version    text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
+    applied_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 """
 
@@ -56,11 +59,17 @@ async def migrate(url: str, directory: Path | None = None) -> list[str]:
     """Apply every pending migration; return the versions applied now."""
     applied_now: list[str] = []
     try:
-        conn = await asyncpg.connect(url)
-    except (OSError, asyncpg.PostgresError) as exc:
+        conn = await connect_one(url)
+    except asyncpg.ClientConfigurationError as exc:
+        raise errors.ConfigError(
+            f"the database URL is not usable ({exc}); check SYNCER_DATABASE_URL"
+        ) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise errors.MirrorError(f"cannot connect to Postgres to migrate: {exc}") from exc
     try:
-        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", _LOCK)
+        await conn.execute(
+            "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))", _LOCK
+        )
         try:
             await conn.execute(_BOOTSTRAP)
             done = {
@@ -79,7 +88,9 @@ async def migrate(url: str, directory: Path | None = None) -> list[str]:
                 log.info("migration.applied", version=migration.version)
                 applied_now.append(migration.version)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", _LOCK)
+            await conn.execute(
+                "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))", _LOCK
+            )
     except asyncpg.PostgresError as exc:
         raise errors.MirrorError(f"migration failed: {exc}") from exc
     finally:

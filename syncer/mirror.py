@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,8 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import errors, faults, names
+from syncer.db import url_secrets
+from syncer.log import register_secret
 from syncer.models import StreamStats, ViewSpec
 from syncer.records import Field, Prepared, Row
 from syncer.settings import DesiredState
@@ -28,6 +30,15 @@ _SEP = "\x1f"  # joins a field path into one raw key; cannot occur in a JSON obj
 
 #: engine columns of every mirror table (also reserved in the typed views)
 ENGINE_COLUMNS = ("_pk", "_hash", "_source_updated_at", "_synced_at", "_deleted_at", "_run_id")
+
+#: settings of every session syncer opens, whatever the role or database say. search_path:
+#: nothing in `public` (or any schema a role may create in) is ever resolved, so a function
+#: planted there cannot run as syncer; pg_temp last, for the session's own stage table only.
+#: standard_conforming_strings: a backslash in a literal is a backslash.
+SESSION_SETTINGS = {"search_path": "pg_catalog, pg_temp", "standard_conforming_strings": "on"}
+
+#: turns a raw string into the text of an SQL literal (made by the server: `quote_literal`)
+Quote = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,10 @@ def translate_errors(action: str) -> Any:
         yield
     # InternalClientError: asyncpg's own state broke with the connection (seen releasing a
     # connection whose backend was terminated mid-merge: fault experiment 4)
+    except asyncpg.ClientConfigurationError as exc:
+        raise errors.ConfigError(
+            f"the database URL is not usable ({exc}); check SYNCER_DATABASE_URL"
+        ) from None
     except (
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
@@ -131,6 +146,53 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(queries["create_stage"])
 
 
+async def connect_one(url: str) -> asyncpg.Connection:
+    """One session with syncer's SESSION_SETTINGS (for migrations and roles)."""
+    _secret_parts(url)
+    return await asyncpg.connect(url, server_settings=SESSION_SETTINGS)
+
+
+def _secret_parts(url: str) -> None:
+    """The URL's passwords are secrets from here on, however syncer was started (the CLI
+    registers them when it resolves the URL; a library caller may not have)."""
+    for secret in url_secrets(url):
+        register_secret(secret)
+
+
+async def quote_literals(
+    conn: asyncpg.Connection | PoolConnectionProxy[asyncpg.Record], values: Iterable[str]
+) -> dict[str, str]:
+    """raw string -> its SQL literal, made by the server in one round trip (`quote_literal`
+    writes E'...' where a backslash needs it, so the text is right under any setting of
+    standard_conforming_strings)."""
+    unique = list(dict.fromkeys(values))
+    if not unique:
+        return {}
+    quoted = await conn.fetchval(queries["quote_literals"], unique)
+    return dict(zip(unique, quoted, strict=True))
+
+
+async def server_quoted(
+    conn: asyncpg.Connection | PoolConnectionProxy[asyncpg.Record], build: Callable[[Quote], str]
+) -> str:
+    """The SQL text `build(quote)` makes, every literal in it quoted by the server: `build`
+    runs once to learn its literals, and again with them."""
+    wanted: list[str] = []
+    build(_collector(wanted))
+    quoted = await quote_literals(conn, wanted)
+    return build(quoted.__getitem__)
+
+
+def _collector(wanted: list[str]) -> Quote:
+    """A Quote that only notes the values it is given (their literals are asked for next)."""
+
+    def collect(value: str) -> str:
+        wanted.append(value)
+        return "NULL"
+
+    return collect
+
+
 class Mirror:
     """The mirror database; `async with Mirror.connect(url) as mirror`."""
 
@@ -141,9 +203,15 @@ class Mirror:
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(cls, url: str, *, max_size: int = 10) -> AsyncIterator[Mirror]:
+        _secret_parts(url)
         with translate_errors("connecting"):
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, init=_init_connection, command_timeout=600
+                url,
+                min_size=1,
+                max_size=max_size,
+                init=_init_connection,
+                command_timeout=600,
+                server_settings=SESSION_SETTINGS,
             )
         try:
             yield cls(pool)
@@ -439,8 +507,11 @@ class Mirror:
         with translate_errors(f"creating the typed view of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
                 columns, warnings = await self._view_columns(conn, ref, view)
+                ddl = await server_quoted(
+                    conn, lambda quote: view_ddl(ref.table, columns, view, quote)
+                )
                 await conn.execute(f"DROP VIEW IF EXISTS mirror_view.{names.quote(ref.table)}")
-                await conn.execute(view_ddl(ref.table, columns, view))
+                await conn.execute(ddl)
         for warning in warnings:
             log.warning("view.changed", stream=ref.stream, message=warning)
             if stats is not None and warning not in stats.warnings:
@@ -492,14 +563,10 @@ class Mirror:
         self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, view: ViewSpec
     ) -> dict[tuple[str, ...], int]:
         """field path -> how many mirrored records hold it (top level and the view's objects)."""
-        table = names.quote(ref.table)
         counts: dict[tuple[str, ...], int] = {}
         for container in ("", *view.objects):
-            source = "_data" if not container else f"(_data -> {_literal(container)})"
             rows = await conn.fetch(
-                f"SELECT k, count(*) AS n FROM mirror.{table}, jsonb_object_keys("
-                f"CASE WHEN jsonb_typeof({source}) = 'object' THEN {source} ELSE '{{}}' END) k "
-                "GROUP BY k"
+                for_table("key_prevalence", ref.table), [container] if container else []
             )
             for r in rows:
                 counts[(container, r["k"]) if container else (r["k"],)] = r["n"]
@@ -604,7 +671,7 @@ class Mirror:
     ) -> int:
         """Mark deleted the live mirrored records whose field at `path` holds one of `values`."""
         sql = (
-            f"UPDATE mirror.{names.quote(table)} SET _deleted_at = now(), _run_id = $3 "
+            f"UPDATE mirror.{names.quote(table)} SET _deleted_at = pg_catalog.now(), _run_id = $3 "
             "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
         )
         with translate_errors(f"marking deletes in mirror.{table}"):
@@ -615,7 +682,8 @@ class Mirror:
         self, ref: StreamRef, view: ViewSpec, desired: DesiredState, fields_at: Sequence[str]
     ) -> DesiredColumns:
         """Where each desired column's field sits in the mirrored records: the typed-view
-        column of that name, else the field of that name under `fields_at`."""
+        column of that name, else the field of that name under `fields_at`; with the literals
+        the diff needs, quoted by the server."""
         with translate_errors("reading the stream's fields"):
             async with self.pool.acquire() as conn:
                 # the names the view has or will have; only a view refresh records them
@@ -625,8 +693,16 @@ class Mirror:
                     known, _ = await self._view_columns(conn, ref, view)
                 finally:
                     await rollback.rollback()
-        by_name = {c.name: (c.path, c.kinds) for c in known}
-        return {c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]}
+                by_name = {c.name: (c.path, c.kinds) for c in known}
+                fields = {
+                    c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]
+                }
+                wanted: list[str] = []
+                desired_diff_sql(
+                    desired, ref.table, DesiredColumns(fields, _collector(wanted)), view
+                )
+                quoted = await quote_literals(conn, wanted)
+        return DesiredColumns(fields, quoted.__getitem__)
 
     async def enqueue_desired(
         self, connection: str, desired: DesiredState, diff: str
@@ -641,8 +717,8 @@ class Mirror:
             "AND state = 'pending'), "
             "queued AS (INSERT INTO syncer.outbox (connection, endpoint, operation, payload, "
             "source) SELECT $1, $3, 'upsert', row, $2 FROM diff) "
-            "SELECT count(*) FILTER (WHERE created) AS created, "
-            "count(*) FILTER (WHERE NOT created) AS updated FROM diff"
+            "SELECT pg_catalog.count(*) FILTER (WHERE created) AS created, "
+            "pg_catalog.count(*) FILTER (WHERE NOT created) AS updated FROM diff"
         )
         with translate_errors(f"diffing {desired.table} against the mirror"):
             row = await self.pool.fetchrow(sql, connection, desired.table, desired.endpoint)
@@ -652,9 +728,9 @@ class Mirror:
     async def diff_desired(self, desired: DesiredState, diff: str) -> tuple[int, int, list[str]]:
         """(to create, to update, a few sample rows): the diff, sending and queueing nothing."""
         sql = (
-            f"SELECT count(*) FILTER (WHERE created) AS created, "
-            f"count(*) FILTER (WHERE NOT created) AS updated, "
-            f"(array_agg(row::text))[1:3] AS samples FROM ({diff}) d"
+            "SELECT pg_catalog.count(*) FILTER (WHERE created) AS created, "
+            "pg_catalog.count(*) FILTER (WHERE NOT created) AS updated, "
+            f"(pg_catalog.array_agg(row::text))[1:3] AS samples FROM ({diff}) d"
         )
         with translate_errors(f"diffing {desired.table} against the mirror"):
             row = await self.pool.fetchrow(sql)
@@ -698,14 +774,11 @@ def _counters(stats: StreamStats) -> tuple[int, ...]:
     )
 
 
-def _literal(value: str) -> str:
-    """A SQL string literal (standard_conforming_strings is on in every supported Postgres)."""
-    if "\x00" in value:
-        raise ValueError("NUL cannot appear in a SQL literal")
-    return "'" + value.replace("'", "''") + "'"
+#: a number written as text (a declared numeric field's string values)
+_NUMERIC_TEXT = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
 
 
-def _value_ref(path: list[str], view: ViewSpec, source: str = "_data") -> str:
+def _value_ref(path: list[str], view: ViewSpec, quote: Quote, source: str = "_data") -> str:
     """SQL for the JSON value at `path`: a key path, or a name looked up in a {name, value} list."""
     lists = {pivot.container: pivot for pivot in view.lists}
     if len(path) == 2 and path[0] in lists:
@@ -716,25 +789,27 @@ def _value_ref(path: list[str], view: ViewSpec, source: str = "_data") -> str:
         ):
             raise ValueError(f"unsupported list field {pivot!r}")
         return (
-            f"jsonb_path_query_first({source}, {_literal(query)}, "
-            f"jsonb_build_object('n', {_literal(path[1])}))"
+            f"pg_catalog.jsonb_path_query_first({source}, {quote(query)}::jsonpath, "
+            f"pg_catalog.jsonb_build_object('n', {quote(path[1])}::text))"
         )
-    return f"({source} #> ARRAY[" + ", ".join(_literal(p) for p in path) + "])"
+    return f"({source} #> ARRAY[" + ", ".join(f"{quote(p)}::text" for p in path) + "])"
 
 
-def _column(path: list[str], kinds: list[str], view: ViewSpec, source: str = "_data") -> str:
+def _column(
+    path: list[str], kinds: list[str], view: ViewSpec, quote: Quote, source: str = "_data"
+) -> str:
     """The typed expression for one field, safe against values of another type."""
-    ref = _value_ref(path, view, source)
+    ref = _value_ref(path, view, quote, source)
     text = f"({ref} #>> '{{}}')"
     sql_type = column_type(path, kinds, view)
     if sql_type == "numeric" and path[-1] in view.numeric:
         return (
-            f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric "
-            f"WHEN {text} ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN trim({text})::numeric END"
+            f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'number' THEN {text}::numeric "
+            f"WHEN {text} ~ {quote(_NUMERIC_TEXT)} THEN pg_catalog.btrim({text})::numeric END"
         )
     return {
-        "numeric": f"CASE WHEN jsonb_typeof({ref}) = 'number' THEN {text}::numeric END",
-        "boolean": f"CASE WHEN jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END",
+        "numeric": f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'number' THEN {text}::numeric END",
+        "boolean": f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END",
         "timestamptz": f"syncer.try_timestamptz({text})",
         "date": f"syncer.try_date({text})",
         "text": text,
@@ -812,13 +887,13 @@ def assign_view_columns(
     return columns, [list(path) for path, name in given.items() if name is None]
 
 
-def view_ddl(table: str, columns: list[ViewColumn], view: ViewSpec | None = None) -> str:
-    """CREATE VIEW text for a stream's typed view; field paths go in as escaped literals,
-    never as identifiers."""
-    view = view or ViewSpec()
+def view_ddl(table: str, columns: list[ViewColumn], view: ViewSpec, quote: Quote) -> str:
+    """CREATE VIEW text for a stream's typed view. Field paths go in as literals that `quote`
+    makes (the server's quote_literal: see `server_quoted`), never as identifiers."""
     cols = ["_pk"]
     for column in columns:
-        cols.append(f"{_column(column.path, column.kinds, view)} AS {names.quote(column.name)}")
+        expression = _column(column.path, column.kinds, view, quote)
+        cols.append(f"{expression} AS {names.quote(column.name)}")
     cols += ["_data", "_source_updated_at", "_synced_at", "_run_id"]
     table_q = names.quote(table)
     return (
@@ -828,8 +903,14 @@ def view_ddl(table: str, columns: list[ViewColumn], view: ViewSpec | None = None
     )
 
 
-#: a desired-state column -> (the field path in the mirrored record, its kinds)
-DesiredColumns = dict[str, tuple[list[str], list[str]]]
+@dataclass(frozen=True)
+class DesiredColumns:
+    """Where a desired-state table's columns sit in the mirrored records."""
+
+    #: a desired-state column -> (the field path in the mirrored record, its kinds)
+    fields: dict[str, tuple[list[str], list[str]]]
+    #: the literals of the diff, quoted by the server (Mirror.desired_columns)
+    quote: Quote
 
 
 def desired_diff_sql(
@@ -844,26 +925,29 @@ def desired_diff_sql(
     same value; it is sent when there is none (created) or when any mapped field differs
     (updated), so a value the mirror already holds, just pulled or just pushed, is never sent
     back. The row sent names each field as the vendor does (`serialNumber`, not
-    `serial_number`). Identifiers come from validated config and are quoted; JSON paths are
-    escaped literals.
+    `serial_number`). Identifiers come from validated config and are quoted; JSON paths and
+    field names are literals the server quoted (`columns.quote`).
     """
     schema, table = desired.table.split(".")
     source = f"{names.quote(schema)}.{names.quote(table)}"
     selected = ", ".join(names.quote(c) for c in [desired.key, *desired.fields])
 
+    quote = columns.quote
+
     def held(column: str) -> str:
-        path, kinds = columns[column]
-        return f"to_jsonb({_column(path, kinds, view, 'm._data')})"
+        path, kinds = columns.fields[column]
+        return f"pg_catalog.to_jsonb({_column(path, kinds, view, quote, 'm._data')})"
 
     def wanted(column: str) -> str:
-        return f"to_jsonb(d.{names.quote(column)})"
+        return f"pg_catalog.to_jsonb(d.{names.quote(column)})"
 
     differs = " OR ".join(f"{wanted(c)} IS DISTINCT FROM {held(c)}" for c in desired.fields)
     payload = ", ".join(
-        f"{_literal(columns[c][0][-1])}, d.{names.quote(c)}" for c in [desired.key, *desired.fields]
+        f"{quote(columns.fields[c][0][-1])}::text, d.{names.quote(c)}"
+        for c in [desired.key, *desired.fields]
     )
     return (
-        f"SELECT jsonb_build_object({payload}) AS row, m._pk IS NULL AS created "
+        f"SELECT pg_catalog.jsonb_build_object({payload}) AS row, m._pk IS NULL AS created "
         f"FROM (SELECT {selected} FROM {source}) d "
         f"LEFT JOIN mirror.{names.quote(mirror_table)} m "
         f"ON {held(desired.key)} = {wanted(desired.key)} "

@@ -5,13 +5,24 @@ Only this module and `cli.py` read the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from syncer import errors
 
@@ -146,6 +157,32 @@ class ConnectionConfig(BaseModel):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # relative to the config file, not the working directory: cron starts elsewhere
+        if value is None:
+            return None
+        base = (info.context or {}).get(CONFIG_DIR)
+        path = value.expanduser()
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        if base is not None and not path.is_file():
+            raise ValueError(f"{path} is not a file (relative paths start at the config's folder)")
+        return path
+
+    @model_validator(mode="after")
+    def _no_token_in_clear(self) -> ConnectionConfig:
+        # the token rides on every request: plain HTTP only where nobody else can listen
+        host = urlsplit(self.base_url).hostname or ""
+        if self.base_url.startswith("http://") and not is_loopback(host):
+            raise ValueError(
+                f"connection {self.name!r}: base_url {self.base_url} is plain http:// to "
+                f"another machine, which would send the token in clear; use https:// "
+                f"(http:// is allowed only to this machine: 127.0.0.0/8, ::1, localhost)"
+            )
+        return self
+
     def token(self) -> SecretStr:
         """The connection's token, read from the environment variable the config names."""
         value = os.environ.get(self.token_env, "")
@@ -174,8 +211,28 @@ class Config(BaseModel):
         return value
 
 
+#: validation context key: the folder of the config file, where relative paths start
+CONFIG_DIR = "config_dir"
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address of this machine only: localhost, 127.0.0.0/8, ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 def load_config(path: Path) -> Config:
-    """Read and validate a config file; every problem becomes a ConfigError naming the file."""
+    """Read and validate a config file; every problem becomes a ConfigError naming the file.
+
+    Relative paths in it (`ca_file`) start at the file's folder, whatever the working directory.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -185,7 +242,7 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise errors.ConfigError(f"{path} is not valid TOML: {exc}") from None
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={CONFIG_DIR: path.resolve().parent})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -194,9 +251,51 @@ def load_config(path: Path) -> Config:
 
 
 def database_url() -> str | None:
-    """The server named by SYNCER_DATABASE_URL, or None for the embedded one."""
+    """The server named by SYNCER_DATABASE_URL, or None for the embedded one.
+
+    A value that is not a Postgres URL is a ConfigError naming the variable (the message never
+    repeats the value: it may hold a password)."""
     value = os.environ.get(DATABASE_URL_ENV, "").strip()
-    return value or None
+    if not value:
+        return None
+    problem = _url_problem(value)
+    if problem:
+        raise errors.ConfigError(
+            f"{DATABASE_URL_ENV} is not a valid Postgres URL ({problem}); use "
+            f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    return value
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a database URL as asyncpg and libpq read it, or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "it cannot be parsed as a URL"
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "it must start with postgresql://"
+    try:
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        return "its ?query is malformed"
+    ports = [value for key, value in query if key == "port"]
+    # userinfo ends at the first @ for asyncpg; the host list is what follows
+    hostlist = parts.netloc.partition("@")[2] if "@" in parts.netloc else parts.netloc
+    for spec in filter(None, hostlist.split(",")):
+        if spec.startswith("["):
+            match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(.*))?", spec)
+            if match is None:
+                return "an IPv6 host must be written [address] or [address]:port"
+            port = match.group(2)
+        else:
+            port = spec.partition(":")[2] if ":" in spec else None
+        if port:
+            ports.append(unquote(port))
+    for port in filter(None, ports):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return f"port {port[:20]!r} is not a number from 1 to 65535"
+    return None
 
 
 def home() -> Path:

@@ -132,10 +132,14 @@ def _auth(base_url: str, key: str, fetch: Callable[..., Any]) -> Auth:
         body = await fetch(
             Request("/auth/token"), {"Authorization": key, "Accept": "application/json"}
         )
+        # the answer is never quoted in an error: it holds the token (a secret, like the key)
         try:
-            return str(body["accessToken"]), parse_lifetime(body["expiresIn"])
+            access, lifetime = body["accessToken"], parse_lifetime(body["expiresIn"])
         except (KeyError, TypeError, ValueError):
             raise errors.AuthError("Actito's token answer has no accessToken/expiresIn") from None
+        if not isinstance(access, str) or not access.strip():
+            raise errors.AuthError("Actito's token answer has an empty or non-text accessToken")
+        return access, lifetime
 
     return TokenExchange(token)
 

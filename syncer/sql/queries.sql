@@ -1,4 +1,8 @@
 -- Every query syncer runs. $n parameters are described on the line after each name.
+-- Every function is called with its schema (pg_catalog.now(), ...): a function a role planted
+-- in another schema can never be chosen instead, whatever the session's search_path.
+-- (A multi-array unnest is written ROWS FROM (pg_catalog.unnest(a), ...): only the bare name
+-- gets that expansion.)
 
 -- name: get_stream
 -- $1 connection, $2 stream
@@ -30,16 +34,16 @@ CREATE TABLE IF NOT EXISTS mirror.{table} (
 
 -- name: try_lock
 -- $1 lock name
-SELECT pg_try_advisory_lock(hashtextextended($1, 0));
+SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0));
 
 -- name: unlock
 -- $1 lock name
-SELECT pg_advisory_unlock(hashtextextended($1, 0));
+SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0));
 
 -- name: take_fence
 -- $1 lock name: the next fencing token of whoever now holds the lock
 INSERT INTO syncer.fences (name, token) VALUES ($1, 1)
-ON CONFLICT (name) DO UPDATE SET token = syncer.fences.token + 1, taken_at = now()
+ON CONFLICT (name) DO UPDATE SET token = syncer.fences.token + 1, taken_at = pg_catalog.now()
 RETURNING token;
 
 -- name: check_fence
@@ -50,7 +54,7 @@ SELECT token FROM syncer.fences WHERE name = $1 FOR SHARE;
 -- name: abandon_runs
 -- $1 connection, $2 stream
 UPDATE syncer.runs
-SET status = 'abandoned', finished_at = now(),
+SET status = 'abandoned', finished_at = pg_catalog.now(),
     error = 'the process ended before the run finished (killed or crashed); the next run resumed it'
 WHERE connection = $1 AND stream = $2 AND status = 'running';
 
@@ -63,9 +67,9 @@ FROM syncer.stream_state WHERE stream_id = $1;
 -- name: begin_pass
 -- $1 stream_id, $2 mode, $3 params (jsonb)
 UPDATE syncer.stream_state
-SET pass_id = nextval('syncer.pass_seq'), pass_mode = $2, pass_params = $3,
-    pass_started_at = now(), checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = now()
+SET pass_id = pg_catalog.nextval('syncer.pass_seq'), pass_mode = $2, pass_params = $3,
+    pass_started_at = pg_catalog.now(), checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
+    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = pg_catalog.now()
 WHERE stream_id = $1
 RETURNING pass_id;
 
@@ -86,7 +90,10 @@ CREATE TEMP TABLE IF NOT EXISTS syncer_stage (
 -- name: stage_unnest
 -- $1 keys, $2 json texts, $3 hashes, $4 source updated-at
 INSERT INTO syncer_stage (pk, data, hash, updated_at)
-SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::timestamptz[]);
+SELECT * FROM ROWS FROM (
+    pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::jsonb[]),
+    pg_catalog.unnest($3::bytea[]), pg_catalog.unnest($4::timestamptz[])
+);
 
 -- name: merge_page
 -- One page, in one statement (one round trip) after the COPY into syncer_stage:
@@ -112,21 +119,21 @@ WITH changed AS (
 ), written AS (
     INSERT INTO mirror.{table} AS m
         (_pk, _data, _hash, _source_updated_at, _synced_at, _deleted_at, _run_id)
-    SELECT pk, data, hash, updated_at, now(), NULL, $1 FROM changed
+    SELECT pk, data, hash, updated_at, pg_catalog.now(), NULL, $1 FROM changed
     ON CONFLICT (_pk) DO UPDATE
     SET _data = EXCLUDED._data, _hash = EXCLUDED._hash,
         _source_updated_at = EXCLUDED._source_updated_at, _synced_at = EXCLUDED._synced_at,
         _deleted_at = NULL, _run_id = EXCLUDED._run_id
     RETURNING (xmax = 0) AS inserted
 ), counts AS (
-    SELECT count(*) FILTER (WHERE inserted) AS inserted,
-           count(*) FILTER (WHERE NOT inserted) AS updated
+    SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted,
+           pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated
     FROM written
 ), keys AS (
     INSERT INTO syncer.pass_keys (pass_id, key)
     SELECT $3::bigint, pk FROM syncer_stage WHERE $5::boolean
     UNION ALL
-    SELECT $3::bigint, k FROM unnest($6::text[]) AS k WHERE $5::boolean
+    SELECT $3::bigint, k FROM pg_catalog.unnest($6::text[]) AS k WHERE $5::boolean
 ), seen AS (
     DELETE FROM syncer.missing_keys mk USING syncer_stage s
     WHERE mk.stream_id = $2 AND mk.key = s.pk
@@ -140,11 +147,11 @@ WITH changed AS (
     SET checkpoint_page = COALESCE($4, checkpoint_page),
         checkpoint_cursor = CASE WHEN $4 IS NULL THEN checkpoint_cursor ELSE $15::jsonb END,
         pass_keys_written = pass_keys_written
-            + CASE WHEN $5::boolean THEN $8::bigint + cardinality($6::text[]) ELSE 0 END,
+            + CASE WHEN $5::boolean THEN $8::bigint + pg_catalog.cardinality($6::text[]) ELSE 0 END,
         pass_max_updated_at = GREATEST(pass_max_updated_at, $7::timestamptz),
         pass_problems = pass_problems || $17::text[],
         pass_evidence = COALESCE($18::jsonb, pass_evidence),
-        updated_at = now()
+        updated_at = pg_catalog.now()
     WHERE stream_id = $2 AND pass_id = $3
     RETURNING 1
 ), progress AS (
@@ -156,7 +163,7 @@ WITH changed AS (
     FROM counts c
     WHERE r.run_id = $1
 )
-SELECT c.inserted, c.updated, (SELECT count(*) FROM checkpoint) AS checkpointed,
+SELECT c.inserted, c.updated, (SELECT pg_catalog.count(*) FROM checkpoint) AS checkpointed,
        (SELECT token FROM fence) AS fence_token
 FROM counts c;
 
@@ -174,7 +181,7 @@ VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: count_pass_keys
 -- $1 pass_id
-SELECT count(*) FROM syncer.pass_keys WHERE pass_id = $1;
+SELECT pg_catalog.count(*) FROM syncer.pass_keys WHERE pass_id = $1;
 
 -- name: delete_candidates
 -- $1 pass_id: live mirror keys the pass did not see
@@ -185,7 +192,7 @@ WHERE m._deleted_at IS NULL
 -- name: note_missing
 -- $1 stream_id, $2 keys, $3 pass_id
 INSERT INTO syncer.missing_keys (stream_id, key, first_missing_pass)
-SELECT $1::bigint, k, $3::bigint FROM unnest($2::text[]) AS k
+SELECT $1::bigint, k, $3::bigint FROM pg_catalog.unnest($2::text[]) AS k
 ON CONFLICT DO NOTHING;
 
 -- name: missing_before
@@ -199,7 +206,7 @@ DELETE FROM syncer.missing_keys WHERE stream_id = $1 AND key = ANY($2::text[]);
 
 -- name: soft_delete
 -- $1 keys, $2 run_id
-UPDATE mirror.{table} SET _deleted_at = now(), _run_id = $2
+UPDATE mirror.{table} SET _deleted_at = pg_catalog.now(), _run_id = $2
 WHERE _pk = ANY($1::text[]) AND _deleted_at IS NULL;
 
 -- name: finish_pass
@@ -210,33 +217,33 @@ WHERE _pk = ANY($1::text[]) AND _deleted_at IS NULL;
 -- neither the cursor nor the last complete full pass.
 UPDATE syncer.stream_state
 SET last_full_pass = CASE WHEN $2 AND $3 THEN pass_id ELSE last_full_pass END,
-    last_full_pass_at = CASE WHEN $2 AND $3 THEN now() ELSE last_full_pass_at END,
+    last_full_pass_at = CASE WHEN $2 AND $3 THEN pg_catalog.now() ELSE last_full_pass_at END,
     cursor = CASE
         WHEN NOT $3 OR GREATEST(cursor, pass_max_updated_at) IS NULL THEN cursor
         ELSE LEAST(GREATEST(cursor, pass_max_updated_at), pass_started_at)
     END,
     pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
     checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = now()
+    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = pg_catalog.now()
 WHERE stream_id = $1
 RETURNING cursor;
 
 -- name: live_count
 -- live rows of a mirror table
-SELECT count(*) FROM mirror.{table} WHERE _deleted_at IS NULL;
+SELECT pg_catalog.count(*) FROM mirror.{table} WHERE _deleted_at IS NULL;
 
 -- name: hold_deletes
 -- $1 stream_id, $2 keys, $3 pass_id, $4 run_id: replaces the stream's held deletes
 WITH gone AS (DELETE FROM syncer.held_deletes WHERE stream_id = $1)
 INSERT INTO syncer.held_deletes (stream_id, key, pass_id, run_id)
-SELECT $1::bigint, k, $3::bigint, $4::bigint FROM unnest($2::text[]) AS k
+SELECT $1::bigint, k, $3::bigint, $4::bigint FROM pg_catalog.unnest($2::text[]) AS k
 ON CONFLICT (stream_id, key) DO UPDATE SET pass_id = EXCLUDED.pass_id, run_id = EXCLUDED.run_id,
-    held_at = now();
+    held_at = pg_catalog.now();
 
 -- name: clear_held
 -- $1 stream_id: returns how many were dropped
 WITH gone AS (DELETE FROM syncer.held_deletes WHERE stream_id = $1 RETURNING 1)
-SELECT count(*) FROM gone;
+SELECT pg_catalog.count(*) FROM gone;
 
 -- name: held_keys
 -- $1 stream_id
@@ -244,8 +251,8 @@ SELECT key FROM syncer.held_deletes WHERE stream_id = $1 ORDER BY key;
 
 -- name: held_summary
 -- per stream with held deletes: how many, by which pass and run, since when
-SELECT s.connection, s.stream, count(*) AS keys, max(h.pass_id) AS pass_id,
-       max(h.run_id) AS run_id, min(h.held_at) AS held_at
+SELECT s.connection, s.stream, pg_catalog.count(*) AS keys, pg_catalog.max(h.pass_id) AS pass_id,
+       pg_catalog.max(h.run_id) AS run_id, pg_catalog.min(h.held_at) AS held_at
 FROM syncer.held_deletes h JOIN syncer.streams s USING (stream_id)
 GROUP BY s.connection, s.stream ORDER BY s.connection, s.stream;
 
@@ -253,7 +260,7 @@ GROUP BY s.connection, s.stream ORDER BY s.connection, s.stream;
 -- every stream's state, for `syncer state`
 SELECT s.connection, s.stream, s.table_name, st.cursor, st.pass_id, st.pass_mode,
        st.pass_started_at, st.checkpoint_page, st.pass_problems, st.last_full_pass_at,
-       (SELECT count(*) FROM syncer.held_deletes h WHERE h.stream_id = s.stream_id) AS held
+       (SELECT pg_catalog.count(*) FROM syncer.held_deletes h WHERE h.stream_id = s.stream_id) AS held
 FROM syncer.streams s JOIN syncer.stream_state st USING (stream_id)
 ORDER BY s.connection, s.stream;
 
@@ -263,14 +270,14 @@ SELECT connection, stream FROM syncer.streams WHERE stream = $1 ORDER BY connect
 
 -- name: set_cursor
 -- $1 stream_id, $2 cursor (NULL: none; the next incremental run reads in full)
-UPDATE syncer.stream_state SET cursor = $2, updated_at = now() WHERE stream_id = $1;
+UPDATE syncer.stream_state SET cursor = $2, updated_at = pg_catalog.now() WHERE stream_id = $1;
 
 -- name: discard_pass
 -- $1 stream_id: the pass in progress is dropped; the next run starts a new one at page 1
 UPDATE syncer.stream_state
 SET pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
     checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = now()
+    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = pg_catalog.now()
 WHERE stream_id = $1;
 
 -- name: drop_pass_keys
@@ -279,7 +286,7 @@ DELETE FROM syncer.pass_keys WHERE pass_id = $1;
 
 -- name: finish_run
 -- $1 run_id, $2 status, $3 error, $4 warnings, $5 whether the pass it finished was complete
-UPDATE syncer.runs SET status = $2, error = $3, warnings = $4, complete = $5, finished_at = now()
+UPDATE syncer.runs SET status = $2, error = $3, warnings = $4, complete = $5, finished_at = pg_catalog.now()
 WHERE run_id = $1;
 
 -- name: known_fields
@@ -293,7 +300,7 @@ ON CONFLICT DO NOTHING;
 
 -- name: stream_fields
 -- $1 stream_id
-SELECT path, array_agg(json_type ORDER BY json_type) AS kinds
+SELECT path, pg_catalog.array_agg(json_type ORDER BY json_type) AS kinds
 FROM syncer.stream_fields WHERE stream_id = $1 GROUP BY path ORDER BY path;
 
 -- name: recent_runs
@@ -302,18 +309,34 @@ SELECT run_id, connection, stream, mode, status, started_at, finished_at, pages,
        inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error, warnings
 FROM syncer.runs ORDER BY run_id DESC LIMIT $1;
 
+-- name: quote_literals
+-- $1 strings: their SQL literals, in order, made by the server (right under any setting of
+-- standard_conforming_strings: a backslash gets E'...')
+SELECT pg_catalog.array_agg(pg_catalog.quote_literal(v) ORDER BY n)
+FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS t(v, n);
+
+-- name: key_prevalence
+-- $1 path of an object in the records ('{}': the record): its keys, and how many records hold each
+SELECT k, pg_catalog.count(*) AS n
+FROM mirror.{table},
+     pg_catalog.jsonb_object_keys(
+         CASE WHEN pg_catalog.jsonb_typeof(_data #> $1::text[]) = 'object'
+              THEN _data #> $1::text[] ELSE '{}'::jsonb END
+     ) AS k
+GROUP BY k;
+
 -- name: view_exists
 -- $1 qualified view name
-SELECT to_regclass($1) IS NOT NULL;
+SELECT pg_catalog.to_regclass($1) IS NOT NULL;
 
 -- name: next_push_id
-SELECT nextval('syncer.push_seq');
+SELECT pg_catalog.nextval('syncer.push_seq');
 
 -- name: claim_outbox
 -- $1 connection, $2 push_id, $3 most rows: the oldest rows still to send (pending, rejected
 -- before, or left 'sending' by a push that died), not yet seen by this push
 UPDATE syncer.outbox o
-SET state = 'sending', push_id = $2, attempts = o.attempts + 1, updated_at = now()
+SET state = 'sending', push_id = $2, attempts = o.attempts + 1, updated_at = pg_catalog.now()
 WHERE o.id IN (
     SELECT id FROM syncer.outbox
     WHERE connection = $1 AND state IN ('pending', 'sending', 'rejected')
@@ -328,15 +351,17 @@ RETURNING o.id, o.endpoint, o.operation, o.payload, o.evidence;
 -- $1 ids, $2 state, $3 messages, $4 vendor ids (parallel arrays)
 UPDATE syncer.outbox o
 SET state = $2, message = m.message, vendor_id = COALESCE(m.vendor_id, o.vendor_id),
-    updated_at = now()
-FROM unnest($1::bigint[], $3::text[], $4::text[]) AS m(id, message, vendor_id)
+    updated_at = pg_catalog.now()
+FROM ROWS FROM (
+    pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[])
+) AS m(id, message, vendor_id)
 WHERE o.id = m.id;
 
 -- name: plan_outbox
 -- $1 connection (NULL: all): what a push would send, per endpoint and operation
-SELECT connection, endpoint, operation, count(*) AS rows,
-       count(*) FILTER (WHERE state = 'rejected') AS retried,
-       (array_agg(payload::text ORDER BY id))[1:3] AS samples
+SELECT connection, endpoint, operation, pg_catalog.count(*) AS rows,
+       pg_catalog.count(*) FILTER (WHERE state = 'rejected') AS retried,
+       (pg_catalog.array_agg(payload::text ORDER BY id))[1:3] AS samples
 FROM syncer.outbox
 WHERE state IN ('pending', 'sending', 'rejected') AND ($1::text IS NULL OR connection = $1)
 GROUP BY connection, endpoint, operation
@@ -344,14 +369,15 @@ ORDER BY connection, endpoint, operation;
 
 -- name: drop_outbox
 -- $1 ids: an operator gives up on rows that cannot be sent
-UPDATE syncer.outbox SET state = 'dropped', updated_at = now()
+UPDATE syncer.outbox SET state = 'dropped', updated_at = pg_catalog.now()
 WHERE id = ANY($1::bigint[]) AND state IN ('pending', 'rejected', 'invalid')
 RETURNING id;
 
 -- name: set_outbox_evidence
 -- $1 ids, $2 evidence (parallel arrays): recorded before the rows are first sent
-UPDATE syncer.outbox o SET evidence = m.evidence, updated_at = now()
-FROM unnest($1::bigint[], $2::jsonb[]) AS m(id, evidence)
+UPDATE syncer.outbox o SET evidence = m.evidence, updated_at = pg_catalog.now()
+FROM ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::jsonb[]))
+    AS m(id, evidence)
 WHERE o.id = m.id;
 
 -- name: outbox_payloads
@@ -363,7 +389,7 @@ ORDER BY id;
 
 -- name: lock_stream_columns
 -- $1 stream_id: one assignment of view columns per stream at a time
-SELECT pg_advisory_xact_lock(hashtext('syncer.stream_columns'), $1::integer);
+SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('syncer.stream_columns'), $1::integer);
 
 -- name: stream_columns
 -- $1 stream_id

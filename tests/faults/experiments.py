@@ -829,7 +829,10 @@ async def secrets(lab: Lab, tally: Experiment, trials: int, records: int, seed: 
     """11. A canary token and a canary database password through every command and failure
     path (sync with poison records, a refused token, an unreachable database, push, plan,
     status, check, db url) at debug log level: zero occurrences in stdout, stderr (the logs)
-    and every table of the mirror database, quarantine payloads included."""
+    and every table of the mirror database, quarantine payloads included. The password also
+    as `?password=` (sync, status, db url), `syncer psql`'s command line never holds it (it
+    gets it in PGPASSWORD), and Actito's exchanged tokens, quoted back by the vendor in its
+    error bodies, appear nowhere either."""
     url, _ = await lab.sandbox(
         master_records=records, seed=seed, poison=True, tokens=(CANARY_TOKEN,)
     )
@@ -846,6 +849,8 @@ async def secrets(lab: Lab, tally: Experiment, trials: int, records: int, seed: 
         )
         await conn.close()
         cfg = ("--config", good)
+        query_url = with_database_password_query(db_url)
+        psql_path, psql_record = _recording_psql(lab)
         refused, other = CANARY_TOKEN + "-revoked", "x" + CANARY_TOKEN
         runs = [
             ("sync", env(db_url, CANARY_TOKEN), (*debug, "sync", *cfg), 3),
@@ -857,6 +862,10 @@ async def secrets(lab: Lab, tally: Experiment, trials: int, records: int, seed: 
             ("check", env(db_url, CANARY_TOKEN), (*debug, "check", *cfg), 0),
             ("check, refused", env(db_url, other), (*debug, "check", *cfg), 6),
             ("db url", env(db_url, CANARY_TOKEN), ("db", "url"), 0),
+            ("sync, ?password=", env(query_url, CANARY_TOKEN), (*debug, "sync", *cfg), 3),
+            ("status, ?password=", env(query_url, CANARY_TOKEN), (*debug, "status"), 0),
+            ("db url, ?password=", env(query_url, CANARY_TOKEN), ("db", "url"), 0),
+            ("psql", {**env(query_url, CANARY_TOKEN), "PATH": psql_path}, ("psql",), 0),
         ]
         outcome = Outcome()
         for label, environ, args, code in runs:
@@ -886,7 +895,98 @@ async def secrets(lab: Lab, tally: Experiment, trials: int, records: int, seed: 
             await conn.close()
         if not quarantined:
             outcome.problems.append("no record was quarantined: the poison path was not taken")
+        outcome.problems += _psql_problems(psql_record)
+        outcome.problems += await _actito_token_problems(lab, db_url, seed)
         tally.add(outcome)
+
+
+def with_database_password_query(url: str) -> str:
+    """`url` with the canary password as a `?password=` parameter too."""
+    return urlunsplit(urlsplit(url)._replace(query=f"password={CANARY_PASSWORD}"))
+
+
+def _recording_psql(lab: Lab) -> tuple[str, Any]:
+    """A `psql` first on PATH that writes down its command line and PGPASSWORD, then exits."""
+    folder = lab.workdir / "psql-bin"
+    folder.mkdir(exist_ok=True)
+    record = lab.workdir / "psql-started-with"
+    script = folder / "psql"
+    script.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n'
+        f'printf "PGPASSWORD=%s\\n" "$PGPASSWORD" >> {record}\n'
+    )
+    script.chmod(0o755)
+    return f"{folder}:{env('')['PATH']}", record
+
+
+def _psql_problems(record: Any) -> list[str]:
+    if not record.exists():
+        return ["syncer psql did not start psql"]
+    argv, _, password = record.read_text().rpartition("PGPASSWORD=")
+    problems = []
+    if CANARY_PASSWORD in argv:
+        problems.append("syncer psql put the password on psql's command line")
+    if password.strip() != CANARY_PASSWORD:
+        problems.append("syncer psql did not give psql the password in PGPASSWORD")
+    return problems
+
+
+async def _actito_token_problems(lab: Lab, db_url: str, seed: int) -> list[str]:
+    """An Actito sandbox that quotes the caller's bearer token in its 404 bodies; a sync with a
+    missing custom table: no token it issued may show in the output or any table."""
+    from aiohttp import web
+
+    from syncer.sandbox.actito import ActitoConfig
+    from syncer.sandbox.actito import create_app as actito_app
+
+    issued: list[str] = []
+
+    @web.middleware
+    async def quote_tokens(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if request.path == "/auth/token" and isinstance(response, web.Response):
+            issued.append(orjson.loads(response.text or "{}")["accessToken"])
+        if response.status == 404:
+            bearer = request.headers.get("Authorization", "")
+            message = {"status": 404, "error": "Not Found", "message": f"no table for {bearer}"}
+            return web.json_response(message, status=404)
+        return response
+
+    key = "actito-key-" + CANARY_TOKEN
+    app = actito_app(ActitoConfig(seed=seed, profiles=300, custom_records=300, api_keys=(key,)))
+    app.middlewares.insert(0, quote_tokens)  # outermost: it sees every answer as sent
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        config = lab.workdir / f"actito-{seed}.toml"
+        config.write_text(
+            '[[connections]]\nname = "actito"\nvendor = "actito"\n'
+            f'base_url = "http://127.0.0.1:{port}"\ntoken_env = "{harness.TOKEN_ENV}"\n'
+            'rate_limit = 1000\nmax_attempts = 2\noptions = { entity = "sandbox" }\n'
+            'streams = ["profiles:customers", "custom:no_such_table"]\n'
+        )
+        args = ("--log-level", "debug", "sync", "--config", str(config))
+        done = await run(*args, env=env(db_url, key))
+    finally:
+        await runner.cleanup()
+    problems = [] if done.code == 5 else [f"actito sync: exit {done.code}, expected 5"]
+    if not issued:
+        return [*problems, "actito: no token was exchanged"]
+    leaked = [t for t in [*issued, key] if t in done.out + done.err]
+    if leaked:
+        problems.append(f"actito: {len(leaked)} exchanged tokens in the output")
+    conn = await asyncpg.connect(db_url)
+    try:
+        errors = [r["error"] or "" for r in await conn.fetch("SELECT error FROM syncer.runs")]
+    finally:
+        await conn.close()
+    if not any("no table for" in e for e in errors):
+        problems.append("actito: the vendor's message quoting the token was not recorded")
+    if any(t in e for t in [*issued, key] for e in errors):
+        problems.append("actito: an exchanged token is in syncer.runs")
+    return problems
 
 
 async def analyst_role(lab: Lab, tally: Experiment, trials: int, records: int, seed: int) -> None:

@@ -77,26 +77,34 @@ def test_quote_refuses_raw_strings() -> None:
         names.quote('a"b')
 
 
-def test_view_columns_prefer_custom_fields_and_escape_paths() -> None:
+def _tagged(value: str) -> str:
+    """A stand-in for the server's quote_literal: marks where each literal goes."""
+    return f"<{value}>"
+
+
+def test_view_columns_prefer_custom_fields_and_pass_paths_as_literals() -> None:
     view = ViewSpec(objects=("customFields",))
     fields = [
         (["customFields", "name"], ["string"]),
         (["name"], ["string"]),
         (["customFields", "it's"], ["number"]),
     ]
-    ddl = view_ddl("exto__m", assign_view_columns(fields, view)[0], view)
-    assert ' AS "name"' in ddl and "'it''s'" in ddl and ' AS "it_s"' in ddl
+    ddl = view_ddl("exto__m", assign_view_columns(fields, view)[0], view, _tagged)
+    assert ' AS "name"' in ddl and "<it's>::text" in ddl and ' AS "it_s"' in ddl
     assert ddl.count(' AS "name') == 2
+    assert "'it" not in ddl  # the raw field name never enters the text unquoted
 
 
 def test_view_pivots_lists_and_casts_declared_numeric_strings() -> None:
     pivot = ListField("attributes")
     view = ViewSpec(lists=(pivot,), numeric=frozenset({"quantity"}))
     fields = [([pivot.container, "email"], ["string"]), (["quantity"], ["string"])]
-    ddl = view_ddl("actito__p", assign_view_columns(fields, view)[0], view)
-    assert "jsonb_path_query_first(_data, '$.attributes[*] ? (@.name == $n).value'" in ddl
-    assert "jsonb_build_object('n', 'email')" in ddl and ' AS "email"' in ddl
-    assert "trim(((_data #> ARRAY['quantity']) #>> '{}'))::numeric END AS \"quantity\"" in ddl
+    ddl = view_ddl("actito__p", assign_view_columns(fields, view)[0], view, _tagged)
+    assert (
+        "pg_catalog.jsonb_path_query_first(_data, <$.attributes[*] ? (@.name == $n).value>" in ddl
+    )
+    assert "pg_catalog.jsonb_build_object('n', <email>::text)" in ddl and ' AS "email"' in ddl
+    assert "pg_catalog.btrim(((_data #> ARRAY[<quantity>::text]) #>> '{}'))::numeric" in ddl
 
 
 def test_a_stored_column_keeps_its_name_when_a_colliding_field_arrives() -> None:
