@@ -15,6 +15,7 @@ import pytest
 
 from syncer import engine, errors
 from syncer.sandbox import Sandbox
+from syncer.sandbox.exto_faults import MAINTENANCE_PAGE
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 
@@ -155,8 +156,10 @@ async def test_a_persistent_html_page_fails_the_run_with_exit_5_and_says_so(
     assert result.status == "failed"
     assert result.exit_code == errors.ExitCode.TRANSIENT
     assert result.error is not None
-    assert "page 1" in result.error and "exto sent an HTML page (text/html, " in result.error
-    assert result.error.endswith(MAINTENANCE), result.error
+    assert result.error == (  # as docs/usage.md shows it
+        f"stream master:LOCATION page 1: exto sent an HTML page (text/html, "
+        f"{len(MAINTENANCE_PAGE)} bytes, {MAINTENANCE}"
+    )
     assert len(sb.request_log) == 3 and {e.fault for e in sb.request_log} == {"html"}
     mirrored = await db.fetchval("SELECT to_regclass($1)", f'mirror."{TABLE}"')
     assert mirrored is None or await live(db, TABLE) == {}

@@ -158,3 +158,24 @@ async def test_a_bad_html_next_is_refused(make_client, value):
     response = await client.post("/_sandbox/config", json={"html_next": value})
     assert response.status == 400
     assert client.app[SANDBOX_KEY].config.html_next == 0
+
+
+async def test_html_next_is_not_counted_down_by_429s(make_client, clock):
+    """The limiter decides first: a refused request gets its 429, and the outage still lasts
+    for N requests the vendor accepted."""
+    client = await make_client(**SMALL, rate_limit=1, html_next=2, clock=clock)
+    sb = client.app[SANDBOX_KEY]
+    seen = []
+    for step in range(4):
+        response = await client.get(MASTERS, headers=AUTH)
+        seen.append((response.status, response.content_type))
+        await response.read()
+        if step != 0:
+            clock.advance(1.5)
+    assert seen == [
+        (200, "text/html"),
+        (429, "application/json"),
+        (200, "text/html"),
+        (200, "application/json"),
+    ]
+    assert sb.config.html_next == 0
