@@ -1,8 +1,9 @@
 """Page bodies holding bytes that are not UTF-8: how they are read, how the records holding such
 bytes are found, and how those records are shown in `syncer.quarantine`.
 
-orjson refuses a body with a single byte that is not UTF-8 (a Latin-1 `é`, a cut multi-byte
-character), and so would every later run. Such a body is read instead with each bad byte b
+orjson refuses a whole body for one byte that is not UTF-8 (a Latin-1 `é`, a cut multi-byte
+character), and every later run would meet the same page. Such a body is read instead with each
+bad byte b
 standing for one private-use character, `base + b`, from a block of 128 characters that the body
 does not otherwise hold (neither as text nor as a JSON escape): so those characters in the parsed
 value are exactly the bad bytes, and a vendor's own `\\udc80` escape (a lone surrogate, quarantined
