@@ -3,11 +3,10 @@ bytes are found, and how those records are shown in `syncer.quarantine`.
 
 orjson refuses a whole body for one byte that is not UTF-8 (a Latin-1 `é`, a cut multi-byte
 character), and every later run would meet the same page. Such a body is read instead with each
-bad byte b
-standing for one private-use character, `base + b`, from a block of 128 characters that the body
-does not otherwise hold (neither as text nor as a JSON escape): so those characters in the parsed
-value are exactly the bad bytes, and a vendor's own `\\udc80` escape (a lone surrogate, quarantined
-for that reason) is never mistaken for one.
+bad byte b standing for one private-use character, `base + b`, from a block of 128 characters
+that the body does not otherwise hold (neither as text nor as a JSON escape): so those
+characters in the parsed value are exactly the bad bytes, and a vendor's own `\\udc80` escape
+(a lone surrogate, quarantined for that reason) is never mistaken for one.
 
     text, bad = read(body)  # body.decode("utf-8") raised UnicodeDecodeError
     bad.where(record)  # "value", "field name" or None
