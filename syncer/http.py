@@ -36,7 +36,7 @@ import aiohttp
 import stamina
 import structlog
 
-from syncer import errors
+from syncer import bodies, errors
 from syncer.models import Connector, Request, StreamStats
 from syncer.records import parse_json
 from syncer.settings import ConnectionConfig
@@ -356,24 +356,27 @@ class VendorClient:
         """One attempt; a 401 that a fresh token may cure is replayed once with a new token."""
         for replay in (False, True):
             headers = await self.auth.headers()
-            status, retry_after, body = await self._exchange(request, headers, what, stats)
+            status, retry_after, body, media = await self._exchange(request, headers, what, stats)
             if status == 401 and not replay and self.auth.invalidate(headers):
                 log.info("http.token_refreshed_after_401", what=what)
                 continue
-            return await self._check(status, retry_after, body, what, decode)
+            return await self._check(status, retry_after, body, what, decode, media)
         raise AssertionError("unreachable: the replay returns or raises")
 
     async def _unauthenticated(self, request: Request, headers: Mapping[str, str]) -> Any:
         """A paced request without the connection's auth (token exchange, readiness)."""
         what = f"{request.method} {request.path}"
-        status, retry_after, body = await self._exchange(request, headers, what, StreamStats())
-        parsed, _ = await self._check(status, retry_after, body, what, _parse)
+        status, retry_after, body, media = await self._exchange(
+            request, headers, what, StreamStats()
+        )
+        parsed, _ = await self._check(status, retry_after, body, what, _parse, media)
         return parsed
 
     async def _exchange(
         self, request: Request, headers: Mapping[str, str], what: str, stats: StreamStats
-    ) -> tuple[int, str | None, bytes]:
-        """Send once, paced and within the in-flight cap; (status, Retry-After, body)."""
+    ) -> tuple[int, str | None, bytes, str | None]:
+        """Send once, paced and within the in-flight cap; (status, Retry-After, body,
+        Content-Type)."""
         assert self._session is not None, "use VendorClient as an async context manager"
         ticket = await self.gate.acquire()
         stats.requests += 1
@@ -392,6 +395,7 @@ class VendorClient:
             ):
                 body = await resp.read()
                 status, retry_after = resp.status, resp.headers.get("Retry-After")
+                media = resp.headers.get("Content-Type")
         except TimeoutError:
             raise errors.RetriableVendorError(
                 f"{what}: no answer within {self.connection.timeout}s"
@@ -408,7 +412,7 @@ class VendorClient:
             self.gate.sent(ticket)  # a request that never left still used its slot
         if status == 429:
             stats.rate_limited += 1
-        return status, retry_after, body
+        return status, retry_after, body, media
 
     async def _check(
         self,
@@ -417,6 +421,7 @@ class VendorClient:
         body: bytes,
         what: str,
         decode: Callable[[bytes], Awaitable[T]],
+        media: str | None = None,
     ) -> T:
         """The one place where an HTTP answer becomes a value or a syncer error."""
         vendor = self.connector.vendor
@@ -424,9 +429,9 @@ class VendorClient:
             try:
                 parsed = await decode(body)
             except ValueError:
-                raise errors.RetriableVendorError(
-                    f"{what}: {vendor} sent a body that is not JSON ({len(body)} bytes)"
-                ) from None
+                # an HTML page (maintenance, captive portal, proxy) or a cut body: retried
+                said = bodies.describe(body, media).replace(self._token, "***")
+                raise errors.RetriableVendorError(f"{what}: {vendor} sent {said}") from None
             self.gate.succeeded()
             return parsed
         summary = self._summary(body)

@@ -18,7 +18,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from syncer import undecodable
 from syncer.models import ListField, ViewSpec
+from syncer.undecodable import BadBytes
 
 MAX_RECORD_BYTES = 10 * 1024 * 1024
 #: the deepest nesting a record may have (orjson's encoder refuses deeper)
@@ -71,20 +73,47 @@ def content_hash(record: Any) -> bytes:
     return hashlib.blake2b(canonical(record), digest_size=16).digest()
 
 
-def parse_json(body: bytes) -> tuple[Any, bool]:
-    """Parse a response body; returns (value, strict) where strict means plain RFC 8259 JSON.
+class Parsed(NamedTuple):
+    """A response body parsed."""
 
-    orjson refuses NaN, Infinity and lone surrogates. Such a body is parsed again leniently
-    so the good records of the page still land and the bad ones are quarantined one by one.
+    value: Any
+    #: plain RFC 8259 JSON in UTF-8 (orjson read it); else values must be checked
+    strict: bool
+    #: how bytes that are not UTF-8 were read, when the body held some
+    bad_bytes: BadBytes | None = None
+
+
+def parse_body(body: bytes) -> Parsed:
+    """Parse a page's body; raises ValueError when it is not JSON.
+
+    orjson refuses NaN, Infinity, lone surrogates and bytes that are not UTF-8. Such a body is
+    parsed again leniently so the good records of the page still land and the bad ones are
+    quarantined one by one (bad bytes: `syncer.undecodable`). orjson's path is untouched: the
+    fallback costs only the bodies orjson refused.
     """
     try:
-        return orjson.loads(body), True
+        return Parsed(orjson.loads(body), True)
     except orjson.JSONDecodeError:
-        _allow_deep_nesting()
-        try:
-            return json.loads(body.decode("utf-8", "surrogatepass")), False
-        except RecursionError:
-            raise ValueError(f"JSON nested more than {STDLIB_DEPTH} levels deep") from None
+        pass
+    _allow_deep_nesting()
+    bad: BadBytes | None = None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text, bad = undecodable.read(body)
+    try:
+        return Parsed(json.loads(text), False, bad)
+    except RecursionError:
+        raise ValueError(f"JSON nested more than {STDLIB_DEPTH} levels deep") from None
+
+
+def parse_json(body: bytes) -> tuple[Any, bool]:
+    """`parse_body` for answers that are not pages (writes, token exchanges, error bodies):
+    (value, strict); a body with bytes that are not UTF-8 is a ValueError here."""
+    parsed = parse_body(body)
+    if parsed.bad_bytes is not None:
+        raise ValueError("the body holds bytes that are not UTF-8")
+    return parsed.value, parsed.strict
 
 
 #: how deep the stdlib parser and encoder may nest (Python's default, 1,000, is less than the
@@ -195,9 +224,11 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
-def _raw_text(record: Any) -> str:
+def _raw_text(record: Any, bad_bytes: BadBytes | None = None) -> str:
     """The record as text for quarantine: lossless, and storable in a text column."""
     _allow_deep_nesting()
+    if bad_bytes is not None and bad_bytes.where(record) is not None:
+        return bad_bytes.raw(record)
     text = json.dumps(record, ensure_ascii=True, allow_nan=True, default=str)
     # Postgres text cannot hold NUL; the escaped form above never contains a raw NUL.
     return text
@@ -221,10 +252,12 @@ def prepare(
     *,
     lenient: bool,
     view: ViewSpec | None = None,
+    bad_bytes: BadBytes | None = None,
 ) -> Prepared:
     """Validate, canonicalise and hash one page; duplicate keys keep the newest record.
 
-    `lenient` says the page needed the lenient parser, so values must be checked for NaN.
+    `lenient` says the page needed the lenient parser, so values must be checked for NaN;
+    `bad_bytes` (`Parsed.bad_bytes`) that its body held bytes that are not UTF-8.
     """
     by_key: dict[str, Row] = {}
     duplicates = 0
@@ -232,12 +265,18 @@ def prepare(
     accepted: list[dict[str, Any]] = []
     for record in records:
         if not isinstance(record, dict):
-            rejected.append(Rejected(None, "record is not a JSON object", _raw_text(record)))
+            raw = _raw_text(record, bad_bytes)
+            rejected.append(Rejected(None, "record is not a JSON object", raw))
             continue
         key = key_of(record)
         if not key:
-            rejected.append(Rejected(None, "record has no key", _raw_text(record)))
+            rejected.append(Rejected(None, "record has no key", _raw_text(record, bad_bytes)))
             continue
+        if bad_bytes is not None:
+            refused = _undecodable(record, key, bad_bytes)
+            if refused is not None:
+                rejected.append(refused)
+                continue
         if "\x00" in key:
             rejected.append(Rejected(None, "key contains a NUL character", _raw_text(record)))
             continue
@@ -271,6 +310,16 @@ def prepare(
             by_key[key] = row
         accepted.append(record)
     return Prepared(list(by_key.values()), rejected, page_fields(accepted, view), duplicates)
+
+
+def _undecodable(record: dict[str, Any], key: str, bad_bytes: BadBytes) -> Rejected | None:
+    """The rejection of a record holding bytes that are not UTF-8 (None when it holds none)."""
+    if bad_bytes.within(key):
+        return Rejected(None, "key contains bytes that are not UTF-8", bad_bytes.raw(record))
+    where = bad_bytes.where(record)
+    if where is None:
+        return None
+    return Rejected(key, f"bytes that are not UTF-8 in a {where}", bad_bytes.raw(record))
 
 
 def _unencodable(record: Any, error: str) -> str:

@@ -52,13 +52,20 @@ class DecodedPage:
 def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
     """Parse and prepare one page (in a worker process, or inline for small bodies).
 
-    Raises ValueError when the body is not JSON, so the caller can retry the request.
+    Raises ValueError when the body is not JSON, so the caller can retry the request. A body
+    holding bytes that are not UTF-8 is JSON all the same: the records holding them are
+    rejected for the quarantine, their neighbours prepared.
     """
     spec = CONNECTORS[vendor].stream(stream, options)
-    parsed, strict = records.parse_json(body)
-    page = spec.extract(parsed)
+    parsed = records.parse_body(body)
+    page = spec.extract(parsed.value)
     prepared = records.prepare(
-        page.records, spec.key, spec.cursor_field, lenient=not strict, view=spec.view
+        page.records,
+        spec.key,
+        spec.cursor_field,
+        lenient=not parsed.strict,
+        view=spec.view,
+        bad_bytes=parsed.bad_bytes,
     )
     return DecodedPage(
         len(page.records),

@@ -14,6 +14,7 @@ import bisect
 import gc
 import json
 import random
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
@@ -66,12 +67,21 @@ class Selection:
 
 
 def _encode_poison(record: fields.Record) -> bytes:
-    """The stdlib's encoding (`NaN`, `\\ud800` escapes, which orjson refuses), at any depth."""
+    """The stdlib's encoding (`NaN`, `\\ud800` escapes, which orjson refuses), at any depth;
+    the characters U+DC80..U+DCFF (bytes that are not UTF-8, `bad_bytes`) as those raw bytes."""
     try:
         text = json.dumps(record, allow_nan=True)
     except RecursionError:  # nested deeper than the stdlib recurses (the corpus's `deep`)
         text = deepjson.dumps(record)
-    return text.encode()
+    raw = text.encode()
+    if b"\\udc" not in raw:
+        return raw
+    return _ESCAPED_BYTE.sub(lambda m: m[1] + bytes.fromhex(m[2].decode()), raw)
+
+
+#: an escape `\\udc80`..`\\udcff` written by the encoder (after an even run of backslashes, so not
+#: the text of an escaped backslash): the bad byte 0x80..0xFF it stands for
+_ESCAPED_BYTE = re.compile(rb"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
 
 
 def _encode(record: fields.Record) -> bytes:
@@ -150,7 +160,10 @@ class Collection:
     def get(self, seq: int) -> fields.Record:
         """Record `seq`, decoded from the JSON the API serves."""
         raw = self.raw(seq)
-        record: fields.Record = deepjson.loads(raw) if seq in self.poison else orjson.loads(raw)
+        if seq in self.poison:  # bad bytes (`bad_bytes`) come back as U+DC80..U+DCFF
+            poison: fields.Record = deepjson.loads(raw.decode("utf-8", "surrogateescape"))
+            return poison
+        record: fields.Record = orjson.loads(raw)
         return record
 
     def raw(self, seq: int) -> bytes:

@@ -47,6 +47,8 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "total_delta": int,
     "total_pages_delta": int,
     "totals_wobble": int,
+    # bad bodies (docs/sandbox.md "Bad bytes and HTML pages")
+    "html_next": int,
 }
 
 #: what the per-request fault mix can inject (`fault_kinds`), in the order of the default
@@ -58,6 +60,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "timeout",
     "truncated",
     "invalid_json",
+    "html",
 )
 #: runtime knobs checked on every assignment too (`sb.config.fault_rate = 2` raises ValueError)
 CHECKED_ON_SET = frozenset(
@@ -84,7 +87,7 @@ class SandboxConfig:
     """Everything the Exto sandbox can be told.
 
     The dataset fields (seed, sizes, names, tokens, poison, poison_corpus, hostile_names,
-    tied_updated_at) are read once by `create_app`; the
+    tied_updated_at, bad_bytes) are read once by `create_app`; the
     behaviour fields are read on every request, so tests may assign them between requests
     (`sb.config.rate_limit = 0`).
     """
@@ -167,6 +170,12 @@ class SandboxConfig:
     #: dataset: this many master records, a contiguous run in `_id` order from the middle, share
     #: one `updatedAt` (`Dataset.build`)
     tied_updated_at: int = 0
+    #: bad bodies (docs/sandbox.md "Bad bytes and HTML pages"). Dataset: this many master
+    #: records hold bytes that are not UTF-8 (in a value, a field name or the `_id`, in turn), at
+    #: seeded positions (`bad_bytes.positions`); runtime: the next N data requests past the rate
+    #: limiter are answered 200 `text/html` with a maintenance page; counts down
+    bad_bytes: int = 0
+    html_next: int = 0
     #: bumped whenever an RNG_KNOBS knob is set: the sandbox then re-creates its fault RNGs
     fault_epoch: int = field(default=0, init=False, repr=False, compare=False)
 
@@ -208,11 +217,23 @@ class SandboxConfig:
                 f"poison_corpus needs master_records >= {MIN_CORPUS_RECORDS:,} "
                 f"(got {self.master_records:,})"
             )
+        self._check_bad_bytes()
         if self.projects < 1:
             raise ValueError("projects must be >= 1")
         if self.tied_updated_at > self.master_records:
             raise ValueError("tied_updated_at must be <= master_records")
         self.apply({name: getattr(self, name) for name in RUNTIME_KNOBS})
+
+    def _check_bad_bytes(self) -> None:
+        """`bad_bytes`: an integer, 0 to half the master records (so free positions remain
+        beside the poison knobs' records)."""
+        value = self.bad_bytes
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("bad_bytes must be an integer >= 0")
+        if value > self.master_records // 2:
+            raise ValueError(
+                f"bad_bytes must be at most half of master_records ({self.master_records:,})"
+            )
 
     def apply(self, changes: Mapping[str, object]) -> dict[str, object]:
         """Validate and set runtime knobs; return their new values.

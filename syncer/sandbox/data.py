@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncer.sandbox import directory, hostile, poison_corpus
+from syncer.sandbox import bad_bytes, directory, hostile, poison_corpus
+from syncer.sandbox.bad_bytes import BadBytesEntry
 from syncer.sandbox.collection import Collection, Padding, Selection, collector_paused
 from syncer.sandbox.config import SandboxConfig
 from syncer.sandbox.fields import Record
@@ -88,6 +89,9 @@ class Dataset:
     #: the manifest of the poison corpus (`poison_corpus` knob): one entry per kind, in position
     #: order; empty when the knob is off
     poison_corpus: list[CorpusEntry] = field(default_factory=list)
+    #: the manifest of the master records holding bytes that are not UTF-8 (`bad_bytes` knob),
+    #: in position order; empty when the knob is 0
+    bad_bytes: list[BadBytesEntry] = field(default_factory=list)
     #: the hostile customFields names of the master records (`hostile_names` knob); () when off
     hostile_names: tuple[str, ...] = ()
     #: sequence numbers of the master records `flip_types` has flipped
@@ -137,7 +141,7 @@ class Dataset:
         collections = {master_key: Collection(*master_key), module_key: Collection(*module_key)}
         if config.record_padding:
             collections[master_key].padding = Padding(config.seed, config.record_padding)
-        corpus = _insert_masters(collections[master_key], masters, config)
+        corpus, undecodable = _insert_masters(collections[master_key], masters, config)
         collections[module_key].insert(
             _base_records(module, config.seed, "module", config.module_records)
         )
@@ -155,6 +159,7 @@ class Dataset:
             tenant_groups=list(directory.TENANT_GROUPS),
             ids=ids,
             poison_corpus=corpus,
+            bad_bytes=undecodable,
             hostile_names=hostile_names,
         )
 
@@ -371,9 +376,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _insert_masters(
     coll: Collection, records: Iterator[Record], config: SandboxConfig
-) -> list[CorpusEntry]:
-    """Insert the master `records`, poisoned as `poison` and `poison_corpus` ask; return the
-    corpus manifest.
+) -> tuple[list[CorpusEntry], list[BadBytesEntry]]:
+    """Insert the master `records`, poisoned as `poison`, `poison_corpus` and `bad_bytes` ask;
+    return the corpus manifest and the bad bytes' one.
 
     Each planned position (an index in the final insertion order) takes the next good record and
     puts the bad record(s) made of it there instead: one for most kinds, two for the duplicates
@@ -392,7 +397,12 @@ def _insert_masters(
                 raise ValueError(f"poison_corpus: position {position} is taken")
             plan[position] = functools.partial(poison_corpus.corrupt, kind)
             kinds[position] = kind
+    chosen = bad_bytes.positions(config.seed, config.bad_bytes, count, set(plan))
+    undecodable = bad_bytes.plan(config.seed, chosen)
+    for position, (kind, served) in undecodable.items():
+        plan[position] = functools.partial(_bad_bytes_record, kind, served)
     manifest: list[CorpusEntry] = []
+    bad_manifest: list[BadBytesEntry] = []
     done = 0
     for position in sorted(plan):
         coll.insert(itertools.islice(records, position - done))
@@ -401,8 +411,15 @@ def _insert_masters(
         done = position + len(bad)
         if position in kinds:
             manifest.append(poison_corpus.entry(kinds[position], position, bad[0]))
+        if position in undecodable:
+            kind, served = undecodable[position]
+            bad_manifest.append(bad_bytes.entry(kind, served, position, bad[0]))
     coll.insert(records)
-    return manifest
+    return manifest, bad_manifest
+
+
+def _bad_bytes_record(kind: str, served: bytes, record: Record) -> list[Record]:
+    return [bad_bytes.corrupt(kind, served, record)]
 
 
 def _poison_plan() -> dict[int, Callable[[Record], list[Record]]]:

@@ -178,8 +178,8 @@ async def _data_request(
 
 def _verdict(sb: Sandbox, token: str | None, at: float) -> Verdict:
     """Decide, in this order: 401 for a missing, unknown or revoked token; a storm 429; 429 when
-    the token's window is full; a fault of the mix. A request that passes all four counts
-    `revoke_after` down."""
+    the token's window is full; an HTML page while `html_next` counts down; a fault of the mix.
+    A request that passes them all counts `revoke_after` down."""
     config = sb.config
     if token is None or token not in config.tokens or token in config.revoked_tokens:
         return Verdict(ApiError(401, "Unauthorized", "Invalid authentication token."))
@@ -192,6 +192,9 @@ def _verdict(sb: Sandbox, token: str | None, at: float) -> Verdict:
         if config.retry_after:
             error.headers["Retry-After"] = "1"
         return Verdict(error)
+    if config.html_next > 0:  # a maintenance page that persists (docs/sandbox.md)
+        config.html_next -= 1
+        return Verdict(fault="html")
     fault = sb.faults.fault(config)
     if fault is None and config.revoke_after > 0:
         config.revoke_after -= 1

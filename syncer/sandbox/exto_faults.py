@@ -32,6 +32,16 @@ IN_FLIGHT_GRACE = 0.05
 #: the body of an "invalid_json" fault: the start of a page, then garbage (ASCII, so any client
 #: fails in its JSON parser, not in a text decoder)
 INVALID_JSON_BODY = b'{"rows": [{"_id": <<upstream garbage>> {]'
+#: the body of an "html" fault (and of `html_next`): a maintenance page, as a load balancer or a
+#: vendor's status page serves it with 200
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html>\n"
+    b'<html lang="en">\n'
+    b'<head><meta charset="utf-8"><title>Exto is down for maintenance</title></head>\n'
+    b"<body><h1>We&#39;ll be back soon</h1>\n"
+    b"<p>Exto is undergoing scheduled maintenance. Please try again in a few minutes.</p>\n"
+    b"</body>\n</html>\n"
+)
 #: the body a "truncated" write is cut from (the write is not applied, so it has no true answer):
 #: Exto's upsert answer with nothing done
 WRITE_PLACEHOLDER_BODY = b'{"insertedIds":[],"insertedCount":0,"updatedCount":0}'
@@ -134,9 +144,12 @@ class FaultState:
 
 
 def fault_response(kind: str, normal: web.Response | None) -> web.Response:
-    """What a "truncated" or "invalid_json" fault answers: 200 `application/json` with a body no
-    JSON parser accepts. `normal` is the answer the request would have had (None for a write,
-    which is not applied: its body is WRITE_PLACEHOLDER_BODY)."""
+    """What a "truncated", "invalid_json" or "html" fault answers: 200 with a body no JSON parser
+    accepts (`application/json`, or `text/html` for the maintenance page). `normal` is the answer
+    the request would have had (None for a write, which is not applied: its body is
+    WRITE_PLACEHOLDER_BODY)."""
+    if kind == "html":
+        return web.Response(body=MAINTENANCE_PAGE, status=200, content_type="text/html")
     if kind == "invalid_json":
         body = INVALID_JSON_BODY
     else:

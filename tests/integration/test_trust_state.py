@@ -177,7 +177,9 @@ async def test_a_run_whose_lock_session_died_stops_before_its_next_commit(
     holder = None
     for _ in range(200):
         holder = await db.fetchval(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1"
+            "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+            "LIMIT 1"
         )
         merged = await db.fetchval(
             "SELECT CASE WHEN to_regclass($1) IS NOT NULL THEN "

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from syncer.models import ListField, ViewSpec
-from syncer.records import content_hash, page_fields, parse_json, prepare
+from syncer.records import content_hash, page_fields, parse_body, parse_json, prepare
 
 
 def key(record: dict) -> str | None:  # type: ignore[type-arg]
@@ -137,3 +137,108 @@ def test_a_body_nested_past_the_parsers_limit_is_a_value_error() -> None:
     body = b"[" + b'{"d":' * 20_000 + b"1" + b"}" * 20_000 + b"]"
     with pytest.raises(ValueError, match="nested more than"):
         parse_json(body)
+
+
+def page_of(*records: bytes) -> bytes:
+    """A bare-array page of records given as raw JSON bytes (which may hold bad bytes)."""
+    return b"[" + b",".join(records) + b"]"
+
+
+def test_records_holding_bytes_that_are_not_utf8_are_rejected_and_their_neighbours_kept() -> None:
+    body = page_of(
+        b'{"_id":"ok","v":"caf\xc3\xa9"}',
+        b'{"_id":"val","v":"caf\xe9 au lait"}',
+        b'{"_id":"name","c":{"gate\xffcode":1}}',
+        b'{"_id":"66a1\x80b2","v":1}',
+        b'{"_id":"deep","v":[{"w":["cut \xc3"]}]}',
+        b'{"_id":"cesu","v":"\xed\xa0\x80"}',
+    )
+    parsed = parse_body(body)
+    assert not parsed.strict and parsed.bad_bytes is not None
+    page = prepare(parsed.value, key, None, lenient=True, bad_bytes=parsed.bad_bytes)
+    assert [r.key for r in page.rows] == ["ok"]
+    assert json.loads(page.rows[0].text)["v"] == "café"
+    got = [(r.key, r.reason, r.raw) for r in page.rejected]
+    assert got == [
+        ("val", "bytes that are not UTF-8 in a value", '{"_id": "val", "v": "caf\\xe9 au lait"}'),
+        (
+            "name",
+            "bytes that are not UTF-8 in a field name",
+            '{"_id": "name", "c": {"gate\\xffcode": 1}}',
+        ),
+        (None, "key contains bytes that are not UTF-8", '{"_id": "66a1\\x80b2", "v": 1}'),
+        (
+            "deep",
+            "bytes that are not UTF-8 in a value",
+            '{"_id": "deep", "v": [{"w": ["cut \\xc3"]}]}',
+        ),
+        ("cesu", "bytes that are not UTF-8 in a value", '{"_id": "cesu", "v": "\\xed\\xa0\\x80"}'),
+    ]
+    assert page.fields == prepare([{"_id": "ok", "v": "café"}], key, None, lenient=False).fields
+
+
+def test_a_vendors_own_surrogate_escape_is_not_taken_for_a_bad_byte() -> None:
+    """`\\udce9` in the JSON is a lone surrogate (its own reason); the raw byte E9 is a bad
+    byte; both in one record are told apart in its raw text."""
+    body = page_of(
+        b'{"_id":"escape","v":"\\udce9"}',
+        b'{"_id":"byte","v":"\xe9"}',
+        b'{"_id":"both","v":"\\udce9 \xe9 \\\\x41"}',
+    )
+    parsed = parse_body(body)
+    page = prepare(parsed.value, key, None, lenient=True, bad_bytes=parsed.bad_bytes)
+    got = {r.key: (r.reason, r.raw) for r in page.rejected}
+    assert got["escape"] == ("lone surrogate in a value", '{"_id": "escape", "v": "\\udce9"}')
+    assert got["byte"] == ("bytes that are not UTF-8 in a value", '{"_id": "byte", "v": "\\xe9"}')
+    assert got["both"] == (
+        "bytes that are not UTF-8 in a value",
+        '{"_id": "both", "v": "\\udce9 \\xe9 \\\\x41"}',
+    )
+
+
+def test_bad_bytes_are_read_as_characters_the_body_does_not_hold() -> None:
+    """Text (or escapes) from the first private-use blocks push the bad bytes to a free block,
+    so a vendor's own private-use characters are stored, never taken for bad bytes."""
+    first = chr(0xF0000 + 0xE9).encode()  # the character the first block gives byte E9
+    body = page_of(
+        b'{"_id":"pua","v":"' + first + b'"}',
+        b'{"_id":"pua2","v":"\\uDB81\\uDCE9"}',  # the second block's E9, escaped
+        b'{"_id":"byte","v":"\xe9"}',
+    )
+    parsed = parse_body(body)
+    assert parsed.bad_bytes is not None and parsed.bad_bytes.base == 0xF0800  # the third block
+    page = prepare(parsed.value, key, None, lenient=True, bad_bytes=parsed.bad_bytes)
+    assert [r.key for r in page.rows] == ["pua", "pua2"]
+    assert [(r.key, r.raw) for r in page.rejected] == [("byte", '{"_id": "byte", "v": "\\xe9"}')]
+
+
+def test_a_body_holding_every_block_is_not_json() -> None:
+    taken = b",".join(b'"\\u%04x\\udc00"' % high for high in range(0xDB80, 0xDC00))
+    with pytest.raises(ValueError, match="every block"):
+        parse_body(b"[" + taken + b',"\xe9"]')
+
+
+def test_records_without_bad_bytes_on_such_a_page_keep_their_usual_reasons() -> None:
+    body = page_of(b'{"_id":"nan","v":NaN}', b'{"v":"no key \xe9"}', b'"\xe9"', b'{"_id":"ok"}')
+    parsed = parse_body(body)
+    page = prepare(parsed.value, key, None, lenient=True, bad_bytes=parsed.bad_bytes)
+    assert [r.key for r in page.rows] == ["ok"]
+    assert [(r.reason, r.raw) for r in page.rejected] == [
+        ("NaN or Infinity in a value", '{"_id": "nan", "v": NaN}'),
+        ("record has no key", '{"v": "no key \\xe9"}'),
+        ("record is not a JSON object", '"\\xe9"'),
+    ]
+
+
+def test_answers_that_are_not_pages_refuse_bytes_that_are_not_utf8() -> None:
+    """Write answers and token exchanges go through parse_json: a bad byte there is a bad
+    body (retried or read back), never a value holding stand-in characters."""
+    with pytest.raises(ValueError, match="not UTF-8"):
+        parse_json(b'{"insertedIds": ["a\xe9"]}')
+    assert parse_body(b'{"a": NaN}').bad_bytes is None
+
+
+def test_html_is_not_json() -> None:
+    for body in (b"<!DOCTYPE html><title>Down</title>", b"<html>caf\xe9</html>", b""):
+        with pytest.raises(ValueError):
+            parse_body(body)

@@ -30,3 +30,20 @@ async def test_a_truncated_body_raises_value_error_for_a_retry() -> None:
         await workers.decode("exto", "master:LOCATION", {}, page(1000)[:-10])
     with pytest.raises(ValueError):
         await workers.decode("exto", "master:LOCATION", {}, b'{"rows": [')
+
+
+async def test_a_large_page_with_bad_bytes_lands_but_for_the_records_holding_them() -> None:
+    """Decoded in a worker process: the records holding bytes that are not UTF-8 come back
+    rejected with their reason, the others prepared."""
+    body = page(1000).replace(f'"{7:024x}"'.encode(), f'"{7:023x}\xff"'.encode("latin-1"), 1)
+    body = body.replace(b'"x', b'"\xe9x', 2)  # the values of records 0 and 1
+    assert len(body) > workers.INLINE_BYTES
+    decoded = await workers.decode("exto", "master:LOCATION", {}, body)
+    assert decoded.record_count == 1000 and len(decoded.prepared.rows) == 997
+    rejected = [(r.key, r.reason) for r in decoded.prepared.rejected]
+    assert rejected == [
+        (f"{0:024x}", "bytes that are not UTF-8 in a value"),
+        (f"{1:024x}", "bytes that are not UTF-8 in a value"),
+        (None, "key contains bytes that are not UTF-8"),
+    ]
+    assert f'"_id": "{7:023x}\\xff"' in decoded.prepared.rejected[2].raw
