@@ -477,6 +477,62 @@ class Mirror:
                 list(vendor_ids or [None] * len(ids)),
             )
 
+    async def accept_outbox(
+        self,
+        ids: Sequence[int],
+        vendor_ids: Sequence[str | None],
+        superseded: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """Mark rows accepted and, in the same transaction, the earlier rejected rows they
+        supersede (rejected id, accepted id): a crash between the two would let a later push
+        send a superseded row after the row that replaced it."""
+        if not ids:
+            return
+        with translate_errors("recording push outcomes"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                nothing = [None] * len(ids)
+                await conn.execute(
+                    queries["mark_outbox"], list(ids), "accepted", nothing, list(vendor_ids)
+                )
+                if superseded:
+                    await conn.execute(
+                        queries["supersede_outbox"],
+                        [old for old, _ in superseded],
+                        [later for _, later in superseded],
+                    )
+
+    async def release_outbox(self, ids: Sequence[int], message: str) -> None:
+        """Give rows a push claimed but did not send back to 'pending', saying why."""
+        if not ids:
+            return
+        with translate_errors("releasing outbox rows"):
+            await self.pool.execute(queries["release_outbox"], list(ids), message)
+
+    async def find_stream(self, connection: str, stream: str) -> StreamRef | None:
+        """The stream if syncer has registered it (registers nothing: a push must not create a
+        mirror table for an endpoint that may not exist)."""
+        with translate_errors(f"reading stream {connection}/{stream}"):
+            row = await self.pool.fetchrow(queries["get_stream"], connection, stream)
+        if row is None:
+            return None
+        return StreamRef(row["stream_id"], connection, stream, row["table_name"])
+
+    async def keys_by_field(
+        self, table: str, path: Sequence[str], values: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """value -> the mirror keys (`_pk`) of every mirrored record, deleted ones too, whose
+        field at `path` holds that value (as text)."""
+        sql = (
+            f"SELECT _data #>> $1::text[] AS value, _pk FROM mirror.{names.quote(table)} "
+            "WHERE _data #>> $1::text[] = ANY($2::text[])"
+        )
+        with translate_errors(f"reading mirror.{table}"):
+            rows = await self.pool.fetch(sql, list(path), list(values))
+        found: dict[str, set[str]] = {}
+        for r in rows:
+            found.setdefault(r["value"], set()).add(r["_pk"])
+        return found
+
     async def set_evidence(self, ids: Sequence[int], evidence: Sequence[Any]) -> None:
         """Store, before rows are first sent, what tells later whether the vendor applied them."""
         if not ids:
@@ -510,10 +566,17 @@ class Mirror:
         return int(status.split()[-1])
 
     async def desired_columns(
-        self, ref: StreamRef, view: ViewSpec, desired: DesiredState, fields_at: Sequence[str]
+        self,
+        ref: StreamRef | None,
+        view: ViewSpec,
+        desired: DesiredState,
+        fields_at: Sequence[str],
     ) -> DesiredColumns:
         """Where each desired column's field sits in the mirrored records: the typed-view
-        column of that name, else the field of that name under `fields_at`."""
+        column of that name, else the field of that name under `fields_at` (always, for a
+        stream not registered yet)."""
+        if ref is None:
+            return {c: ([*fields_at, c], []) for c in [desired.key, *desired.fields]}
         with translate_errors("reading the stream's fields"):
             async with self.pool.acquire() as conn:
                 # the names the view has or will have; only a view refresh records them
@@ -527,25 +590,35 @@ class Mirror:
         return {c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]}
 
     async def enqueue_desired(
-        self, connection: str, desired: DesiredState, diff: str
-    ) -> tuple[int, int]:
-        """Queue the desired rows that differ from the mirror; (to create, to update).
+        self, connection: str, desired: DesiredState, diff: str, key_field: str
+    ) -> tuple[int, int, int]:
+        """Queue the desired rows that differ from the mirror; (to create, to update, replaced).
 
-        Rows an earlier diff of the same table left pending are replaced, not repeated.
+        The table's rows still outstanding from an earlier diff (pending, rejected, or left
+        sending by a push that died) are superseded by this one, so the table keeps at most
+        one outstanding row per key: the newest. `key_field` names the key in the payloads.
         """
         sql = (
             f"WITH diff AS ({diff}), "
-            "gone AS (DELETE FROM syncer.outbox WHERE connection = $1 AND source = $2 "
-            "AND state = 'pending'), "
             "queued AS (INSERT INTO syncer.outbox (connection, endpoint, operation, payload, "
-            "source) SELECT $1, $3, 'upsert', row, $2 FROM diff) "
+            "source) SELECT $1, $3, 'upsert', row, $2 FROM diff RETURNING id, payload), "
+            "replaced AS (UPDATE syncer.outbox o SET state = 'superseded', "
+            "superseded_by = (SELECT min(q.id) FROM queued q WHERE q.payload -> $4 = "
+            "o.payload -> $4), message = 'replaced by a newer diff of ' || $2 || CASE WHEN "
+            "EXISTS (SELECT FROM queued q WHERE q.payload -> $4 = o.payload -> $4) THEN '' "
+            "ELSE ', which no longer asks for this change' END, updated_at = now() "
+            "WHERE o.connection = $1 AND o.source = $2 "
+            "AND o.state IN ('pending', 'sending', 'rejected') RETURNING o.id) "
             "SELECT count(*) FILTER (WHERE created) AS created, "
-            "count(*) FILTER (WHERE NOT created) AS updated FROM diff"
+            "count(*) FILTER (WHERE NOT created) AS updated, "
+            "(SELECT count(*) FROM replaced) AS replaced FROM diff"
         )
         with translate_errors(f"diffing {desired.table} against the mirror"):
-            row = await self.pool.fetchrow(sql, connection, desired.table, desired.endpoint)
+            row = await self.pool.fetchrow(
+                sql, connection, desired.table, desired.endpoint, key_field
+            )
         assert row is not None
-        return int(row["created"]), int(row["updated"])
+        return int(row["created"]), int(row["updated"]), int(row["replaced"])
 
     async def diff_desired(self, desired: DesiredState, diff: str) -> tuple[int, int, list[str]]:
         """(to create, to update, a few sample rows): the diff, sending and queueing nothing."""
@@ -731,7 +804,7 @@ DesiredColumns = dict[str, tuple[list[str], list[str]]]
 
 
 def desired_diff_sql(
-    desired: DesiredState, mirror_table: str, columns: DesiredColumns, view: ViewSpec
+    desired: DesiredState, mirror_table: str | None, columns: DesiredColumns, view: ViewSpec
 ) -> str:
     """SELECT (row jsonb, created bool) for the desired rows that differ from the mirror.
 
@@ -742,8 +815,9 @@ def desired_diff_sql(
     same value; it is sent when there is none (created) or when any mapped field differs
     (updated), so a value the mirror already holds, just pulled or just pushed, is never sent
     back. The row sent names each field as the vendor does (`serialNumber`, not
-    `serial_number`). Identifiers come from validated config and are quoted; JSON paths are
-    escaped literals.
+    `serial_number`). Without a mirror table (the endpoint was never pulled nor pushed to),
+    every desired row is a create. Identifiers come from validated config and are quoted; JSON
+    paths are escaped literals.
     """
     schema, table = desired.table.split(".")
     source = f"{names.quote(schema)}.{names.quote(table)}"
@@ -760,6 +834,12 @@ def desired_diff_sql(
     payload = ", ".join(
         f"{_literal(columns[c][0][-1])}, d.{names.quote(c)}" for c in [desired.key, *desired.fields]
     )
+    if mirror_table is None:
+        return (
+            f"SELECT jsonb_build_object({payload}) AS row, true AS created "
+            f"FROM (SELECT {selected} FROM {source}) d "
+            f"WHERE d.{names.quote(desired.key)} IS NOT NULL"
+        )
     return (
         f"SELECT jsonb_build_object({payload}) AS row, m._pk IS NULL AS created "
         f"FROM (SELECT {selected} FROM {source}) d "

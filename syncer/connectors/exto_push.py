@@ -16,6 +16,7 @@ connection's options `user_name` and `space_name`.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import quote
 import orjson
 
 from syncer import errors
-from syncer.models import PushSpec, Request, Sender
+from syncer.models import Name, PushSpec, Request, Sender
 
 #: Exto's request limits (vendors.md §2.5)
 MAX_ROWS = 1000
@@ -70,6 +71,35 @@ def _filter_in(field: str, keys: Sequence[str]) -> str:
 
 def _object(row: Any) -> str | None:
     return None if isinstance(row, dict) else "the payload is not a JSON object"
+
+
+#: an error answer about one record or user, not about the request as a whole
+_ABOUT_ONE = re.compile(r"no matching record|record \S+ not found|user \S+ not found")
+
+
+def _whole_request(kind: str = "", name: str = "") -> Callable[[int | None, str], str | None]:
+    """Exto's answers about the request itself rather than its rows (docs/push.md): the
+    master or module does not exist (`<NAME> not Found.`: a 404 in the sandbox, a 500 in
+    vendors.md's example), the acting user is missing or inactive (400), or a 404 or 405 that
+    names no record or user (the path does not exist: the base URL is wrong)."""
+    missing = f"{name.lower()} not found" if name else None
+
+    def check(status: int | None, text: str) -> str | None:
+        low = text.lower()
+        if missing is not None and missing in low:
+            return f"Exto has no {kind} {name.upper()}; check the endpoint's name"
+        if "missing username" in low or "user not found or active" in low:
+            return "the acting user is missing or not an active Exto user; set options.user_name"
+        if status in (404, 405) and not _ABOUT_ONE.search(low):
+            return f"Exto answered {status} for the path itself; check the connection's base_url"
+        return None
+
+    return check
+
+
+def _family(kind: str, name: str) -> str:
+    """Exto upper-cases master and module names: `module:inspection` is `module:INSPECTION`."""
+    return f"{kind}:{name.upper()}"
 
 
 def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
@@ -154,6 +184,9 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         stream=endpoint,
         fields_at=("customFields",),
         mirror_key=(("customFields", unique),),
+        names=lambda row: [(("customFields", unique), str(row[unique]))],
+        family=_family(kind, name),
+        whole_request=_whole_request(kind, name),
     )
 
 
@@ -172,7 +205,17 @@ def _by_ref(path: str) -> tuple[Callable[[Sequence[str]], Request], Callable[...
 
 def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
     """PATCH `[{refId, ...changed}]`: only the fields given change. `_id` may not be sent."""
-    kind, _, path = _route(endpoint)
+    kind, name, path = _route(endpoint)
+    unique = options.get(f"unique:{name.upper()}") or options.get(f"unique:{name}")
+
+    def names(row: dict[str, Any]) -> list[Name]:
+        # an update that sets the unique field gives its record that name too: a later upsert
+        # naming the new value is about the same record
+        own: list[Name] = [(("refId",), str(row["refId"]))]
+        if unique and _text(row.get(unique)) is not None:
+            own.append((("customFields", unique), str(row[unique])))
+        return own
+
     params = _user_params(kind, options)
     lookup, identify = _by_ref(path)
 
@@ -204,6 +247,9 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         identify=identify,
         stream=endpoint,
         mirror_key=(("refId",),),
+        names=names,
+        family=_family(kind, name),
+        whole_request=_whole_request(kind, name),
     )
 
 
@@ -211,7 +257,7 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     """DELETE `[{refId}]` or `[{recordNumber}]`. A master delete by a user without the right
     answers 200 `success: false` (rejected, not split); a module delete matching nothing
     answers 404 (nothing left to do: the row is accepted)."""
-    _, _, path = _route(endpoint)
+    kind, name, path = _route(endpoint)
     # both master and module deletes name the acting user ([E10][E11])
     params = {"userName": options["user_name"]} if "user_name" in options else {}
     lookup, identify = _by_ref(path)
@@ -226,6 +272,18 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
 
     def key(row: dict[str, Any]) -> str:
         return str(row.get("refId") or row["recordNumber"])
+
+    def names(row: dict[str, Any]) -> list[Name]:
+        if _text(row.get("refId")) is not None:
+            return [(("refId",), str(row["refId"]))]
+        # a module's recordNumber, or on a master (which has none) a refId: Exto's two delete
+        # bodies (vendors.md §2.5); all three names, so both readings order the same way
+        number = str(row["recordNumber"])
+        return [
+            (("recordNumber",), number),
+            (("customFields", "recordNumber"), number),
+            (("refId",), number),
+        ]
 
     def refused(body: Any) -> str | None:
         if isinstance(body, dict) and body.get("success") is False:
@@ -248,6 +306,9 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         done_statuses=frozenset({404}),
         deletes=True,
         mirror_key=(("refId",), ("recordNumber",), ("customFields", "recordNumber")),
+        names=names,
+        family=_family(kind, name),
+        whole_request=_whole_request(kind, name),
     )
 
 
@@ -340,6 +401,8 @@ def _append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         group=lambda row: str(row["recordId"]),
         evidence=evidence,
         landed=landed,
+        supersedes=False,
+        whole_request=_whole_request("module", module),
     )
 
 
@@ -406,6 +469,10 @@ def _workflow(endpoint: str, action: str, options: Mapping[str, str]) -> PushSpe
         stream=f"module:{module}",
         lookup_batch=MAX_WORKFLOW_IDS,
         group=lambda row: "\n".join(actor(row)),
+        # an action is about a module record, like that module's upserts, updates and deletes
+        names=lambda row: [(("_id",), str(row["recordId"]))],
+        family=_family("module", module),
+        whole_request=_whole_request("module", module),
     )
 
 
@@ -452,6 +519,7 @@ def _user_spec(
         identify=lambda record: (_user_name(record), _user_name(record)),
         stream="users",
         scan=True,
+        whole_request=_whole_request(),
     )
 
 
