@@ -340,9 +340,7 @@ async def test_reject_keys_fails_the_rows_naming_a_listed_key_until_cleared(make
     response = await client.post(
         "/_sandbox/config", json={"reject_keys": [str(serial), second["refId"]]}
     )
-    assert orjson.loads(await response.read()) == {
-        "reject_keys": [str(serial), second["refId"]]
-    }
+    assert orjson.loads(await response.read()) == {"reject_keys": [str(serial), second["refId"]]}
     upsert = [{"serial_number": 999_001, "city": "Oslo"}, {"serial_number": serial, "city": "X"}]
     answer = await send(client, "POST", MASTERS, upsert, 400)
     assert answer["error"] == {
