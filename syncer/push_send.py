@@ -82,6 +82,11 @@ class Pusher:
             if pair not in specs and pair not in unknown:
                 try:
                     specs[pair] = self.client.connector.push(*pair, options)
+                except errors.MissingOption as exc:
+                    # the connection's configuration, not the rows: nothing of the batch is
+                    # sent (a row of the endpoint must not be overtaken by later rows of its key)
+                    await self.mirror.release_outbox([r.id for r in rows], f"not sent: {exc}")
+                    raise
                 except errors.ConfigError as exc:
                     unknown[pair] = exc.message
             reason = unknown[pair] if pair in unknown else specs[pair].invalid(row.payload)

@@ -162,14 +162,16 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
     objects ({attribute: value}) or Actito's own {attributes|properties: [{name, value}]}."""
     entity = quote(options.get("entity", ""), safe="")
     kind, _, table = endpoint.partition(":")
-    if kind not in ("profiles", "custom") or not table or not entity or operation != "upsert":
+    if kind not in ("profiles", "custom") or not table or operation != "upsert":
         raise errors.ConfigError(
             f"Actito cannot push {operation!r} to {endpoint!r}; use profiles:<table> or "
-            "custom:<table> with operation 'upsert' and options.entity"
+            "custom:<table> with operation 'upsert'"
         )
+    if not entity:
+        raise errors.MissingOption(f"pushing to Actito {endpoint!r} needs options.entity")
     unique = options.get(f"unique:{table}")
     if not unique:
-        raise errors.ConfigError(
+        raise errors.MissingOption(
             f'pushing to Actito {endpoint!r} needs options "unique:{table}" = <attribute>'
         )
     listed = "attributes" if kind == "profiles" else "properties"

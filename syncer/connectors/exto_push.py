@@ -49,7 +49,7 @@ def _text(value: Any) -> str | None:
 def _unique_field(name: str, options: Mapping[str, str]) -> str:
     field = options.get(f"unique:{name.upper()}") or options.get(f"unique:{name}")
     if not field:
-        raise errors.ConfigError(
+        raise errors.MissingOption(
             f"pushing to Exto {name!r} needs the unique field that upserts match on: "
             f'options = {{ "unique:{name.upper()}" = "<field>" }}'
         )
