@@ -179,6 +179,10 @@ class PushSpec:
     #: a later accepted row of the same key supersedes an earlier rejected one (False for
     #: appends: a second row adds to the first rather than replacing it)
     supersedes: bool = True
+    #: (row, the vendor's record a read-back found for its key) -> whether the record shows
+    #: the row applied; None: finding the key is enough. An update of a record that is gone
+    #: (still listed, soft-deleted) finds the key but did not land
+    holds: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
     #: (status, the vendor's error text) -> why the vendor refused the request as a whole (an
     #: unknown master, a path that does not exist), or None when its answer is about the rows
     whole_request: Callable[[int | None, str], str | None] | None = None

@@ -69,7 +69,12 @@ async def landed(
         )
         return {r.id: rec for r, rec in zip(rows, found, strict=True) if rec is not None}
     by_key = await read_back(client, spec, [spec.key(r.payload) for r in rows], stats)
-    return {r.id: by_key[k] for r in rows if (k := spec.key(r.payload)) in by_key}
+    return {
+        r.id: by_key[k]
+        for r in rows
+        if (k := spec.key(r.payload)) in by_key
+        and (spec.holds is None or spec.holds(r.payload, by_key[k]))
+    }
 
 
 async def read_back(

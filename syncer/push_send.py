@@ -304,7 +304,10 @@ class Pusher:
         # the answer does not account for every row: the vendor's own state decides
         found = await landed(self.client, spec, chunk, self.stats)
         missing = [r for r in chunk if r.id not in found]
-        message = "the vendor's answer did not account for this row and a read-back did not find it"
+        message = (
+            "the vendor's answer did not account for this row and a read-back did not find it "
+            "applied"
+        )
         await self._reject(spec, missing, [message] * len(missing))
         return [(r, found[r.id]) for r in chunk if r.id in found]
 

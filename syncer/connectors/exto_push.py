@@ -97,6 +97,15 @@ def _whole_request(kind: str = "", name: str = "") -> Callable[[int | None, str]
     return check
 
 
+def _holds(row: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether a record read back shows a master/module write applied: live (a soft-deleted
+    record stays listed, but writes no longer reach it) and holding every value sent."""
+    custom = record.get("customFields")
+    if record.get("isDeleted") is True or not isinstance(custom, dict):
+        return False
+    return all(custom.get(k) == v for k, v in row.items() if k != "refId")
+
+
 def _family(kind: str, name: str) -> str:
     """Exto upper-cases master and module names: `module:inspection` is `module:INSPECTION`."""
     return f"{kind}:{name.upper()}"
@@ -169,6 +178,10 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
         custom = record.get("customFields")
         value = custom.get(unique) if isinstance(custom, dict) else None
+        if record.get("isDeleted") is True:
+            # a soft-deleted record keeps its unique value and stays listed, but upserts no
+            # longer match it: the key's record is the live one
+            value = None
         return (None if value is None else str(value)), _record_id(record)
 
     return PushSpec(
@@ -185,6 +198,7 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         fields_at=("customFields",),
         mirror_key=(("customFields", unique),),
         names=lambda row: [(("customFields", unique), str(row[unique]))],
+        holds=_holds,
         family=_family(kind, name),
         whole_request=_whole_request(kind, name),
     )
@@ -248,6 +262,7 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         stream=endpoint,
         mirror_key=(("refId",),),
         names=names,
+        holds=_holds,
         family=_family(kind, name),
         whole_request=_whole_request(kind, name),
     )
