@@ -11,39 +11,24 @@ Endpoint and operation names (what an outbox row says), payload, and rows per re
   user per request; `activate`, `deactivate` (`{userName}`): 1,000 names.
 
 `userName` (module writes and workflow actions) and `spaceName` come from the payload or from the
-connection's options `user_name` and `space_name`.
+connection's options `user_name` and `space_name`. Master, module and workflow specs are here;
+sub-table appends in `exto_push_subtable`, user access in `exto_push_users`.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from syncer import errors
-from syncer.models import Name, PushSpec, Request, Sender
+from syncer.connectors import exto_answers as answers
+from syncer.connectors import exto_push_subtable, exto_push_users
+from syncer.models import Name, PushSpec, Request
 
-#: Exto's request limits (vendors.md §2.5)
-MAX_ROWS = 1000
+#: most record ids per workflow action (vendors.md §2.5; rows per write: answers.MAX_ROWS)
 MAX_WORKFLOW_IDS = 100
-MAX_ACCESS = 100
 WORKFLOW_ACTIONS = {"submit": "Submit", "reject": "Reject", "approve": "Approve"}
-
-
-def _record_id(record: Any) -> str | None:
-    value = record.get("_id") or record.get("id")
-    return value if isinstance(value, str) else None
-
-
-def _text(value: Any) -> str | None:
-    """A key value as text: strings and numbers only."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-        return None
-    return str(value)
 
 
 def _unique_field(name: str, options: Mapping[str, str]) -> str:
@@ -56,45 +41,9 @@ def _unique_field(name: str, options: Mapping[str, str]) -> str:
     return field
 
 
-def _counts_add_up(body: Any, sent: int) -> bool:
-    """`{insertedCount, updatedCount}` accounting for every row sent."""
-    if not isinstance(body, dict):
-        return False
-    counts = (body.get("insertedCount", 0), body.get("updatedCount"))
-    return all(isinstance(c, int) for c in counts) and sum(counts) == sent
-
-
 def _filter_in(field: str, keys: Sequence[str]) -> str:
     typed = "NUMBER" if all(k.lstrip("-").isdigit() for k in keys) else "STRING"
     return f"{field}:{typed}:in:" + "|".join(keys)
-
-
-def _object(row: Any) -> str | None:
-    return None if isinstance(row, dict) else "the payload is not a JSON object"
-
-
-#: an error answer about one record or user, not about the request as a whole
-_ABOUT_ONE = re.compile(r"no matching record|record \S+ not found|user \S+ not found")
-
-
-def _whole_request(kind: str = "", name: str = "") -> Callable[[int | None, str], str | None]:
-    """Exto's answers about the request itself rather than its rows (docs/push.md): the
-    master or module does not exist (`<NAME> not Found.`: a 404 in the sandbox, a 500 in
-    vendors.md's example), the acting user is missing or inactive (400), or a 404 or 405 that
-    names no record or user (the path does not exist: the base URL is wrong)."""
-    missing = f"{name.lower()} not found" if name else None
-
-    def check(status: int | None, text: str) -> str | None:
-        low = text.lower()
-        if missing is not None and missing in low:
-            return f"Exto has no {kind} {name.upper()}; check the endpoint's name"
-        if "missing username" in low or "user not found or active" in low:
-            return "the acting user is missing or not an active Exto user; set options.user_name"
-        if status in (404, 405) and not _ABOUT_ONE.search(low):
-            return f"Exto answered {status} for the path itself; check the connection's base_url"
-        return None
-
-    return check
 
 
 def _holds(row: dict[str, Any], record: dict[str, Any]) -> bool:
@@ -118,12 +67,12 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
         ("records", "upsert"): _upsert,
         ("records", "update"): _update,
         ("records", "delete"): _delete,
-        ("subtable", "append"): _append,
-        ("users", "grant"): _grant,
-        ("users", "revoke"): _revoke,
-        ("users", "remove_projects"): _remove_projects,
-        ("users", "activate"): _set_status,
-        ("users", "deactivate"): _set_status,
+        ("subtable", "append"): exto_push_subtable.append,
+        ("users", "grant"): exto_push_users.grant,
+        ("users", "revoke"): exto_push_users.revoke,
+        ("users", "remove_projects"): exto_push_users.remove_projects,
+        ("users", "activate"): exto_push_users.set_status,
+        ("users", "deactivate"): exto_push_users.set_status,
     }
     family = "records" if kind in ("master", "module") and name else kind
     if kind == "workflow" and name and operation.lower() in WORKFLOW_ACTIONS:
@@ -162,7 +111,7 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     params = _user_params(kind, options)
 
     def invalid(row: Any) -> str | None:
-        if (problem := _object(row)) is not None:
+        if (problem := answers.not_object(row)) is not None:
             return problem
         value = row.get(unique)
         if value is None or value == "":
@@ -182,16 +131,16 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
             # a soft-deleted record keeps its unique value and stays listed, but upserts no
             # longer match it: the key's record is the live one
             value = None
-        return (None if value is None else str(value)), _record_id(record)
+        return (None if value is None else str(value)), answers.record_id(record)
 
     return PushSpec(
         endpoint=endpoint,
         operation=operation,
-        max_chunk=MAX_ROWS,
+        max_chunk=answers.MAX_ROWS,
         request=lambda rows: Request(path, params, method="POST", json=rows),
         invalid=invalid,
         key=lambda row: str(row[unique]),
-        acknowledged=_counts_add_up,
+        acknowledged=answers.counts_add_up,
         lookup=lookup,
         identify=identify,
         stream=endpoint,
@@ -200,7 +149,7 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         names=lambda row: [(("customFields", unique), str(row[unique]))],
         holds=_holds,
         family=_family(kind, name),
-        whole_request=_whole_request(kind, name),
+        whole_request=answers.whole_request(kind, name),
     )
 
 
@@ -212,7 +161,7 @@ def _by_ref(path: str) -> tuple[Callable[[Sequence[str]], Request], Callable[...
         return Request(path, {"filter": either, "page": "1", "pageSize": str(2 * len(keys))})
 
     def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
-        return _text(record.get("refId")), _record_id(record)
+        return answers.text(record.get("refId")), answers.record_id(record)
 
     return lookup, identify
 
@@ -226,7 +175,7 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         # an update that sets the unique field gives its record that name too: a later upsert
         # naming the new value is about the same record
         own: list[Name] = [(("refId",), str(row["refId"]))]
-        if unique and _text(row.get(unique)) is not None:
+        if unique and answers.text(row.get(unique)) is not None:
             own.append((("customFields", unique), str(row[unique])))
         return own
 
@@ -234,9 +183,9 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     lookup, identify = _by_ref(path)
 
     def invalid(row: Any) -> str | None:
-        if (problem := _object(row)) is not None:
+        if (problem := answers.not_object(row)) is not None:
             return problem
-        if _text(row.get("refId")) is None:
+        if answers.text(row.get("refId")) is None:
             return "an update needs the record's refId"
         if "_id" in row:
             return "Exto refuses to update '_id'; name the record by refId"
@@ -247,12 +196,12 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     def acknowledged(body: Any, sent: int) -> bool:
         # masters answer {updatedCount}; modules the upsert shape. A record not found is not
         # counted: the read-back then rejects exactly those rows.
-        return _counts_add_up(body, sent)
+        return answers.counts_add_up(body, sent)
 
     return PushSpec(
         endpoint=endpoint,
         operation=operation,
-        max_chunk=MAX_ROWS,
+        max_chunk=answers.MAX_ROWS,
         request=lambda rows: Request(path, params, method="PATCH", json=rows),
         invalid=invalid,
         key=lambda row: str(row["refId"]),
@@ -264,7 +213,7 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         names=names,
         holds=_holds,
         family=_family(kind, name),
-        whole_request=_whole_request(kind, name),
+        whole_request=answers.whole_request(kind, name),
     )
 
 
@@ -278,9 +227,9 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     lookup, identify = _by_ref(path)
 
     def invalid(row: Any) -> str | None:
-        if (problem := _object(row)) is not None:
+        if (problem := answers.not_object(row)) is not None:
             return problem
-        given = [f for f in ("refId", "recordNumber") if _text(row.get(f)) is not None]
+        given = [f for f in ("refId", "recordNumber") if answers.text(row.get(f)) is not None]
         if len(given) != 1:
             return "a delete names its record by exactly one of refId or recordNumber"
         return None
@@ -289,7 +238,7 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         return str(row.get("refId") or row["recordNumber"])
 
     def names(row: dict[str, Any]) -> list[Name]:
-        if _text(row.get("refId")) is not None:
+        if answers.text(row.get("refId")) is not None:
             return [(("refId",), str(row["refId"]))]
         # a module's recordNumber, or on a master (which has none) a refId: Exto's two delete
         # bodies (vendors.md §2.5); all three names, so both readings order the same way
@@ -308,7 +257,7 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
     return PushSpec(
         endpoint=endpoint,
         operation=operation,
-        max_chunk=MAX_ROWS,
+        max_chunk=answers.MAX_ROWS,
         request=lambda rows: Request(path, params, method="DELETE", json=rows),
         invalid=invalid,
         key=key,
@@ -323,117 +272,8 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         mirror_key=(("refId",), ("recordNumber",), ("customFields", "recordNumber")),
         names=names,
         family=_family(kind, name),
-        whole_request=_whole_request(kind, name),
+        whole_request=answers.whole_request(kind, name),
     )
-
-
-def _append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """Sub-table rows appended under a module record. Not idempotent: sending a row twice
-    stores it twice. Before a parent's rows are first sent, the ids of the rows it already
-    has are stored with them; a later doubt (a timeout, a push that died) is settled by
-    matching the rows added since against the rows to send, and only the others are sent."""
-    _, _, rest = endpoint.partition(":")
-    module, _, table = rest.partition(":")
-    if not module or not table:
-        raise errors.ConfigError(
-            f"Exto sub-table endpoint {endpoint!r}: use subtable:<MODULE>:<tableId>"
-        )
-    path = f"/api/v1/sub-table/{quote(table, safe='')}"
-
-    def params(parent: str) -> dict[str, str]:
-        # the seed names the parameter recordName, the docs recordId: send both
-        return {"moduleName": module, "recordId": parent, "recordName": parent}
-
-    def invalid(row: Any) -> str | None:
-        if (problem := _object(row)) is not None:
-            return problem
-        if _text(row.get("recordId")) is None:
-            return "a sub-table row needs recordId, the parent module record's _id"
-        if not isinstance(row.get("fields"), dict) or not row["fields"]:
-            return "a sub-table row needs fields, an object of the row's values"
-        return None
-
-    def request(rows: list[dict[str, Any]]) -> Request:
-        return Request(
-            path, params(rows[0]["recordId"]), method="POST", json=[r["fields"] for r in rows]
-        )
-
-    async def parent_rows(send: Sender, parent: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        number = 1
-        while True:
-            query = {**params(parent), "page": str(number), "pageSize": str(MAX_ROWS)}
-            body = await send(Request(path, query))
-            rows = body.get("rows") if isinstance(body, dict) else body
-            if not isinstance(rows, list):
-                raise errors.FatalVendorError("Exto answered a sub-table read without rows")
-            found += [r for r in rows if isinstance(r, dict)]
-            if len(rows) < MAX_ROWS:
-                return found
-            number += 1
-
-    async def evidence(send: Sender, rows: list[dict[str, Any]]) -> Any:
-        return {
-            "before": sorted(_record_id(r) or "" for r in await parent_rows(send, _parent(rows)))
-        }
-
-    async def landed(
-        send: Sender, rows: list[dict[str, Any]], evidences: list[Any]
-    ) -> list[dict[str, Any] | None]:
-        out: list[dict[str, Any] | None] = [None] * len(rows)
-        for parent in sorted({str(r["recordId"]) for r in rows}):
-            mine = [i for i, r in enumerate(rows) if str(r["recordId"]) == parent]
-            before = set()
-            for i in mine:
-                if isinstance(evidences[i], dict):
-                    before |= set(evidences[i].get("before") or [])
-            # the rows added since the evidence, by content; each may account for one row
-            added: dict[bytes, list[dict[str, Any]]] = {}
-            for record in await parent_rows(send, parent):
-                if _record_id(record) not in before:
-                    added.setdefault(_canonical(record.get("customFields")), []).append(record)
-            for i in mine:
-                same = added.get(_canonical(rows[i]["fields"]))
-                if same:
-                    out[i] = same.pop(0)
-        return out
-
-    return PushSpec(
-        endpoint=endpoint,
-        operation=operation,
-        max_chunk=MAX_ROWS,
-        request=request,
-        invalid=invalid,
-        key=lambda row: orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode(),
-        acknowledged=lambda body, sent: (
-            _counts_add_up(body, sent)
-            and isinstance(body, dict)
-            and body.get("insertedCount") == sent
-        ),
-        identify=lambda record: (None, _record_id(record)),
-        positional_ids=_inserted_ids,
-        idempotent=False,
-        group=lambda row: str(row["recordId"]),
-        evidence=evidence,
-        landed=landed,
-        supersedes=False,
-        whole_request=_whole_request("module", module),
-    )
-
-
-def _inserted_ids(body: Any) -> list[str]:
-    ids = body.get("insertedIds") if isinstance(body, dict) else None
-    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
-
-
-def _parent(rows: list[dict[str, Any]]) -> str:
-    parents = Counter(str(r["recordId"]) for r in rows)
-    assert len(parents) == 1, "a sub-table request holds the rows of one parent"
-    return next(iter(parents))
-
-
-def _canonical(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def _workflow(endpoint: str, action: str, options: Mapping[str, str]) -> PushSpec:
@@ -449,9 +289,9 @@ def _workflow(endpoint: str, action: str, options: Mapping[str, str]) -> PushSpe
         return str(user), str(space)
 
     def invalid(row: Any) -> str | None:
-        if (problem := _object(row)) is not None:
+        if (problem := answers.not_object(row)) is not None:
             return problem
-        if _text(row.get("recordId")) is None:
+        if answers.text(row.get("recordId")) is None:
             return "a workflow action needs recordId, the module record's _id"
         if not actor(row)[0]:
             return "a workflow action needs userName (in the payload or options.user_name)"
@@ -480,143 +320,12 @@ def _workflow(endpoint: str, action: str, options: Mapping[str, str]) -> PushSpe
         key=lambda row: str(row["recordId"]),
         acknowledged=acknowledged,
         lookup=lookup,
-        identify=lambda record: (_record_id(record), _record_id(record)),
+        identify=lambda record: (answers.record_id(record), answers.record_id(record)),
         stream=f"module:{module}",
         lookup_batch=MAX_WORKFLOW_IDS,
         group=lambda row: "\n".join(actor(row)),
         # an action is about a module record, like that module's upserts, updates and deletes
         names=lambda row: [(("_id",), str(row["recordId"]))],
         family=_family("module", module),
-        whole_request=_whole_request("module", module),
-    )
-
-
-def _user_name(record: Any) -> str | None:
-    user = record.get("user")
-    name = user.get("userName") if isinstance(user, dict) else None
-    return name.lower() if isinstance(name, str) else None
-
-
-def _named(row: dict[str, Any]) -> str | None:
-    """The user a users row is about: `user.userName`, `username` or `userName`."""
-    user = row.get("user")
-    name = user.get("userName") if isinstance(user, dict) else None
-    name = name or row.get("username") or row.get("userName")
-    return name.strip().lower() if isinstance(name, str) and name.strip() else None
-
-
-def _user_spec(
-    endpoint: str,
-    operation: str,
-    request: Callable[[list[dict[str, Any]]], Request],
-    invalid: Callable[[dict[str, Any]], str | None],
-    acknowledged: Callable[[Any, int], bool],
-    max_chunk: int = 1,
-) -> PushSpec:
-    """A users write; afterwards the users it touched are read back from the user-access list
-    (Exto has no lookup by username), for the mirror."""
-
-    def checked(row: Any) -> str | None:
-        if (problem := _object(row)) is not None:
-            return problem
-        if _named(row) is None:
-            return "the payload names no user (user.userName, username or userName)"
-        return invalid(row)
-
-    return PushSpec(
-        endpoint=endpoint,
-        operation=operation,
-        max_chunk=max_chunk,
-        request=request,
-        invalid=checked,
-        key=lambda row: _named(row) or "",
-        acknowledged=acknowledged,
-        identify=lambda record: (_user_name(record), _user_name(record)),
-        stream="users",
-        scan=True,
-        whole_request=_whole_request(),
-    )
-
-
-def _access_count(row: dict[str, Any], *lists: str) -> str | None:
-    total = 0
-    for name in lists:
-        items = row.get(name, [])
-        if not isinstance(items, list):
-            return f"{name} must be an array"
-        total += len(items)
-    if total > MAX_ACCESS:
-        return (
-            f"Exto takes at most {MAX_ACCESS} projects and groups per request and this row "
-            f"holds {total}; split it into several outbox rows"
-        )
-    return None
-
-
-def _grant(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """POST /user/user-access: creates the user or adds the access (an upsert by userName)."""
-
-    def invalid(row: dict[str, Any]) -> str | None:
-        user = row.get("user")
-        if isinstance(user, dict) and str(user.get("email", "")).lower() != _named(row):
-            return "user.userName and user.email must be the same address"
-        return _access_count(row, "projects", "groups")
-
-    return _user_spec(
-        endpoint,
-        operation,
-        lambda rows: Request("/api/v1/user/user-access", method="POST", json=rows[0]),
-        invalid,
-        lambda body, sent: _counts_add_up(body, sent),
-    )
-
-
-def _revoke(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """DELETE /user/user-access `{username, projects, groups}`."""
-
-    def invalid(row: dict[str, Any]) -> str | None:
-        if not row.get("projects") and not row.get("groups"):
-            return "a revoke names projects or groups to remove"
-        return _access_count(row, "projects", "groups")
-
-    def request(rows: list[dict[str, Any]]) -> Request:
-        body = {"username": _named(rows[0]), "projects": rows[0].get("projects", [])}
-        if "groups" in rows[0]:
-            body["groups"] = rows[0]["groups"]
-        return Request("/api/v1/user/user-access", method="DELETE", json=body)
-
-    return _user_spec(endpoint, operation, request, invalid, lambda body, sent: True)
-
-
-def _remove_projects(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """DELETE /user/project-access `{username, projectIds}`."""
-
-    def invalid(row: dict[str, Any]) -> str | None:
-        if not row.get("projectIds"):
-            return "remove_projects names projectIds"
-        return _access_count(row, "projectIds")
-
-    def request(rows: list[dict[str, Any]]) -> Request:
-        body = {"username": _named(rows[0]), "projectIds": rows[0]["projectIds"]}
-        return Request("/api/v1/user/project-access", method="DELETE", json=body)
-
-    return _user_spec(endpoint, operation, request, invalid, lambda body, sent: True)
-
-
-def _set_status(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """PATCH /user/activate-users or /deactivate-users with up to 1,000 usernames; the answer
-    is MongoDB's bulk result, whose nMatched must equal the names sent (an unknown name is
-    isolated by halving and rejected)."""
-    path = f"/api/v1/user/{operation}-users"
-
-    def acknowledged(body: Any, sent: int) -> bool:
-        return isinstance(body, dict) and body.get("ok") == 1 and body.get("nMatched") == sent
-
-    return _user_spec(
-        endpoint,
-        operation,
-        lambda rows: Request(path, method="PATCH", json=[_named(r) for r in rows]),
-        lambda row: None,
-        acknowledged,
-        max_chunk=MAX_ROWS,
+        whole_request=answers.whole_request("module", module),
     )
