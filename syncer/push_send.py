@@ -122,7 +122,8 @@ class Pusher:
             spec = specs[(row.endpoint, row.operation)]
             mine = {n: places.get((spec.stream or "", n), set()) for n in named[row.id]}
             keys[row.id] = push_order.key_of(spec.family or spec.endpoint, named[row.id], mine)
-        self._keys.update(keys)
+        # this batch's only: memory follows the batch (rejected rows' keys live on in _order)
+        self._keys = keys
         return keys
 
     async def _group(self, spec: PushSpec, rows: list[OutboxRow]) -> None:
