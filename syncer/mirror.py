@@ -517,20 +517,22 @@ class Mirror:
             return None
         return StreamRef(row["stream_id"], connection, stream, row["table_name"])
 
-    async def keys_by_field(
+    async def records_named(
         self, table: str, path: Sequence[str], values: Sequence[str]
-    ) -> dict[str, set[str]]:
-        """value -> the mirror keys (`_pk`) of every mirrored record, deleted ones too, whose
-        field at `path` holds that value (as text)."""
+    ) -> dict[str, dict[str, Any]]:
+        """value -> {mirror key (`_pk`): the mirrored record, None where the mirror marked it
+        deleted} of every mirrored record whose field at `path` holds that value (as text)."""
         sql = (
-            f"SELECT _data #>> $1::text[] AS value, _pk FROM mirror.{names.quote(table)} "
-            "WHERE _data #>> $1::text[] = ANY($2::text[])"
+            f"SELECT _data #>> $1::text[] AS value, _pk, "
+            f"CASE WHEN _deleted_at IS NULL THEN _data END AS data "
+            f"FROM mirror.{names.quote(table)} WHERE _data #>> $1::text[] = ANY($2::text[])"
         )
         with translate_errors(f"reading mirror.{table}"):
             rows = await self.pool.fetch(sql, list(path), list(values))
-        found: dict[str, set[str]] = {}
+        found: dict[str, dict[str, Any]] = {}
         for r in rows:
-            found.setdefault(r["value"], set()).add(r["_pk"])
+            data = None if r["data"] is None else orjson.loads(r["data"])
+            found.setdefault(r["value"], {})[r["_pk"]] = data
         return found
 
     async def set_evidence(self, ids: Sequence[int], evidence: Sequence[Any]) -> None:

@@ -176,6 +176,9 @@ class PushSpec:
     names: Callable[[dict[str, Any]], list[Name]] | None = None
     #: endpoints whose rows may name the same records share a family (default: the endpoint)
     family: str | None = None
+    #: a mirrored record the vendor still lists but no write reaches (Exto's soft delete): a
+    #: name that leads only to such records does not place its row on a record
+    gone: Callable[[dict[str, Any]], bool] | None = None
     #: a later accepted row of the same key supersedes an earlier rejected one (False for
     #: appends: a second row adds to the first rather than replacing it)
     supersedes: bool = True

@@ -42,13 +42,21 @@ class Key:
         )
 
 
-def key_of(family: str, names: Sequence[Name], places: Mapping[Name, Collection[str]]) -> Key:
-    """The key of a row giving `names` (its own first); `places` maps a name to the mirror
-    keys of the records holding it (names the mirror was not asked about are absent)."""
+def key_of(
+    family: str,
+    names: Sequence[Name],
+    places: Mapping[Name, Collection[str]],
+    live: Collection[Name] = (),
+) -> Key:
+    """The key of a row giving `names` (its own first). `places` maps a name to the mirror
+    keys of the records holding it, deleted ones too (names the mirror was not asked about are
+    absent); `live` holds the names that lead to a record writes still reach. A row is placed
+    when its own name leads to such a record; a name leading only to deleted records says
+    nothing of the record the row will reach (a new one, unknown to the mirror)."""
     assert names, "a row names its record at least once"
     tokens = {f"{'.'.join(path)}={value}" for path, value in names}
     tokens |= {f"#{pk}" for name in names for pk in places.get(name, ())}
-    placed = bool(places.get(names[0]))
+    placed = names[0] in live
     return Key(family, frozenset(tokens), None if placed else ".".join(names[0][0]))
 
 

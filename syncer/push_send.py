@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,23 +106,34 @@ class Pusher:
         syncer already mirrors are asked (a push registers none before the vendor accepts)."""
         named: dict[int, list[Name]] = {}
         wanted: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+        gone: dict[str, Callable[[dict[str, Any]], bool]] = {}
         for row in rows:
             spec = specs[(row.endpoint, row.operation)]
             named[row.id] = spec.names(row.payload) if spec.names else [((), spec.key(row.payload))]
             for path, value in named[row.id]:
                 if path and spec.stream is not None:
                     wanted.setdefault((spec.stream, path), set()).add(value)
+            if spec.stream is not None and spec.gone is not None:
+                gone[spec.stream] = spec.gone
         places: dict[tuple[str, Name], set[str]] = {}
+        live: set[tuple[str, Name]] = set()
         for (stream, path), values in wanted.items():
             ref = await self.mirror.find_stream(self.client.connection.name, stream)
-            if ref is not None:
-                found = await self.mirror.keys_by_field(ref.table, path, sorted(values))
-                places.update(((stream, (path, v)), pks) for v, pks in found.items())
+            if ref is None:
+                continue
+            found = await self.mirror.records_named(ref.table, path, sorted(values))
+            for value, held in found.items():
+                places[(stream, (path, value))] = set(held)
+                if any(r is not None and not gone.get(stream, _never)(r) for r in held.values()):
+                    live.add((stream, (path, value)))
         keys: dict[int, Key] = {}
         for row in rows:
             spec = specs[(row.endpoint, row.operation)]
-            mine = {n: places.get((spec.stream or "", n), set()) for n in named[row.id]}
-            keys[row.id] = push_order.key_of(spec.family or spec.endpoint, named[row.id], mine)
+            stream = spec.stream or ""
+            mine = {n: places.get((stream, n), set()) for n in named[row.id]}
+            alive = {n for n in named[row.id] if (stream, n) in live}
+            family = spec.family or spec.endpoint
+            keys[row.id] = push_order.key_of(family, named[row.id], mine, alive)
         # this batch's only: memory follows the batch (rejected rows' keys live on in _order)
         self._keys = keys
         return keys
@@ -377,6 +389,10 @@ class Pusher:
                 run.stats.deleted += await self.mirror.delete_by_field(
                     ref.table, path, gone_keys, run_id
                 )
+
+
+def _never(record: dict[str, Any]) -> bool:
+    return False
 
 
 def _chunks(spec: PushSpec, rows: list[OutboxRow]) -> list[list[OutboxRow]]:

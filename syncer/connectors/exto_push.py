@@ -55,6 +55,11 @@ def _holds(row: dict[str, Any], record: dict[str, Any]) -> bool:
     return all(custom.get(k) == v for k, v in row.items() if k != "refId")
 
 
+def _gone(record: dict[str, Any]) -> bool:
+    """A soft-deleted record: still listed, but no write reaches it any more."""
+    return record.get("isDeleted") is True
+
+
 def _family(kind: str, name: str) -> str:
     """Exto upper-cases master and module names: `module:inspection` is `module:INSPECTION`."""
     return f"{kind}:{name.upper()}"
@@ -121,8 +126,11 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         return None
 
     def lookup(keys: Sequence[str]) -> Request:
-        query = {"filter": _filter_in(unique, keys), "page": "1"}
-        return Request(path, {**query, "pageSize": str(len(keys))})
+        # a soft-deleted record keeps its unique value and stays listed: without this a page
+        # of len(keys) rows could hold the deleted record and miss the live one [our reading:
+        # vendors.md §2.4 filters any field; isDeleted is a top-level field, §2.3]
+        live = f"{_filter_in(unique, keys)}:and:isDeleted:PRIMITIVE:ne:true"
+        return Request(path, {"filter": live, "page": "1", "pageSize": str(len(keys))})
 
     def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
         custom = record.get("customFields")
@@ -149,6 +157,7 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         names=lambda row: [(("customFields", unique), str(row[unique]))],
         holds=_holds,
         family=_family(kind, name),
+        gone=_gone,
         whole_request=answers.whole_request(kind, name),
     )
 
@@ -213,6 +222,7 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         names=names,
         holds=_holds,
         family=_family(kind, name),
+        gone=_gone,
         whole_request=answers.whole_request(kind, name),
     )
 
@@ -272,6 +282,7 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         mirror_key=(("refId",), ("recordNumber",), ("customFields", "recordNumber")),
         names=names,
         family=_family(kind, name),
+        gone=_gone,
         whole_request=answers.whole_request(kind, name),
     )
 
@@ -327,5 +338,6 @@ def _workflow(endpoint: str, action: str, options: Mapping[str, str]) -> PushSpe
         # an action is about a module record, like that module's upserts, updates and deletes
         names=lambda row: [(("_id",), str(row["recordId"]))],
         family=_family("module", module),
+        gone=_gone,
         whole_request=answers.whole_request("module", module),
     )

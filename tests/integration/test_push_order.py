@@ -267,3 +267,42 @@ async def test_a_desired_row_the_table_no_longer_asks_for_is_superseded(
     row = await db.fetchrow("SELECT state, superseded_by, message FROM syncer.outbox")
     assert (row["state"], row["superseded_by"]) == ("superseded", None)
     assert "no longer asks" in row["message"]
+
+
+async def test_a_record_the_mirror_does_not_know_yet_keeps_its_order(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """push_read_back = false: the mirror learns neither the delete's soft-deleted record nor
+    the record a later upsert of the same serial created. The serial now leads only to a
+    deleted mirror record, so it places nothing: an update by the new record's refId and a
+    later upsert of the serial are ordered as one key (the upsert's group comes first in the
+    wave otherwise, and the vendor would end with the update's value)."""
+    url, sb = await sandbox(master_records=30)
+    cfg = config(sb, url, push_read_back=False)
+    await engine.sync(cfg, db_url)
+    old, other = sb.records("master")[5:7]
+    serial = old["customFields"]["serial_number"]
+    await enqueue(
+        db,
+        [
+            ("delete", {"refId": old["refId"]}),
+            ("upsert", {"serial_number": serial, "city": "Reborn"}),
+        ],
+    )
+    [first] = await push.push(cfg, db_url)
+    assert first.accepted == 2
+    reborn = record(sb, serial)
+    assert reborn["refId"] != old["refId"]
+    await enqueue(
+        db,
+        [
+            ("upsert", {"serial_number": other["customFields"]["serial_number"], "city": "Z"}),
+            ("update", {"refId": reborn["refId"], "city": "Updated"}),
+            ("upsert", {"serial_number": serial, "city": "Last"}),
+        ],
+    )
+    sb.reset_log()
+    [second] = await push.push(cfg, db_url)
+    assert (second.accepted, second.rejected) == (3, 0)
+    assert writes(sb) == ["POST", "PATCH", "POST"]
+    assert record(sb, serial)["customFields"]["city"] == "Last"
