@@ -301,7 +301,7 @@ SPECS = [
     Spec(
         19,
         "interleaved upserts, updates and deletes of the same keys across pushes, with rejections",
-        {"full": (15, 500), "fast": (2, 200)},
+        {"full": (10, 500), "fast": (2, 200)},
         interleaved,
     )
 ]
