@@ -1,17 +1,18 @@
-"""The order of a push: which outbox rows are about the same record (one key), the waves that
-send each key's rows one after another in outbox order, and which rejected rows a later
-accepted row of their key supersedes.
-
-Pure: which mirrored records a name leads to comes in as data (docs/push.md "Order, keys and
-supersession").
+"""The order of a push: which outbox rows are about the same record (one key, the mirror
+telling which records their names lead to), the waves that send each key's rows one after
+another in outbox order, the chunks of a wave, and which rejected rows a later accepted row of
+their key supersedes (docs/push.md "Order, keys and supersession"). Only `keys_of` reads the
+mirror; the rest is pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from syncer.models import Name
+from syncer.mirror import Mirror, OutboxRow
+from syncer.models import Name, PushSpec
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,69 @@ class Superseding:
         for token in key.tokens:
             self._by_token.get((key.family, token), {}).pop(row_id, None)
         self._unplaced.get(key.family, {}).pop(row_id, None)
+
+
+async def keys_of(
+    mirror: Mirror,
+    connection: str,
+    rows: list[OutboxRow],
+    specs: Mapping[tuple[str, str], PushSpec],
+) -> dict[int, Key]:
+    """Each row's key: its names, and the mirrored records they lead to. Only streams
+    syncer already mirrors are asked (a push registers none before the vendor accepts)."""
+    named: dict[int, list[Name]] = {}
+    wanted: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+    gone: dict[str, Callable[[dict[str, Any]], bool]] = {}
+    for row in rows:
+        spec = specs[(row.endpoint, row.operation)]
+        named[row.id] = spec.names(row.payload) if spec.names else [((), spec.key(row.payload))]
+        for path, value in named[row.id]:
+            if path and spec.stream is not None:
+                wanted.setdefault((spec.stream, path), set()).add(value)
+        if spec.stream is not None and spec.gone is not None:
+            gone[spec.stream] = spec.gone
+    places: dict[tuple[str, Name], set[str]] = {}
+    live: set[tuple[str, Name]] = set()
+    for (stream, path), values in wanted.items():
+        ref = await mirror.find_stream(connection, stream)
+        if ref is None:
+            continue
+        found = await mirror.records_named(ref.table, path, sorted(values))
+        for value, held in found.items():
+            places[(stream, (path, value))] = set(held)
+            if any(r is not None and not gone.get(stream, _never)(r) for r in held.values()):
+                live.add((stream, (path, value)))
+    keys: dict[int, Key] = {}
+    for row in rows:
+        spec = specs[(row.endpoint, row.operation)]
+        stream = spec.stream or ""
+        mine = {n: places.get((stream, n), set()) for n in named[row.id]}
+        alive = {n for n in named[row.id] if (stream, n) in live}
+        family = spec.family or spec.endpoint
+        keys[row.id] = key_of(family, named[row.id], mine, alive)
+    return keys
+
+
+def _never(record: dict[str, Any]) -> bool:
+    """Records of streams whose vendor has no soft delete: never gone while mirrored."""
+    return False
+
+
+def chunks(spec: PushSpec, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
+    """Chunks of at most max_chunk rows, a key never twice in one chunk (the vendor's counts
+    would not say which of the two won)."""
+    by_group: dict[str, list[OutboxRow]] = {}
+    for row in rows:
+        by_group.setdefault(spec.group(row.payload) if spec.group else "", []).append(row)
+    out: list[list[OutboxRow]] = []
+    for members in by_group.values():
+        out.append([])
+        keys: set[str] = set()
+        for row in members:
+            key = spec.key(row.payload)
+            if len(out[-1]) >= spec.max_chunk or key in keys:
+                out.append([])
+                keys = set()
+            out[-1].append(row)
+            keys.add(key)
+    return [c for c in out if c]

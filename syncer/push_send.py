@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ import structlog
 from syncer import errors, push_order, records
 from syncer.http import VendorClient
 from syncer.mirror import Mirror, OutboxRow, StreamRef
-from syncer.models import Name, PushSpec, StreamStats
+from syncer.models import PushSpec, StreamStats
 from syncer.push_order import Key
 from syncer.push_read import EndpointRefused, check_whole, landed, read_back, sender
 
@@ -57,7 +56,9 @@ class Pusher:
     async def push(self, rows: list[OutboxRow]) -> None:
         """Send a claimed batch (rows in outbox order), wave after wave."""
         specs, rows = await self._sendable(rows)
-        keys = await self._keys_of(rows, specs)
+        keys = await push_order.keys_of(self.mirror, self.client.connection.name, rows, specs)
+        # this batch's only: memory follows the batch (rejected rows' keys live on in _order)
+        self._keys = keys
         waves: dict[int, list[OutboxRow]] = {}
         for row, wave in zip(rows, push_order.waves([keys[r.id] for r in rows]), strict=True):
             waves.setdefault(wave, []).append(row)
@@ -99,45 +100,6 @@ class Pusher:
         self.tally.invalid += len(bad)
         return specs, good
 
-    async def _keys_of(
-        self, rows: list[OutboxRow], specs: dict[tuple[str, str], PushSpec]
-    ) -> dict[int, Key]:
-        """Each row's key: its names, and the mirrored records they lead to. Only streams
-        syncer already mirrors are asked (a push registers none before the vendor accepts)."""
-        named: dict[int, list[Name]] = {}
-        wanted: dict[tuple[str, tuple[str, ...]], set[str]] = {}
-        gone: dict[str, Callable[[dict[str, Any]], bool]] = {}
-        for row in rows:
-            spec = specs[(row.endpoint, row.operation)]
-            named[row.id] = spec.names(row.payload) if spec.names else [((), spec.key(row.payload))]
-            for path, value in named[row.id]:
-                if path and spec.stream is not None:
-                    wanted.setdefault((spec.stream, path), set()).add(value)
-            if spec.stream is not None and spec.gone is not None:
-                gone[spec.stream] = spec.gone
-        places: dict[tuple[str, Name], set[str]] = {}
-        live: set[tuple[str, Name]] = set()
-        for (stream, path), values in wanted.items():
-            ref = await self.mirror.find_stream(self.client.connection.name, stream)
-            if ref is None:
-                continue
-            found = await self.mirror.records_named(ref.table, path, sorted(values))
-            for value, held in found.items():
-                places[(stream, (path, value))] = set(held)
-                if any(r is not None and not gone.get(stream, _never)(r) for r in held.values()):
-                    live.add((stream, (path, value)))
-        keys: dict[int, Key] = {}
-        for row in rows:
-            spec = specs[(row.endpoint, row.operation)]
-            stream = spec.stream or ""
-            mine = {n: places.get((stream, n), set()) for n in named[row.id]}
-            alive = {n for n in named[row.id] if (stream, n) in live}
-            family = spec.family or spec.endpoint
-            keys[row.id] = push_order.key_of(family, named[row.id], mine, alive)
-        # this batch's only: memory follows the batch (rejected rows' keys live on in _order)
-        self._keys = keys
-        return keys
-
     async def _group(self, spec: PushSpec, rows: list[OutboxRow]) -> None:
         """One endpoint and operation's rows of a wave; none are sent once the vendor refused
         their family's requests as a whole (they go back to pending)."""
@@ -165,7 +127,7 @@ class Pusher:
                 await self._settle(spec, taken, run)
                 rows = [r for r in rows if r.id not in found]
                 log.info("push.read_back_before_resend", rows=len(maybe_sent), landed=len(found))
-        chunks = _chunks(spec, rows)
+        chunks = push_order.chunks(spec, rows)
         if chunks and spec.endpoint not in self._probed:
             # an endpoint's first request goes alone: when the vendor refuses requests to it as
             # a whole, one request learns that, not fan_out of them
@@ -389,30 +351,6 @@ class Pusher:
                 run.stats.deleted += await self.mirror.delete_by_field(
                     ref.table, path, gone_keys, run_id
                 )
-
-
-def _never(record: dict[str, Any]) -> bool:
-    return False
-
-
-def _chunks(spec: PushSpec, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
-    """Chunks of at most max_chunk rows, a key never twice in one chunk (the vendor's counts
-    would not say which of the two won)."""
-    by_group: dict[str, list[OutboxRow]] = {}
-    for row in rows:
-        by_group.setdefault(spec.group(row.payload) if spec.group else "", []).append(row)
-    chunks: list[list[OutboxRow]] = []
-    for members in by_group.values():
-        chunks.append([])
-        keys: set[str] = set()
-        for row in members:
-            key = spec.key(row.payload)
-            if len(chunks[-1]) >= spec.max_chunk or key in keys:
-                chunks.append([])
-                keys = set()
-            chunks[-1].append(row)
-            keys.add(key)
-    return [c for c in chunks if c]
 
 
 @dataclass
