@@ -289,8 +289,10 @@ def push_cmd(
 ) -> None:
     """Send the rows waiting in syncer.outbox to the vendors, in chunked upserts.
 
-    Every row ends accepted (with the vendor's id), rejected (with the vendor's message;
-    retried by later pushes until it succeeds or is dropped) or invalid (never sent).
+    A key's rows reach the vendor in outbox order. Every row ends accepted (with the vendor's
+    id), rejected (with the vendor's message; retried by later pushes until it succeeds, is
+    dropped, or a later accepted row of its key supersedes it) or invalid (never sent). An
+    endpoint the vendor refuses as a whole (an unknown master) exits 6; its rows stay pending.
 
     Example: syncer push --config config/sandbox.toml --connection exto
     """
@@ -299,7 +301,8 @@ def push_cmd(
     _run(migrate.migrate(url))
     results = _run(push.push(cfg, url, only=connection or ()))
     table = Table(title="push summary")
-    for column in ("connection", "accepted", "rejected", "invalid", "requests", "seconds", "error"):
+    columns = ("accepted", "rejected", "invalid", "superseded", "requests", "seconds", "error")
+    for column in ("connection", *columns):
         table.add_column(column)
     for r in results:
         table.add_row(
@@ -307,6 +310,7 @@ def push_cmd(
             str(r.accepted),
             str(r.rejected),
             str(r.invalid),
+            str(r.superseded),
             str(r.requests),
             f"{r.seconds:.1f}",
             log.scrub(r.error or ""),

@@ -2,6 +2,7 @@
 
     SyncerError
     ├── ConfigError            bad config file, missing env variable, unknown stream   -> exit 6
+    │   └── MissingOption          a push endpoint needs a connection option not set
     ├── AuthError              the vendor refused the credential (401/403)              -> exit 6
     ├── VendorError            the vendor answered with an error (status, page, body)
     │   ├── RetriableVendorError   429, 5xx, timeouts, resets: retried, then           -> exit 5
@@ -54,6 +55,10 @@ class ConfigError(SyncerError):
     """The configuration is invalid; fix it and run again."""
 
     exit_code = ExitCode.AUTH_OR_CONFIG
+
+
+class MissingOption(ConfigError):
+    """A push endpoint needs a connection option that is not set; add it to the config."""
 
 
 class AuthError(SyncerError):

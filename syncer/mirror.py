@@ -610,10 +610,23 @@ class Mirror:
             value: int = await self.pool.fetchval(queries["next_push_id"])
         return value
 
-    async def claim_outbox(self, connection: str, push_id: int, limit: int) -> list[OutboxRow]:
+    @contextlib.asynccontextmanager
+    async def _writing(
+        self, fence: Fence | None
+    ) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+        """A connection in a transaction that commits only while `fence` is still current."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await _check_fence(conn, fence)
+            yield conn
+
+    async def claim_outbox(
+        self, connection: str, push_id: int, limit: int, fence: Fence | None = None
+    ) -> list[OutboxRow]:
         """Mark the next rows to send as 'sending' (committed before anything is sent)."""
         with translate_errors("claiming outbox rows"):
-            rows = await self.pool.fetch(queries["claim_outbox"], connection, push_id, limit)
+            async with self._writing(fence) as conn:
+                rows = await conn.fetch(queries["claim_outbox"], connection, push_id, limit)
         return sorted(
             (
                 OutboxRow(
@@ -634,25 +647,92 @@ class Mirror:
         state: str,
         messages: Sequence[str | None] | None = None,
         vendor_ids: Sequence[str | None] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         if not ids:
             return
         with translate_errors("recording push outcomes"):
-            await self.pool.execute(
-                queries["mark_outbox"],
-                list(ids),
-                state,
-                list(messages or [None] * len(ids)),
-                list(vendor_ids or [None] * len(ids)),
-            )
+            async with self._writing(fence) as conn:
+                await conn.execute(
+                    queries["mark_outbox"],
+                    list(ids),
+                    state,
+                    list(messages or [None] * len(ids)),
+                    list(vendor_ids or [None] * len(ids)),
+                )
 
-    async def set_evidence(self, ids: Sequence[int], evidence: Sequence[Any]) -> None:
+    async def accept_outbox(
+        self,
+        ids: Sequence[int],
+        vendor_ids: Sequence[str | None],
+        superseded: Sequence[tuple[int, int]] = (),
+        fence: Fence | None = None,
+    ) -> None:
+        """Mark rows accepted and, in the same transaction, the earlier rejected rows they
+        supersede (rejected id, accepted id): a crash between the two would let a later push
+        send a superseded row after the row that replaced it."""
+        if not ids:
+            return
+        with translate_errors("recording push outcomes"):
+            async with self._writing(fence) as conn:
+                nothing = [None] * len(ids)
+                await conn.execute(
+                    queries["mark_outbox"], list(ids), "accepted", nothing, list(vendor_ids)
+                )
+                if superseded:
+                    await conn.execute(
+                        queries["supersede_outbox"],
+                        [old for old, _ in superseded],
+                        [later for _, later in superseded],
+                    )
+
+    async def release_outbox(
+        self, ids: Sequence[int], message: str, fence: Fence | None = None
+    ) -> None:
+        """Give rows a push claimed but did not send back to 'pending', saying why."""
+        if not ids:
+            return
+        with translate_errors("releasing outbox rows"):
+            async with self._writing(fence) as conn:
+                await conn.execute(queries["release_outbox"], list(ids), message)
+
+    async def find_stream(self, connection: str, stream: str) -> StreamRef | None:
+        """The stream if syncer has registered it (registers nothing: a push must not create a
+        mirror table for an endpoint that may not exist)."""
+        with translate_errors(f"reading stream {connection}/{stream}"):
+            row = await self.pool.fetchrow(queries["get_stream"], connection, stream)
+        if row is None:
+            return None
+        return StreamRef(row["stream_id"], connection, stream, row["table_name"])
+
+    async def records_named(
+        self, table: str, path: Sequence[str], values: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """value -> {mirror key (`_pk`): the mirrored record, None where the mirror marked it
+        deleted} of every mirrored record whose field at `path` holds that value (as text)."""
+        sql = (
+            f"SELECT _data #>> $1::text[] AS value, _pk, "
+            f"CASE WHEN _deleted_at IS NULL THEN _data END AS data "
+            f"FROM mirror.{names.quote(table)} WHERE _data #>> $1::text[] = ANY($2::text[])"
+        )
+        with translate_errors(f"reading mirror.{table}"):
+            rows = await self.pool.fetch(sql, list(path), list(values))
+        found: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            data = None if r["data"] is None else orjson.loads(r["data"])
+            found.setdefault(r["value"], {})[r["_pk"]] = data
+        return found
+
+    async def set_evidence(
+        self, ids: Sequence[int], evidence: Sequence[Any], fence: Fence | None = None
+    ) -> None:
         """Store, before rows are first sent, what tells later whether the vendor applied them."""
         if not ids:
             return
         texts = [orjson.dumps(e).decode() for e in evidence]
         with translate_errors("recording push evidence"):
-            await self.pool.execute(queries["set_outbox_evidence"], list(ids), texts)
+            async with self._writing(fence) as conn:
+                await conn.execute(queries["set_outbox_evidence"], list(ids), texts)
 
     async def records_by_field(
         self, table: str, path: Sequence[str], values: Sequence[str]
@@ -667,7 +747,12 @@ class Mirror:
         return {r["key"]: orjson.loads(r["_data"]) for r in rows}
 
     async def delete_by_field(
-        self, table: str, path: Sequence[str], values: Sequence[str], run_id: int
+        self,
+        table: str,
+        path: Sequence[str],
+        values: Sequence[str],
+        run_id: int,
+        fence: Fence | None = None,
     ) -> int:
         """Mark deleted the live mirrored records whose field at `path` holds one of `values`."""
         sql = (
@@ -675,55 +760,81 @@ class Mirror:
             "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
         )
         with translate_errors(f"marking deletes in mirror.{table}"):
-            status = await self.pool.execute(sql, list(path), list(values), run_id)
+            async with self._writing(fence) as conn:
+                status = await conn.execute(sql, list(path), list(values), run_id)
         return int(status.split()[-1])
 
     async def desired_columns(
-        self, ref: StreamRef, view: ViewSpec, desired: DesiredState, fields_at: Sequence[str]
+        self,
+        ref: StreamRef | None,
+        view: ViewSpec,
+        desired: DesiredState,
+        fields_at: Sequence[str],
     ) -> DesiredColumns:
         """Where each desired column's field sits in the mirrored records: the typed-view
-        column of that name, else the field of that name under `fields_at`; with the literals
-        the diff needs, quoted by the server."""
+        column of that name, else the field of that name under `fields_at` (always, for a
+        stream not registered yet); with the literals the diff needs, quoted by the server."""
         with translate_errors("reading the stream's fields"):
             async with self.pool.acquire() as conn:
-                # the names the view has or will have; only a view refresh records them
-                rollback = conn.transaction()
-                await rollback.start()
-                try:
-                    known, _ = await self._view_columns(conn, ref, view)
-                finally:
-                    await rollback.rollback()
+                known: list[ViewColumn] = []
+                if ref is not None:
+                    # the names the view has or will have; only a view refresh records them
+                    rollback = conn.transaction()
+                    await rollback.start()
+                    try:
+                        known, _ = await self._view_columns(conn, ref, view)
+                    finally:
+                        await rollback.rollback()
                 by_name = {c.name: (c.path, c.kinds) for c in known}
                 fields = {
                     c: by_name.get(c, ([*fields_at, c], [])) for c in [desired.key, *desired.fields]
                 }
                 wanted: list[str] = []
                 desired_diff_sql(
-                    desired, ref.table, DesiredColumns(fields, _collector(wanted)), view
+                    desired,
+                    None if ref is None else ref.table,
+                    DesiredColumns(fields, _collector(wanted)),
+                    view,
                 )
                 quoted = await quote_literals(conn, wanted)
         return DesiredColumns(fields, quoted.__getitem__)
 
     async def enqueue_desired(
-        self, connection: str, desired: DesiredState, diff: str
-    ) -> tuple[int, int]:
-        """Queue the desired rows that differ from the mirror; (to create, to update).
+        self,
+        connection: str,
+        desired: DesiredState,
+        diff: str,
+        key_field: str,
+        fence: Fence | None = None,
+    ) -> tuple[int, int, int]:
+        """Queue the desired rows that differ from the mirror; (to create, to update, replaced).
 
-        Rows an earlier diff of the same table left pending are replaced, not repeated.
+        The table's rows still outstanding from an earlier diff (pending, rejected, or left
+        sending by a push that died) are superseded by this one, so the table keeps at most
+        one outstanding row per key: the newest. `key_field` names the key in the payloads.
         """
         sql = (
             f"WITH diff AS ({diff}), "
-            "gone AS (DELETE FROM syncer.outbox WHERE connection = $1 AND source = $2 "
-            "AND state = 'pending'), "
             "queued AS (INSERT INTO syncer.outbox (connection, endpoint, operation, payload, "
-            "source) SELECT $1, $3, 'upsert', row, $2 FROM diff) "
+            "source) SELECT $1, $3, 'upsert', row, $2 FROM diff RETURNING id, payload), "
+            "replaced AS (UPDATE syncer.outbox o SET state = 'superseded', "
+            "superseded_by = (SELECT pg_catalog.min(q.id) FROM queued q WHERE q.payload -> $4 = "
+            "o.payload -> $4), message = 'replaced by a newer diff of ' || $2 || CASE WHEN "
+            "EXISTS (SELECT FROM queued q WHERE q.payload -> $4 = o.payload -> $4) THEN '' "
+            "ELSE ', which no longer asks for this change' END, updated_at = pg_catalog.now() "
+            "WHERE o.connection = $1 AND o.source = $2 "
+            "AND o.state IN ('pending', 'sending', 'rejected') RETURNING o.id) "
             "SELECT pg_catalog.count(*) FILTER (WHERE created) AS created, "
-            "pg_catalog.count(*) FILTER (WHERE NOT created) AS updated FROM diff"
+            "pg_catalog.count(*) FILTER (WHERE NOT created) AS updated, "
+            "(SELECT pg_catalog.count(*) FROM replaced) AS replaced FROM diff"
         )
         with translate_errors(f"diffing {desired.table} against the mirror"):
-            row = await self.pool.fetchrow(sql, connection, desired.table, desired.endpoint)
+            async with self._writing(fence) as conn:
+                row = await conn.fetchrow(
+                    sql, connection, desired.table, desired.endpoint, key_field
+                )
         assert row is not None
-        return int(row["created"]), int(row["updated"])
+        return int(row["created"]), int(row["updated"]), int(row["replaced"])
 
     async def diff_desired(self, desired: DesiredState, diff: str) -> tuple[int, int, list[str]]:
         """(to create, to update, a few sample rows): the diff, sending and queueing nothing."""
@@ -914,7 +1025,7 @@ class DesiredColumns:
 
 
 def desired_diff_sql(
-    desired: DesiredState, mirror_table: str, columns: DesiredColumns, view: ViewSpec
+    desired: DesiredState, mirror_table: str | None, columns: DesiredColumns, view: ViewSpec
 ) -> str:
     """SELECT (row jsonb, created bool) for the desired rows that differ from the mirror.
 
@@ -925,8 +1036,9 @@ def desired_diff_sql(
     same value; it is sent when there is none (created) or when any mapped field differs
     (updated), so a value the mirror already holds, just pulled or just pushed, is never sent
     back. The row sent names each field as the vendor does (`serialNumber`, not
-    `serial_number`). Identifiers come from validated config and are quoted; JSON paths and
-    field names are literals the server quoted (`columns.quote`).
+    `serial_number`). Without a mirror table (the endpoint was never pulled nor pushed to),
+    every desired row is a create. Identifiers come from validated config and are quoted; JSON
+    paths and field names are literals the server quoted (`columns.quote`).
     """
     schema, table = desired.table.split(".")
     source = f"{names.quote(schema)}.{names.quote(table)}"
@@ -946,6 +1058,12 @@ def desired_diff_sql(
         f"{quote(columns.fields[c][0][-1])}::text, d.{names.quote(c)}"
         for c in [desired.key, *desired.fields]
     )
+    if mirror_table is None:
+        return (
+            f"SELECT pg_catalog.jsonb_build_object({payload}) AS row, true AS created "
+            f"FROM (SELECT {selected} FROM {source}) d "
+            f"WHERE d.{names.quote(desired.key)} IS NOT NULL"
+        )
     return (
         f"SELECT pg_catalog.jsonb_build_object({payload}) AS row, m._pk IS NULL AS created "
         f"FROM (SELECT {selected} FROM {source}) d "

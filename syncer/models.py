@@ -104,6 +104,9 @@ class StreamSpec:
 #: sends one request through the connection (paced, authenticated) and returns the parsed body
 Sender = Callable[[Request], Awaitable[Any]]
 
+#: how a push row names a record: (the name's path in the mirrored record, its value as text)
+Name = tuple[tuple[str, ...], str]
+
 
 @dataclass(frozen=True)
 class PushSpec:
@@ -113,7 +116,8 @@ class PushSpec:
     natural key at the vendor (the unique field of an upsert, the refId of a delete);
     `acknowledged(body, n)` says whether the answer accounts for all n rows sent; `lookup(keys)`
     re-reads rows by key so the outcome of an ambiguous answer is decided from the vendor's
-    own state.
+    own state. `names(row)` and `family` say which rows are about the same record, so that a
+    key's rows reach the vendor in outbox order (docs/push.md "Order, keys and supersession").
     """
 
     endpoint: str
@@ -168,6 +172,25 @@ class PushSpec:
         Callable[[Sender, list[dict[str, Any]], list[Any]], Awaitable[list[dict[str, Any] | None]]]
         | None
     ) = None
+    #: the names a row gives its record, each (its path in the mirrored record, its value as
+    #: text), the way the row names it first; a path () is a name the mirror cannot look up.
+    #: None: the row's `key`, unplaced
+    names: Callable[[dict[str, Any]], list[Name]] | None = None
+    #: endpoints whose rows may name the same records share a family (default: the endpoint)
+    family: str | None = None
+    #: a mirrored record the vendor still lists but no write reaches (Exto's soft delete): a
+    #: name that leads only to such records does not place its row on a record
+    gone: Callable[[dict[str, Any]], bool] | None = None
+    #: a later accepted row of the same key supersedes an earlier rejected one (False for
+    #: appends: a second row adds to the first rather than replacing it)
+    supersedes: bool = True
+    #: (row, the vendor's record a read-back found for its key) -> whether the record shows
+    #: the row applied; None: finding the key is enough. An update of a record that is gone
+    #: (still listed, soft-deleted) finds the key but did not land
+    holds: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+    #: (status, the vendor's error text) -> why the vendor refused the request as a whole (an
+    #: unknown master, a path that does not exist), or None when its answer is about the rows
+    whole_request: Callable[[int | None, str], str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -152,20 +152,35 @@ def _named(items: Any, name: str, key: str = "name", value: str = "value") -> An
     return None
 
 
+def _whole_request(status: int | None, text: str) -> str | None:
+    """A 404 or 405 that names no profile or record is about the request itself: the entity
+    or table does not exist (a create-or-update never needs its record to exist), or the path
+    is wrong. A lookup's "No profile ..." / "No record ..." is about the row."""
+    low = text.lower()
+    if status in (404, 405) and "no profile" not in low and "no record" not in low:
+        return (
+            f"Actito answered {status} for the entity or table itself; check options.entity, "
+            "the table's name and the connection's base_url"
+        )
+    return None
+
+
 def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
     """Actito create-or-update, one record per call (vendors.md §3.4): profiles with
     `allowUpdate=true`, custom records keyed by their primary key attribute. Payloads are flat
     objects ({attribute: value}) or Actito's own {attributes|properties: [{name, value}]}."""
     entity = quote(options.get("entity", ""), safe="")
     kind, _, table = endpoint.partition(":")
-    if kind not in ("profiles", "custom") or not table or not entity or operation != "upsert":
+    if kind not in ("profiles", "custom") or not table or operation != "upsert":
         raise errors.ConfigError(
             f"Actito cannot push {operation!r} to {endpoint!r}; use profiles:<table> or "
-            "custom:<table> with operation 'upsert' and options.entity"
+            "custom:<table> with operation 'upsert'"
         )
+    if not entity:
+        raise errors.MissingOption(f"pushing to Actito {endpoint!r} needs options.entity")
     unique = options.get(f"unique:{table}")
     if not unique:
-        raise errors.ConfigError(
+        raise errors.MissingOption(
             f'pushing to Actito {endpoint!r} needs options "unique:{table}" = <attribute>'
         )
     listed = "attributes" if kind == "profiles" else "properties"
@@ -232,6 +247,7 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
         fan_out=4,
         lookup_batch=1,
         found=lambda body: [body] if isinstance(body, dict) else [],
+        whole_request=_whole_request,
     )
 
 

@@ -93,6 +93,20 @@ def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
 _READ_ONLY = ("accountId", "created", "updated")
 
 
+#: Ioto's 400 texts about the request itself rather than the item (vendors.md §5.5)
+_WHOLE_REQUEST = ("unknown model", "missing _type", "unknown api request", "not allowed")
+
+
+def _whole_request(status: int | None, text: str) -> str | None:
+    """An unknown model (`_type` comes from the endpoint, so every row has it), an unknown
+    route, or a 404/405: about the request itself. Other 400s and a 403 for a device of
+    another account are about the item."""
+    low = text.lower()
+    if status in (404, 405) or (status == 400 and any(w in low for w in _WHOLE_REQUEST)):
+        return f"Ioto refused the request itself ({text or status}); check the endpoint's model"
+    return None
+
+
 def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
     """Ioto upserts: `POST /tok/generic/create?exists=null`, one item per call, 8 in flight
     (vendors.md §5.4 [A]); the answer carries the stored item."""
@@ -156,6 +170,7 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
         fan_out=8,
         returned=lambda body: [body["data"]],
         lookup_batch=1,
+        whole_request=_whole_request,
     )
 
 

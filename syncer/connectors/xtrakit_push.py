@@ -20,6 +20,7 @@ landed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -107,6 +108,18 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
     return _write(endpoint, operation, options)
 
 
+#: XtraKit's 404 for a record the route names (a PUT or DELETE of a gone id)
+_RECORD_GONE = re.compile(r"\b(customer|item|sale) not found")
+
+
+def _whole_request(status: int | None, text: str) -> str | None:
+    """A 404 or 405 that names no record is about the path itself (an add answered 404: the
+    routes do not exist there, so the base URL is wrong); other errors are about the row."""
+    if status in (404, 405) and not _RECORD_GONE.search(text.lower()):
+        return f"XtraKit answered {status} for the path itself; check the connection's base_url"
+    return None
+
+
 def _unwrap(body: Any, key: str) -> dict[str, Any] | None:
     data = body.get("data") if isinstance(body, dict) else None
     record = data.get(key) if isinstance(data, dict) else None
@@ -185,6 +198,8 @@ def _write(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         mirror_key=((natural,),),
         merge=merge if operation == "upsert" else None,
         landed=landed,
+        names=lambda row: [((natural,), str(row[natural]))],
+        whole_request=_whole_request,
     )
 
 
@@ -226,4 +241,6 @@ def _delete(endpoint: str) -> PushSpec:
         done_statuses=frozenset({404}),
         deletes=True,
         mirror_key=((route_key,),),
+        names=lambda row: [((route_key,), str(row[route_key]))],
+        whole_request=_whole_request,
     )

@@ -28,6 +28,7 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "all_or_nothing": bool,
     "hard_delete": bool,
     "users_without_delete": tuple,
+    "reject_keys": tuple,
     "write_delay_ms": float,
     "write_fail_after_apply": int,
     "hide_unowned_modules": bool,
@@ -135,6 +136,9 @@ class SandboxConfig:
     hard_delete: bool = False
     #: users (lower-cased) whose master DELETE answers 200 `{"success": false}` and deletes nothing
     users_without_delete: tuple[str, ...] = ()
+    #: master/module upsert, PATCH and DELETE rows naming one of these keys (a unique field's
+    #: value, a refId or a recordNumber, as text, case kept) fail validation
+    reject_keys: tuple[str, ...] = ()
     #: an applied write sleeps this long before it is answered (the write has landed by then)
     write_delay_ms: float = 0.0
     #: the next N applied writes are answered 504 all the same; counts down as they happen
@@ -322,7 +326,7 @@ def _signed(name: str, value: object) -> object:
 
 
 def _tokens(name: str, value: object) -> object:
-    """Bearer tokens, kept exactly as given (tokens are case-sensitive)."""
+    """Bearer tokens (or keys), kept exactly as given (both are case-sensitive)."""
     tokens = string_list(name, value)
     if not all(isinstance(token, str) and token for token in tokens):
         raise ValueError(f"{name} must be a list of non-empty strings")
@@ -340,4 +344,5 @@ _SPECIAL_CHECKS: Mapping[str, Callable[[str, object], object]] = {
     "repeat_pages": _page_numbers,
     "total_delta": _signed,
     "total_pages_delta": _signed,
+    "reject_keys": _tokens,
 }

@@ -103,6 +103,7 @@ async def _upsert(request: web.Request, sb: Sandbox, coll: Collection, user: str
             stamp,
             new_record,
             sb.config.all_or_nothing,
+            frozenset(sb.config.reject_keys),
         )
     entry = applied(
         request,
@@ -130,7 +131,14 @@ async def _patch(
         stamp = records.Stamp(user, ms, project_scope(request))
         types = await _field_types(sb, coll)
         change = await asyncio.to_thread(
-            records.patch, coll, rows, unique, types, stamp, sb.config.all_or_nothing
+            records.patch,
+            coll,
+            rows,
+            unique,
+            types,
+            stamp,
+            sb.config.all_or_nothing,
+            frozenset(sb.config.reject_keys),
         )
     return change, applied(request, at, f"{coll.kind}.patch", change.keys, updated=change.modified)
 
@@ -138,6 +146,14 @@ async def _patch(
 async def _delete(
     request: web.Request, sb: Sandbox, coll: Collection, user: str, rows: list[Record]
 ) -> tuple[records.Change, AppliedWrite | None]:
+    refused = frozenset(sb.config.reject_keys)
+    failed = [
+        f"row {i}: {why}"
+        for i, row in enumerate(rows, 1)
+        if (why := records.refused_key(row, refused)) is not None
+    ]
+    if failed:  # a delete with a refused row deletes nothing (as all-or-nothing upserts)
+        raise ApiError(400, "MODULE_RECORD_VALIDATION_FAILED", *failed)
     async with sb.data_lock:
         at, ms = sb.write_time()
         stamp = records.Stamp(user, ms, project_scope(request))

@@ -60,12 +60,17 @@ def upsert(
     stamp: Stamp,
     new_record: NewRecord,
     all_or_nothing: bool,
+    refused: frozenset[str] = frozenset(),
 ) -> Change:
     """Merge each row into the live record sharing a unique-field value (the first unique field
     of the row that matches decides), else insert it. Rows are applied in order, so a later row
-    of the chunk updates a record an earlier row inserted."""
+    of the chunk updates a record an earlier row inserted. Rows naming a `refused` key fail."""
     change = Change()
-    good = _check(rows, types, change, lambda row: _missing_unique(row, unique))
+
+    def problem(row: Record) -> str | None:
+        return _missing_unique(row, unique) or refused_key(row, refused, unique)
+
+    good = _check(rows, types, change, problem)
     if change.errors and all_or_nothing:
         return change
     updates: dict[int, Record] = {}
@@ -107,15 +112,18 @@ def patch(
     types: schema.FieldTypes,
     stamp: Stamp,
     all_or_nothing: bool,
+    refused: frozenset[str] = frozenset(),
 ) -> Change:
     """Update records by `refId` (or, without one, by a unique field); rows matching no live
     record are skipped and not counted. A unique field may not take a value another live record
-    holds."""
+    holds. Rows naming a `refused` key fail."""
     change = Change()
 
     def problem(row: Record) -> str | None:
         if row.get("refId") is None and _missing_unique(row, unique):
             return "refId is required"
+        if (why := refused_key(row, refused, unique)) is not None:
+            return why
         own_name, own_value = _identity(row, unique)
         own = set(live(coll, own_name, own_value, stamp.project))
         for name in unique:
@@ -217,6 +225,16 @@ def _check(
         if not errors:
             good.append(row)
     return good
+
+
+def refused_key(row: Record, refused: frozenset[str], unique: tuple[str, ...] = ()) -> str | None:
+    """Why the `reject_keys` knob fails this row: it names a listed key (the value, as text, of
+    its refId, recordNumber or a unique field); None when it does not."""
+    if not refused:
+        return None
+    fields = ("refId", "recordNumber", *unique)
+    named = sorted({key_text(row[f]) for f in fields if row.get(f) is not None} & refused)
+    return f"{named[0]} is refused (reject_keys)" if named else None
 
 
 def _missing_unique(row: Record, unique: tuple[str, ...]) -> str | None:

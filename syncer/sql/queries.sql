@@ -357,6 +357,20 @@ FROM ROWS FROM (
 ) AS m(id, message, vendor_id)
 WHERE o.id = m.id;
 
+-- name: supersede_outbox
+-- $1 ids of rejected rows, $2 the later accepted row of the same key that supersedes each
+UPDATE syncer.outbox o
+SET state = 'superseded', superseded_by = m.later,
+    message = 'superseded by outbox row ' || m.later || ', accepted later for the same key',
+    updated_at = pg_catalog.now()
+FROM ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::bigint[])) AS m(id, later)
+WHERE o.id = m.id AND o.state = 'rejected';
+
+-- name: release_outbox
+-- $1 ids, $2 why they were not sent: rows a push claimed but did not settle go back to pending
+UPDATE syncer.outbox SET state = 'pending', message = $2, updated_at = pg_catalog.now()
+WHERE id = ANY($1::bigint[]) AND state = 'sending';
+
 -- name: plan_outbox
 -- $1 connection (NULL: all): what a push would send, per endpoint and operation
 SELECT connection, endpoint, operation, pg_catalog.count(*) AS rows,

@@ -292,3 +292,22 @@ async def test_plan_counts_outbox_creates_updates_deletes_and_invalid_rows(
     assert (delete["delete"], delete["invalid"]) == (2, 1)
     assert sb.request_log == []
     assert {s for s, _, _ in await outcomes(db)} == {"pending"}
+
+
+async def test_an_update_of_a_soft_deleted_record_is_rejected_not_read_back_as_landed(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """A soft-deleted record stays listed, so a read-back finds its refId; but the PATCH did
+    not reach it (updatedCount 0): the row is rejected, since the record does not hold it."""
+    url, sb = await sandbox(master_records=20)
+    cfg = config(url, sb)
+    target = sb.records("master", "LOCATION")[0]
+    await enqueue(db, "master:LOCATION", "delete", [{"refId": target["refId"]}])
+    await enqueue(db, "master:LOCATION", "update", [{"refId": target["refId"], "city": "Oslo"}])
+    [result] = await push.push(cfg, db_url)
+    assert (result.accepted, result.rejected) == (1, 1)
+    states = await outcomes(db)
+    assert [s for s, _, _ in states] == ["accepted", "rejected"]
+    assert "did not find" in (states[1][1] or "")
+    [after] = [r for r in sb.records("master", "LOCATION") if r["refId"] == target["refId"]]
+    assert after["isDeleted"] is True and after["customFields"]["city"] != "Oslo"

@@ -183,13 +183,22 @@ async def test_every_function_syncer_calls_is_schema_qualified(
     columns = await hostile_first.desired_columns(ref, spec.view, desired, ("customFields",))
     diff = desired_diff_sql(desired, ref.table, columns, spec.view)
     assert (await hostile_first.diff_desired(desired, diff))[:2] == (0, 5)
-    assert await hostile_first.enqueue_desired("exto", desired, diff) == (0, 5)
+    key_field = columns.fields[desired.key][0][-1]
+    assert await hostile_first.enqueue_desired("exto", desired, diff, key_field) == (0, 5, 0)
     push_id = await hostile_first.next_push_id()
     claimed = await hostile_first.claim_outbox("exto", push_id, 10)
-    await hostile_first.mark_outbox([r.id for r in claimed], "accepted", None, None)
+    await hostile_first.release_outbox([claimed[-1].id], "not sent")
+    await hostile_first.mark_outbox([claimed[0].id], "rejected", ["no"], None)
+    await hostile_first.accept_outbox(
+        [r.id for r in claimed[1:]], [None] * (len(claimed) - 1), [(claimed[0].id, claimed[1].id)]
+    )
     await hostile_first.set_evidence([claimed[0].id], [{"seen": 1}])
     assert await hostile_first.plan_outbox(None) == []
     assert await hostile_first.recent_runs(5)
+    async with hostile_first.stream_lock("exto", "master:LOCATION") as fence:
+        assert await hostile_first.live_count(ref) > 0
+        await hostile_first.hold_deletes(ref, ["a", "b"], 1, 1, fence)
+        assert await hostile_first.clear_held(ref, fence) == 2
     assert await planted_calls(db, "hostile") == 0
 
 

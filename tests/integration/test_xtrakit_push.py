@@ -94,6 +94,22 @@ async def test_known_keys_are_replaced_in_full_and_new_keys_added(
     assert again.accepted == 1 and [w.method for w in sb.ledger] == ["PUT"]
 
 
+async def test_two_upserts_of_a_new_key_in_one_push_add_once_then_replace(
+    serve: Serve, db_url: str, db: asyncpg.Connection, key: str
+) -> None:
+    """The second row waits for the first (one key), and is merged with the mirror only then:
+    it becomes a PUT of the record the first created, not a second add."""
+    url, sb = await start(serve)
+    config = vendor_config("xtrakit", url, ("customers",))
+    phone = "+233209999999"
+    await enqueue(db, "customers", "upsert", [customer(phone), customer(phone, city="Tamale")])
+    [result] = await push.push(config, db_url)
+    assert (result.accepted, result.rejected) == (2, 0)
+    assert [w.method for w in sb.ledger] == ["POST", "PUT"]
+    [created] = [c for c in sb.records("customers") if c["customer_phone"] == phone]
+    assert created["customer_city"] == "Tamale"
+
+
 async def test_an_add_whose_answer_is_lost_is_read_back_and_not_added_twice(
     serve: Serve, db_url: str, db: asyncpg.Connection, key: str
 ) -> None:

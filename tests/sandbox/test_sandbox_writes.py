@@ -328,3 +328,33 @@ async def test_hiding_unowned_module_records(make_client):
         for r in seen
     )
     assert (await send(client, "GET", MASTERS))["total"] == 200
+
+
+async def test_reject_keys_fails_the_rows_naming_a_listed_key_until_cleared(make_client):
+    """Upsert, PATCH and DELETE rows naming a listed key (unique value, refId, recordNumber)
+    fail validation and nothing is applied; once the knob is cleared the same rows land."""
+    client = await make_client()
+    sb = client.app[SANDBOX_KEY]
+    first, second = sb.records("master")[:2]
+    serial = first["customFields"]["serial_number"]
+    response = await client.post(
+        "/_sandbox/config", json={"reject_keys": [str(serial), second["refId"]]}
+    )
+    assert orjson.loads(await response.read()) == {"reject_keys": [str(serial), second["refId"]]}
+    upsert = [{"serial_number": 999_001, "city": "Oslo"}, {"serial_number": serial, "city": "X"}]
+    answer = await send(client, "POST", MASTERS, upsert, 400)
+    assert answer["error"] == {
+        "summary": "MODULE_RECORD_VALIDATION_FAILED",
+        "detail": [f"row 2: {serial} is refused (reject_keys)"],
+    }
+    patch = [{"refId": second["refId"], "city": "Y"}]
+    answer = await send(client, "PATCH", MASTERS, patch, 400)
+    assert answer["error"]["detail"] == [f"row 1: {second['refId']} is refused (reject_keys)"]
+    user = active_user(sb)
+    gone = [{"refId": first["refId"]}, {"refId": second["refId"]}]
+    answer = await send(client, "DELETE", MASTERS, gone, 400, userName=user)
+    assert answer["error"]["detail"] == [f"row 2: {second['refId']} is refused (reject_keys)"]
+    assert sb.ledger == [] and sb.records("master")[:2] == [first, second]
+    sb.config.reject_keys = ()
+    await send(client, "PATCH", MASTERS, patch)
+    assert by_serial(sb, second["customFields"]["serial_number"])["customFields"]["city"] == "Y"

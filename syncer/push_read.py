@@ -1,0 +1,143 @@
+"""Push read-backs: the vendor's own state for pushed rows, when its answer does not say it
+(which rows landed, their ids, the records for the mirror); and the one place a vendor's error
+is judged to be about the request as a whole (EndpointRefused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from syncer import errors
+from syncer.http import VendorClient
+from syncer.mirror import OutboxRow
+from syncer.models import PushSpec, Request, Sender, StreamSpec, StreamStats
+
+#: most keys per read-back request, and most characters of keys (URLs stay far below the
+#: 8 KB many servers accept; Exto documents 414 URI Too Long)
+LOOKUP_BATCH = 1000
+LOOKUP_CHARS = 4000
+
+
+class EndpointRefused(errors.ConfigError):
+    """The vendor refused a push request as a whole (an unknown master or table, a path that
+    does not exist): not a row's fault, so its rows are neither split nor rejected."""
+
+    def __init__(self, message: str, family: str) -> None:
+        super().__init__(message)
+        self.family = family
+
+
+def check_whole(client: VendorClient, spec: PushSpec, exc: errors.VendorError) -> None:
+    """Raise EndpointRefused when the vendor's error is about the request itself."""
+    if spec.whole_request is None:
+        return
+    reason = spec.whole_request(exc.status, exc.body or exc.message)
+    if reason is None:
+        return
+    conn = client.connection
+    raise EndpointRefused(
+        f"{client.connector.vendor} refused {spec.operation} to {spec.endpoint!r} of connection "
+        f"{conn.name!r} as a whole: {reason} ({exc.message}). Its outbox rows stay pending; "
+        "fix the endpoint or the connection, then push again",
+        spec.family or spec.endpoint,
+    )
+
+
+def sender(client: VendorClient, spec: PushSpec, stats: StreamStats) -> Sender:
+    """Requests a push spec makes itself (evidence, landed), paced like every other."""
+
+    async def send(request: Request) -> Any:
+        what = f"read-back for {spec.endpoint}"
+        try:
+            body, _ = await client.send(request, what=what, stats=stats)
+        except errors.VendorError as exc:
+            check_whole(client, spec, exc)
+            raise
+        return body
+
+    return send
+
+
+async def landed(
+    client: VendorClient, spec: PushSpec, rows: list[OutboxRow], stats: StreamStats
+) -> dict[int, dict[str, Any] | None]:
+    """The rows the vendor already holds (by outbox id), each with its record where known."""
+    if spec.landed is not None:
+        found = await spec.landed(
+            sender(client, spec, stats), [r.payload for r in rows], [r.evidence for r in rows]
+        )
+        return {r.id: rec for r, rec in zip(rows, found, strict=True) if rec is not None}
+    by_key = await read_back(client, spec, [spec.key(r.payload) for r in rows], stats)
+    return {
+        r.id: by_key[k]
+        for r in rows
+        if (k := spec.key(r.payload)) in by_key
+        and (spec.holds is None or spec.holds(r.payload, by_key[k]))
+    }
+
+
+async def read_back(
+    client: VendorClient, spec: PushSpec, keys: Sequence[str], stats: StreamStats
+) -> dict[str, dict[str, object]]:
+    """The vendor's current records for `keys`, by key."""
+    assert spec.stream is not None
+    pull = client.connector.stream(spec.stream, client.connection.options)
+    if spec.lookup is None:
+        return await _scan(client, spec, pull, set(keys), stats)
+    found: dict[str, dict[str, object]] = {}
+    for batch in lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
+        what = f"read-back of {spec.endpoint}"
+        try:
+            body, _ = await client.send(spec.lookup(batch), what=what, stats=stats)
+        except errors.VendorError as exc:
+            check_whole(client, spec, exc)
+            if exc.status == 404:  # a lookup by key that found nothing
+                continue
+            raise
+        records_found = spec.found(body) if spec.found else pull.extract(body).records
+        for record in records_found:
+            if isinstance(record, dict):
+                key, _ = spec.identify(record)
+                if key is not None:
+                    found[key] = record
+    return found
+
+
+async def _scan(
+    client: VendorClient, spec: PushSpec, pull: StreamSpec, keys: set[str], stats: StreamStats
+) -> dict[str, dict[str, object]]:
+    """A read-back without a lookup by key: every page of the pulled stream, keeping `keys`."""
+    found: dict[str, dict[str, object]] = {}
+    size = min(pull.max_page_size, client.connection.page_size or pull.default_page_size)
+    number = 1
+    while True:
+        what = f"read-back of {spec.endpoint} (page {number})"
+        try:
+            body, _ = await client.send(
+                pull.page(pull.params, number, size), what=what, stats=stats
+            )
+        except errors.VendorError as exc:
+            check_whole(client, spec, exc)
+            raise
+        page = pull.extract(body)
+        for record in page.records:
+            if isinstance(record, dict) and (key := spec.identify(record)[0]) in keys:
+                found[key] = record
+        last = page.total_pages is not None and number >= page.total_pages
+        if last or page.item_count < size or not page.paginated:
+            return found
+        number += 1
+
+
+def lookup_batches(keys: list[str], most: int = LOOKUP_BATCH) -> list[list[str]]:
+    """Keys in batches bounded by count and by their length in the request."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for key in keys:
+        if batches[-1] and (len(batches[-1]) >= most or size + len(key) > LOOKUP_CHARS):
+            batches.append([])
+            size = 0
+        batches[-1].append(key)
+        size += len(key) + 1
+    return [b for b in batches if b]
