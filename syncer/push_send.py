@@ -341,16 +341,17 @@ class Pusher:
         ref = await self.mirror.ensure_stream(conn.name, spec.stream)
         run_id = await run.start(self.mirror, ref)
         run.stats.records += len(current)
-        await self.mirror.merge_page(
-            ref,
-            run_id=run_id,
-            pass_id=None,
-            page=None,
-            prepared=prepared,
-            record_keys=False,
-            stats=run.stats,
-            fence=self.fence,
-        )
+        if prepared.rows or prepared.rejected:  # nothing read back (push_read_back = false)
+            await self.mirror.merge_page(
+                ref,
+                run_id=run_id,
+                pass_id=None,
+                page=None,
+                prepared=prepared,
+                record_keys=False,
+                stats=run.stats,
+                fence=self.fence,
+            )
         # an accepted delete is gone unless the read-back still found it (a soft delete)
         gone_keys = sorted({k for k in keys if k not in current})
         if spec.deletes and gone_keys:
