@@ -20,24 +20,14 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from syncer import errors
-from syncer.evidence import PassEvidence
+from syncer.evidence import PageCounts, PassEvidence
 
 
-class PageInfo(Protocol):
-    """What paging needs to know of a fetched page."""
+class PageInfo(PageCounts, Protocol):
+    """What paging needs to know of a fetched page: its counts, and where the next starts."""
 
-    @property
-    def item_count(self) -> int: ...
-    @property
-    def total_pages(self) -> int | None: ...
-    @property
-    def total_records(self) -> int | None: ...
-    @property
-    def paginated(self) -> bool: ...
     @property
     def next_cursor(self) -> Any: ...
-    @property
-    def fingerprint(self) -> bytes | None: ...
 
 
 P = TypeVar("P", bound=PageInfo)

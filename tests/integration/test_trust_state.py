@@ -12,22 +12,15 @@ import asyncpg
 import pytest
 
 from syncer import admin, engine, errors
-from syncer.sandbox import Sandbox
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
+from tests.integration.test_trust_passes import loaded
 
 pytestmark = pytest.mark.integration
 
 MASTER = "master:LOCATION"
 TABLE = "exto__master_location"
 STREAM = "exto/master:LOCATION"
-
-
-async def loaded(sandbox: SandboxFactory, db_url: str, **knobs: object) -> tuple[str, Sandbox]:
-    url, sb = await sandbox(master_records=3_000, **knobs)
-    [first] = await engine.sync(exto_config(url, page_size=100), db_url)
-    assert first.status == "succeeded", first.error
-    return url, sb
 
 
 async def sync(url: str, db_url: str, mode: str = "full", **conn: object) -> engine.StreamResult:
