@@ -1,0 +1,233 @@
+"""The pacing gate of one vendor credential: evenly spaced sends, a pause after a 429, and a
+paced rate that adapts when the vendor's real limit is lower than the configured one.
+
+Spacing: one request every `period / (rate * headroom)` seconds, measured between the moments
+requests actually leave (the headers are sent), not the moments they were admitted: a request
+delayed after admission (a connection to open, a busy event loop) pushes the next one back, so
+two requests never reach the vendor closer together than the interval. Evenly spaced requests
+suit every common limiter: a sliding or fixed window of N per period never holds more than
+N * headroom of them (plus one at a fixed window's edge, which the headroom covers), and a token
+bucket refilling at `rate` always has a token ready, even with no burst allowance.
+
+Adaptation (AIMD, as in TCP): the first 429 after a success (an *episode*) multiplies the paced
+rate by `DECREASE`; a calm stretch (`calm` successes in a row since the last change, about one
+period's worth of requests) adds `INCREASE` of the configured rate back, never above it. So a
+vendor whose real limit is 75% of the documented one costs a few 429s while the rate settles
+just under the real limit, then one now and again as the rate probes upwards.
+
+Progress: the time of the credential's latest success. A 429 never consumes a request's retry
+budget (http.py); a request gives up on 429s only when no request of the credential has
+succeeded for `deadline` seconds.
+
+    gate = CredentialGate(20, 0.97)
+    ticket = await gate.acquire()  # waits for the pause and the interval
+    gate.sent(ticket)  # from aiohttp's on_request_headers_sent trace, or when the send failed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+MAX_PAUSE = 30.0  # the longest backoff after 429s without Retry-After
+MAX_RETRY_AFTER = 300.0  # a longer Retry-After is cut to this
+#: the paced rate after a 429 episode, as a share of the rate before it
+DECREASE = 0.85
+#: added back after each calm stretch, as a share of the configured (paced) rate
+INCREASE = 0.03
+#: the paced rate never falls below this share of the configured one
+FLOOR = 0.02
+#: the first backoff after a 429 without Retry-After, as a share of the vendor's period: long
+#: enough for a token bucket or a sliding window to let one more request in, doubled for each
+#: 429 in a row (a fixed window's boundary, a vendor that means it)
+FIRST_BACKOFF = 0.25
+
+
+class Ticket:
+    """A request's place in the pacing: its send time (inf until the headers leave)."""
+
+    __slots__ = ("_left", "sent_at")
+
+    def __init__(self) -> None:
+        self.sent_at = math.inf
+        self._left = asyncio.Event()
+
+    def stamp(self, now: float) -> None:
+        if self.sent_at == math.inf:
+            self.sent_at = now
+            self._left.set()
+
+    async def left(self) -> None:
+        await self._left.wait()
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """What a 429 did to the gate: the pause it caused, and the new paced rate if it changed."""
+
+    pause: float
+    rate: float | None  # requests per second now paced, when this 429 changed it
+
+
+class CredentialGate:
+    """Paces every request made with one credential, pauses them all after a 429, and adapts
+    the paced rate to what the vendor accepts."""
+
+    def __init__(
+        self,
+        rate: float,
+        headroom: float = 0.97,
+        *,
+        period: float = 1.0,
+        max_in_flight: int | None = None,
+        deadline: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        #: the most requests per second this gate sends: the configured rate times headroom
+        self.ceiling = rate * headroom / period
+        #: requests per second paced now (lowered by 429 episodes, raised by calm stretches)
+        self.rate = self.ceiling
+        self.period = period
+        self.deadline = deadline
+        #: successes in a row that make a calm stretch: about one period at the ceiling
+        self.calm = max(10, math.ceil(rate * headroom))
+        # a vendor cap on concurrent requests (Actito: 5 per licence, answered with 429)
+        self._in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._last: Ticket | None = None  # the latest admission
+        self._paused_until = 0.0  # clock() value before which nobody may send
+        self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
+        self._episode = False  # a 429 came since the last success
+        self._successes = 0  # since the paced rate last changed, without a 429
+        self._progress_at: float | None = None  # the latest success, or the first admission
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two sends at the paced rate."""
+        return 1.0 / self.rate
+
+    def clock(self) -> float:
+        return self._clock()
+
+    async def acquire(self) -> Ticket:
+        """Wait until the credential's pause is over and one interval has passed since the
+        previous request left; the caller must `sent()` the ticket when its request leaves or
+        fails to."""
+        async with self._turn:
+            while True:
+                last = self._last
+                if last is not None and last.sent_at == math.inf:
+                    await last.left()  # the interval runs from its real send time
+                    continue
+                now = self._clock()
+                since = last.sent_at if last is not None else -math.inf
+                ready = max(self._paused_until, since + self.interval)
+                if ready <= now:
+                    break
+                await self._sleep(ready - now)
+            if self._progress_at is None:
+                self._progress_at = now
+            self._last = Ticket()
+            return self._last
+
+    def sent(self, ticket: Ticket) -> None:
+        """Stamp a request's send time (the headers left), or the moment it failed to send."""
+        ticket.stamp(self._clock())
+
+    @contextlib.asynccontextmanager
+    async def in_flight(self) -> AsyncIterator[None]:
+        """Hold one of the credential's concurrent-request slots, where the vendor caps them."""
+        if self._in_flight is None:
+            yield
+            return
+        async with self._in_flight:
+            yield
+
+    def limited(self, retry_after: float | None) -> Adapted:
+        """A 429: pause every request of the credential (Retry-After, else a backoff that
+        doubles with each 429 in a row), and slow down on the first 429 of an episode."""
+        self._consecutive_429 += 1
+        self._successes = 0
+        if retry_after is None:
+            first = FIRST_BACKOFF * self.period
+            wait = min(MAX_PAUSE, first * 2.0 ** (self._consecutive_429 - 1))
+            wait += self._rng.uniform(0, first / 2)
+        else:
+            wait = min(retry_after, MAX_RETRY_AFTER)
+        self._paused_until = max(self._paused_until, self._clock() + wait)
+        changed = None
+        if not self._episode:
+            self._episode = True
+            slower = max(self.ceiling * FLOOR, self.rate * DECREASE)
+            if slower < self.rate:
+                self.rate = changed = slower
+                self._log_rate("429")
+        return Adapted(wait, changed)
+
+    def succeeded(self) -> float | None:
+        """A 2xx: progress; ends a 429 episode; after a calm stretch, a faster paced rate (the
+        new rate is returned when it changed)."""
+        self._progress_at = self._clock()
+        self._consecutive_429 = 0
+        self._episode = False
+        if self.rate >= self.ceiling:
+            return None
+        self._successes += 1
+        if self._successes < self.calm:
+            return None
+        self._successes = 0
+        self.rate = min(self.ceiling, self.rate + INCREASE * self.ceiling)
+        self._log_rate("calm")
+        return self.rate
+
+    def _log_rate(self, cause: str) -> None:
+        """`http.rate_adapted`: the new paced rate, per period like the configuration."""
+        emit = log.warning if cause == "429" else log.info
+        emit(
+            "http.rate_adapted",
+            cause=cause,
+            rate=round(self.rate * self.period, 3),
+            ceiling=round(self.ceiling * self.period, 3),
+            period=self.period,
+        )
+
+    def without_progress(self) -> float:
+        """Seconds since the credential's latest success (or its first request)."""
+        if self._progress_at is None:
+            return 0.0
+        return self._clock() - self._progress_at
+
+
+class RetryBudget:
+    """The retry time one request has used, 429 stretches left out (they are the gate's
+    business: a 429 never costs a request its retries)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._started = clock()
+        self._excluded = 0.0
+
+    def exclude(self, seconds: float) -> None:
+        """Leave out time spent waiting on 429s."""
+        self._excluded += seconds
+
+    def spent(self) -> float:
+        return self._clock() - self._started - self._excluded
+
+    def exhausted(self) -> bool:
+        return self.spent() >= self.seconds
