@@ -301,7 +301,7 @@ class VendorClient:
         params: aiohttp.TraceRequestHeadersSentParams,
     ) -> None:
         if isinstance(context.trace_request_ctx, Ticket):
-            self.gate.sent(context.trace_request_ctx)
+            await self.gate.leave(context.trace_request_ctx)
 
     def _should_retry_unapplied(self, exc: Exception, budget: RetryBudget) -> bool | float:
         """A write that is not idempotent is retried only after answers that prove it was not
@@ -375,7 +375,7 @@ class VendorClient:
         except aiohttp.ClientError as exc:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
         finally:
-            self.gate.sent(ticket)  # a request that never left still used its slot
+            self.gate.release(ticket)  # one that never left lets the next go
         if status == 429:
             stats.rate_limited += 1
         return status, retry_after, body

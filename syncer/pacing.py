@@ -10,18 +10,22 @@ N * headroom of them (plus one at a fixed window's edge, which the headroom cove
 bucket refilling at `rate` always has a token ready, even with no burst allowance.
 
 Adaptation (AIMD, as in TCP): the first 429 after a success (an *episode*) multiplies the paced
-rate by `DECREASE`; a calm stretch (`calm` successes in a row since the last change, about one
-period's worth of requests) adds `INCREASE` of the configured rate back, never above it. So a
-vendor whose real limit is 75% of the documented one costs a few 429s while the rate settles
-just under the real limit, then one now and again as the rate probes upwards.
+rate by `DECREASE` and remembers the rate that drew it; each calm stretch (`calm` successes in a
+row, about one period's worth of requests) adds `INCREASE` of the configured rate back, up to
+`BELOW` of the remembered rate, where it holds; after `PROBE_AFTER` calm stretches there it
+probes one step higher, never above the configured rate. So a vendor whose real limit is 75% of
+the documented one costs a few 429s while the rate settles just under the real limit, then one
+now and again as the rate probes upwards; and a 429 drawn by jitter at the right rate costs a
+few seconds at a lower one.
 
 Progress: the time of the credential's latest success. A 429 never consumes a request's retry
 budget (http.py); a request gives up on 429s only when no request of the credential has
 succeeded for `deadline` seconds.
 
     gate = CredentialGate(20, 0.97)
-    ticket = await gate.acquire()  # waits for the pause and the interval
-    gate.sent(ticket)  # from aiohttp's on_request_headers_sent trace, or when the send failed
+    ticket = await gate.acquire()  # waits for the previous request to leave, and the pause
+    await gate.leave(ticket)  # from aiohttp's on_request_headers_sent trace: the exact slot
+    gate.release(ticket)  # when the request is done, whether it left or not
 """
 
 from __future__ import annotations
@@ -39,35 +43,46 @@ import structlog
 log = structlog.get_logger(__name__)
 
 MAX_PAUSE = 30.0  # the longest backoff after 429s without Retry-After
+#: an admitted request is let into aiohttp at most this long (or half an interval) before its
+#: slot, and waits out the rest in `leave`, inside the request's timeout
+MAX_LEAD = 0.2
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is cut to this
 #: the paced rate after a 429 episode, as a share of the rate before it
-DECREASE = 0.85
+DECREASE = 0.9
 #: added back after each calm stretch, as a share of the configured (paced) rate
 INCREASE = 0.03
 #: the paced rate never falls below this share of the configured one
 FLOOR = 0.02
+#: calm stretches climb back to this share of the rate that drew the latest 429 episode...
+BELOW = 0.97
+#: ...and hold there for this many calm stretches before probing one INCREASE higher
+PROBE_AFTER = 8
 #: the first backoff after a 429 without Retry-After, as a share of the vendor's period: long
 #: enough for a token bucket or a sliding window to let one more request in, doubled for each
 #: 429 in a row (a fixed window's boundary, a vendor that means it)
-FIRST_BACKOFF = 0.25
+FIRST_BACKOFF = 0.1
 
 
 class Ticket:
-    """A request's place in the pacing: its send time (inf until the headers leave)."""
+    """A request's place in the pacing: its send time (inf until its headers leave), and
+    whether it is settled (it left, or gave up without leaving)."""
 
-    __slots__ = ("_left", "sent_at")
+    __slots__ = ("_settled", "sent_at")
 
     def __init__(self) -> None:
         self.sent_at = math.inf
-        self._left = asyncio.Event()
+        self._settled = asyncio.Event()
 
-    def stamp(self, now: float) -> None:
-        if self.sent_at == math.inf:
-            self.sent_at = now
-            self._left.set()
+    @property
+    def is_settled(self) -> bool:
+        return self._settled.is_set()
 
-    async def left(self) -> None:
-        await self._left.wait()
+    def settle(self, sent_at: float = math.inf) -> None:
+        self.sent_at = sent_at
+        self._settled.set()
+
+    async def settled(self) -> None:
+        await self._settled.wait()
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,7 @@ class CredentialGate:
         #: requests per second paced now (lowered by 429 episodes, raised by calm stretches)
         self.rate = self.ceiling
         self.period = period
+        self.headroom = headroom
         self.deadline = deadline
         #: successes in a row that make a calm stretch: about one period at the ceiling
         self.calm = max(10, math.ceil(rate * headroom))
@@ -109,10 +125,14 @@ class CredentialGate:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._last: Ticket | None = None  # the latest admission
+        self._planned = -math.inf  # the slot the latest request to leave was given
+        self._left_at = -math.inf  # when the latest request left
         self._paused_until = 0.0  # clock() value before which nobody may send
         self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
         self._episode = False  # a 429 came since the last success
         self._successes = 0  # since the paced rate last changed, without a 429
+        self._drew_429 = math.inf  # the paced rate when the latest 429 episode began
+        self._held = 0  # calm stretches spent just below that rate
         self._progress_at: float | None = None  # the latest success, or the first admission
 
     @property
@@ -124,18 +144,19 @@ class CredentialGate:
         return self._clock()
 
     async def acquire(self) -> Ticket:
-        """Wait until the credential's pause is over and one interval has passed since the
-        previous request left; the caller must `sent()` the ticket when its request leaves or
-        fails to."""
+        """Admit the next request: wait until the previous one has left (or given up), the
+        credential's pause is over and its slot is near. The request then waits for the exact
+        slot in `leave`, called right before its headers go (so the time aiohttp takes to
+        hand it to a connection is spent inside the interval, not added to it); `release` it
+        in any case when it is done."""
         async with self._turn:
+            last = self._last
+            if last is not None:
+                await last.settled()  # the spacing runs from its real send time
             while True:
-                last = self._last
-                if last is not None and last.sent_at == math.inf:
-                    await last.left()  # the interval runs from its real send time
-                    continue
                 now = self._clock()
-                since = last.sent_at if last is not None else -math.inf
-                ready = max(self._paused_until, since + self.interval)
+                lead = min(self.interval / 2, MAX_LEAD)
+                ready = max(self._paused_until, self._slot() - lead)
                 if ready <= now:
                     break
                 await self._sleep(ready - now)
@@ -144,9 +165,43 @@ class CredentialGate:
             self._last = Ticket()
             return self._last
 
-    def sent(self, ticket: Ticket) -> None:
-        """Stamp a request's send time (the headers left), or the moment it failed to send."""
-        ticket.stamp(self._clock())
+    async def leave(self, ticket: Ticket) -> None:
+        """Wait for the admitted request's slot (and any pause begun since), then stamp its
+        send time: call right before its headers go (aiohttp's on_request_headers_sent)."""
+        if ticket.is_settled:
+            return  # a redirect of a request that has left already
+        while True:
+            now = self._clock()
+            slot = max(self._paused_until, self._slot())
+            if slot <= now:
+                break
+            await self._sleep(slot - now)
+        # lateness up to the allowance is credited to the schedule; beyond it (an idle spell, a
+        # loop busy for long) the schedule starts again from now
+        self._planned = max(slot, now - (self.interval - self._min_gap()))
+        self._left_at = now
+        ticket.settle(now)
+
+    def release(self, ticket: Ticket) -> None:
+        """The request is done: if it never left, the next one may go (spaced from the last
+        request that did)."""
+        if not ticket.is_settled:
+            ticket.settle()
+
+    def _slot(self) -> float:
+        """When the next request may leave: one interval after the previous one's slot, but
+        never sooner than the minimum gap after it really left.
+
+        Keeping to the planned slots means a request that leaves a little late (a timer that
+        fires a millisecond late) costs the next one nothing, so the average stays at the paced
+        rate; the gap after a real send never falls below the minimum, halfway between the
+        paced interval and the vendor's own, so even a token bucket without burst finds a token
+        ready.
+        """
+        return max(self._planned + self.interval, self._left_at + self._min_gap())
+
+    def _min_gap(self) -> float:
+        return self.interval * (1.0 - (1.0 - self.headroom) / 2)
 
     @contextlib.asynccontextmanager
     async def in_flight(self) -> AsyncIterator[None]:
@@ -172,6 +227,7 @@ class CredentialGate:
         changed = None
         if not self._episode:
             self._episode = True
+            self._drew_429, self._held = self.rate, 0
             slower = max(self.ceiling * FLOOR, self.rate * DECREASE)
             if slower < self.rate:
                 self.rate = changed = slower
@@ -190,7 +246,19 @@ class CredentialGate:
         if self._successes < self.calm:
             return None
         self._successes = 0
-        self.rate = min(self.ceiling, self.rate + INCREASE * self.ceiling)
+        step = INCREASE * self.ceiling
+        cap = min(self.ceiling, self._drew_429 * BELOW)
+        if self.rate >= cap:
+            self._held += 1
+            if self._held < PROBE_AFTER:
+                return None
+            self._held = 0  # probe: the rate that drew the 429 may have been bad luck
+            self._drew_429 += step
+            cap = min(self.ceiling, self._drew_429 * BELOW)
+        faster = min(cap, self.rate + step)
+        if faster <= self.rate:
+            return None
+        self.rate = faster
         self._log_rate("calm")
         return self.rate
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 
 import pytest
@@ -33,24 +34,28 @@ def gate(rate: float, headroom: float = 1.0, **kwargs: object) -> tuple[Credenti
 
 
 async def send_now(g: CredentialGate, t: FakeTime) -> float:
-    """Acquire and send at once; the send time."""
-    g.sent(await g.acquire())
+    """Acquire, then leave as soon as the gate lets it; the send time."""
+    ticket = await g.acquire()
+    await g.leave(ticket)
+    g.release(ticket)
     return t.now
 
 
 async def test_requests_leave_one_interval_apart() -> None:
-    """20 req/s at headroom 0.97: 200 sends, each 1/19.4 s after the one before, never a
-    burst: no one-second window holds more than 20 (nor even 20: evenly spaced)."""
+    """20 req/s at headroom 0.97: 200 sends, each 1/19.4 s after the one before (the first
+    gap, after an idle start, no shorter than the minimum gap), never a burst: no one-second
+    window holds more than 20."""
     g, t = gate(20, 0.97)
     sent = [await send_now(g, t) for _ in range(200)]
     gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert min(gaps) == pytest.approx(1 / 19.4) and max(gaps) == pytest.approx(1 / 19.4)
+    assert gaps[0] == pytest.approx(0.985 / 19.4)
+    assert min(gaps[1:]) == pytest.approx(1 / 19.4) and max(gaps) == pytest.approx(1 / 19.4)
     assert max(sum(1 for x in sent if s <= x < s + 1.0) for s in sent) == 20
 
 
 async def test_the_interval_runs_from_the_real_send_time() -> None:
     """A request admitted but sent late (it waited for a connection) pushes the next one back:
-    the next is admitted only once the first has left, one interval after it left."""
+    the next is admitted only once the first has left, and leaves one interval after it."""
     g, t = gate(2)
     first = await g.acquire()
     waiting = asyncio.ensure_future(g.acquire())
@@ -58,10 +63,36 @@ async def test_the_interval_runs_from_the_real_send_time() -> None:
     await asyncio.sleep(0)
     assert not waiting.done()  # the first has not left yet
     t.now += 0.3
-    g.sent(first)
+    await g.leave(first)
+    assert t.now == pytest.approx(100.3)  # the first's own slot had long come
     second = await waiting
-    assert t.now == pytest.approx(100.8)  # 0.5 s after the first left at 100.3
-    g.sent(second)
+    await g.leave(second)
+    assert t.now == pytest.approx(100.8)  # 0.5 s after the first left
+    assert second.sent_at == pytest.approx(100.8)
+
+
+async def test_admission_comes_a_little_before_the_slot() -> None:
+    """The next request is admitted half an interval (at most MAX_LEAD) before its slot, so
+    handing it to a connection takes none of the interval; it leaves exactly on the slot."""
+    g, t = gate(2)
+    await send_now(g, t)
+    ticket = await g.acquire()
+    assert t.now == pytest.approx(100.5 - pacing.MAX_LEAD)
+    await g.leave(ticket)
+    assert t.now == pytest.approx(100.5)
+
+
+async def test_a_request_that_never_left_does_not_hold_up_the_next() -> None:
+    """Released without leaving (its connection failed): the next goes one interval after the
+    last request that did leave, not after the failure."""
+    g, t = gate(2)
+    await send_now(g, t)
+    failed = await g.acquire()
+    t.now += 3.0
+    g.release(failed)
+    assert failed.sent_at == math.inf
+    failed_at = t.now
+    assert await send_now(g, t) == failed_at
 
 
 async def test_a_late_caller_gets_no_burst() -> None:
@@ -181,3 +212,46 @@ def test_the_retry_budget_leaves_429_stretches_out() -> None:
     assert budget.spent() == 3 and not budget.exhausted()
     t.now += 7
     assert budget.exhausted()
+
+
+async def test_a_slightly_late_send_costs_the_next_request_nothing() -> None:
+    """Requests keep to their planned slots when one leaves a little late (a timer firing a
+    millisecond late), so the average stays at the paced rate..."""
+    g, t = gate(20, 0.97)
+    interval = 1 / 19.4
+    await send_now(g, t)
+    second = await send_now(g, t)
+    third = await g.acquire()
+    planned = second + interval
+    t.now = planned + 0.0005  # the timer fired half a millisecond late
+    await g.leave(third)
+    assert await send_now(g, t) == pytest.approx(planned + interval)
+
+
+async def test_a_very_late_send_still_keeps_the_minimum_gap() -> None:
+    """...but the next never leaves sooner than halfway between the paced interval and the
+    vendor's own after the real send, so a token bucket without burst has a token ready."""
+    g, t = gate(20, 0.97)
+    interval = 1 / 19.4
+    first = await send_now(g, t)
+    second = await g.acquire()
+    t.now = first + interval + 0.005  # the loop was busy
+    await g.leave(second)
+    sent = t.now
+    gap = await send_now(g, t) - sent
+    assert gap == pytest.approx(interval * 0.985)
+    assert gap > 1 / 20
+
+
+async def test_after_a_429_the_rate_holds_just_below_the_rate_that_drew_it() -> None:
+    """The climb back stops at BELOW of the rate the 429 came at, holds there for PROBE_AFTER
+    calm stretches, then probes one step higher."""
+    g, _ = gate(20, 0.97)
+    g.limited(None)
+    held = 19.4 * pacing.BELOW
+    for _ in range(10 * g.calm):
+        g.succeeded()
+    assert g.rate == pytest.approx(held)
+    for _ in range(pacing.PROBE_AFTER * g.calm):
+        g.succeeded()
+    assert g.rate > held
