@@ -122,19 +122,39 @@ async def measure_limits(admin_url: str) -> list[dict[str, Any]]:
     try:
         await run.wait_ready(base)
         await run.warm(base)
+        realtime = _vendor_priority(sandbox.pid)
         for number, case in enumerate(CASES):
             database_url = await run.fresh_database(admin_url, f"syncer_bench_limits_{number}")
             results.append(await measure(case, database_url, base, run.sync_once_any))
+            results[-1]["sandbox_realtime"] = realtime
     finally:
         sandbox.terminate()
         sandbox.wait()
     return results
 
 
+def _vendor_priority(pid: int) -> bool:
+    """Run the sandbox at the lowest real-time priority, where the bench may (root on Linux).
+
+    The sandbox stands for a vendor on a machine of its own: on a busy 2-core machine shared
+    with syncer and Postgres, its process otherwise waits milliseconds for a core now and then,
+    so its limiter stamps a request late and the next one early, and a token bucket without
+    burst answers 429 to requests that left evenly spaced (measured: gaps of 45 ms at the
+    sandbox between requests that left 51.5 ms apart).
+    """
+    try:
+        os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(1))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def report(results: list[dict[str, Any]]) -> None:
+    realtime = all(r["sandbox_realtime"] for r in results)
     print(
-        f"pacing against each limiter kind ({RATE} req/s, {LATENCY_MS} ms latency; targets: "
-        "correct rate 0 429s and >= 0.95, real limit 75%: <= 5% 429s and >= 0.85)"
+        f"pacing against each limiter kind ({RATE} req/s, {LATENCY_MS} ms latency, sandbox at "
+        f"{'real-time' if realtime else 'normal'} priority; targets: correct rate 0 429s and "
+        ">= 0.95, real limit 75%: <= 5% 429s and >= 0.85)"
     )
     for r in results:
         print(

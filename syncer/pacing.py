@@ -176,9 +176,11 @@ class CredentialGate:
             if slot <= now:
                 break
             await self._sleep(slot - now)
-        # lateness up to the allowance is credited to the schedule; beyond it (an idle spell, a
-        # loop busy for long) the schedule starts again from now
-        self._planned = max(slot, now - (self.interval - self._min_gap()))
+        # lateness up to the allowance is credited to the schedule, and the rest of a short
+        # delay costs only its excess; after an idle spell the schedule starts again from now
+        late = now - slot
+        allowance = self.interval - self._min_gap()
+        self._planned = now if late >= self.interval else max(slot, now - allowance)
         self._left_at = now
         ticket.settle(now)
 
