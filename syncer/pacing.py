@@ -10,7 +10,8 @@ N * headroom of them (plus one at a fixed window's edge, which the headroom cove
 bucket refilling at `rate` always has a token ready, even with no burst allowance.
 
 Adaptation (AIMD, as in TCP): the first 429 after a success (an *episode*) multiplies the paced
-rate by `DECREASE` and remembers the rate that drew it; each calm stretch (`calm` successes in a
+rate by `DECREASE` (`STEEP_DECREASE` when the previous cut was not followed by a calm stretch)
+and remembers the rate that drew it; each calm stretch (`calm` successes in a
 row, about one period's worth of requests) adds `INCREASE` of the configured rate back, up to
 `BELOW` of the remembered rate, where it holds; after `PROBE_AFTER` calm stretches there it
 probes one step higher, never above the configured rate. So a vendor whose real limit is 75% of
@@ -47,8 +48,11 @@ MAX_PAUSE = 30.0  # the longest backoff after 429s without Retry-After
 #: slot, and waits out the rest in `leave`, inside the request's timeout
 MAX_LEAD = 0.2
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is cut to this
-#: the paced rate after a 429 episode, as a share of the rate before it
+#: the paced rate after a 429 episode, as a share of the rate before it...
 DECREASE = 0.9
+#: ...or after an episode that came before the previous cut had a calm stretch (the cut was
+#: not enough: the real limit is well below), so a large mismatch settles in a few episodes
+STEEP_DECREASE = 0.7
 #: added back after each calm stretch, as a share of the configured (paced) rate
 INCREASE = 0.03
 #: the paced rate never falls below this share of the configured one
@@ -60,7 +64,7 @@ PROBE_AFTER = 8
 #: the first backoff after a 429 without Retry-After, as a share of the vendor's period: long
 #: enough for a token bucket or a sliding window to let one more request in, doubled for each
 #: 429 in a row (a fixed window's boundary, a vendor that means it)
-FIRST_BACKOFF = 0.1
+FIRST_BACKOFF = 0.25
 
 
 class Ticket:
@@ -133,6 +137,7 @@ class CredentialGate:
         self._successes = 0  # since the paced rate last changed, without a 429
         self._drew_429 = math.inf  # the paced rate when the latest 429 episode began
         self._held = 0  # calm stretches spent just below that rate
+        self._calm_since_cut = False  # a calm stretch has passed since the latest cut
         self._progress_at: float | None = None  # the latest success, or the first admission
 
     @property
@@ -229,8 +234,9 @@ class CredentialGate:
         changed = None
         if not self._episode:
             self._episode = True
-            self._drew_429, self._held = self.rate, 0
-            slower = max(self.ceiling * FLOOR, self.rate * DECREASE)
+            steep = self._drew_429 != math.inf and not self._calm_since_cut
+            self._drew_429, self._held, self._calm_since_cut = self.rate, 0, False
+            slower = max(self.ceiling * FLOOR, self.rate * (STEEP_DECREASE if steep else DECREASE))
             if slower < self.rate:
                 self.rate = changed = slower
                 self._log_rate("429")
@@ -248,6 +254,7 @@ class CredentialGate:
         if self._successes < self.calm:
             return None
         self._successes = 0
+        self._calm_since_cut = True
         step = INCREASE * self.ceiling
         cap = min(self.ceiling, self._drew_429 * BELOW)
         if self.rate >= cap:

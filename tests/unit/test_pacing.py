@@ -142,8 +142,18 @@ async def test_a_429_episode_slows_the_rate_once() -> None:
     assert g.limited(None).rate is None and g.limited(1.0).rate is None
     assert g.rate == pytest.approx(19.4 * pacing.DECREASE)
     g.succeeded()
+    g.limited(None)  # no calm stretch since the cut: it was not enough, a steeper one
+    assert g.rate == pytest.approx(19.4 * pacing.DECREASE * pacing.STEEP_DECREASE)
+
+
+async def test_an_episode_after_a_calm_stretch_cuts_gently() -> None:
+    g, _ = gate(20, 0.97)
     g.limited(None)
-    assert g.rate == pytest.approx(19.4 * pacing.DECREASE**2)
+    for _ in range(g.calm):
+        g.succeeded()
+    before = g.rate
+    g.limited(None)
+    assert g.rate == pytest.approx(before * pacing.DECREASE)
 
 
 async def test_the_rate_never_falls_below_its_floor() -> None:
