@@ -4,7 +4,11 @@ paced rate that adapts when the vendor's real limit is lower than the configured
 Spacing: one request every `period / (rate * headroom)` seconds, measured between the moments
 requests actually leave (the headers are sent), not the moments they were admitted: a request
 delayed after admission (a connection to open, a busy event loop) pushes the next one back, so
-two requests never reach the vendor closer together than the interval. Evenly spaced requests
+two requests never reach the vendor closer together than the interval. A request is admitted
+(`acquire`) once the previous one has left and its slot is near (half an interval ahead, at most
+`MAX_LEAD`), and waits out the rest in `leave`, which aiohttp calls right before its headers go:
+the time aiohttp takes to hand it to a connection is spent inside the interval, not added to it,
+and the send time is exact. Evenly spaced requests
 suit every common limiter: a sliding or fixed window of N per period never holds more than
 N * headroom of them (plus one at a fixed window's edge, which the headroom covers), and a token
 bucket refilling at `rate` always has a token ready, even with no burst allowance.
@@ -12,7 +16,7 @@ bucket refilling at `rate` always has a token ready, even with no burst allowanc
 Adaptation (AIMD, as in TCP): the first 429 after a success (an *episode*) multiplies the paced
 rate by `DECREASE` (`STEEP_DECREASE` when the previous cut was not followed by a calm stretch)
 and remembers the rate that drew it; each calm stretch (`calm` successes in a
-row, about one period's worth of requests) adds `INCREASE` of the configured rate back, up to
+row, about two periods' worth of requests) adds `INCREASE` of the configured rate back, up to
 `BELOW` of the remembered rate, where it holds; after `PROBE_AFTER` calm stretches there it
 probes one step higher, never above the configured rate. So a vendor whose real limit is 75% of
 the documented one costs a few 429s while the rate settles just under the real limit, then one
@@ -48,6 +52,10 @@ MAX_PAUSE = 30.0  # the longest backoff after 429s without Retry-After
 #: slot, and waits out the rest in `leave`, inside the request's timeout
 MAX_LEAD = 0.2
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is cut to this
+#: the last stretch of a wait for a slot is spent yielding to the event loop rather than in a
+#: timer: asyncio's timers fire up to a millisecond late (epoll counts whole milliseconds), and
+#: a millisecond late per request is 2% of a 20 requests/s budget
+SPIN = 0.001
 #: the paced rate after a 429 episode, as a share of the rate before it...
 DECREASE = 0.9
 #: ...or after an episode that came before the previous cut had a calm stretch (the cut was
@@ -55,6 +63,10 @@ DECREASE = 0.9
 STEEP_DECREASE = 0.7
 #: added back after each calm stretch, as a share of the configured (paced) rate
 INCREASE = 0.03
+#: a calm stretch: this many periods' worth of successes in a row at the configured rate...
+CALM_PERIODS = 2
+#: ...and at least this many
+CALM_MIN = 20
 #: the paced rate never falls below this share of the configured one
 FLOOR = 0.02
 #: calm stretches climb back to this share of the rate that drew the latest 429 episode...
@@ -64,7 +76,7 @@ PROBE_AFTER = 8
 #: the first backoff after a 429 without Retry-After, as a share of the vendor's period: long
 #: enough for a token bucket or a sliding window to let one more request in, doubled for each
 #: 429 in a row (a fixed window's boundary, a vendor that means it)
-FIRST_BACKOFF = 0.25
+FIRST_BACKOFF = 0.15
 
 
 class Ticket:
@@ -118,18 +130,21 @@ class CredentialGate:
         #: requests per second paced now (lowered by 429 episodes, raised by calm stretches)
         self.rate = self.ceiling
         self.period = period
-        self.headroom = headroom
         self.deadline = deadline
-        #: successes in a row that make a calm stretch: about one period at the ceiling
-        self.calm = max(10, math.ceil(rate * headroom))
+        #: successes in a row that make a calm stretch: about two periods at the ceiling, so a
+        #: stretch spans a whole window of a fixed-window vendor even when its real limit is
+        #: half the configured one (one window's worth proves nothing there: a full window is
+        #: exactly what draws the next 429)
+        self.calm = max(CALM_MIN, math.ceil(CALM_PERIODS * rate * headroom))
         # a vendor cap on concurrent requests (Actito: 5 per licence, answered with 429)
         self._in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
         self._clock = clock
         self._sleep = sleep
+        # an injected sleep (a test's fake clock) is exact: nothing to make up for
+        self._spin = SPIN if sleep is asyncio.sleep else 0.0
         self._rng = rng or random.Random()
         self._last: Ticket | None = None  # the latest admission
-        self._planned = -math.inf  # the slot the latest request to leave was given
         self._left_at = -math.inf  # when the latest request left
         self._paused_until = 0.0  # clock() value before which nobody may send
         self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
@@ -180,12 +195,8 @@ class CredentialGate:
             slot = max(self._paused_until, self._slot())
             if slot <= now:
                 break
-            await self._sleep(slot - now)
-        # lateness up to the allowance is credited to the schedule, and the rest of a short
-        # delay costs only its excess; after an idle spell the schedule starts again from now
-        late = now - slot
-        allowance = self.interval - self._min_gap()
-        self._planned = now if late >= self.interval else max(slot, now - allowance)
+            wait = slot - now
+            await self._sleep(wait - self._spin if wait > self._spin else 0.0)
         self._left_at = now
         ticket.settle(now)
 
@@ -196,19 +207,14 @@ class CredentialGate:
             ticket.settle()
 
     def _slot(self) -> float:
-        """When the next request may leave: one interval after the previous one's slot, but
-        never sooner than the minimum gap after it really left.
+        """When the next request may leave: one interval after the previous one really left.
 
-        Keeping to the planned slots means a request that leaves a little late (a timer that
-        fires a millisecond late) costs the next one nothing, so the average stays at the paced
-        rate; the gap after a real send never falls below the minimum, halfway between the
-        paced interval and the vendor's own, so even a token bucket without burst finds a token
-        ready.
+        Never sooner, not even to make up for a request that left late: a token bucket without
+        burst has a token for each request only if no two arrive closer together than the
+        vendor's own interval, and the headroom is all the margin left for the jitter of the
+        network and of the vendor's clock.
         """
-        return max(self._planned + self.interval, self._left_at + self._min_gap())
-
-    def _min_gap(self) -> float:
-        return self.interval * (1.0 - (1.0 - self.headroom) / 2)
+        return self._left_at + self.interval
 
     @contextlib.asynccontextmanager
     async def in_flight(self) -> AsyncIterator[None]:
