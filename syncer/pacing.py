@@ -5,7 +5,7 @@ Spacing: one request every `period / (rate * headroom)` seconds, measured betwee
 requests actually leave (the headers are sent), not the moments they were admitted: a request
 delayed after admission (a connection to open, a busy event loop) pushes the next one back, so
 two requests never reach the vendor closer together than the interval. A request is admitted
-(`acquire`) once the previous one has left and its slot is near (half an interval ahead, at most
+(`acquire`) once the previous one has left and its slot is near (an interval ahead, at most
 `MAX_LEAD`), and waits out the rest in `leave`, which aiohttp calls right before its headers go:
 the time aiohttp takes to hand it to a connection is spent inside the interval, not added to it,
 and the send time is exact. Evenly spaced requests
@@ -48,9 +48,10 @@ import structlog
 log = structlog.get_logger(__name__)
 
 MAX_PAUSE = 30.0  # the longest backoff after 429s without Retry-After
-#: an admitted request is let into aiohttp at most this long (or half an interval) before its
-#: slot, and waits out the rest in `leave`, inside the request's timeout
-MAX_LEAD = 0.2
+#: an admitted request is let into aiohttp one interval (at most this long) before its slot,
+#: as soon as the previous request has left, and waits out the rest in `leave`, inside the
+#: request's timeout: a busy event loop then delays its way through aiohttp, not its send
+MAX_LEAD = 1.0
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is cut to this
 #: the last stretch of a wait for a slot is spent yielding to the event loop rather than in a
 #: timer: asyncio's timers fire up to a millisecond late (epoll counts whole milliseconds), and
@@ -175,7 +176,7 @@ class CredentialGate:
                 await last.settled()  # the spacing runs from its real send time
             while True:
                 now = self._clock()
-                lead = min(self.interval / 2, MAX_LEAD)
+                lead = min(self.interval, MAX_LEAD)
                 ready = max(self._paused_until, self._slot() - lead)
                 if ready <= now:
                     break

@@ -70,14 +70,20 @@ async def test_the_interval_runs_from_the_real_send_time() -> None:
 
 
 async def test_admission_comes_a_little_before_the_slot() -> None:
-    """The next request is admitted half an interval (at most MAX_LEAD) before its slot, so
-    handing it to a connection takes none of the interval; it leaves exactly on the slot."""
+    """The next request is admitted as soon as the previous one left, up to MAX_LEAD before
+    its slot, so handing it to a connection takes none of the interval; it leaves exactly on
+    the slot."""
     g, t = gate(2)
     await send_now(g, t)
     ticket = await g.acquire()
-    assert t.now == pytest.approx(100.5 - pacing.MAX_LEAD)
+    assert t.now == 100.0
     await g.leave(ticket)
     assert t.now == pytest.approx(100.5)
+    g.release(ticket)
+    slow, t = gate(0.25)  # one every 4 s
+    await send_now(slow, t)
+    ticket = await slow.acquire()
+    assert t.now == pytest.approx(104.0 - pacing.MAX_LEAD)
 
 
 async def test_a_request_that_never_left_does_not_hold_up_the_next() -> None:
