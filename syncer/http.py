@@ -4,12 +4,14 @@ single place where HTTP outcomes become syncer errors.
 Pacing (`syncer.pacing`): one request every `period / (rate * headroom)` seconds, counted from
 the moment each request's headers leave, so sliding-window, fixed-window and token-bucket vendors
 all accept the same stream of requests; requests stay in flight concurrently, so latency does
-not leave the budget idle. Measured in `make bench` (BENCHMARKS.md): at 20 requests/s with
-100 ms latency, about 0.96 of the limit and no 429 from any of the three kinds of limiter.
-aiolimiter's `AsyncLimiter` of capacity 1 spaces requests as evenly, but counts them when they
-are admitted, not when they leave: a request held up after admission (a busy event loop, a
-connection to open) then reaches the vendor too soon after the next one, which a token bucket
-without burst answers with 429 (the bench measures both side by side).
+not leave the budget idle. Measured in `make bench` (BENCHMARKS.md, 2026-12-06): at 20
+requests/s with 100 ms latency, 0.968-0.969 of the limit (the most is 0.97, the headroom) and
+no 429 from a sliding window, fixed windows or a token bucket without burst; where the vendor
+really allows 75% of the configured rate, 0.86-0.88 of that with 1-2% of requests answered 429.
+aiolimiter's `AsyncLimiter` of capacity 1, measured in the same run in this gate's place, read
+0.951-0.953 with no 429: it spaces requests as evenly, but counts them when they are admitted,
+not when they leave, so a request held up on its way out (a busy event loop, a connection to
+open) costs the budget that time, and may reach the vendor right behind the next one.
 
 A 429 pauses the whole credential (every stream sharing it) for Retry-After, or for a backoff
 that doubles with each 429 in a row; the first 429 after a success also lowers the paced rate,

@@ -68,8 +68,11 @@ INCREASE = 0.03
 CALM_PERIODS = 2
 #: ...and at least this many
 CALM_MIN = 20
-#: the paced rate never falls below this share of the configured one
-FLOOR = 0.02
+#: the paced rate never falls below this share of the configured one: 429s that come whatever
+#: the rate (a storm, another client on the credential) must not slow a run to a crawl, and a
+#: vendor that allows less than a quarter of its documented rate is a configuration to fix
+#: (the run warns), not one to adapt to
+FLOOR = 0.25
 #: calm stretches climb back to this share of the rate that drew the latest 429 episode...
 BELOW = 0.97
 #: ...and hold there for this many calm stretches before probing one INCREASE higher
