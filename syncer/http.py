@@ -5,13 +5,15 @@ Pacing (`syncer.pacing`): one request every `period / (rate * headroom)` seconds
 the moment each request's headers leave, so sliding-window, fixed-window and token-bucket vendors
 all accept the same stream of requests; requests stay in flight concurrently, so latency does
 not leave the budget idle. Measured in `make bench` (BENCHMARKS.md, 2026-12-06): at 20
-requests/s with 100 ms latency, 0.968-0.969 of the limit (the most is 0.97, the headroom) and
-no 429 from a sliding window, fixed windows or a token bucket without burst; where the vendor
-really allows 75% of the configured rate, 0.86-0.88 of that with 1-2% of requests answered 429.
-aiolimiter's `AsyncLimiter` of capacity 1, measured in the same run in this gate's place, read
-0.951-0.953 with no 429: it spaces requests as evenly, but counts them when they are admitted,
-not when they leave, so a request held up on its way out (a busy event loop, a connection to
-open) costs the budget that time, and may reach the vendor right behind the next one.
+requests/s with 100 ms latency, 0.969 of the limit (the most is 0.97, the headroom) with no 429
+from a sliding window or fixed windows, and 0.943-0.968 from a token bucket without burst (none
+or one 429 in 200 requests: the sandbox's own clock jitters by more than the headroom's 1.5 ms);
+where the vendor really allows 75% of the configured rate, 0.86-0.88 of that with 1-2% of
+requests answered 429. aiolimiter's `AsyncLimiter` of capacity 1, measured in the same runs in
+this gate's place, read 0.887-0.955: it spaces requests as evenly, but counts them when they are
+admitted, not when they leave, so a request held up on its way out (a busy event loop, a
+connection to open) costs the budget that time, and may reach the vendor right behind the next
+one (43.4 ms apart at a 50 ms limit, in the bench).
 
 A 429 pauses the whole credential (every stream sharing it) for Retry-After, or for a backoff
 that doubles with each 429 in a row; the first 429 after a success also lowers the paced rate,
@@ -247,12 +249,12 @@ class VendorClient:
                 try:
                     return await self._authenticated(request, what, stats, decode)
                 except errors.RateLimited as exc:
-                    self._limited(exc, what, stats)
+                    self._limited(exc, stats)
                 stats.retries += 1
         finally:
             budget.exclude(latest - first)
 
-    def _limited(self, exc: errors.RateLimited, what: str, stats: StreamStats) -> None:
+    def _limited(self, exc: errors.RateLimited, stats: StreamStats) -> None:
         """Pause and adapt the credential after a 429; give up once it has made no progress
         for the deadline."""
         gate = self.gate
