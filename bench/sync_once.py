@@ -2,7 +2,9 @@
 with the peak RSS of the process and its page-decoding workers together.
 
 usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]   (Exto master:LOCATION)
-       python bench/sync_once.py DATABASE_URL --config CONFIG_JSON       (any one connection)
+       python bench/sync_once.py DATABASE_URL --config CONFIG_JSON [--pacer aiolimiter]
+                                                           (any one connection; --pacer: the
+                                                           gate spaced by aiolimiter instead)
 """
 
 from __future__ import annotations
@@ -49,9 +51,22 @@ def _config() -> tuple[Config, str]:
     return Config.model_validate({"connections": [connection]}), mode
 
 
+def _use_pacer() -> None:
+    """`--pacer aiolimiter`: every credential gate of this run is `AiolimiterGate`."""
+    if "--pacer" not in sys.argv or sys.argv[sys.argv.index("--pacer") + 1] != "aiolimiter":
+        return
+    sys.path.insert(0, os.path.dirname(__file__))
+    from aiolimiter_gate import AiolimiterGate
+
+    from syncer import http
+
+    http.CredentialGate = AiolimiterGate  # type: ignore[misc]
+
+
 async def main() -> None:
     database_url = sys.argv[1]
     config, mode = _config()
+    _use_pacer()
     log.configure(json=True, level="warning")
     peak = [0]
     done = threading.Event()

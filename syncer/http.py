@@ -1,32 +1,34 @@
 """One client per connection: aiohttp session, the credential's pacing gate, retries, and the
 single place where HTTP outcomes become syncer errors.
 
-Pacing: the gate admits at most floor(rate) requests in any window of 1/headroom seconds
-(1.03 s at the default 0.97): a sliding window a little longer than the vendor's one-second
-window, so the vendor never sees more than its limit and syncer wastes about 3%.
+Pacing (`syncer.pacing`): one request every `period / (rate * headroom)` seconds, counted from
+the moment each request's headers leave, so sliding-window, fixed-window and token-bucket vendors
+all accept the same stream of requests; requests stay in flight concurrently, so latency does
+not leave the budget idle. Measured in `make bench` (BENCHMARKS.md, 2026-12-06): at 20
+requests/s with 100 ms latency, 0.969 of the limit (the most is 0.97, the headroom) with no 429
+from a sliding window or fixed windows, and 0.943-0.968 from a token bucket without burst (none
+or one 429 in 200 requests: the sandbox's own clock jitters by more than the headroom's 1.5 ms);
+where the vendor really allows 75% of the configured rate, 0.86-0.88 of that with 1-2% of
+requests answered 429. aiolimiter's `AsyncLimiter` of capacity 1, measured in the same runs in
+this gate's place, read 0.887-0.955: it spaces requests as evenly, but counts them when they are
+admitted, not when they leave, so a request held up on its way out (a busy event loop, a
+connection to open) costs the budget that time, and may reach the vendor right behind the next
+one (43.4 ms apart at a 50 ms limit, in the bench).
 
-Why not aiolimiter's AsyncLimiter: a leaky bucket of capacity N lets N + rate*t requests into
-any t-second window (a burst, then the drain), which a sliding-window vendor answers with 429;
-with capacity 1 it never bursts, but every moment the event loop is late to wake a waiter is
-lost for good (measured: 0.75 of a 20 req/s limit with 100 ms latency). A sliding-window log
-admits a late request as soon as the window allows, so the average stays at the limit.
-
-A 429 pauses the whole credential (every stream sharing it) for Retry-After, or for an
-exponential backoff when the vendor sends none.
+A 429 pauses the whole credential (every stream sharing it) for Retry-After, or for a backoff
+that doubles with each 429 in a row; the first 429 after a success also lowers the paced rate,
+and calm stretches raise it back (`pacing.CredentialGate`). A 429 never counts against a
+request's retries (`max_attempts`, `retry_timeout`): the request waits at the gate and goes
+again, until no request of the credential has succeeded for `rate_limit_deadline` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import math
-import random
 import ssl
-import time
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace, TracebackType
@@ -38,6 +40,7 @@ import structlog
 
 from syncer import bodies, errors
 from syncer.models import Connector, Request, StreamStats
+from syncer.pacing import MAX_PAUSE, CredentialGate, RetryBudget, Ticket
 from syncer.records import parse_json
 from syncer.settings import ConnectionConfig
 
@@ -45,11 +48,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 RETRIABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
-MAX_PAUSE = 30.0
-_POLL = 0.005  # seconds between looks while the whole window is admitted but unsent
-
-#: a request's slot in the pacing window: [send time], math.inf until the headers leave
-Ticket = list[float]
+#: a run warning of a stream whose credential was paced down (replaced as the rate moves on)
+RATE_WARNING = "paced down to"
 
 
 async def _parse(body: bytes) -> tuple[Any, bool]:
@@ -84,91 +84,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def window_for(rate: float, headroom: float, period: float = 1.0) -> tuple[int, float]:
-    """(requests, seconds): the sliding window that paces `rate` per `period` at `headroom`."""
-    if rate >= 1:
-        return int(rate), period / headroom
-    return 1, period / (rate * headroom)
-
-
-class CredentialGate:
-    """Paces every request made with one credential, and pauses them all after a 429."""
-
-    def __init__(
-        self,
-        rate: float,
-        headroom: float = 0.97,
-        *,
-        period: float = 1.0,
-        max_in_flight: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.limit, self.period = window_for(rate, headroom, period)
-        # a vendor cap on concurrent requests (Actito: 5 per licence, answered with 429)
-        self._in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
-        # the latest admissions; each a one-item list holding its send time, inf until sent
-        self._sent: deque[Ticket] = deque(maxlen=self.limit)
-        self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._paused_until = 0.0  # clock() value before which nobody may send
-        self._consecutive_429 = 0  # drives the backoff when no Retry-After comes
-
-    async def acquire(self) -> Ticket:
-        """Wait for the credential's pause to end and for room in the pacing window.
-
-        The window counts real send times (see `sent`), not admissions: a request that waits
-        for a connection or for a busy event loop after admission is counted when it leaves,
-        so requests bunched by such delays still never exceed the limit at the vendor.
-        """
-        async with self._turn:
-            while True:
-                now = self._clock()
-                wait = self._paused_until - now
-                recent = [t[0] for t in self._sent if t[0] > now - self.period]
-                if len(recent) >= self.limit:
-                    oldest = min(recent)
-                    # all admitted but not yet sent: look again shortly
-                    room_at = oldest + self.period if oldest != math.inf else now + _POLL
-                    wait = max(wait, room_at - now)
-                if wait <= 0:
-                    break
-                await self._sleep(wait)
-            ticket: Ticket = [math.inf]
-            self._sent.append(ticket)
-            return ticket
-
-    def sent(self, ticket: Ticket) -> None:
-        """Stamp a request's send time (the headers left), or the moment it failed to send."""
-        if ticket[0] == math.inf:
-            ticket[0] = self._clock()
-
-    @contextlib.asynccontextmanager
-    async def in_flight(self) -> AsyncIterator[None]:
-        """Hold one of the credential's concurrent-request slots, where the vendor caps them."""
-        if self._in_flight is None:
-            yield
-            return
-        async with self._in_flight:
-            yield
-
-    def pause(self, retry_after: float | None) -> float:
-        """Stop every request of this credential for Retry-After, or back off exponentially."""
-        self._consecutive_429 += 1
-        if retry_after is None:
-            wait = min(MAX_PAUSE, 2.0 ** (self._consecutive_429 - 1)) + self._rng.uniform(0, 0.5)
-        else:
-            wait = min(retry_after, 300.0)
-        self._paused_until = max(self._paused_until, self._clock() + wait)
-        return wait
-
-    def succeeded(self) -> None:
-        self._consecutive_429 = 0
-
-
 #: one gate per (event loop, vendor, base URL, credential): every client of a credential in
 #: this process, pulls and pushes alike, paces through the same window
 _GATES: weakref.WeakValueDictionary[tuple[int, str, str, bytes], CredentialGate] = (
@@ -187,6 +102,7 @@ def shared_gate(connection: ConnectionConfig, token: str) -> CredentialGate:
             connection.headroom,
             period=connection.rate_period,
             max_in_flight=connection.max_in_flight,
+            deadline=connection.rate_limit_deadline,
         )
         _GATES[key] = gate
     return gate
@@ -295,21 +211,81 @@ class VendorClient:
         unreadable 2xx body is raised at once, for the caller to read back before any resend.
         """
         counters = stats or StreamStats()
+        budget = RetryBudget(self.connection.retry_timeout, self.gate.clock)
+        retry = self._should_retry if retry_ambiguous else self._should_retry_unapplied
+        # the time bound is the budget's (it leaves 429 stretches out), not stamina's
         attempts = stamina.retry_context(
-            on=self._should_retry if retry_ambiguous else self._should_retry_unapplied,
+            on=lambda exc: retry(exc, budget),
             attempts=self.connection.max_attempts,
-            timeout=self.connection.retry_timeout,
+            timeout=None,
             wait_initial=0.5,
             wait_max=MAX_PAUSE,
             wait_jitter=1.0,
         )
+        default = _parse if request.method == "GET" else _parse_write
         async for attempt in attempts:
             with attempt:
                 if attempt.num > 1:
                     counters.retries += 1
-                default = _parse if request.method == "GET" else _parse_write
-                return await self._authenticated(request, what, counters, decode or default)
+                return await self._paced(request, what, counters, decode or default, budget)
         raise AssertionError("unreachable: stamina re-raises the last error")
+
+    async def _paced(
+        self,
+        request: Request,
+        what: str,
+        stats: StreamStats,
+        decode: Callable[[bytes], Awaitable[T]],
+        budget: RetryBudget,
+    ) -> T:
+        """One attempt, sent again after each 429 (which costs no attempt): it waits at the gate
+        with every other request of the credential, until the credential has made no progress
+        for `rate_limit_deadline` seconds."""
+        first = self.gate.clock()
+        latest = first
+        try:
+            while True:
+                latest = self.gate.clock()
+                try:
+                    return await self._authenticated(request, what, stats, decode)
+                except errors.RateLimited as exc:
+                    self._limited(exc, stats)
+                stats.retries += 1
+        finally:
+            budget.exclude(latest - first)
+
+    def _limited(self, exc: errors.RateLimited, stats: StreamStats) -> None:
+        """Pause and adapt the credential after a 429; give up once it has made no progress
+        for the deadline."""
+        gate = self.gate
+        adapted = gate.limited(exc.retry_after)
+        log.warning(
+            "http.rate_limited", pause_s=round(adapted.pause, 3), retry_after=exc.retry_after
+        )
+        if adapted.rate is not None:
+            self._rate_adapted(adapted.rate, stats)
+        stalled = gate.without_progress()
+        if stalled >= gate.deadline:
+            raise errors.RateLimited(
+                f"{exc.message}; {self.connector.vendor} has refused every request of connection "
+                f"{self.connection.name!r} with 429 for {stalled:.0f} s (rate_limit_deadline "
+                f"{gate.deadline:g} s): its limit may be far below rate_limit "
+                f"{self.connection.rate_limit:g} per {self.connection.rate_period:g} s, or "
+                "another client is using the same credential",
+                retry_after=exc.retry_after,
+            ) from None
+
+    def _rate_adapted(self, rate: float, stats: StreamStats) -> None:
+        """A run warning: the vendor refused requests below the configured rate (the gate logs
+        `http.rate_adapted` itself)."""
+        per_period = rate * self.connection.rate_period
+        stats.warnings[:] = [w for w in stats.warnings if RATE_WARNING not in w]
+        stats.warnings.append(
+            f"connection {self.connection.name!r}: the vendor answered 429 below rate_limit "
+            f"{self.connection.rate_limit:g} per {self.connection.rate_period:g} s; "
+            f"{RATE_WARNING} {per_period:.3g} per {self.connection.rate_period:g} s "
+            "(set rate_limit to what the vendor really allows)"
+        )
 
     async def readiness(self) -> bool | None:
         """The vendor's unauthenticated readiness probe; None where the vendor has none."""
@@ -328,20 +304,18 @@ class VendorClient:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestHeadersSentParams,
     ) -> None:
-        if isinstance(context.trace_request_ctx, list):
-            self.gate.sent(context.trace_request_ctx)
+        if isinstance(context.trace_request_ctx, Ticket):
+            await self.gate.leave(context.trace_request_ctx)
 
-    def _should_retry_unapplied(self, exc: Exception) -> bool | float:
-        if isinstance(exc, errors.RateLimited):
-            return self._should_retry(exc)
+    def _should_retry_unapplied(self, exc: Exception, budget: RetryBudget) -> bool | float:
+        """A write that is not idempotent is retried only after answers that prove it was not
+        applied; 429s are sent again before they get here (`_paced`)."""
         return False
 
-    def _should_retry(self, exc: Exception) -> bool | float:
+    def _should_retry(self, exc: Exception, budget: RetryBudget) -> bool | float:
         if isinstance(exc, errors.RateLimited):
-            wait = self.gate.pause(exc.retry_after)
-            log.warning("http.rate_limited", pause_s=round(wait, 3), retry_after=exc.retry_after)
-            return 0.0  # the retry itself waits at the gate with everyone else
-        if isinstance(exc, errors.RetriableVendorError):
+            return False  # the credential made no progress for rate_limit_deadline (`_limited`)
+        if isinstance(exc, errors.RetriableVendorError) and not budget.exhausted():
             log.warning("http.retry_scheduled", error=exc.message)
             return True
         return False
@@ -409,7 +383,7 @@ class VendorClient:
         except aiohttp.ClientError as exc:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
         finally:
-            self.gate.sent(ticket)  # a request that never left still used its slot
+            self.gate.release(ticket)  # one that never left lets the next go
         if status == 429:
             stats.rate_limited += 1
         return status, retry_after, body, media

@@ -99,7 +99,15 @@ class ConnectionConfig(BaseModel):
     )
     max_attempts: int = Field(default=10, ge=1, description="attempts per request")
     retry_timeout: float = Field(
-        default=600.0, gt=0, description="seconds one request may spend in retries"
+        default=600.0, gt=0, description="seconds one request may spend in retries (429s aside)"
+    )
+    rate_limit_deadline: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "seconds of nothing but 429s (no request of the credential succeeding) before a "
+            "request gives up; until then 429s are waited out and cost no retry"
+        ),
     )
     headers: dict[str, str] = Field(
         default_factory=dict, description="sent with every request, e.g. x-project-id"

@@ -8,6 +8,7 @@ from typing import Literal
 
 from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
 from syncer.sandbox.poison_corpus import MIN_MASTER_RECORDS as MIN_CORPUS_RECORDS
+from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
 
 Envelope = Literal["rows", "array"]
 
@@ -22,6 +23,10 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "latency_ms": float,
     "rate_limit": int,
     "retry_after": bool,
+    # the limiter's kind (docs/sandbox.md "Auth, rate limit, latency, errors")
+    "limiter": str,
+    "limiter_burst": int,
+    "limit_factor": float,
     "churn_inserts_per_page": int,
     "churn_deletes_per_page": int,
     "envelope": str,
@@ -105,6 +110,12 @@ class SandboxConfig:
     rate_limit: int = 3
     #: send `Retry-After: 1` with 429 responses (Exto does not document one)
     retry_after: bool = False
+    #: how `rate_limit` is counted: "sliding" (a 1 s sliding window), "fixed" (1 s windows on the
+    #: clock) or "token_bucket" (`limiter_burst` tokens refilled at `rate_limit` a second); the
+    #: limit really enforced is `limit_factor` of `rate_limit` (`ratelimit.Rule`)
+    limiter: LimiterKind = "sliding"
+    limiter_burst: int = 1
+    limit_factor: float = 1.0
     #: added to every data request, after the rate-limit decision
     latency_ms: float = 0.0
     envelope: Envelope = "rows"
@@ -246,6 +257,12 @@ class SandboxConfig:
         """
         return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
 
+    def limit_rule(self) -> Rule:
+        """The per-token rate limit the sandbox enforces now."""
+        return Rule(
+            self.rate_limit, 1.0, self.limiter, burst=self.limiter_burst, factor=self.limit_factor
+        )
+
     def runtime_knobs(self) -> dict[str, object]:
         """The current values of every runtime knob."""
         return {name: getattr(self, name) for name in RUNTIME_KNOBS}
@@ -345,4 +362,5 @@ _SPECIAL_CHECKS: Mapping[str, Callable[[str, object], object]] = {
     "total_delta": _signed,
     "total_pages_delta": _signed,
     "reject_keys": _tokens,
+    **LIMITER_KNOBS,
 }

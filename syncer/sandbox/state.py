@@ -24,7 +24,7 @@ from syncer.sandbox.collection import Collection
 from syncer.sandbox.config import SandboxConfig
 from syncer.sandbox.data import Dataset, GenerationResult
 from syncer.sandbox.exto_faults import FaultState
-from syncer.sandbox.ratelimit import Clock, SlidingWindowLimiter, max_in_window
+from syncer.sandbox.ratelimit import Clock, Limiter, max_in_window
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class Sandbox(RequestLog):
     def __init__(self, config: SandboxConfig, clock: Clock = time.monotonic) -> None:
         self.config = config
         self.clock = clock
-        self.limiter = SlidingWindowLimiter(window=1.0, clock=clock)
+        self.limiter = Limiter(clock=clock)
         self.request_log: list[RequestLogEntry] = []
         self.data = Dataset.build(config)
         #: serialises reads, churn and writes of the data (scans and writes run in a thread)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from syncer.sandbox import SANDBOX_KEY
-from syncer.sandbox.ratelimit import SlidingWindowLimiter, max_in_window
+from syncer.sandbox.ratelimit import Limiter, Rule, max_in_window
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -154,21 +154,120 @@ async def test_latency_does_not_move_the_rate_limit_decision(make_client, clock)
 def test_limiter_window_is_half_open():
     """A request exactly one window after another no longer counts against it."""
     now = [0.0]
-    limiter = SlidingWindowLimiter(window=1.0, clock=lambda: now[0])
-    assert [limiter.admit("t", 2) for _ in range(3)] == [True, True, False]
+    limiter = Limiter(clock=lambda: now[0])
+    rule = Rule(2, 1.0)
+    assert [limiter.admit("t", rule) for _ in range(3)] == [True, True, False]
     now[0] = 0.5
-    assert limiter.admit("t", 2) is False
+    assert limiter.admit("t", rule) is False
     now[0] = 1.0
-    assert limiter.admit("t", 2) is True
-    assert limiter.admit("t", 2) is True
-    assert limiter.admit("t", 2) is False
-    assert limiter.admit("other", 2) is True
+    assert limiter.admit("t", rule) is True
+    assert limiter.admit("t", rule) is True
+    assert limiter.admit("t", rule) is False
+    assert limiter.admit("other", rule) is True
 
 
 def test_limiter_zero_means_unlimited():
-    """limit 0 admits everything."""
-    limiter = SlidingWindowLimiter(clock=lambda: 0.0)
-    assert all(limiter.admit("t", 0) for _ in range(100))
+    """limit 0 admits everything, whatever the kind."""
+    limiter = Limiter(clock=lambda: 0.0)
+    for kind in ("sliding", "fixed", "token_bucket"):
+        assert all(limiter.admit("t", Rule(0, 1.0, kind)) for _ in range(100))
+
+
+def test_fixed_windows_start_on_the_clock():
+    """Fixed: a window is a span of the clock; a new span starts with a fresh count, so two
+    bursts either side of a boundary both pass."""
+    now = [10.9]
+    limiter = Limiter(clock=lambda: now[0])
+    rule = Rule(2, 1.0, "fixed")
+    assert [limiter.admit("t", rule) for _ in range(3)] == [True, True, False]
+    assert limiter.check("t", rule).retry_after == pytest.approx(0.1)
+    now[0] = 11.0
+    assert [limiter.admit("t", rule) for _ in range(3)] == [True, True, False]
+    now[0] = 11.99
+    assert limiter.admit("t", rule) is False
+
+
+def test_token_bucket_without_burst_wants_even_spacing():
+    """Token bucket, burst 1, 4 a second: one request each 0.25 s passes; two closer together
+    do not, although a sliding window of 4 a second would take both."""
+    now = [0.0]
+    limiter = Limiter(clock=lambda: now[0])
+    rule = Rule(4, 1.0, "token_bucket")
+    assert limiter.admit("t", rule) is True
+    assert limiter.admit("t", rule) is False
+    for step in range(1, 9):
+        now[0] = step * 0.25
+        assert limiter.admit("t", rule) is True, step
+    now[0] += 0.2
+    assert limiter.admit("t", rule) is False
+    assert limiter.check("t", rule).retry_after == pytest.approx(0.05)
+
+
+def test_token_bucket_burst_is_its_capacity():
+    """Burst 3: three at once from a full bucket, then one per refill; idle time stores no
+    more than the burst."""
+    now = [0.0]
+    limiter = Limiter(clock=lambda: now[0])
+    rule = Rule(2, 1.0, "token_bucket", burst=3)
+    assert [limiter.admit("t", rule) for _ in range(4)] == [True, True, True, False]
+    now[0] = 100.0
+    assert [limiter.admit("t", rule) for _ in range(4)] == [True, True, True, False]
+    now[0] = 100.5
+    assert [limiter.admit("t", rule) for _ in range(2)] == [True, False]
+
+
+@pytest.mark.parametrize("kind", ["sliding", "fixed", "token_bucket"])
+def test_limit_factor_enforces_a_share_of_the_documented_rate(kind):
+    """limit_factor 0.5 of 4 a second: over 10 s of a request every 0.05 s, each kind admits
+    about 2 a second (20, give or take a window's worth), not 4."""
+    now = [0.0]
+    limiter = Limiter(clock=lambda: now[0])
+    rule = Rule(4, 1.0, kind, factor=0.5)
+    admitted = 0
+    for step in range(200):
+        now[0] = step * 0.05
+        admitted += limiter.admit("t", rule)
+    assert 19 <= admitted <= 24
+
+
+async def test_limiter_knobs_switch_the_kind_at_run_time(make_client, clock):
+    """POST /_sandbox/config sets the kind, burst and factor; bad values are a 400."""
+    client = await make_client(rate_limit=2, clock=clock)
+    answer = await client.post(
+        "/_sandbox/config", json={"limiter": "token_bucket", "limiter_burst": 1}
+    )
+    assert await answer.json() == {"limiter": "token_bucket", "limiter_burst": 1}
+    assert (await client.get(MASTERS, headers=AUTH)).status == 200
+    assert (await client.get(MASTERS, headers=AUTH)).status == 429  # no burst
+    clock.advance(0.5)
+    assert (await client.get(MASTERS, headers=AUTH)).status == 200
+    for bad in (
+        {"limiter": "leaky"},
+        {"limiter_burst": 0},
+        {"limiter_burst": 1.5},
+        {"limit_factor": 0},
+        {"limit_factor": True},
+    ):
+        refused = await client.post("/_sandbox/config", json=bad)
+        assert refused.status == 400, bad
+    sb = client.app[SANDBOX_KEY]
+    assert (sb.config.limiter, sb.config.limiter_burst, sb.config.limit_factor) == (
+        "token_bucket",
+        1,
+        1.0,
+    )
+
+
+async def test_limit_factor_over_http(make_client, clock):
+    """rate_limit 4 at limit_factor 0.5: a sliding window of 4 in 2 s."""
+    client = await make_client(rate_limit=4, limit_factor=0.5, clock=clock)
+    statuses = []
+    for _ in range(6):
+        statuses.append((await client.get(MASTERS, headers=AUTH)).status)
+        clock.advance(0.3)
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    clock.advance(0.6)  # 2.1 s after the first
+    assert (await client.get(MASTERS, headers=AUTH)).status == 200
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Error mapping, Retry-After parsing and the credential gate, without a network or sleeps."""
+"""Error mapping, Retry-After parsing and the retries around 429s, against scripted vendors
+over HTTP (the gate's own rules are in test_pacing.py)."""
 
 from __future__ import annotations
 
@@ -121,88 +122,6 @@ async def test_invalid_json_body_is_retried() -> None:
     assert body == {"rows": [1]}
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-async def test_gate_pause_holds_every_request_for_retry_after() -> None:
-    t = FakeTime()
-    gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep)
-    assert gate.pause(2.5) == 2.5
-    gate.sent(await gate.acquire())
-    assert t.now >= 102.5
-
-
-async def test_gate_backs_off_exponentially_without_retry_after() -> None:
-    import random
-
-    t = FakeTime()
-    gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep, rng=random.Random(1))
-    waits = [gate.pause(None) for _ in range(7)]
-    assert 1 <= waits[0] < 1.5 and 2 <= waits[1] < 2.5 and 4 <= waits[2] < 4.5
-    assert waits[-1] <= 30.5
-    gate.succeeded()
-    assert gate.pause(None) < 1.5
-
-
-async def test_gate_never_admits_more_than_the_limit_in_any_second() -> None:
-    """20 req/s: 200 acquisitions, and no one-second window holds more than 20 of them."""
-    t = FakeTime()
-    gate = CredentialGate(20, 0.97, clock=t.clock, sleep=t.sleep)
-    sent = []
-    for _ in range(200):
-        gate.sent(await gate.acquire())
-        sent.append(t.now)
-    assert max(sum(1 for x in sent if s <= x < s + 1.0) for s in sent) == 20
-    rate = len(sent) / (sent[-1] - sent[0] + gate.period)  # whole windows
-    assert 0.95 * 20 <= rate <= 20
-
-
-async def test_gate_lets_a_late_request_catch_up() -> None:
-    """A caller that arrives late is admitted at once while the window has room."""
-    t = FakeTime()
-    gate = CredentialGate(3, 1.0, clock=t.clock, sleep=t.sleep)
-    for _ in range(3):
-        gate.sent(await gate.acquire())
-    t.now += 5.0  # the loop was busy elsewhere
-    before = t.now
-    for _ in range(3):
-        gate.sent(await gate.acquire())
-    assert t.now == before and t.slept == []
-
-
-async def test_gate_counts_a_request_from_when_it_was_sent() -> None:
-    """A request admitted at once but sent late holds its slot until one period after sending."""
-    t = FakeTime()
-    gate = CredentialGate(2, 1.0, clock=t.clock, sleep=t.sleep)
-    first = await gate.acquire()
-    second = await gate.acquire()
-    gate.sent(first)
-    t.now += 0.5  # the second waited for a connection
-    gate.sent(second)
-    gate.sent(await gate.acquire())
-    assert t.now == 101.0  # one period after the first was sent
-    gate.sent(await gate.acquire())
-    assert t.now == 101.5  # one period after the second was sent
-
-
-async def test_gate_for_rates_below_one_per_second() -> None:
-    t = FakeTime()
-    gate = CredentialGate(0.5, 1.0, clock=t.clock, sleep=t.sleep)
-    gate.sent(await gate.acquire())
-    gate.sent(await gate.acquire())
-    assert t.now == 102.0
-
-
 async def actito_call(
     token_route: Callable[[web.Request], Awaitable[web.Response]],
     data_route: Callable[[web.Request], Awaitable[web.Response]],
@@ -260,3 +179,117 @@ async def test_a_second_401_after_a_fresh_token_is_an_auth_failure() -> None:
 
     with pytest.raises(errors.AuthError):
         await actito_call(token_route, data_route)
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def send_through(
+    server: TestServer, gate: CredentialGate, **settings: object
+) -> tuple[object, StreamStats]:
+    """One request through VendorClient and `gate` (a fake clock: pauses take no time)."""
+    values: dict[str, object] = {**connection("https://x").model_dump(), **settings}
+    values["base_url"] = f"http://127.0.0.1:{server.port}/data"
+    stats = StreamStats()
+    async with VendorClient(
+        ConnectionConfig.model_validate(values), exto.connector, TOKEN, gate=gate
+    ) as client:
+        body, _ = await client.send(Request("/api/v1/user/user-access"), what="users", stats=stats)
+    return body, stats
+
+
+async def test_429s_cost_no_attempt_while_the_credential_makes_progress() -> None:
+    """Six 429s in a row, then an answer: the request succeeds although it may make only
+    three attempts; each 429 is counted, and the credential slowed down once."""
+    t = FakeTime()
+    gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep)
+    server = await scripted(*[(429, b"{}")] * 6, (200, b'{"rows": []}'))
+    try:
+        body, stats = await send_through(server, gate, max_attempts=3)
+    finally:
+        await server.close()
+    assert body == {"rows": []}
+    assert (stats.rate_limited, stats.retries, stats.requests) == (6, 6, 7)
+    assert gate.rate < gate.ceiling
+    assert any("paced down to" in w for w in stats.warnings)
+
+
+async def test_429s_between_failures_leave_the_attempts_to_the_failures() -> None:
+    """503, three 429s, 503, 503: the three 503s use the three attempts (stamina's testing
+    mode allows 3), the 429s none."""
+    t = FakeTime()
+    gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep)
+    down = (503, orjson.dumps(error_body(503, "down")))
+    server = await scripted(down, *[(429, b"{}")] * 3, down, down, (200, b"{}"))
+    try:
+        with pytest.raises(errors.RetriableVendorError) as caught:
+            await send_through(server, gate)
+    finally:
+        await server.close()
+    assert "HTTP 503" in caught.value.message
+
+
+async def test_a_vendor_that_answers_429_forever_fails_after_the_deadline() -> None:
+    """No request succeeds: once the credential has made no progress for the deadline, the
+    request fails with RateLimited (exit 5) saying so, after a bounded number of requests."""
+    t = FakeTime()
+    gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep, deadline=60.0)
+    seen = 0
+
+    async def always_429(request: web.Request) -> web.Response:
+        nonlocal seen
+        seen += 1
+        return web.json_response(error_body(429, "Rate limit exceeded."), status=429)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", always_429)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        with pytest.raises(errors.RateLimited) as caught:
+            await send_through(server, gate, max_attempts=100)
+    finally:
+        await server.close()
+    assert "rate_limit_deadline" in caught.value.message and TOKEN not in caught.value.message
+    assert caught.value.exit_code == errors.ExitCode.TRANSIENT
+    assert t.now - 100.0 >= 60.0
+    assert 3 <= seen <= 20
+
+
+async def test_a_write_is_sent_again_after_a_429() -> None:
+    """A write that is not idempotent (retry_ambiguous=False) is sent again after a 429,
+    which proves it was not applied, and only then."""
+    t = FakeTime()
+    gate = CredentialGate(1000, clock=t.clock, sleep=t.sleep)
+    queue = [(429, b"{}"), (200, b'{"ok": true}')]
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.method)
+        status, body = queue.pop(0)
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        values = {**connection("https://x").model_dump()}
+        values["base_url"] = f"http://127.0.0.1:{server.port}/data"
+        async with VendorClient(
+            ConnectionConfig.model_validate(values), exto.connector, TOKEN, gate=gate
+        ) as client:
+            body, _ = await client.send(
+                Request("/api/v1/x", method="POST", json=[{}]), what="w", retry_ambiguous=False
+            )
+    finally:
+        await server.close()
+    assert body == {"ok": True} and seen == ["POST", "POST"]

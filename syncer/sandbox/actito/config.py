@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind
 
 DEFAULT_API_KEY = "sandbox-actito-key"
 DEFAULT_ENTITY = "sandbox"
@@ -19,6 +20,10 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "max_concurrent": int,
     "calls_per_minute": int,
     "throttle_ms_per_excess_call": float,
+    # how calls_per_minute is counted (docs/vendors/actito.md, "Licence limits")
+    "limiter": str,
+    "limiter_burst": int,
+    "limit_factor": float,
     "latency_ms": float,
     "default_limit": int,
     "list_max_limit": int,
@@ -58,6 +63,11 @@ class ActitoConfig:
     calls_per_minute: int = 100
     #: latency added per call over `calls_per_minute` in the last 60 s
     throttle_ms_per_excess_call: float = 200.0
+    #: how calls over `calls_per_minute` are counted: "sliding", "fixed" (minutes on the clock)
+    #: or "token_bucket" (`limiter_burst` tokens), at `limit_factor` of it (`limits.CallWindow`)
+    limiter: LimiterKind = "sliding"
+    limiter_burst: int = 1
+    limit_factor: float = 1.0
     #: latency added to every accepted data request
     latency_ms: float = 0.0
     #: `limit` when a list request sends none (vendors.md §3.3 [A]: start at 100)
@@ -104,6 +114,8 @@ class ActitoConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
+    if name in LIMITER_KNOBS:
+        return LIMITER_KNOBS[name](name, value)
     if kind is tuple:
         items = string_list(name, value)
         if not all(isinstance(item, str) and item for item in items):

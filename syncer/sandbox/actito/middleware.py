@@ -75,7 +75,12 @@ async def _admit(
         raise error
     try:
         delay = sb.calls.throttle_ms(
-            at, config.calls_per_minute, config.throttle_ms_per_excess_call
+            at,
+            config.calls_per_minute,
+            config.throttle_ms_per_excess_call,
+            kind=config.limiter,
+            burst=config.limiter_burst,
+            factor=config.limit_factor,
         )
         if delay > 0:
             sb.throttled_calls += 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from syncer.sandbox.ioto.items import claim_id
 from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
 
 DEFAULT_TOKEN = "sandbox-ioto-token"
 DEFAULT_ACCOUNT = "01SANDBOXACCOUNT000000000"
@@ -34,6 +35,10 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "filtered_ratio": float,
     "empty_page_every": int,
     "throttle_per_second": int,
+    # the throttle's kind (docs/vendors/ioto.md, "Throttle")
+    "limiter": str,
+    "limiter_burst": int,
+    "limit_factor": float,
     "unknown_route_403": bool,
     "latency_ms": float,
     "churn_inserts_per_page": int,
@@ -73,6 +78,11 @@ class IotoConfig:
     empty_page_every: int = 0
     #: requests admitted in any 1-second window, all tokens together (0 = unlimited)
     throttle_per_second: int = 0
+    #: how the throttle counts: "sliding", "fixed" or "token_bucket" (`limiter_burst` tokens),
+    #: enforcing `limit_factor` of `throttle_per_second` (`syncer.sandbox.ratelimit.Rule`)
+    limiter: LimiterKind = "sliding"
+    limiter_burst: int = 1
+    limit_factor: float = 1.0
     #: answer unknown routes and non-POST methods like API Gateway (403) instead of 400
     unknown_route_403: bool = False
     #: added to every logged request, after the throttle decision
@@ -105,6 +115,16 @@ class IotoConfig:
         """
         return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
 
+    def limit_rule(self) -> Rule:
+        """The API Gateway throttle the sandbox enforces now."""
+        return Rule(
+            self.throttle_per_second,
+            1.0,
+            self.limiter,
+            burst=self.limiter_burst,
+            factor=self.limit_factor,
+        )
+
     def describe(self) -> dict[str, object]:
         """Every knob and its value, for the stats route (tokens are not shown)."""
         return describe_knobs(self, hide="tokens")
@@ -112,6 +132,8 @@ class IotoConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
+    if name in LIMITER_KNOBS:
+        return LIMITER_KNOBS[name](name, value)
     if kind is tuple:
         ids = string_list(name, value)
         if not all(isinstance(item, str) and item for item in ids):

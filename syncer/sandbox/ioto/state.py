@@ -25,7 +25,7 @@ from syncer.sandbox.ioto.data import GENERATION_EPOCH_MS, GenerationResult, Ioto
 from syncer.sandbox.ioto.items import DAY_MS
 from syncer.sandbox.ioto.ledger import AppliedWrite
 from syncer.sandbox.ioto.models import DATA_MODELS, MODELS, Item
-from syncer.sandbox.ratelimit import Clock, SlidingWindowLimiter
+from syncer.sandbox.ratelimit import Clock, Limiter
 from syncer.sandbox.state import RequestLog, RequestLogEntry
 
 
@@ -36,7 +36,7 @@ class IotoSandbox(RequestLog):
         self.config = config
         self.clock = clock
         #: the API Gateway throttle: one window for every caller (key "*")
-        self.limiter = SlidingWindowLimiter(window=1.0, clock=clock)
+        self.limiter = Limiter(clock=clock)
         self.request_log: list[RequestLogEntry] = []
         self.data = IotoDataset.build(config)
         #: find pages served so far (drives `empty_page_every`)

@@ -99,7 +99,14 @@ def _gate(sb: XtraKitSandbox, request: web.Request, token: str | None, at: float
     if token is None or token not in config.api_keys:
         raise ApiError(401, "Unauthenticated")
     limit = config.rate_limit_per_minute
-    verdict = sb.throttle.hit(token, limit, now=at)
+    verdict = sb.throttle.hit(
+        token,
+        limit,
+        now=at,
+        kind=config.limiter,
+        burst=config.limiter_burst,
+        factor=config.limit_factor,
+    )
     headers: dict[str, str] = {}
     if limit > 0 and config.rate_limit_headers:
         headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(verdict.remaining)}

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind
 
 DEFAULT_KEY = "sandbox-xtrakit-key"
 
@@ -14,6 +15,10 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "api_keys": tuple,
     "rate_limit_per_minute": int,
     "rate_limit_headers": bool,
+    # the throttle's kind (docs/vendors/xtrakit.md, "Rate limit")
+    "limiter": str,
+    "limiter_burst": int,
+    "limit_factor": float,
     "suspended": bool,
     "pagination": bool,
     "default_per_page": int,
@@ -49,6 +54,12 @@ class XtraKitConfig:
     rate_limit_per_minute: int = 60
     #: X-RateLimit-Limit / X-RateLimit-Remaining on throttled routes, Retry-After on 429
     rate_limit_headers: bool = True
+    #: how the throttle counts: "sliding", "fixed" (minutes on the clock) or "token_bucket"
+    #: (`limiter_burst` tokens), enforcing `limit_factor` of `rate_limit_per_minute`
+    #: (`syncer.sandbox.ratelimit.Rule`)
+    limiter: LimiterKind = "sliding"
+    limiter_burst: int = 1
+    limit_factor: float = 1.0
     #: every authenticated call answers 402 "Payment required"
     suspended: bool = False
     #: False: lists carry no `pagination` object, ignore page/per_page and stop at 20 records
@@ -96,6 +107,8 @@ class XtraKitConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
+    if name in LIMITER_KNOBS:
+        return LIMITER_KNOBS[name](name, value)
     if kind is tuple:
         keys = string_list(name, value)
         if not all(isinstance(key, str) and key.strip() for key in keys):

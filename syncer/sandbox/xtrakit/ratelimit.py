@@ -1,9 +1,8 @@
-"""XtraKit's assumed Laravel `throttle:api` (60 per minute per key), as a sliding window.
+"""XtraKit's assumed Laravel `throttle:api` (60 per minute per key), by default as a sliding window.
 
-A request at time t is admitted when fewer than `limit` requests from the same key were admitted
-in the half-open window (t - window, t], the rule of `syncer.sandbox.ratelimit`. This limiter also
-says what Laravel's headers need: the slots left after an admitted request, and how long a
-refused one must wait for the oldest admitted request to leave the window.
+The admission rule is `syncer.sandbox.ratelimit`'s (the `limiter`, `limiter_burst` and
+`limit_factor` knobs pick the kind); this wrapper adds what Laravel's headers need: the slots left
+after an admitted request, and the whole seconds a refused one must wait.
 
     throttle = Throttle(window=60.0, clock=fake_clock)
     throttle.hit("key", limit=60)  # Verdict(admitted=True, remaining=59, retry_after=0)
@@ -13,10 +12,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from dataclasses import dataclass
 
-from syncer.sandbox.ratelimit import Clock
+from syncer.sandbox.ratelimit import Clock, Limiter, LimiterKind, Rule
 
 
 @dataclass(frozen=True)
@@ -31,30 +29,32 @@ class Verdict:
 
 
 class Throttle:
-    """Per-key sliding-window admission; refused requests are not recorded (as in Laravel)."""
+    """Per-key admission; refused requests are not recorded (as in Laravel)."""
 
-    __slots__ = ("_admitted", "clock", "window")
+    __slots__ = ("_limiter", "window")
 
     def __init__(self, window: float = 60.0, clock: Clock = time.monotonic) -> None:
         self.window = window
-        self.clock = clock
-        #: key -> times of admitted requests still inside the window, oldest first
-        self._admitted: dict[str, deque[float]] = {}
+        self._limiter = Limiter(clock=clock)
 
-    def hit(self, key: str, limit: int, now: float | None = None) -> Verdict:
-        """Admit and record a request now, unless `limit` (> 0) requests already fill the window.
+    def hit(
+        self,
+        key: str,
+        limit: int,
+        now: float | None = None,
+        *,
+        kind: LimiterKind = "sliding",
+        burst: int = 1,
+        factor: float = 1.0,
+    ) -> Verdict:
+        """Admit and record a request now, unless `limit` (> 0) requests already fill the window
+        (counted the `kind` way, at `factor` of the limit).
 
         `now` defaults to the clock; pass the reading already logged for the request. Requests
         made while unlimited are not recorded.
         """
-        if limit <= 0:
-            return Verdict(True, 0, 0)
-        now = self.clock() if now is None else now
-        times = self._admitted.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= limit:
-            wait = math.ceil(times[0] + self.window - now)
-            return Verdict(False, 0, max(wait, 1))
-        times.append(now)
-        return Verdict(True, limit - len(times), 0)
+        rule = Rule(limit, self.window, kind, burst=burst, factor=factor)
+        verdict = self._limiter.check(key, rule, now)
+        if verdict.admitted:
+            return Verdict(True, verdict.remaining, 0)
+        return Verdict(False, 0, max(math.ceil(verdict.retry_after - 1e-9), 1))

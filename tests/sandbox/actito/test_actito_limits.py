@@ -113,3 +113,42 @@ def test_call_window_is_sliding_and_half_open():
     assert window.throttle_ms(59.9, 2, 100.0) == 300.0
     assert window.record(60.0) == 2  # the four calls at 0.0 have left the window
     assert window.throttle_ms(60.0, 0, 100.0) == 0.0  # 0 = never slow down
+
+
+def test_call_window_fixed_counts_per_minute_of_the_clock():
+    """Fixed: the excess counts within the clock's minute; a new minute starts afresh."""
+    window = CallWindow(window=60.0)
+    delays = [window.throttle_ms(59.0, 2, 100.0, kind="fixed") for _ in range(3)]
+    assert delays == [0.0, 0.0, 100.0]
+    assert window.throttle_ms(60.0, 2, 100.0, kind="fixed") == 0.0
+
+
+def test_call_window_token_bucket_slows_calls_closer_than_the_rate():
+    """Token bucket, 2 a minute, burst 1: one call each 30 s is never slowed; a call 10 s after
+    another is one token short, the next two short."""
+    window = CallWindow(window=60.0)
+    assert [window.throttle_ms(t, 2, 100.0, kind="token_bucket") for t in (0, 30, 60)] == [0.0] * 3
+    assert window.throttle_ms(70.0, 2, 100.0, kind="token_bucket") == 100.0
+    assert window.throttle_ms(70.0, 2, 100.0, kind="token_bucket") == 200.0
+
+
+def test_call_window_limit_factor_stretches_the_minute():
+    """limit_factor 0.5: 2 calls a minute become 2 in any 120 s."""
+    window = CallWindow(window=60.0)
+    delays = [window.throttle_ms(t, 2, 100.0, factor=0.5) for t in (0.0, 50.0, 100.0, 120.0)]
+    assert delays == [0.0, 0.0, 100.0, 100.0]
+
+
+async def test_limiter_knobs_over_http(make_actito, clock):
+    """The limiter knobs are runtime knobs of POST /_sandbox/config, checked like the others."""
+    client = await make_actito(calls_per_minute=1, throttle_ms_per_excess_call=1, clock=clock)
+    answer = await client.post(
+        "/_sandbox/config", json={"limiter": "fixed", "limiter_burst": 2, "limit_factor": 0.75}
+    )
+    assert answer.status == 200
+    assert await answer.json() == {"limiter": "fixed", "limiter_burst": 2, "limit_factor": 0.75}
+    assert (await client.post("/_sandbox/config", json={"limiter": "nope"})).status == 400
+    headers = await bearer(client)
+    for _ in range(2):
+        assert (await client.get(PROFILES, headers=headers)).status == 200
+    assert sandbox(client).throttled_calls == 1

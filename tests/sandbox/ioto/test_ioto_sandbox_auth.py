@@ -166,3 +166,22 @@ async def test_latency_knob_delays_answers(ioto):
     started = time.perf_counter()
     await sandbox.call(GENERIC, {"_type": "Store"})
     assert time.perf_counter() - started >= 0.03
+
+
+async def test_throttle_kinds_and_factor(ioto, fake_clock):
+    """The throttle as a token bucket without burst (requests must come 1/rate apart), then
+    as fixed windows at half the rate; both set through POST /_sandbox/config."""
+    sandbox = await ioto(throttle_per_second=4, clock=fake_clock)
+    body = {"_type": "Store"}
+    answer = await sandbox.client.post("/_sandbox/config", json={"limiter": "token_bucket"})
+    assert answer.status == 200
+    assert [(await sandbox.call(GENERIC, body)).status for _ in range(2)] == [200, 429]
+    fake_clock.advance(0.25)
+    assert (await sandbox.call(GENERIC, body)).status == 200
+    sandbox.sb.config.apply({"limiter": "fixed", "limit_factor": 0.5})
+    fake_clock.now = 2000.0  # the start of a 2-second span
+    assert [(await sandbox.call(GENERIC, body)).status for _ in range(5)] == [200] * 4 + [429]
+    fake_clock.advance(1.9)
+    assert (await sandbox.call(GENERIC, body)).status == 429
+    fake_clock.advance(0.1)
+    assert (await sandbox.call(GENERIC, body)).status == 200

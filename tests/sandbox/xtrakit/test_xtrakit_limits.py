@@ -133,3 +133,32 @@ def test_throttle_window_is_half_open():
     now[0] = 60.0
     assert throttle.hit("k", 2).admitted
     assert throttle.hit("other", 2).admitted
+
+
+async def test_token_bucket_throttle_says_when_the_next_token_comes(make_xtrakit, clock):
+    """Token bucket, 60 a minute, burst 1: a request each second passes; one sooner is 429
+    with Retry-After 1 (the whole seconds until the next token)."""
+    client = await make_xtrakit(rate_limit_per_minute=60, limiter="token_bucket", clock=clock)
+    for _ in range(5):
+        assert (await client.get(CUSTOMERS, headers=AUTH)).status == 200
+        clock.advance(1.0)
+    assert (await client.get(CUSTOMERS, headers=AUTH)).status == 200
+    clock.advance(0.4)
+    refused = await client.get(CUSTOMERS, headers=AUTH)
+    assert (refused.status, refused.headers["Retry-After"]) == (429, "1")
+
+
+async def test_fixed_minutes_and_limit_factor(make_xtrakit, clock):
+    """Fixed at limit_factor 0.5: 2 a minute become 2 per clock span of 120 s."""
+    client = await make_xtrakit(
+        rate_limit_per_minute=2, limiter="fixed", limit_factor=0.5, clock=clock
+    )
+    clock.now = 1200.0  # the start of a span
+    statuses = []
+    for _ in range(3):
+        statuses.append((await client.get(CUSTOMERS, headers=AUTH)).status)
+        clock.advance(50.0)
+    assert statuses == [200, 200, 429]
+    clock.now = 1320.0  # the next span
+    assert (await client.get(CUSTOMERS, headers=AUTH)).status == 200
+    assert (await client.post("/_sandbox/config", json={"limit_factor": -1})).status == 400
