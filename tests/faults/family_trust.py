@@ -342,7 +342,7 @@ SPECS = [
     Spec(
         15,
         "pages that lie: short, empty, repeated, ignored; totals that lie or change",
-        {"full": (24, 5_000), "fast": (3, 2_000)},
+        {"full": (12, 5_000), "fast": (3, 2_000)},
         lying_pages,
     ),
     Spec(
@@ -354,7 +354,7 @@ SPECS = [
     Spec(
         20,
         "the lock holder's backend terminated, a second run started",
-        {"full": (20, 3_000), "fast": (2, 2_000)},
+        {"full": (10, 3_000), "fast": (2, 2_000)},
         lock_lost,
     ),
 ]
