@@ -4,9 +4,6 @@ answer that is an HTML page is retried, and never becomes records."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,8 @@ import pytest
 from syncer import engine, errors
 from syncer.sandbox import Sandbox
 from syncer.sandbox.exto_faults import MAINTENANCE_PAGE
-from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory, exto_config
+from tests.acceptance.test_cli import env, syncer
+from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 
 pytestmark = pytest.mark.integration
@@ -104,21 +102,9 @@ async def test_the_cli_exits_3_when_records_hold_bad_bytes(
         f'base_url = "{url}"\ntoken_env = "{TOKEN_ENV}"\n'
         'rate_limit = 1000\nstreams = ["master:LOCATION"]\n'
     )
-    environ = {**os.environ, "SYNCER_DATABASE_URL": db_url, TOKEN_ENV: TOKEN}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        "sync",
-        "--config",
-        str(config),
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
-    assert proc.returncode == 3, err.decode()[-2000:]
-    assert "quarantined" in out.decode()
+    code, out, err = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 3, err[-2000:]
+    assert "quarantined" in out
 
 
 async def test_html_answers_are_retried_and_never_become_records(

@@ -4,15 +4,13 @@ answers nothing but 429 fails the run once the no-progress deadline has passed."
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from syncer import engine
+from tests.acceptance.test_cli import env, syncer
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals
 
@@ -71,22 +69,10 @@ async def test_a_vendor_answering_429_forever_fails_after_the_deadline(
         "rate_limit = 20\nrate_limit_deadline = 2\nmax_attempts = 2\n"
         'streams = ["master:LOCATION"]\n'
     )
-    env = {**os.environ, "SYNCER_DATABASE_URL": db_url, TOKEN_ENV: TOKEN, "COLUMNS": "200"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        "sync",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode == 5, err.decode()[-2000:]
-    assert "rate_limit_deadline" in out.decode() + err.decode()
-    assert TOKEN not in out.decode() + err.decode()
+    code, out, err = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 5, err[-2000:]
+    assert "rate_limit_deadline" in out + err
+    assert TOKEN not in out + err
     run = await db.fetchrow("SELECT status, error, rate_limited, requests FROM syncer.runs")
     assert run["status"] == "failed" and "rate_limit_deadline" in run["error"]
     assert run["rate_limited"] == sb.count_status(429) == run["requests"] > 2
