@@ -902,7 +902,9 @@ async def secrets(lab: Lab, tally: Experiment, trials: int, records: int, seed: 
 
 def with_database_password_query(url: str) -> str:
     """`url` with the canary password as a `?password=` parameter too."""
-    return urlunsplit(urlsplit(url)._replace(query=f"password={CANARY_PASSWORD}"))
+    parts = urlsplit(url)  # the embedded server's URL names its socket directory in `host=`
+    query = "&".join(q for q in (parts.query, f"password={CANARY_PASSWORD}") if q)
+    return urlunsplit(parts._replace(query=query))
 
 
 def _recording_psql(lab: Lab) -> tuple[str, Any]:
