@@ -51,10 +51,7 @@ async def reset(
         async with mirror.stream_lock(ref.connection, ref.stream) as fence:
             state = await mirror.load_state(ref)
             with translate_errors("resetting the stream's state"):
-                async with mirror.pool.acquire() as conn, conn.transaction():
-                    token = await conn.fetchval(queries["check_fence"], fence.name)
-                    if token != fence.token:
-                        raise errors.LockLost()
+                async with mirror.fenced(fence) as conn:
                     if set_cursor:
                         await conn.execute(queries["set_cursor"], ref.stream_id, cursor)
                     if drop_pass and state.pass_id is not None:

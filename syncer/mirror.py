@@ -272,8 +272,7 @@ class Mirror:
         self, ref: StreamRef, mode: str, params: dict[str, str], fence: Fence
     ) -> int:
         with translate_errors("starting a pass"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 pass_id: int = await conn.fetchval(
                     queries["begin_pass"], ref.stream_id, mode, orjson.dumps(params).decode()
                 )
@@ -434,8 +433,7 @@ class Mirror:
     ) -> list[str]:
         """Record `keys` as missing from this pass; return those missing from an earlier one too."""
         with translate_errors("recording missing keys"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 rows = await conn.fetch(queries["missing_before"], ref.stream_id, keys, pass_id)
                 await conn.execute(queries["note_missing"], ref.stream_id, keys, pass_id)
         return [r["key"] for r in rows]
@@ -445,8 +443,7 @@ class Mirror:
     ) -> int:
         """Mark `keys` deleted; any held deletes of the stream are settled by this decision."""
         with translate_errors("marking deleted records"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 status = await conn.execute(for_table("soft_delete", ref.table), keys, run_id)
                 await conn.execute(queries["forget_missing"], ref.stream_id, keys)
                 await conn.execute(queries["clear_held"], ref.stream_id)
@@ -457,15 +454,13 @@ class Mirror:
     ) -> None:
         """Keep confirmed deletes aside for an operator (replacing any held before)."""
         with translate_errors("holding deletes"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 await conn.execute(queries["hold_deletes"], ref.stream_id, keys, pass_id, run_id)
 
     async def clear_held(self, ref: StreamRef, fence: Fence) -> int:
         """Drop the stream's held deletes; how many there were."""
         with translate_errors("dropping held deletes"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 dropped: int = await conn.fetchval(queries["clear_held"], ref.stream_id)
         return dropped
 
@@ -479,8 +474,7 @@ class Mirror:
     ) -> datetime | None:
         """Close the pass; returns the stream's cursor after it."""
         with translate_errors("closing the pass"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 cursor: datetime | None = await conn.fetchval(
                     queries["finish_pass"], ref.stream_id, full, complete
                 )
@@ -489,8 +483,7 @@ class Mirror:
 
     async def drop_pass_keys(self, pass_id: int, fence: Fence) -> None:
         with translate_errors("discarding an abandoned pass"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _check_fence(conn, fence)
+            async with self.fenced(fence) as conn:
                 await conn.execute(queries["drop_pass_keys"], pass_id)
 
     # -- analysts ----------------------------------------------------------------------------
@@ -611,10 +604,11 @@ class Mirror:
         return value
 
     @contextlib.asynccontextmanager
-    async def _writing(
+    async def fenced(
         self, fence: Fence | None
     ) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
-        """A connection in a transaction that commits only while `fence` is still current."""
+        """A connection in a transaction that commits only while `fence` is still current
+        (LockLost otherwise); without a fence, a plain transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             if fence is not None:
                 await _check_fence(conn, fence)
@@ -625,7 +619,7 @@ class Mirror:
     ) -> list[OutboxRow]:
         """Mark the next rows to send as 'sending' (committed before anything is sent)."""
         with translate_errors("claiming outbox rows"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 rows = await conn.fetch(queries["claim_outbox"], connection, push_id, limit)
         return sorted(
             (
@@ -652,7 +646,7 @@ class Mirror:
         if not ids:
             return
         with translate_errors("recording push outcomes"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 await conn.execute(
                     queries["mark_outbox"],
                     list(ids),
@@ -674,7 +668,7 @@ class Mirror:
         if not ids:
             return
         with translate_errors("recording push outcomes"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 nothing = [None] * len(ids)
                 await conn.execute(
                     queries["mark_outbox"], list(ids), "accepted", nothing, list(vendor_ids)
@@ -693,7 +687,7 @@ class Mirror:
         if not ids:
             return
         with translate_errors("releasing outbox rows"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 await conn.execute(queries["release_outbox"], list(ids), message)
 
     async def find_stream(self, connection: str, stream: str) -> StreamRef | None:
@@ -731,7 +725,7 @@ class Mirror:
             return
         texts = [orjson.dumps(e).decode() for e in evidence]
         with translate_errors("recording push evidence"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 await conn.execute(queries["set_outbox_evidence"], list(ids), texts)
 
     async def records_by_field(
@@ -760,7 +754,7 @@ class Mirror:
             "WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[])"
         )
         with translate_errors(f"marking deletes in mirror.{table}"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 status = await conn.execute(sql, list(path), list(values), run_id)
         return int(status.split()[-1])
 
@@ -829,7 +823,7 @@ class Mirror:
             "(SELECT pg_catalog.count(*) FROM replaced) AS replaced FROM diff"
         )
         with translate_errors(f"diffing {desired.table} against the mirror"):
-            async with self._writing(fence) as conn:
+            async with self.fenced(fence) as conn:
                 row = await conn.fetchrow(
                     sql, connection, desired.table, desired.endpoint, key_field
                 )
