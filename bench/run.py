@@ -23,6 +23,7 @@ import limits  # bench/limits.py, beside this file
 import orjson
 import vendors  # bench/vendors.py, beside this file
 from aiohttp import web
+from rss import PeakRss  # bench/rss.py, beside this file
 
 from syncer import db, log, migrate, push
 from syncer.sandbox import SANDBOX_KEY, SandboxConfig, create_app
@@ -107,10 +108,12 @@ async def sync_once_any(database_url: str, *args: str) -> dict[str, Any]:
         cwd=ROOT,
         env={**os.environ, "SYNCER_BENCH_TOKEN": TOKEN},
     )
-    out, err = await proc.communicate()
+    with PeakRss(proc.pid) as rss:
+        out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(err.decode()[-2000:])
     result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    result["peak_rss_mb"] = rss.peak_mb
     return result
 
 

@@ -1,5 +1,6 @@
-"""One syncer run in its own process, for the benchmarks: prints a JSON line of its results,
-with the peak RSS of the process and its page-decoding workers together.
+"""One syncer run in its own process, for the benchmarks: prints a JSON line of its results
+(the caller samples the peak RSS of the process and its page-decoding workers from outside:
+bench/rss.py).
 
 usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]   (Exto master:LOCATION)
        python bench/sync_once.py DATABASE_URL --config CONFIG_JSON [--pacer aiolimiter]
@@ -10,28 +11,14 @@ usage: python bench/sync_once.py DATABASE_URL BASE_URL RATE [MODE]   (Exto maste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-import threading
 import time
 
 import orjson
-import psutil
 
 from syncer import engine, log
 from syncer.settings import Config
-
-
-def _sample_rss(peak: list[int], done: threading.Event) -> None:
-    """Peak RSS of this process plus its decoding workers, sampled every 50 ms."""
-    me = psutil.Process()
-    while not done.wait(0.05):
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-        peak[0] = max(peak[0], total)
 
 
 def _config() -> tuple[Config, str]:
@@ -68,15 +55,9 @@ async def main() -> None:
     config, mode = _config()
     _use_pacer()
     log.configure(json=True, level="warning")
-    peak = [0]
-    done = threading.Event()
-    sampler = threading.Thread(target=_sample_rss, args=(peak, done), daemon=True)
-    sampler.start()
     started = time.perf_counter()
     results = await engine.sync(config, database_url, mode=mode)
     seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
     failed = [r for r in results if r.status not in ("succeeded", "quarantined")]
     stats = {
         field: sum(getattr(r.stats, field) for r in results)
@@ -89,7 +70,6 @@ async def main() -> None:
                 "error": failed[0].error if failed else None,
                 "seconds": seconds,
                 "stats": stats,
-                "peak_rss_mb": peak[0] / 2**20,
             }
         ).decode()
     )
