@@ -4,7 +4,9 @@ one run through real HTTP to an Exto sandbox in its own process (20 requests/s, 
 For each kind (`sliding`, `fixed`, `token_bucket` with burst 1) it runs syncer twice: with the
 vendor's real limit equal to the configured `rate_limit`, and at 75% of it (`limit_factor`
 0.75). It prints the requests the sandbox accepted per second (first to last request) over the
-limit it really enforced, and the 429s. At the correct rate it also runs syncer with its gate
+limit it really enforced, and the 429s. Against the token bucket at the correct rate it also
+runs syncer on pages of 50 records, which syncer decodes on its event loop rather than in its
+worker processes. At the correct rate it also runs syncer with its gate
 replaced by aiolimiter's `AsyncLimiter` of capacity 1 (`bench/aiolimiter_gate.py`), the
 alternative the pacing was chosen against. Part of `make bench` (bench/run.py calls
 `measure_limits`); runnable alone: `python bench/limits.py`.
@@ -36,17 +38,23 @@ class Case:
     kind: str
     factor: float
     pacer: str  # "syncer" or "aiolimiter"
-    page_size: int  # over RECORDS: 100 -> 200 requests, 67 -> 300
+    page_size: int  # over RECORDS: 100 -> 200 requests, 67 -> 300, 50 -> 400
 
     @property
     def label(self) -> str:
         burst = " burst 1" if self.kind == "token_bucket" else ""
         limit = "correct rate" if self.factor == 1 else f"real limit {self.factor:.0%}"
-        return f"{self.kind}{burst}, {limit}, {self.pacer}"
+        small = f", pages of {self.page_size}" if self.page_size < SMALL_PAGE else ""
+        return f"{self.kind}{burst}, {limit}{small}, {self.pacer}"
 
+
+#: pages smaller than this (about 64 KB of body) are decoded on syncer's event loop, larger ones
+#: in its worker processes (syncer/workers.py): the small-page case shows the first path
+SMALL_PAGE = 90
 
 CASES = [
     *(Case(kind, 1.0, "syncer", 100) for kind in KINDS),
+    Case("token_bucket", 1.0, "syncer", 50),
     *(Case(kind, 0.75, "syncer", 67) for kind in KINDS),
     *(Case(kind, 1.0, "aiolimiter", 100) for kind in KINDS),
 ]
@@ -164,7 +172,7 @@ def report(results: list[dict[str, Any]]) -> None:
     )
     for r in results:
         print(
-            f"  {r['case']:<46} utilisation {r['utilisation']:.3f} of the real limit, "
+            f"  {r['case']:<60} utilisation {r['utilisation']:.3f} of the real limit, "
             f"{r['rate_limited']:>3} 429s of {r['requests']} requests ({r['share_429']:.1%}), "
             f"shortest gap {r['shortest_gap_ms']:.1f} ms, {r['status']}"
         )
