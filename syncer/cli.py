@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from syncer import db, engine, errors, log, migrate, push, roles, settings
+from syncer import db, engine, errors, jobs, log, migrate, push, roles, settings
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
@@ -165,6 +165,9 @@ def sync(
     mode: Annotated[
         str, typer.Option(help="full: read everything, infer deletes. incremental: since cursor.")
     ] = "full",
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Queue one job per stream for the workers instead.")
+    ] = False,
 ) -> None:
     """Pull the configured streams into the mirror, writing only what changed.
 
@@ -178,6 +181,9 @@ def sync(
     cfg = _config(config)
     url = _database()
     _run(migrate.migrate(url))
+    if queue:
+        _queued(_run(jobs.queue_streams(url, cfg, stream or [], mode)))
+        return
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -211,6 +217,15 @@ def sync(
         highlight=False,
     )
     raise typer.Exit(int(engine.exit_code(results)))
+
+
+def _queued(queued: list[tuple[str, int | None]]) -> None:
+    for name, job_id in queued:
+        if job_id is None:
+            out.print(f"{name}: a run already waits in the queue", highlight=False)
+        else:
+            out.print(f"{name}: queued as job {job_id}", highlight=False)
+    out.print(f"Workers run them ({_self_command()} worker); see them with {_self_command()} jobs")
 
 
 def _self_command() -> str:
@@ -644,4 +659,13 @@ def _admin_commands() -> None:
     app.add_typer(cli_admin.deletes_app, name="deletes")
 
 
+def _job_commands() -> None:
+    """`syncer worker` and `syncer jobs` (syncer.cli_jobs uses this module's helpers)."""
+    from syncer import cli_jobs
+
+    app.command("worker")(cli_jobs.worker)
+    app.add_typer(cli_jobs.jobs_app, name="jobs")
+
+
 _admin_commands()
+_job_commands()

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from syncer import errors
+from syncer import errors, jobs_schema
 from syncer.mirror import connect_one
 
 log = structlog.get_logger(__name__)
@@ -81,6 +81,8 @@ async def migrate(url: str, directory: Path | None = None) -> list[str]:
                     continue
                 async with conn.transaction():
                     await conn.execute(migration.path.read_text(encoding="utf-8"))
+                    if migration.version == jobs_schema.MIGRATION:
+                        await jobs_schema.apply(conn)
                     await conn.execute(
                         "INSERT INTO syncer.schema_migrations (version) VALUES ($1)",
                         migration.version,

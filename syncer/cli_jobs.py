@@ -1,0 +1,186 @@
+"""`syncer worker` and `syncer jobs`: the job queue from the command line (syncer/jobs.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from syncer import errors, jobs, jobs_schema, migrate
+from syncer.cli import DEFAULT_CONFIG, ConfigOption, _config, _database, _run, out
+from syncer.mirror import connect_one
+
+jobs_app = typer.Typer(
+    help="The job queue the workers run: list, retry or cancel jobs.",
+    invoke_without_command=True,
+)
+
+#: what `syncer jobs` lists, newest first (procrastinate keeps times in its events table)
+_LIST = f"""
+SELECT j.id, j.task_name, j.args, j.status::text AS status, j.scheduled_at, j.attempts,
+       pg_catalog.min(e.at) FILTER (WHERE e.type = 'deferred') AS deferred_at,
+       pg_catalog.max(e.at) FILTER (WHERE e.type = 'started') AS started_at,
+       pg_catalog.max(e.at) FILTER (
+           WHERE e.type IN ('succeeded', 'failed', 'cancelled', 'aborted')) AS finished_at
+  FROM {jobs_schema.SCHEMA}.procrastinate_jobs j
+  LEFT JOIN {jobs_schema.SCHEMA}.procrastinate_events e ON e.job_id = j.id
+ WHERE $1::text IS NULL OR j.status::text = $1
+ GROUP BY j.id
+ ORDER BY j.id DESC
+ LIMIT $2
+"""
+STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+
+
+def worker(
+    config: ConfigOption = DEFAULT_CONFIG,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Jobs this worker runs at once.")
+    ] = 2,
+) -> None:
+    """Run a worker: it takes jobs from the queue in the mirror's Postgres and runs them.
+
+    Start one on each of several machines pointed at the same SYNCER_DATABASE_URL, and they
+    share the work. Stop it with Ctrl-C or SIGTERM: it finishes (or, after 30 s, interrupts)
+    its running jobs; an interrupted stream resumes from its checkpoint.
+
+    Example: syncer worker --config config/sandbox.toml --concurrency 2
+    """
+    cfg = _config(config)
+    url = _database()
+    _run(migrate.migrate(url))
+    _run(_worker(cfg, url, concurrency))
+
+
+async def _worker(cfg: Any, url: str, concurrency: int) -> None:
+    await _check_schema(url)
+    app = jobs.make_app(url, max_size=concurrency + 3)
+    env = jobs.WorkerEnv(cfg, url)
+    async with app.open_async():
+        await app.run_worker_async(
+            queues=[jobs.QUEUE, jobs.HOUSEKEEPING],
+            concurrency=concurrency,
+            name=f"syncer@{socket.gethostname()}:{os.getpid()}",
+            additional_context={"syncer": env},
+            shutdown_graceful_timeout=30,
+        )
+
+
+async def _check_schema(url: str) -> None:
+    conn = await connect_one(url)
+    try:
+        await jobs_schema.check(conn)
+    finally:
+        await conn.close()
+
+
+@jobs_app.callback()
+def jobs_list(
+    context: typer.Context,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only jobs in this state: {', '.join(STATUSES)}.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+) -> None:
+    """List the queue's jobs, newest first: queued (todo), running (doing), finished."""
+    if context.invoked_subcommand is not None:
+        return
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
+    url = _database()
+    rows = _run(_fetch(url, status, limit))
+    table = Table(title="jobs")
+    for column in ("id", "task", "stream", "mode", "status", "attempts", "queued", "finished"):
+        table.add_column(column, no_wrap=column in ("id", "status"))
+    for row in rows:
+        args = row["args"] or {}
+        stream = f"{args.get('connection', '')}/{args.get('stream', '')}"
+        table.add_row(
+            str(row["id"]),
+            row["task_name"].removeprefix("syncer:"),
+            stream,
+            str(args.get("mode", "")),
+            row["status"],
+            str(row["attempts"]),
+            _when(row["deferred_at"]),
+            _when(row["finished_at"]),
+        )
+    out.print(table)
+
+
+async def _fetch(url: str, status: str | None, limit: int) -> list[Any]:
+    import orjson
+
+    conn = await connect_one(url)
+    try:
+        await jobs_schema.check(conn)
+        rows = await conn.fetch(_LIST, status, limit)
+    finally:
+        await conn.close()
+    return [{**dict(r), "args": orjson.loads(r["args"]) if r["args"] else {}} for r in rows]
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(help="A failed or aborted job's id.")],
+) -> None:
+    """Queue a failed, aborted or stuck job again (it resumes from its stream's checkpoint)."""
+    url = _database()
+    _run(_retry(url, job_id))
+    out.print(f"job {job_id} queued again")
+
+
+async def _retry(url: str, job_id: int) -> None:
+    app = jobs.make_app(url, max_size=1)
+    async with app.open_async():
+        manager = app.job_manager
+        found = list(await manager.list_jobs_async(id=job_id))
+        if not found:
+            raise errors.ConfigError(f"no job {job_id} (syncer jobs lists them)")
+        job = found[0]
+        if job.status == "doing":
+            stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=jobs.STALLED_AFTER)
+            if job_id not in {j.id for j in stalled}:
+                raise errors.ConfigError(
+                    f"job {job_id} is running on a live worker: cancel it first "
+                    f"(syncer jobs cancel {job_id})"
+                )
+        if job.status in ("failed", "doing"):
+            await manager.retry_job_by_id_async(job_id, retry_at=datetime.now().astimezone())
+            return
+        if job.status in ("aborted", "cancelled") and job.task_name == "syncer:sync_stream":
+            args = {k: str(v) for k, v in job.task_kwargs.items()}
+            await jobs.defer_stream(app, args["connection"], args["stream"], args["mode"])
+            return
+        raise errors.ConfigError(
+            f"job {job_id} is {job.status}: only a failed, aborted, cancelled or stuck job can "
+            "be retried"
+        )
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[int, typer.Argument(help="A queued or running job's id.")],
+) -> None:
+    """Cancel a queued job, or ask a running one to stop (its stream resumes later)."""
+    url = _database()
+    cancelled = _run(_cancel(url, job_id))
+    out.print(f"job {job_id} {cancelled}")
+
+
+async def _cancel(url: str, job_id: int) -> str:
+    app = jobs.make_app(url, max_size=1)
+    async with app.open_async():
+        if await app.job_manager.cancel_job_by_id_async(job_id):
+            return "cancelled"
+        if await app.job_manager.cancel_job_by_id_async(job_id, abort=True):
+            return "asked to stop"
+    raise errors.ConfigError(f"job {job_id} is neither queued nor running (syncer jobs)")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""

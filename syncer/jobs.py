@@ -1,0 +1,163 @@
+"""The job queue: syncer's runs as procrastinate jobs, for workers on any number of machines.
+
+A job runs the same code as the CLI (`engine.sync` for one stream); its arguments name the
+stream, and the worker finds the connection and its token in its own config and environment
+(never in the job's row: a job's arguments are readable by everyone who can read the queue).
+
+- Queue `syncer`; task `syncer:sync_stream(connection, stream, mode)`.
+- Each job carries `lock` = `stream:CONNECTION/STREAM`, so two jobs of one stream never run at
+  once on any worker, and `queueing_lock` = the same, so at most one waits: deferring a stream
+  that already waits is a no-op (`defer_stream` returns None). A CLI run of the stream holds the
+  stream's own lock (`Mirror.stream_lock`); a job that meets it is retried a little later.
+- Outcomes: a run that succeeded, or ended quarantined or incomplete (the mirror holds all that
+  could be read, and the run says why), is a succeeded job; a transient failure (exit 5) is
+  retried with backoff and resumes from the stream's checkpoint; a configuration error (exit 6)
+  fails the job at once.
+
+    app = make_app(database_url)
+    async with app.open_async():
+        await defer_stream(app, "exto", "master:LOCATION", "incremental")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
+from procrastinate import exceptions as procrastinate_errors
+
+from syncer import engine, errors, jobs_schema
+from syncer.settings import Config
+
+log = structlog.get_logger(__name__)
+
+QUEUE = "syncer"
+#: a periodic tick missed while no worker ran is deferred when one starts, if at most this old
+#: (only the latest missed tick of each schedule: never a pile-up); a week covers a weekly job
+MAX_DELAY = 7 * 24 * 3600
+
+tasks = Blueprint()
+
+
+class Retry(Exception):
+    """A job that should run again later: a transient failure, or its stream is busy."""
+
+
+class JobFailed(Exception):
+    """A job that must not be retried: what it needs fixing is configuration."""
+
+
+@dataclass(frozen=True)
+class WorkerEnv:
+    """What every job of a worker runs with: the worker's config and database."""
+
+    config: Config
+    database_url: str
+
+
+def stream_lock(connection: str, stream: str) -> str:
+    return f"stream:{connection}/{stream}"
+
+
+def connector(database_url: str, *, max_size: int = 4) -> PsycopgConnector:
+    """procrastinate's own pool (psycopg): every session's search_path is the queue's schema."""
+    return PsycopgConnector(
+        conninfo=database_url,
+        kwargs={"options": f"-c search_path={jobs_schema.SCHEMA}"},
+        min_size=1,
+        max_size=max_size,
+    )
+
+
+def make_app(database_url: str, *, max_size: int = 4) -> App:
+    app = App(
+        connector=connector(database_url, max_size=max_size),
+        periodic_defaults={"max_delay": MAX_DELAY},
+    )
+    app.add_tasks_from(tasks, namespace="syncer")
+    return app
+
+
+async def defer_stream(app: App, connection: str, stream: str, mode: str) -> int | None:
+    """Queue one run of a stream; None when a run of it already waits in the queue."""
+    lock = stream_lock(connection, stream)
+    task = app.configure_task("syncer:sync_stream", lock=lock, queueing_lock=lock, queue=QUEUE)
+    try:
+        return await task.defer_async(connection=connection, stream=stream, mode=mode)
+    except procrastinate_errors.AlreadyEnqueued:
+        return None
+
+
+@tasks.task(
+    name="sync_stream",
+    queue=QUEUE,
+    pass_context=True,
+    # 15 s, then 75, 135 and 195 s later: a stream busy with a CLI run, a vendor down for a
+    # few minutes; each attempt resumes from the stream's checkpoint
+    retry=RetryStrategy(max_attempts=5, wait=15, linear_wait=60, retry_exceptions={Retry}),
+)
+async def sync_stream(
+    context: JobContext, /, connection: str, stream: str, mode: str, **extra: Any
+) -> dict[str, Any]:
+    """One run of one stream, as `syncer sync --stream CONNECTION/STREAM --mode MODE` does it."""
+    env = context.additional_context["syncer"]
+    assert isinstance(env, WorkerEnv)
+    name = f"{connection}/{stream}"
+    try:
+        results = await engine.sync(env.config, env.database_url, only=[name], mode=mode)
+    except errors.ConfigError as exc:
+        raise JobFailed(exc.message) from None
+    except errors.SyncerError as exc:
+        raise Retry(exc.message) from None
+    result = results[0]
+    outcome = {"status": result.status, "exit_code": int(result.exit_code), "error": result.error}
+    code = result.exit_code
+    if code in (errors.ExitCode.OK, errors.ExitCode.QUARANTINED):
+        return outcome
+    if code == errors.ExitCode.AUTH_OR_CONFIG:
+        raise JobFailed(f"{name}: {result.error}")
+    # transient, locked by another run (a CLI run of the stream), internal: later, from the
+    # stream's checkpoint
+    raise Retry(f"{name}: {result.status}: {result.error}")
+
+
+#: housekeeping jobs live in a queue of their own, so cleaning them never touches run history
+HOUSEKEEPING = "syncer_housekeeping"
+#: a running job whose worker has not beaten its heart for this long is stalled: the worker was
+#: killed (SIGKILL, a lost machine). Workers beat every 10 s; a minute leaves room for a busy
+#: event loop, and a live worker is never taken for dead (its job would then run twice, held
+#: apart only by the stream's lock and fence)
+STALLED_AFTER = 60
+
+
+@tasks.periodic(cron="* * * * *", periodic_id="retry_stalled")
+@tasks.task(
+    name="retry_stalled", queue=HOUSEKEEPING, queueing_lock="retry_stalled", pass_context=True
+)
+async def retry_stalled(context: JobContext, /, timestamp: int) -> int:
+    """Every minute, on whichever worker takes it: queue again the jobs of dead workers (they
+    resume from their stream's checkpoint), and forget housekeeping jobs over an hour old."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER))
+    for job in stalled:
+        log.warning("job.stalled", job_id=job.id, task=job.task_name, args=job.task_kwargs)
+        await manager.retry_job(job)
+    await manager.delete_old_jobs(nb_hours=1, queue=HOUSEKEEPING)
+    return len(stalled)
+
+
+async def queue_streams(
+    database_url: str, config: Config, only: list[str], mode: str
+) -> list[tuple[str, int | None]]:
+    """`syncer sync --queue`: one job per chosen stream; (CONNECTION/STREAM, job id or None
+    when a run of it already waits)."""
+    chosen = engine.plan(config, only)
+    app = make_app(database_url, max_size=1)
+    queued = []
+    async with app.open_async():
+        for conn, spec in chosen:
+            job_id = await defer_stream(app, conn.name, spec.name, mode)
+            queued.append((f"{conn.name}/{spec.name}", job_id))
+    return queued

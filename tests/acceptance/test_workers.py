@@ -1,0 +1,131 @@
+"""`syncer worker`, `syncer sync --queue` and `syncer jobs`: real worker processes sharing one
+queue in a real Postgres, syncing the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.acceptance.test_cli import env, syncer, write_config
+from tests.conftest import TOKEN_ENV, SandboxFactory
+from tests.integration.mirror_check import assert_mirror_equals
+
+pytestmark = pytest.mark.acceptance
+
+STREAMS = '["master:LOCATION", "module:INSPECTION"]'
+
+
+async def start_worker(config: Path, environ: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncer",
+        "worker",
+        "--config",
+        str(config),
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def wait_jobs(db: asyncpg.Connection, count: int, seconds: float = 120) -> list[str]:
+    """The statuses of the sync jobs once `count` of them have finished, or fail."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        statuses = [
+            r["status"]
+            for r in await db.fetch(
+                "SELECT status::text FROM syncer_jobs.procrastinate_jobs "
+                "WHERE task_name = 'syncer:sync_stream' ORDER BY id"
+            )
+        ]
+        if sum(s in ("succeeded", "failed") for s in statuses) >= count:
+            return statuses
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"jobs did not finish in {seconds} s: {statuses}")
+
+
+async def stop(worker: asyncio.subprocess.Process) -> tuple[int, str]:
+    worker.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(worker.communicate(), timeout=60)
+    assert worker.returncode is not None
+    return worker.returncode, err.decode()
+
+
+async def test_two_workers_share_the_queued_streams(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Streams queued with `sync --queue` are run by two worker processes; the mirror equals
+    the sandbox; each worker stops cleanly on SIGTERM."""
+    url, sb = await sandbox(module_records=500)
+    config = write_config(tmp_path, url, streams=STREAMS)
+    environ = env(db_url)
+    code, out, err = await syncer("sync", "--config", str(config), "--queue", environ=environ)
+    assert code == 0, err
+    assert "exto/master:LOCATION: queued as job" in out
+    assert "exto/module:INSPECTION: queued as job" in out
+    # queued once: a stream already waiting is not queued again
+    code, out, _ = await syncer(
+        "sync", "--config", str(config), "--queue", "-s", "master:LOCATION", environ=environ
+    )
+    assert code == 0 and "a run already waits in the queue" in out
+    workers = [await start_worker(config, environ) for _ in range(2)]
+    try:
+        assert await wait_jobs(db, 2) == ["succeeded", "succeeded"]
+    finally:
+        stopped = [await stop(w) for w in workers]
+    assert [code for code, _ in stopped] == [0, 0], stopped
+    await assert_mirror_equals(
+        db, "exto__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
+    )
+    await assert_mirror_equals(
+        db, "exto__module_inspection", sb.records("module", "INSPECTION"), "module:INSPECTION"
+    )
+    runs = await db.fetch("SELECT status FROM syncer.runs")
+    assert sorted(r["status"] for r in runs) == ["succeeded", "succeeded"]
+    code, out, _ = await syncer("jobs", environ=environ)
+    assert code == 0
+    assert "exto/master:LOCATION" in out and "succeeded" in out
+
+
+async def test_a_config_error_fails_the_job_without_retries(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A job whose token the worker cannot find fails at once (no retry), and says why."""
+    url, _ = await sandbox()
+    config = write_config(tmp_path, url)
+    environ = env(db_url)
+    code, _, err = await syncer("sync", "--config", str(config), "--queue", environ=environ)
+    assert code == 0, err
+    worker_env = {k: v for k, v in environ.items() if k != TOKEN_ENV}
+    worker = await start_worker(config, worker_env)
+    try:
+        assert await wait_jobs(db, 1) == ["failed"]
+    finally:
+        code, err = await stop(worker)
+    assert code == 0, err
+    job = await db.fetchrow(
+        "SELECT attempts FROM syncer_jobs.procrastinate_jobs WHERE task_name LIKE '%sync_stream'"
+    )
+    assert job["attempts"] == 1
+    assert "JobFailed" in err and "is not set" in err
+
+
+async def test_jobs_commands_refuse_what_they_cannot_do(
+    db_url: str, db: asyncpg.Connection
+) -> None:
+    """Unknown job ids, and a retry of a job that is not failed, are clear errors (exit 6)."""
+    environ = env(db_url)
+    code, _, err = await syncer("jobs", "retry", "999", environ=environ)
+    assert code == 6 and "no job 999" in err
+    code, _, err = await syncer("jobs", "cancel", "999", environ=environ)
+    assert code == 6 and "job 999 is neither queued nor running" in err
+    code, _, err = await syncer("jobs", "--status", "nonsense", environ=environ)
+    assert code == 2 and "use one of" in err
