@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from syncer import deletes, errors, workers
+from syncer import budget, deletes, errors, workers
 from syncer.connectors import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -103,13 +103,14 @@ async def sync(
     pool_size = (1 + MERGES_IN_FLIGHT) * len(chosen) + 2
     async with (
         Mirror.connect(database_url, max_size=pool_size) as mirror,
+        budget.store(database_url) as budgets,
         contextlib.AsyncExitStack() as stack,
     ):
         clients: dict[str, VendorClient] = {}
         for conn, _ in chosen:
             if conn.name not in clients:
                 secret = tokens[conn.name].get_secret_value()
-                client = VendorClient(conn, CONNECTORS[conn.vendor], secret)
+                client = VendorClient(conn, CONNECTORS[conn.vendor], secret, budgets=budgets)
                 clients[conn.name] = await stack.enter_async_context(client)
         async with asyncio.TaskGroup() as group:
             tasks = [

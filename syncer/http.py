@@ -39,6 +39,7 @@ import stamina
 import structlog
 
 from syncer import bodies, errors
+from syncer.budget import BudgetStore, SharedBudget, credential_id
 from syncer.models import Connector, Request, StreamStats
 from syncer.pacing import MAX_PAUSE, CredentialGate, RetryBudget, Ticket
 from syncer.records import parse_json
@@ -117,11 +118,14 @@ class VendorClient:
         token: str,
         *,
         gate: CredentialGate | None = None,
+        budgets: BudgetStore | None = None,
     ) -> None:
         self.connection = connection
         self.connector = connector
         self._token = token
         self._gate = gate  # the credential's shared gate unless one is given (tests)
+        #: where the credential's budget is shared with other processes (syncer.budget)
+        self._budgets = budgets
         self.auth = connector.auth(connection.base_url, token, self._unauthenticated)
         self._session: aiohttp.ClientSession | None = None
 
@@ -133,6 +137,11 @@ class VendorClient:
     async def __aenter__(self) -> VendorClient:
         if self._gate is None:
             self._gate = shared_gate(self.connection, self._token)
+        if self._budgets is not None:
+            conn = self.connection
+            credential = credential_id(conn.vendor, conn.base_url, self._token)
+            label = f"{conn.vendor} connection {conn.name!r}"
+            self._gate.share(SharedBudget(self._budgets, credential, label))
         headers = {"Accept": "application/json", "User-Agent": "syncer/0.1"}
         headers.update(self.connection.headers)
         tracing = aiohttp.TraceConfig()

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from syncer.budget import SharedBudget
+
 log = structlog.get_logger(__name__)
 
 MAX_PAUSE = 30.0  # the longest backoff after 429s without Retry-After
@@ -158,6 +160,10 @@ class CredentialGate:
         self._held = 0  # calm stretches spent just below that rate
         self._calm_since_cut = False  # a calm stretch has passed since the latest cut
         self._progress_at: float | None = None  # the latest success, or the first admission
+        #: the credential's budget shared with other processes (syncer.budget), when attached
+        self._budget: SharedBudget | None = None
+        self._rate_changed = False  # the paced rate moved here since the last reservation
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def interval(self) -> float:
@@ -166,6 +172,12 @@ class CredentialGate:
 
     def clock(self) -> float:
         return self._clock()
+
+    def share(self, budget: SharedBudget) -> None:
+        """Pace this credential with every other process too (syncer.budget): each request
+        reserves its slot in the shared budget before it leaves."""
+        if self._budget is None or not self._budget.usable:
+            self._budget = budget
 
     async def acquire(self) -> Ticket:
         """Admit the next request: wait until the previous one has left (or given up), the
@@ -194,15 +206,36 @@ class CredentialGate:
         send time: call right before its headers go (aiohttp's on_request_headers_sent)."""
         if ticket.is_settled:
             return  # a redirect of a request that has left already
+        shared = await self._reserve()
         while True:
             now = self._clock()
-            slot = max(self._paused_until, self._slot())
+            slot = max(self._paused_until, self._slot(), shared)
             if slot <= now:
                 break
             wait = slot - now
             await self._sleep(wait - self._spin if wait > self._spin else 0.0)
         self._left_at = now
         ticket.settle(now)
+
+    async def _reserve(self) -> float:
+        """The slot the shared budget gives this request, on this gate's clock (-inf without
+        one); the budget's rate becomes this gate's (another process may have adapted it)."""
+        budget = self._budget
+        if budget is None or not budget.usable:
+            return -math.inf
+        earliest = max(self._paused_until, self._slot()) - self._clock()
+        changed, self._rate_changed = self._rate_changed, False
+        slot = await budget.store.reserve(
+            budget.credential,
+            budget.label,
+            self.rate,
+            max(0.0, earliest),
+            changed,
+            self.ceiling,
+        )
+        if slot.rate != self.rate:
+            self.rate = slot.rate
+        return self._clock() + slot.wait
 
     def release(self, ticket: Ticket) -> None:
         """The request is done: if it never left, the next one may go (spaced from the last
@@ -249,8 +282,22 @@ class CredentialGate:
             slower = max(self.ceiling * FLOOR, self.rate * (STEEP_DECREASE if steep else DECREASE))
             if slower < self.rate:
                 self.rate = changed = slower
+                self._rate_changed = True
                 self._log_rate("429")
+        self._share_pause(wait, changed)
         return Adapted(wait, changed)
+
+    def _share_pause(self, wait: float, rate: float | None) -> None:
+        """Tell the other processes of the credential to pause too (in the background: the
+        caller is about to wait out the pause anyway)."""
+        budget = self._budget
+        if budget is None or not budget.usable:
+            return
+        task = asyncio.get_running_loop().create_task(
+            budget.store.pause(budget.credential, wait, rate)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def succeeded(self) -> float | None:
         """A 2xx: progress; ends a 429 episode; after a calm stretch, a faster paced rate (the
@@ -278,6 +325,7 @@ class CredentialGate:
         if faster <= self.rate:
             return None
         self.rate = faster
+        self._rate_changed = True
         self._log_rate("calm")
         return self.rate
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from syncer import errors
+from syncer import budget, errors
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.log import register_secret
@@ -59,13 +59,18 @@ async def push(config: Config, database_url: str, *, only: Sequence[str] = ()) -
         if CONNECTORS[c.vendor].push is not None and (not only or c.name in only)
     ]
     results = []
-    async with Mirror.connect(database_url, max_size=4) as mirror:
+    async with (
+        Mirror.connect(database_url, max_size=4) as mirror,
+        budget.store(database_url) as budgets,
+    ):
         for conn in chosen:
-            results.append(await _push_connection(mirror, conn))
+            results.append(await _push_connection(mirror, conn, budgets))
     return results
 
 
-async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult:
+async def _push_connection(
+    mirror: Mirror, conn: ConnectionConfig, budgets: budget.BudgetStore
+) -> PushResult:
     result = PushResult(conn.name)
     started = time.monotonic()
     pusher: Pusher | None = None
@@ -78,7 +83,7 @@ async def _push_connection(mirror: Mirror, conn: ConnectionConfig) -> PushResult
                 mirror.lock(
                     f"syncer.push:{conn.name}", f"a push of {conn.name} is running"
                 ) as fence,
-                VendorClient(conn, connector, token) as client,
+                VendorClient(conn, connector, token, budgets=budgets) as client,
             ):
                 for desired in conn.desired:
                     await _queue_desired(mirror, conn, desired, fence)

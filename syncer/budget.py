@@ -1,0 +1,182 @@
+"""One rate budget per vendor credential across processes and machines, kept in Postgres.
+
+Every process that sends with a credential (a CLI sync or push, any number of workers) paces
+its own requests with its `pacing.CredentialGate`, and before each request leaves, reserves
+the credential's next free send slot in `syncer.rate_budgets` (one UPDATE, one round trip):
+`next_at` moves one interval (1 / rate) past the slot. Slots never overlap, so the
+credential's requests reach the vendor one interval apart whichever process sends them.
+
+- **Time** is the database's (`clock_timestamp()`): each process turns a slot into its own
+  clock as "so many seconds after the answer came", so machines need no synchronised clocks;
+  a slot is at worst late by the reply's trip, never early.
+- **Counted when they leave.** A reservation asks for a slot no earlier than the moment the
+  process's own gate would send (its previous request left one interval ago), and each
+  process has at most one reservation outstanding (its gate admits the next request once the
+  previous has left).
+- **429s.** A 429 in any process pauses the credential everywhere (`paused_until`) and shares
+  the paced rate that process adapted to (`rate`); every reservation hands each process the
+  shared rate, so the AIMD rules of `pacing` hold over all of them. A reservation already
+  taken is kept: at most one request per other process may leave during a pause.
+- **Cost**: one UPDATE of an UNLOGGED row per request (no WAL), measured in BENCHMARKS.md.
+
+    async with budget.store(database_url) as store:
+        async with VendorClient(conn, connector, token, budgets=store) as client: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from syncer import errors
+
+log = structlog.get_logger(__name__)
+
+_RESERVE = """
+WITH ask AS (
+    SELECT $1::text AS credential, $2::text AS label, $3::float8 AS rate,
+           pg_catalog.make_interval(secs => $4::float8) AS earliest, $5::bool AS changed,
+           $6::float8 AS ceiling
+)
+INSERT INTO syncer.rate_budgets AS b (credential, label, rate, next_at)
+SELECT credential, label, rate,
+       pg_catalog.clock_timestamp() + earliest + pg_catalog.make_interval(secs => 1.0 / rate)
+  FROM ask
+ON CONFLICT (credential) DO UPDATE
+   SET label = EXCLUDED.label,
+       rate = (SELECT CASE WHEN changed THEN rate ELSE LEAST(b.rate, ceiling) END
+                 FROM ask),
+       next_at = (SELECT GREATEST(
+                             b.next_at, b.paused_until, pg_catalog.clock_timestamp() + earliest)
+                         + pg_catalog.make_interval(secs => 1.0 / (
+                             CASE WHEN changed THEN rate ELSE LEAST(b.rate, ceiling) END))
+                    FROM ask),
+       requests = b.requests + 1,
+       updated_at = pg_catalog.clock_timestamp()
+RETURNING pg_catalog.date_part('epoch', b.next_at - pg_catalog.clock_timestamp())
+              - 1.0 / b.rate AS slot_in,
+          b.rate
+"""
+
+_PAUSE = """
+UPDATE syncer.rate_budgets
+   SET paused_until = GREATEST(
+           paused_until,
+           pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $2::float8)),
+       rate = COALESCE($3::float8, rate),
+       limited = limited + 1,
+       updated_at = pg_catalog.clock_timestamp()
+ WHERE credential = $1::text
+"""
+
+
+def credential_id(vendor: str, base_url: str, token: str) -> str:
+    """The credential's row key: a digest, so the table never holds the token."""
+    digest = hashlib.blake2b(digest_size=16, person=b"syncer-budget")
+    digest.update("\x00".join((vendor, base_url.rstrip("/"), token)).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A reserved send slot: seconds from the answer's arrival, and the credential's rate."""
+
+    wait: float
+    rate: float
+
+
+class BudgetStore:
+    """The process's link to `syncer.rate_budgets` in one database: one connection, one
+    statement at a time (a reservation takes well under a millisecond)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._users = 0
+        self.closed = False
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            from syncer.mirror import connect_one  # mirror imports http, which imports this
+
+            self._conn = await connect_one(self._url)
+        return self._conn
+
+    async def reserve(
+        self,
+        credential: str,
+        label: str,
+        rate: float,
+        earliest: float,
+        changed: bool,
+        ceiling: float,
+    ) -> Slot:
+        """The next free slot of `credential`, no sooner than `earliest` seconds from now.
+        `rate` is this process's paced rate, shared when `changed` (its gate adapted it)."""
+        try:
+            async with self._lock:
+                conn = await self._connection()
+                row = await conn.fetchrow(
+                    _RESERVE, credential, label, rate, earliest, changed, ceiling
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise errors.MirrorError(f"cannot reserve a request in the rate budget: {exc}") from exc
+        assert row is not None
+        return Slot(max(0.0, float(row["slot_in"])), float(row["rate"]))
+
+    async def pause(self, credential: str, seconds: float, rate: float | None) -> None:
+        """A 429: no request of the credential leaves for `seconds`, in any process."""
+        try:
+            async with self._lock:
+                conn = await self._connection()
+                await conn.execute(_PAUSE, credential, seconds, rate)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("budget.pause_failed", error=str(exc))
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+
+_STORES: dict[tuple[int, str], BudgetStore] = {}
+
+
+@contextlib.asynccontextmanager
+async def store(database_url: str) -> AsyncIterator[BudgetStore]:
+    """The process's budget store for this database, while any run of this event loop uses
+    it (runs in one worker share it; the last one out closes its connection)."""
+    key = (id(asyncio.get_running_loop()), database_url)
+    shared = _STORES.get(key)
+    if shared is None or shared.closed:
+        shared = _STORES[key] = BudgetStore(database_url)
+    shared._users += 1
+    try:
+        yield shared
+    finally:
+        shared._users -= 1
+        if shared._users == 0:
+            _STORES.pop(key, None)
+            await shared.close()
+
+
+@dataclass
+class SharedBudget:
+    """One credential's budget in a store, as its gate uses it."""
+
+    store: BudgetStore
+    credential: str
+    label: str
+
+    @property
+    def usable(self) -> bool:
+        return not self.store.closed

@@ -1,0 +1,123 @@
+"""One rate budget per credential across processes (syncer/budget.py): CLI syncs, a push and
+workers of one Exto token, at once, against a sandbox that enforces the documented limit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from syncer.sandbox.state import Sandbox
+from tests.acceptance.test_cli import env, syncer
+from tests.acceptance.test_push_crash import active_user, enqueue
+from tests.acceptance.test_workers import start_worker, stop, wait_jobs
+from tests.conftest import TOKEN_ENV, SandboxFactory
+
+pytestmark = pytest.mark.acceptance
+
+RATE = 10
+
+
+def write_config(tmp_path: Path, base_url: str, user: str, *, rate_limit: float = RATE) -> Path:
+    path = tmp_path / "budget.toml"
+    path.write_text(
+        f"""
+[[connections]]
+name = "exto"
+vendor = "exto"
+base_url = "{base_url}"
+token_env = "{TOKEN_ENV}"
+rate_limit = {rate_limit}
+page_size = 25
+streams = ["master:LOCATION", "module:INSPECTION", "users"]
+options = {{ "unique:LOCATION" = "serial_number", user_name = "{user}" }}
+"""
+    )
+    return path
+
+
+def data_requests(sb: Sandbox) -> list[int]:
+    return [e.status for e in sb.request_log if "/_sandbox" not in e.path]
+
+
+async def test_two_syncs_and_a_push_at_once_draw_no_429(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Two `syncer sync` processes and a `syncer push` of one token at once: every request of
+    the three shares one budget, and the vendor (a sliding window of the documented rate)
+    refuses none."""
+    url, sb = await sandbox(master_records=500, module_records=250, rate_limit=RATE)
+    config = write_config(tmp_path, url, active_user(sb))
+    await enqueue(
+        db, "master:LOCATION", "upsert", [{"serial_number": 7_000_000 + n} for n in range(40)]
+    )
+    environ = env(db_url)
+    code, _, err = await syncer("migrate", environ=environ)
+    assert code == 0, err
+    sb.reset_log()
+    runs = await asyncio.gather(
+        syncer("sync", "--config", str(config), "-s", "master:LOCATION", environ=environ),
+        syncer("sync", "--config", str(config), "-s", "module:INSPECTION", environ=environ),
+        syncer("push", "--config", str(config), environ=environ),
+    )
+    assert [code for code, _, _ in runs] == [0, 0, 0], [err for _, _, err in runs]
+    statuses = data_requests(sb)
+    assert len(statuses) > 30
+    assert statuses.count(429) == 0
+    budget = await db.fetchrow("SELECT label, requests, limited FROM syncer.rate_budgets")
+    assert budget["label"] == "exto connection 'exto'" and budget["limited"] == 0
+    # every request of the three processes went through the budget
+    assert budget["requests"] >= len(statuses) - 3
+
+
+async def test_workers_and_a_cli_sync_share_the_budget(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Two workers running queued streams and a CLI sync, one token: no 429."""
+    url, sb = await sandbox(master_records=500, module_records=250, rate_limit=RATE)
+    config = write_config(tmp_path, url, active_user(sb))
+    environ = env(db_url)
+    code, _, err = await syncer(
+        "sync",
+        "--config",
+        str(config),
+        "--queue",
+        "-s",
+        "module:INSPECTION",
+        "-s",
+        "users",
+        environ=environ,
+    )
+    assert code == 0, err
+    sb.reset_log()
+    workers = [await start_worker(config, environ) for _ in range(2)]
+    try:
+        code, _, err = await syncer(
+            "sync", "--config", str(config), "-s", "master:LOCATION", environ=environ
+        )
+        assert code == 0, err
+        assert await wait_jobs(db, 2) == ["succeeded", "succeeded"]
+    finally:
+        for worker in workers:
+            await stop(worker)
+    assert data_requests(sb).count(429) == 0
+
+
+async def test_a_429_in_one_process_pauses_the_credential_everywhere(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A rate_limit set above what the vendor allows: the 429s of one process lower the shared
+    rate, which the other process paces at too; both finish."""
+    url, sb = await sandbox(master_records=500, module_records=250, rate_limit=RATE)
+    config = write_config(tmp_path, url, active_user(sb), rate_limit=RATE * 2)
+    environ = env(db_url)
+    runs = await asyncio.gather(
+        syncer("sync", "--config", str(config), "-s", "master:LOCATION", environ=environ),
+        syncer("sync", "--config", str(config), "-s", "module:INSPECTION", environ=environ),
+    )
+    assert [code for code, _, _ in runs] == [0, 0], [err for _, _, err in runs]
+    budget = await db.fetchrow("SELECT rate, limited FROM syncer.rate_budgets")
+    assert budget["limited"] >= 1
+    assert budget["rate"] < RATE * 2 * 0.97
