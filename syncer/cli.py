@@ -12,7 +12,7 @@ import contextlib
 import os
 import ssl
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -84,12 +84,38 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(int(errors.ExitCode.TRANSIENT)) from None
 
 
-def _database() -> str:
-    """The database URL, or exit: a malformed SYNCER_DATABASE_URL is a one-line exit 6."""
+def _database(cfg: settings.Config | None = None) -> str:
+    """The database URL, or exit: a malformed SYNCER_DATABASE_URL is a one-line exit 6.
+
+    Without SYNCER_DATABASE_URL, the embedded Postgres lives in SYNCER_HOME, else in the
+    config's `home` (the command's config, else the file SYNCER_CONFIG names), else in
+    ./.syncer. A new one is made only when run from a terminal, and says where."""
     try:
-        return db.resolve_url()
+        chosen = cfg or _env_config()
+        configured = chosen.home if chosen else None
+        if settings.database_url() is None and not db.embedded_exists(configured):
+            if not err.is_terminal:
+                return db.resolve_url(configured, create=False)  # the error says what to do
+            where = settings.home(configured) / "pgdata"
+            err.print(
+                f"creating an embedded Postgres at {where} (SYNCER_DATABASE_URL is not set; "
+                "SYNCER_HOME, or `home` in the config, chooses the folder)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        return db.resolve_url(configured)
     except errors.SyncerError as exc:
         raise _fail(exc) from None
+
+
+def _env_config() -> settings.Config | None:
+    """The config SYNCER_CONFIG names, for commands without --config (its `home` locates the
+    embedded Postgres); None when unset or not there."""
+    path = os.environ.get("SYNCER_CONFIG", "").strip()
+    if not path or not Path(path).is_file():
+        return None
+    return _config(Path(path))
 
 
 def _config(path: Path) -> settings.Config:
@@ -179,7 +205,7 @@ def sync(
         err.print("error: --mode must be full or incremental")
         raise typer.Exit(int(errors.ExitCode.USAGE))
     cfg = _config(config)
-    url = _database()
+    url = _database(cfg)
     _run(migrate.migrate(url))
     if queue:
         _queued(_run(jobs.queue_streams(url, cfg, stream or [], mode)))
@@ -312,7 +338,7 @@ def push_cmd(
     Example: syncer push --config config/sandbox.toml --connection exto
     """
     cfg = _config(config)
-    url = _database()
+    url = _database(cfg)
     _run(migrate.migrate(url))
     results = _run(push.push(cfg, url, only=connection or ()))
     table = Table(title="push summary")
@@ -344,7 +370,7 @@ def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
     Example: syncer plan --config config/sandbox.toml
     """
     cfg = _config(config)
-    url = _database()
+    url = _database(cfg)
 
     async def compute() -> list[dict[str, Any]]:
         await migrate.migrate(url)
@@ -612,7 +638,7 @@ def psql() -> None:
     Example: syncer psql   then   select * from mirror_view.exto__master_location limit 5;
     """
     try:
-        argv, environment = db.psql_command()
+        argv, environment = db.psql_command(_database())
     except errors.SyncerError as exc:
         raise _fail(exc) from None
     try:
@@ -635,10 +661,47 @@ def db_url() -> None:
     out.print(db.display_url(_database()), highlight=False, markup=False, soft_wrap=True)
 
 
+@db_app.command("init")
+def db_init(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", envvar="SYNCER_CONFIG", help="A config whose `home` to use."
+        ),
+    ] = None,
+) -> None:
+    """Create the embedded Postgres (if it is not there yet) and its tables, and say where.
+
+    Unattended runs (cron, systemd, workers) never create one themselves: run this once.
+
+    Example: syncer db init --config config/sandbox.toml
+    """
+    cfg = _config(config) if config else None
+    configured = cfg.home if cfg else None
+    if settings.database_url() is not None:
+        err.print("SYNCER_DATABASE_URL is set: syncer uses that server, not an embedded one")
+        url = _database(cfg)
+    else:
+        existed = db.embedded_exists(configured)
+        url = _run_db(lambda: db.resolve_url(configured))
+        where = settings.home(configured) / "pgdata"
+        out.print(f"embedded Postgres {'at' if existed else 'created at'} {where}", highlight=False)
+    applied = _run(migrate.migrate(url))
+    out.print(f"applied {len(applied)} migration(s)", highlight=False)
+
+
+def _run_db(resolve: Callable[[], str]) -> str:
+    try:
+        return resolve()
+    except errors.SyncerError as exc:
+        raise _fail(exc) from None
+
+
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded Postgres server."""
-    out.print("stopped" if db.stop_embedded() else "not running")
+    chosen = _env_config()
+    out.print("stopped" if db.stop_embedded(chosen.home if chosen else None) else "not running")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from syncer import errors, jobs, jobs_schema, migrate
+from syncer import errors, jobs, jobs_schema, log, migrate
 from syncer.cli import DEFAULT_CONFIG, ConfigOption, _config, _database, _run, out
 from syncer.mirror import connect_one
 
@@ -51,8 +51,9 @@ def worker(
     Example: syncer worker --config config/sandbox.toml --concurrency 2
     """
     cfg = _config(config)
-    url = _database()
+    url = _database(cfg)
     _run(migrate.migrate(url))
+    log.worker_events()
     _run(_worker(cfg, url, concurrency))
 
 

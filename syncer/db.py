@@ -23,32 +23,47 @@ from syncer import errors, log, settings
 _SECRET_PARAMS = frozenset({"password", "sslpassword"})
 
 
-def _pgdata() -> Path:
-    home = settings.home()
-    home.mkdir(parents=True, exist_ok=True)
-    return home / "pgdata"
+def _pgdata(configured: Path | None = None) -> Path:
+    return settings.home(configured) / "pgdata"
 
 
-def resolve_url() -> str:
+def embedded_exists(configured: Path | None = None) -> bool:
+    """True when the embedded Postgres's data folder has been made."""
+    return (_pgdata(configured) / "PG_VERSION").exists()
+
+
+def resolve_url(configured_home: Path | None = None, *, create: bool = True) -> str:
     """The database URL to use, starting the embedded server if none is configured.
 
+    `configured_home` is the config's `home` (SYNCER_HOME overrides it). With `create=False`,
+    an embedded server that does not exist yet is a ConfigError rather than a new, empty
+    database: a cron job started in another folder must not sync into a mirror of its own.
     Its passwords become registered secrets, so no log line or error can show them."""
     url = settings.database_url()
     if url:
         for secret in url_secrets(url):
             log.register_secret(secret)
         return url
+    pgdata = _pgdata(configured_home)
+    if not create and not embedded_exists(configured_home):
+        raise errors.ConfigError(
+            f"no embedded Postgres at {pgdata}, and syncer makes a new one only when run from a "
+            f"terminal (an unattended run in another folder would fill a new, empty mirror): "
+            f"set {settings.DATABASE_URL_ENV}, or {settings.HOME_ENV} (or `home` in the "
+            "config) to the folder that holds it, or create it once with `syncer db init`"
+        )
     try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, CI); harmless here
             warnings.simplefilter("ignore")
             from pgserver import postgres_server
 
-        server = postgres_server.get_server(_pgdata(), cleanup_mode=None)
+        server = postgres_server.get_server(pgdata, cleanup_mode=None)
         return str(server.get_uri())
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.MirrorError(
-            f"cannot start the embedded Postgres under {_pgdata()}: {exc}; "
+            f"cannot start the embedded Postgres under {pgdata}: {exc}; "
             f"or set {settings.DATABASE_URL_ENV} to use another server"
         ) from exc
 
@@ -100,12 +115,11 @@ def display_url(url: str) -> str:
     return split_password(url)[0]
 
 
-def psql_command() -> tuple[list[str], dict[str, str]]:
-    """(argv, environment) that open psql on the mirror database.
+def psql_command(url: str) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) that open psql on the database at `url`.
 
     The password goes in the environment (PGPASSWORD), readable only by this user; psql's
     argv, which `ps` shows to everyone, holds the URL without it."""
-    url = resolve_url()
     bare, password = split_password(url)
     if any(
         unquote_plus(field.partition("=")[0]).strip().lower() == "sslpassword"
@@ -129,9 +143,9 @@ def psql_command() -> tuple[list[str], dict[str, str]]:
     return [str(POSTGRES_BIN_PATH / "psql"), bare], env
 
 
-def stop_embedded() -> bool:
+def stop_embedded(configured_home: Path | None = None) -> bool:
     """Stop the embedded server if it runs; True if it was running."""
-    pgdata = _pgdata()
+    pgdata = _pgdata(configured_home)
     if not (pgdata / "postmaster.pid").exists():
         return False
     with warnings.catch_warnings():

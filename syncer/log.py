@@ -103,3 +103,12 @@ def _route_stdlib(renderer: Any, level: str) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
+    # chatty at info: pgserver narrates every start; procrastinate its set-up (the worker
+    # command turns procrastinate's job events back on: `worker_events`)
+    for name in ("pgserver", "procrastinate"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def worker_events() -> None:
+    """procrastinate's job events (started, succeeded, failed, retried) at the run's level."""
+    logging.getLogger("procrastinate").setLevel(logging.getLogger().level)

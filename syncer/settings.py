@@ -208,6 +208,21 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     connections: tuple[ConnectionConfig, ...] = Field(min_length=1)
+    home: Path | None = Field(
+        default=None,
+        description=(
+            "the folder of the embedded Postgres (when SYNCER_DATABASE_URL is unset), relative "
+            "to this file: the same mirror from any working directory; SYNCER_HOME overrides it"
+        ),
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _home(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get(CONFIG_DIR)
+        if value is None or value.is_absolute() or base is None:
+            return value
+        return (Path(base) / value).resolve()
 
     @field_validator("connections")
     @classmethod
@@ -306,6 +321,12 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def home() -> Path:
-    """Where syncer keeps local state (the embedded Postgres): $SYNCER_HOME or ./.syncer."""
-    return Path(os.environ.get(HOME_ENV, ".syncer")).resolve()
+def home(configured: Path | None = None) -> Path:
+    """Where syncer keeps local state (the embedded Postgres): $SYNCER_HOME, else the config's
+    `home`, else ./.syncer in the working directory."""
+    chosen = os.environ.get(HOME_ENV, "").strip()
+    if chosen:
+        return Path(chosen).resolve()
+    if configured is not None:
+        return configured.resolve()
+    return Path(".syncer").resolve()

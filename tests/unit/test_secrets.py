@@ -54,7 +54,7 @@ def test_psql_gets_the_password_in_its_environment_never_on_argv(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(settings.DATABASE_URL_ENV, f"postgresql://u@127.0.0.1/m?password={PASSWORD}")
-    argv, environment = db.psql_command()
+    argv, environment = db.psql_command(db.resolve_url())
     assert argv == ["psql", "postgresql://u@127.0.0.1/m"]
     assert environment["PGPASSWORD"] == PASSWORD
     assert log.scrub(f"failed with {PASSWORD}") == "failed with ***"
@@ -65,7 +65,7 @@ def test_psql_refuses_an_sslpassword_it_could_only_put_on_argv(
 ) -> None:
     monkeypatch.setenv(settings.DATABASE_URL_ENV, f"postgresql://u@h/m?sslpassword={PASSWORD}")
     with pytest.raises(errors.ConfigError, match="sslpassword") as caught:
-        db.psql_command()
+        db.psql_command(db.resolve_url())
     assert PASSWORD not in caught.value.message
 
 
