@@ -189,8 +189,12 @@ def sync(
         typer.Option("--stream", "-s", help="Only this stream (NAME or CONNECTION/NAME); repeat."),
     ] = None,
     mode: Annotated[
-        str, typer.Option(help="full: read everything, infer deletes. incremental: since cursor.")
-    ] = "full",
+        str | None,
+        typer.Option(
+            help="full: read everything, infer deletes. incremental: since the cursor. "
+            "Default: each stream's `mode` (per_stream in the config), else full."
+        ),
+    ] = None,
     queue: Annotated[
         bool, typer.Option("--queue", help="Queue one job per stream for the workers instead.")
     ] = False,
@@ -201,7 +205,7 @@ def sync(
 
     Example: syncer sync --config config/sandbox.toml --stream master:LOCATION --mode incremental
     """
-    if mode not in ("full", "incremental"):
+    if mode not in (None, "full", "incremental"):
         err.print("error: --mode must be full or incremental")
         raise typer.Exit(int(errors.ExitCode.USAGE))
     cfg = _config(config)

@@ -7,6 +7,7 @@ import socket
 from datetime import datetime
 from typing import Annotated, Any
 
+import structlog
 import typer
 from rich.table import Table
 
@@ -61,6 +62,8 @@ async def _worker(cfg: Any, url: str, concurrency: int) -> None:
     await _check_schema(url)
     app = jobs.make_app(url, max_size=concurrency + 3)
     env = jobs.WorkerEnv(cfg, url)
+    schedules = jobs.register_schedules(app, cfg)
+    structlog.get_logger(__name__).info("worker.schedules", schedules=schedules)
     async with app.open_async():
         await app.run_worker_async(
             queues=[jobs.QUEUE, jobs.HOUSEKEEPING],

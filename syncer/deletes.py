@@ -10,6 +10,7 @@ check caught) than real deletes, so they are held for an operator (`syncer delet
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import structlog
@@ -87,12 +88,19 @@ async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) ->
     spec, client = ctx.spec, ctx.client
     assert spec.lookup_params is not None
     request = spec.page({**spec.params, **spec.lookup_params(keys)}, spec.first(), len(keys))
+    settings = client.connection.stream_config(spec.name)
+    if settings.headers:
+        request = dataclasses.replace(request, headers=dict(settings.headers))
     try:
         page = await client.send(
             request,
             what=f"stream {spec.name} lookup",
             stats=ctx.stats,
-            decode=workers.decoder(client.connector.vendor, spec.name, client.connection.options),
+            decode=workers.decoder(
+                client.connector.vendor,
+                spec.name,
+                settings.options,
+            ),
         )
     except errors.FatalVendorError as exc:
         log.warning("deletes.lookup_refused", error=exc.message)

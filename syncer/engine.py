@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -74,7 +75,8 @@ def plan(config: Config, only: Sequence[str] = ()) -> list[tuple[ConnectionConfi
         connector = CONNECTORS[conn.vendor]
         for name in conn.streams:
             if not wanted or name in wanted or f"{conn.name}/{name}" in wanted:
-                chosen.append((conn, connector.stream(name, conn.options)))
+                options = conn.stream_config(name).options
+                chosen.append((conn, connector.stream(name, options)))
     known = {n for c in config.connections for n in c.streams}
     known |= {f"{c.name}/{n}" for c in config.connections for n in c.streams}
     unknown = sorted(wanted - known)
@@ -90,10 +92,12 @@ async def sync(
     database_url: str,
     *,
     only: Sequence[str] = (),
-    mode: str = "full",
+    mode: str | None = None,
     on_page: OnPage | None = None,
 ) -> list[StreamResult]:
-    """Sync the chosen streams of every connection; never raises for a single stream's failure."""
+    """Sync the chosen streams of every connection; never raises for a single stream's failure.
+
+    `mode` None: each stream's own (`mode` in per_stream, else full)."""
     chosen = plan(config, only)
     tokens = {c.name: c.token() for c, _ in chosen}
     for token in tokens.values():
@@ -115,7 +119,14 @@ async def sync(
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(
-                    sync_stream(mirror, clients[conn.name], spec, mode, invocation, on_page)
+                    sync_stream(
+                        mirror,
+                        clients[conn.name],
+                        spec,
+                        mode or conn.stream_config(spec.name).mode,
+                        invocation,
+                        on_page,
+                    )
                 )
                 for conn, spec in chosen
             ]
@@ -172,7 +183,8 @@ async def _run(
     state = await mirror.load_state(ref)
     effective = _mode(spec, state, mode, ctx.stats)
     result.mode = effective
-    size = min(conn.page_size or spec.default_page_size, spec.max_page_size)
+    settings = conn.stream_config(spec.name)
+    size = min(settings.page_size or spec.default_page_size, spec.max_page_size)
     if state.pass_id is not None and state.mode == effective:
         params = dict(state.params)
         pinned = int(params.pop(PAGE_SIZE_KEY, size))
@@ -332,10 +344,14 @@ async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | N
     mirror, client, spec, ref, stats = ctx.mirror, ctx.client, ctx.spec, ctx.ref, ctx.stats
     conn = client.connection
     size = run.page_size
-    decode = workers.decoder(client.connector.vendor, spec.name, conn.options)
+    settings = conn.stream_config(spec.name)
+    decode = workers.decoder(client.connector.vendor, spec.name, settings.options)
+    headers = dict(settings.headers)  # the connection's, and the stream's own over them
 
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)
+        if headers:
+            request = dataclasses.replace(request, headers=headers)
         if spec.paging == "pages":
             what = f"stream {spec.name} page {position}"
         else:
@@ -364,7 +380,7 @@ async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | N
     budget = conn.window_mb * 2**20
     warned_size = False
     future = _FutureStamps(spec.name)
-    pages = _pages(spec, run, conn.window, fetch, budget)
+    pages = _pages(spec, run, settings.window, fetch, budget)
     try:
         async for page, fetched in pages:
             for bad in fetched.prepared.rejected:

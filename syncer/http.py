@@ -371,7 +371,7 @@ class VendorClient:
                     url,
                     params=dict(request.params),
                     json=request.json,
-                    headers=dict(headers),
+                    headers={**headers, **request.headers},
                     trace_request_ctx=ticket,
                 ) as resp,
             ):

@@ -149,7 +149,7 @@ async def retry_stalled(context: JobContext, /, timestamp: int) -> int:
 
 
 async def queue_streams(
-    database_url: str, config: Config, only: list[str], mode: str
+    database_url: str, config: Config, only: list[str], mode: str | None
 ) -> list[tuple[str, int | None]]:
     """`syncer sync --queue`: one job per chosen stream; (CONNECTION/STREAM, job id or None
     when a run of it already waits)."""
@@ -158,6 +158,37 @@ async def queue_streams(
     queued = []
     async with app.open_async():
         for conn, spec in chosen:
-            job_id = await defer_stream(app, conn.name, spec.name, mode)
+            chosen_mode = mode or conn.stream_config(spec.name).mode
+            job_id = await defer_stream(app, conn.name, spec.name, chosen_mode)
             queued.append((f"{conn.name}/{spec.name}", job_id))
     return queued
+
+
+def register_schedules(app: App, config: Config) -> list[str]:
+    """Every schedule of the config as a periodic job of the worker; their ids.
+
+    Each (stream, mode, cron) is one periodic entry with a stable id, so every worker running
+    the same config defers each tick once between them (procrastinate records each deferred
+    tick under a unique key); a tick missed while no worker ran is deferred once when one
+    starts, if it is at most MAX_DELAY old. A tick that finds a run of the stream waiting is
+    skipped (its queueing lock), and a run never overlaps another of the stream (its lock)."""
+    task = app.tasks["syncer:sync_stream"]
+    ids = []
+    for conn in config.connections:
+        for name in conn.streams:
+            settings = conn.stream_config(name)
+            lock = stream_lock(conn.name, name)
+            for schedule in settings.schedules:
+                periodic_id = f"{conn.name}/{name} {schedule.mode} {schedule.cron}"
+                if periodic_id in ids:
+                    continue  # the same schedule written twice
+                app.periodic(
+                    cron=schedule.cron,
+                    periodic_id=periodic_id,
+                    lock=lock,
+                    queueing_lock=lock,
+                    queue=QUEUE,
+                    task_kwargs={"connection": conn.name, "stream": name, "mode": schedule.mode},
+                )(task)
+                ids.append(periodic_id)
+    return ids

@@ -18,6 +18,8 @@ class Request:
     params: Mapping[str, str] = field(default_factory=dict)
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
     json: Any = None
+    #: sent with this request, over the connection's (a stream's own X-PROJECT-ID, say)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from syncer import errors
+from syncer.stream_config import Schedule, StreamConfig, StreamSettings, seconds
 
 DATABASE_URL_ENV = "SYNCER_DATABASE_URL"
 HOME_ENV = "SYNCER_HOME"
@@ -143,6 +144,44 @@ class ConnectionConfig(BaseModel):
     desired: tuple[DesiredState, ...] = Field(
         default=(), description="desired-state tables that `syncer push` diffs and sends"
     )
+    schedules: tuple[Schedule, ...] = Field(
+        default=(), description="when the workers run every stream of the connection"
+    )
+    max_staleness: float | None = Field(
+        default=None, gt=0, description="seconds (or 30m, 26h, 7d) before `syncer health` warns"
+    )
+    per_stream: dict[str, StreamSettings] = Field(
+        default_factory=dict, description="settings of single streams, over the connection's"
+    )
+
+    @field_validator("max_staleness", mode="before")
+    @classmethod
+    def _staleness(cls, value: str | float | None) -> float | None:
+        return None if value is None else seconds(value)
+
+    @model_validator(mode="after")
+    def _known_streams(self) -> ConnectionConfig:
+        unknown = sorted(set(self.per_stream) - set(self.streams))
+        if unknown:
+            raise ValueError(
+                f"per_stream names streams that are not in streams: {', '.join(unknown)}"
+            )
+        return self
+
+    def stream_config(self, name: str) -> StreamConfig:
+        """The stream's effective settings: its own in per_stream, else the connection's."""
+        own = self.per_stream.get(name) or StreamSettings()
+        return StreamConfig(
+            connection=self.name,
+            name=name,
+            mode=own.mode or "full",
+            schedules=self.schedules if own.schedules is None else own.schedules,
+            page_size=own.page_size or self.page_size,
+            window=own.window or self.window,
+            max_staleness=own.max_staleness or self.max_staleness,
+            options={**self.options, **own.options},
+            headers={**self.headers, **own.headers},
+        )
 
     @field_validator("name")
     @classmethod

@@ -84,15 +84,26 @@ def _group_key(record: Any) -> str | None:
     return orjson.dumps([record.get("projectID"), group]).decode()
 
 
-def _since(field: str) -> Any:
+def _and(scope: str | None, condition: str) -> str:
+    """`scope AND condition` in Exto's filter grammar, where AND binds before OR and there are
+    no parentheses: the condition joins each of the scope's OR'd terms."""
+    if not scope:
+        return condition
+    return ":or:".join(f"{term}:and:{condition}" for term in scope.split(":or:"))
+
+
+def _since(field: str, scope: str | None = None) -> Any:
     def params(since: datetime) -> dict[str, str]:
-        return {"filter": f"{field}:DATE:ge:{since.date().isoformat()}", **_TZ}
+        return {"filter": _and(scope, f"{field}:DATE:ge:{since.date().isoformat()}"), **_TZ}
 
     return params
 
 
-def _by_ids(keys: Sequence[str]) -> dict[str, str]:
-    return {"filter": "_id:STRING:in:" + "|".join(keys)}
+def _by_ids(scope: str | None = None) -> Callable[[Sequence[str]], dict[str, str]]:
+    def params(keys: Sequence[str]) -> dict[str, str]:
+        return {"filter": _and(scope, "_id:STRING:in:" + "|".join(keys))}
+
+    return params
 
 
 def _paged(path: str) -> Callable[[Mapping[str, str], Any, int], Request]:
@@ -107,17 +118,28 @@ def _paged(path: str) -> Callable[[Mapping[str, str], Any, int], Request]:
 def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
     """The spec for a configured stream name."""
     kind, _, arg = name.partition(":")
+    options = options or {}
     if kind in ("master", "module") and arg:
         route = "master-record" if kind == "master" else "module-record"
+        # read options (per stream, or the connection's): Exto's `filter` scopes every page,
+        # the incremental filter and the delete confirmations; `status` too
+        scope = options.get("filter") or None
+        params = {"sort": "_id"}
+        if scope:
+            params["filter"] = scope
+            if ":DATE:" in scope:
+                params.update(_TZ)
+        if options.get("status"):
+            params["status"] = options["status"]
         return StreamSpec(
             name=name,
             key=_record_id,
             extract=_records_page,
             page=_paged(f"/api/v1/{route}/{quote(arg, safe='')}"),
-            params={"sort": "_id"},
+            params=params,
             cursor_field="updatedAt",
-            incremental_params=_since("updatedAt"),
-            lookup_params=_by_ids,
+            incremental_params=_since("updatedAt", scope),
+            lookup_params=_by_ids(scope),
             view=ViewSpec(objects=("customFields",)),
         )
     if name == "users":

@@ -129,3 +129,48 @@ async def test_jobs_commands_refuse_what_they_cannot_do(
     assert code == 6 and "job 999 is neither queued nor running" in err
     code, _, err = await syncer("jobs", "--status", "nonsense", environ=environ)
     assert code == 2 and "use one of" in err
+
+
+async def count_sync_jobs(db: asyncpg.Connection) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM syncer_jobs.procrastinate_jobs "
+            "WHERE task_name = 'syncer:sync_stream'"
+        )
+    )
+
+
+async def test_a_missed_period_runs_once_across_three_workers_and_never_again(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A daily schedule whose latest tick passed while no worker ran: three workers start at
+    once and run it exactly once; workers started again later do not run it again."""
+    url, sb = await sandbox()
+    config = write_config(tmp_path, url)
+    text = config.read_text().replace(
+        "streams = ", 'schedules = [{ cron = "0 0 * * *", mode = "full" }]\nstreams = '
+    )
+    config.write_text(text)
+    environ = env(db_url)
+    workers = [await start_worker(config, environ) for _ in range(3)]
+    try:
+        assert await wait_jobs(db, 1) == ["succeeded"]
+        await asyncio.sleep(2)  # every worker's deferrer has had its turn
+        assert await count_sync_jobs(db) == 1
+    finally:
+        for worker in workers:
+            code, err = await stop(worker)
+            assert code == 0, err
+    await assert_mirror_equals(
+        db, "exto__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
+    )
+    job = await db.fetchrow(
+        "SELECT args FROM syncer_jobs.procrastinate_jobs WHERE task_name = 'syncer:sync_stream'"
+    )
+    assert '"mode": "full"' in job["args"] and '"stream": "master:LOCATION"' in job["args"]
+    again = await start_worker(config, environ)
+    try:
+        await asyncio.sleep(3)
+    finally:
+        await stop(again)
+    assert await count_sync_jobs(db) == 1

@@ -64,3 +64,26 @@ def test_error_body_summary() -> None:
         "error": {"summary": "Bad Request", "detail": ["Page must be greater than 0"]},
     }
     assert exto.connector.error_summary(body) == "Bad Request: Page must be greater than 0"
+
+
+def test_a_stream_filter_scopes_pages_increments_and_lookups() -> None:
+    """The stream's `filter` read option is ANDed into the incremental and lookup filters:
+    Exto binds AND before OR and has no parentheses, so it joins each OR'd term."""
+    spec = exto.stream(
+        "master:LOCATION", {"filter": "city:STRING:eq:Lyon:or:city:STRING:eq:Nice", "status": "A"}
+    )
+    assert spec.params == {
+        "sort": "_id",
+        "filter": "city:STRING:eq:Lyon:or:city:STRING:eq:Nice",
+        "status": "A",
+    }
+    assert spec.incremental_params is not None and spec.lookup_params is not None
+    since = spec.incremental_params(datetime(2025, 3, 4, tzinfo=UTC))
+    assert since["filter"] == (
+        "city:STRING:eq:Lyon:and:updatedAt:DATE:ge:2025-03-04"
+        ":or:city:STRING:eq:Nice:and:updatedAt:DATE:ge:2025-03-04"
+    )
+    assert spec.lookup_params(["a"]) == {
+        "filter": "city:STRING:eq:Lyon:and:_id:STRING:in:a"
+        ":or:city:STRING:eq:Nice:and:_id:STRING:in:a"
+    }

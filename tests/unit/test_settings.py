@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from syncer import settings
 
@@ -27,3 +28,70 @@ def test_home_is_relative_to_the_config_file_and_syncer_home_wins(
     monkeypatch.delenv(settings.HOME_ENV)
     monkeypatch.chdir(tmp_path)
     assert settings.home(None) == (tmp_path / ".syncer").resolve()
+
+
+def _connection(**extra: object) -> dict[str, object]:
+    return {
+        "name": "exto",
+        "vendor": "exto",
+        "base_url": "https://h/data",
+        "token_env": "T",
+        "rate_limit": 3,
+        "streams": ["master:LOCATION", "users"],
+        **extra,
+    }
+
+
+def test_per_stream_settings_override_the_connections() -> None:
+    cfg = settings.Config.model_validate(
+        {
+            "connections": [
+                _connection(
+                    page_size=1000,
+                    headers={"x-a": "1"},
+                    schedules=[{"cron": "0 2 * * *"}],
+                    max_staleness="26h",
+                    per_stream={
+                        "master:LOCATION": {
+                            "mode": "incremental",
+                            "page_size": 500,
+                            "window": 2,
+                            "max_staleness": "90m",
+                            "options": {"status": "Approved"},
+                            "headers": {"X-PROJECT-ID": "42"},
+                            "schedules": [{"cron": "0 4 * * 0", "mode": "full"}],
+                        }
+                    },
+                )
+            ]
+        }
+    )
+    conn = cfg.connections[0]
+    own = conn.stream_config("master:LOCATION")
+    assert (own.mode, own.page_size, own.window, own.max_staleness) == ("incremental", 500, 2, 5400)
+    assert own.options == {"status": "Approved"}
+    assert own.headers == {"x-a": "1", "X-PROJECT-ID": "42"}
+    assert [(s.cron, s.mode) for s in own.schedules] == [("0 4 * * 0", "full")]
+    other = conn.stream_config("users")
+    assert (other.mode, other.page_size, other.window, other.max_staleness) == (
+        "full",
+        1000,
+        8,
+        26 * 3600,
+    )
+    assert [(s.cron, s.mode) for s in other.schedules] == [("0 2 * * *", "incremental")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"per_stream": {"nope": {}}}, "per_stream names streams that are not in streams: nope"),
+        ({"schedules": [{"cron": "every night"}]}, "is not a cron expression"),
+        ({"schedules": [{"cron": "0 2 * * * *"}]}, "is not a cron expression"),
+        ({"max_staleness": "soon"}, "is not a duration"),
+        ({"per_stream": {"users": {"mode": "sometimes"}}}, "full"),
+    ],
+)
+def test_bad_stream_settings_say_what_to_fix(extra: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        settings.Config.model_validate({"connections": [_connection(**extra)]})

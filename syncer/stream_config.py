@@ -1,0 +1,107 @@
+"""Settings per stream: a connection's defaults, overridden stream by stream.
+
+    [[connections]]
+    name = "exto"
+    page_size = 1000
+    schedules = [{ cron = "0 2 * * *", mode = "incremental" }]   # every stream of exto
+
+    [connections.per_stream."master:LOCATION"]
+    mode = "incremental"                # `syncer sync` without --mode
+    schedules = [{ cron = "0 2 * * *", mode = "incremental" },
+                 { cron = "0 4 * * 0", mode = "full" }]
+    page_size = 500
+    window = 4
+    max_staleness = "26h"
+    options = { status = "Approved", filter = "city:STRING:eq:Lyon" }
+    headers = { "X-PROJECT-ID" = "42" }
+
+`options` are the vendor's read options for the stream, merged over the connection's (Exto:
+`status`, `filter`); `headers` are sent with the stream's requests, over the connection's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Mode = Literal["full", "incremental"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(value: str | float) -> float:
+    """A duration: a number of seconds, or "90s", "30m", "26h", "7d"."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: use seconds, or 90s, 30m, 26h, 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Schedule(BaseModel):
+    """When a stream runs on the workers: a cron expression (minute hour day month weekday,
+    in UTC) and the mode of those runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cron: str
+    mode: Mode = "incremental"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a cron expression of five fields (minute hour day month "
+                "weekday), e.g. '0 2 * * *' for 02:00 UTC every day"
+            )
+        return value
+
+
+class StreamSettings(BaseModel):
+    """One stream's settings in the config; each unset one is the connection's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode | None = Field(default=None, description="mode of `syncer sync` without --mode")
+    schedules: tuple[Schedule, ...] | None = Field(
+        default=None, description="replaces the connection's schedules for this stream"
+    )
+    page_size: int | None = Field(default=None, ge=1, le=1000)
+    window: int | None = Field(default=None, ge=1, le=64)
+    max_staleness: float | None = Field(
+        default=None, gt=0, description="seconds (or 30m, 26h, 7d) before `syncer health` warns"
+    )
+    options: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("max_staleness", mode="before")
+    @classmethod
+    def _staleness(cls, value: str | float | None) -> float | None:
+        return None if value is None else seconds(value)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """A stream's effective settings: its own, else its connection's."""
+
+    connection: str
+    name: str
+    mode: Mode
+    schedules: tuple[Schedule, ...]
+    page_size: int | None
+    window: int
+    max_staleness: float | None
+    options: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.connection}/{self.name}"
