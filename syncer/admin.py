@@ -23,7 +23,8 @@ class Reset:
     stream: str
     cursor_before: datetime | None
     cursor_after: datetime | None
-    dropped_pass: int | None
+    #: the passes in progress dropped (a full and an incremental one, at most)
+    dropped_passes: tuple[int, ...]
 
 
 async def states(url: str) -> list[dict[str, Any]]:
@@ -50,16 +51,18 @@ async def reset(
         ref = await _stream(mirror, name)
         async with mirror.stream_lock(ref.connection, ref.stream) as fence:
             state = await mirror.load_state(ref)
+            dropped: list[int] = []
             with translate_errors("resetting the stream's state"):
                 async with mirror.fenced(fence) as conn:
                     if set_cursor:
                         await conn.execute(queries["set_cursor"], ref.stream_id, cursor)
-                    if drop_pass and state.pass_id is not None:
-                        await conn.execute(queries["discard_pass"], ref.stream_id)
-                        await conn.execute(queries["drop_pass_keys"], state.pass_id)
+                    if drop_pass:
+                        rows = await conn.fetch(queries["discard_pass"], ref.stream_id, None)
+                        dropped = [r["pass_id"] for r in rows]
+                        for pass_id in dropped:
+                            await conn.execute(queries["drop_pass_keys"], pass_id)
             after = await mirror.load_state(ref)
-    dropped = state.pass_id if drop_pass else None
-    return Reset(f"{ref.connection}/{ref.stream}", state.cursor, after.cursor, dropped)
+    return Reset(f"{ref.connection}/{ref.stream}", state.cursor, after.cursor, tuple(dropped))
 
 
 async def confirm_deletes(url: str, name: str) -> int:

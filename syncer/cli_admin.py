@@ -98,7 +98,11 @@ def state_reset(
     cli.out.print(
         f"{done.stream}: cursor {_when(done.cursor_before) or 'none'} -> "
         f"{_when(done.cursor_after) or 'none'}"
-        + (f"; dropped pass {done.dropped_pass}" if done.dropped_pass is not None else ""),
+        + (
+            f"; dropped pass {', '.join(map(str, done.dropped_passes))}"
+            if done.dropped_passes
+            else ""
+        ),
         highlight=False,
     )
 

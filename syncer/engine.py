@@ -24,7 +24,7 @@ from syncer.connectors import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
 from syncer.log import register_secret
-from syncer.mirror import Fence, MergeResult, Mirror, PassState, StreamRef
+from syncer.mirror import Fence, MergeResult, Mirror, StreamRef, StreamState
 from syncer.models import StreamSpec, StreamStats
 from syncer.paging import pages_by_cursor, pages_in_order
 from syncer.settings import Config, ConnectionConfig
@@ -185,28 +185,32 @@ async def _run(
     result.mode = effective
     settings = conn.stream_config(spec.name)
     size = min(settings.page_size or spec.default_page_size, spec.max_page_size)
-    if state.pass_id is not None and state.mode == effective:
-        params = dict(state.params)
+    current = state.passes.get(effective)
+    for other in state.passes.values():
+        if other is not current:
+            # a backfill waits for its next run, its checkpoint untouched (and vice versa)
+            log.info(
+                "pass.kept", pass_id=other.pass_id, mode=other.mode, page=other.checkpoint_page
+            )
+    if current is not None:
+        params = dict(current.params)
         pinned = int(params.pop(PAGE_SIZE_KEY, size))
         if pinned != size:
             log.info("pass.page_size_kept", page_size=pinned, configured=size)
         run = Pass(
-            state.pass_id,
+            current.pass_id,
             params,
             effective == "full",
-            next_page=state.checkpoint_page + 1,
-            position=state.checkpoint_cursor
+            next_page=current.checkpoint_page + 1,
+            position=current.checkpoint_cursor
             if spec.paging == "cursor"
-            else state.checkpoint_page + 1,
-            keys_written=state.keys_written,
+            else current.checkpoint_page + 1,
+            keys_written=current.keys_written,
             page_size=pinned,
-            evidence=_evidence(spec, pinned, list(state.problems), state.evidence),
+            evidence=_evidence(spec, pinned, list(current.problems), current.evidence),
         )
         log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
     else:
-        if state.pass_id is not None:
-            await mirror.drop_pass_keys(state.pass_id, ctx.fence)
-            log.info("pass.discarded", pass_id=state.pass_id, mode=state.mode)
         params = dict(spec.params)
         if effective == "incremental":
             assert spec.incremental_params is not None and state.cursor is not None
@@ -256,7 +260,7 @@ async def _run(
             raise
 
 
-def _mode(spec: StreamSpec, state: PassState, mode: str, stats: StreamStats) -> str:
+def _mode(spec: StreamSpec, state: StreamState, mode: str, stats: StreamStats) -> str:
     """The mode the run can honour: incremental needs a cursor field and a trustworthy cursor."""
     if mode != "incremental":
         return mode

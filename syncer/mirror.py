@@ -53,19 +53,27 @@ class StreamRef:
 
 @dataclass(frozen=True)
 class PassState:
-    """The stream's pass in progress (if any) and its cursor."""
+    """A pass in progress: where it stands, committed with its latest page."""
 
-    pass_id: int | None
-    mode: str | None
+    pass_id: int
+    mode: str
     params: dict[str, str]
     checkpoint_page: int
     checkpoint_cursor: Any
     keys_written: int
-    cursor: datetime | None
-    last_full_pass: int | None
-    #: reasons the pass in progress is incomplete so far, and what its evidence needs to go on
+    #: reasons the pass is incomplete so far, and what its evidence needs to go on
     problems: tuple[str, ...] = ()
     evidence: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """A stream's cursor and its passes in progress, at most one per mode (a resumable full
+    pass and incremental passes coexist: neither discards the other's checkpoint)."""
+
+    cursor: datetime | None
+    last_full_pass: int | None
+    passes: dict[str, PassState]
 
 
 @dataclass(frozen=True)
@@ -250,23 +258,25 @@ class Mirror:
 
     # -- passes and runs ---------------------------------------------------------------------
 
-    async def load_state(self, ref: StreamRef) -> PassState:
+    async def load_state(self, ref: StreamRef) -> StreamState:
         with translate_errors("reading the stream state"):
             row = await self.pool.fetchrow(queries["load_state"], ref.stream_id)
+            rows = await self.pool.fetch(queries["load_passes"], ref.stream_id)
         assert row is not None
-        params = orjson.loads(row["pass_params"]) if row["pass_params"] else {}
-        return PassState(
-            row["pass_id"],
-            row["pass_mode"],
-            params,
-            row["checkpoint_page"],
-            orjson.loads(row["checkpoint_cursor"]) if row["checkpoint_cursor"] else None,
-            row["pass_keys_written"],
-            row["cursor"],
-            row["last_full_pass"],
-            tuple(row["pass_problems"] or ()),
-            orjson.loads(row["pass_evidence"]) if row["pass_evidence"] else None,
-        )
+        passes = {
+            r["mode"]: PassState(
+                r["pass_id"],
+                r["mode"],
+                orjson.loads(r["params"]),
+                r["checkpoint_page"],
+                orjson.loads(r["checkpoint_cursor"]) if r["checkpoint_cursor"] else None,
+                r["keys_written"],
+                tuple(r["problems"] or ()),
+                orjson.loads(r["evidence"]) if r["evidence"] else None,
+            )
+            for r in rows
+        }
+        return StreamState(row["cursor"], row["last_full_pass"], passes)
 
     async def begin_pass(
         self, ref: StreamRef, mode: str, params: dict[str, str], fence: Fence
@@ -476,7 +486,7 @@ class Mirror:
         with translate_errors("closing the pass"):
             async with self.fenced(fence) as conn:
                 cursor: datetime | None = await conn.fetchval(
-                    queries["finish_pass"], ref.stream_id, full, complete
+                    queries["finish_pass"], ref.stream_id, full, complete, pass_id
                 )
                 await conn.execute(queries["drop_pass_keys"], pass_id)
         return cursor

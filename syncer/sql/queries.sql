@@ -60,17 +60,19 @@ WHERE connection = $1 AND stream = $2 AND status = 'running';
 
 -- name: load_state
 -- $1 stream_id
-SELECT pass_id, pass_mode, pass_params, checkpoint_page, checkpoint_cursor, pass_keys_written,
-       pass_max_updated_at, cursor, last_full_pass, pass_problems, pass_evidence
-FROM syncer.stream_state WHERE stream_id = $1;
+SELECT cursor, last_full_pass FROM syncer.stream_state WHERE stream_id = $1;
+
+-- name: load_passes
+-- $1 stream_id: its passes in progress (at most one per mode)
+SELECT pass_id, mode, params, checkpoint_page, checkpoint_cursor, keys_written, problems,
+       evidence
+FROM syncer.passes WHERE stream_id = $1;
 
 -- name: begin_pass
--- $1 stream_id, $2 mode, $3 params (jsonb)
-UPDATE syncer.stream_state
-SET pass_id = pg_catalog.nextval('syncer.pass_seq'), pass_mode = $2, pass_params = $3,
-    pass_started_at = pg_catalog.now(), checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = pg_catalog.now()
-WHERE stream_id = $1
+-- $1 stream_id, $2 mode, $3 params (jsonb): a new pass of that mode (the caller has dropped
+-- any earlier one of the mode)
+INSERT INTO syncer.passes (pass_id, stream_id, mode, params)
+VALUES (pg_catalog.nextval('syncer.pass_seq'), $1, $2, $3)
 RETURNING pass_id;
 
 -- name: start_run
@@ -143,14 +145,14 @@ WITH changed AS (
 ), fence AS (
     SELECT token FROM syncer.fences WHERE name = $16 FOR SHARE
 ), checkpoint AS (
-    UPDATE syncer.stream_state
+    UPDATE syncer.passes
     SET checkpoint_page = COALESCE($4, checkpoint_page),
         checkpoint_cursor = CASE WHEN $4 IS NULL THEN checkpoint_cursor ELSE $15::jsonb END,
-        pass_keys_written = pass_keys_written
+        keys_written = keys_written
             + CASE WHEN $5::boolean THEN $8::bigint + pg_catalog.cardinality($6::text[]) ELSE 0 END,
-        pass_max_updated_at = GREATEST(pass_max_updated_at, $7::timestamptz),
-        pass_problems = pass_problems || $17::text[],
-        pass_evidence = COALESCE($18::jsonb, pass_evidence),
+        max_updated_at = GREATEST(max_updated_at, $7::timestamptz),
+        problems = problems || $17::text[],
+        evidence = COALESCE($18::jsonb, evidence),
         updated_at = pg_catalog.now()
     WHERE stream_id = $2 AND pass_id = $3
     RETURNING 1
@@ -210,23 +212,31 @@ UPDATE mirror.{table} SET _deleted_at = pg_catalog.now(), _run_id = $2
 WHERE _pk = ANY($1::text[]) AND _deleted_at IS NULL;
 
 -- name: finish_pass
--- $1 stream_id, $2 whether it was a full pass, $3 whether it was complete.
--- The cursor moves to the newest updatedAt the pass read, but never past the moment the pass
--- started: a record stamped in the future must not hide every later change from incremental
--- runs (an older cursor already in the future is pulled back too). An incomplete pass moves
--- neither the cursor nor the last complete full pass.
-UPDATE syncer.stream_state
-SET last_full_pass = CASE WHEN $2 AND $3 THEN pass_id ELSE last_full_pass END,
-    last_full_pass_at = CASE WHEN $2 AND $3 THEN pg_catalog.now() ELSE last_full_pass_at END,
+-- $1 stream_id, $2 whether it was a full pass, $3 whether it was complete, $4 pass_id.
+-- The pass is over (its row goes). The cursor moves to the newest updatedAt the pass read, but
+-- never past the moment the pass started: a record stamped in the future must not hide every
+-- later change from incremental runs. A cursor another pass left stays (a long backfill that
+-- finishes after nightly incremental runs does not pull it back), unless it is in the future:
+-- then it is pulled back to this pass's start. An incomplete pass moves neither the cursor nor
+-- the last complete full pass.
+WITH done AS (
+    DELETE FROM syncer.passes WHERE pass_id = $4 AND stream_id = $1
+    RETURNING pass_id, started_at, max_updated_at
+)
+UPDATE syncer.stream_state st
+SET last_full_pass = CASE WHEN $2 AND $3 THEN d.pass_id ELSE st.last_full_pass END,
+    last_full_pass_at = CASE WHEN $2 AND $3 THEN pg_catalog.now() ELSE st.last_full_pass_at END,
     cursor = CASE
-        WHEN NOT $3 OR GREATEST(cursor, pass_max_updated_at) IS NULL THEN cursor
-        ELSE LEAST(GREATEST(cursor, pass_max_updated_at), pass_started_at)
+        WHEN NOT $3 THEN st.cursor
+        ELSE GREATEST(
+            CASE WHEN st.cursor > pg_catalog.now() THEN d.started_at ELSE st.cursor END,
+            CASE WHEN d.max_updated_at IS NULL THEN NULL
+                 ELSE LEAST(d.max_updated_at, d.started_at) END)
     END,
-    pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
-    checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = pg_catalog.now()
-WHERE stream_id = $1
-RETURNING cursor;
+    updated_at = pg_catalog.now()
+FROM done d
+WHERE st.stream_id = $1
+RETURNING st.cursor;
 
 -- name: live_count
 -- live rows of a mirror table
@@ -258,11 +268,14 @@ GROUP BY s.connection, s.stream ORDER BY s.connection, s.stream;
 
 -- name: stream_states
 -- every stream's state, for `syncer state`
-SELECT s.connection, s.stream, s.table_name, st.cursor, st.pass_id, st.pass_mode,
-       st.pass_started_at, st.checkpoint_page, st.pass_problems, st.last_full_pass_at,
+-- (one row per pass in progress: a stream with a full and an incremental pass has two)
+SELECT s.connection, s.stream, s.table_name, st.cursor, p.pass_id, p.mode AS pass_mode,
+       p.started_at AS pass_started_at, p.checkpoint_page, p.problems AS pass_problems,
+       st.last_full_pass_at,
        (SELECT pg_catalog.count(*) FROM syncer.held_deletes h WHERE h.stream_id = s.stream_id) AS held
 FROM syncer.streams s JOIN syncer.stream_state st USING (stream_id)
-ORDER BY s.connection, s.stream;
+LEFT JOIN syncer.passes p USING (stream_id)
+ORDER BY s.connection, s.stream, p.mode;
 
 -- name: streams_named
 -- $1 stream name: the (connection, stream) pairs registered under that name
@@ -273,12 +286,10 @@ SELECT connection, stream FROM syncer.streams WHERE stream = $1 ORDER BY connect
 UPDATE syncer.stream_state SET cursor = $2, updated_at = pg_catalog.now() WHERE stream_id = $1;
 
 -- name: discard_pass
--- $1 stream_id: the pass in progress is dropped; the next run starts a new one at page 1
-UPDATE syncer.stream_state
-SET pass_id = NULL, pass_mode = NULL, pass_params = NULL, pass_started_at = NULL,
-    checkpoint_page = 0, checkpoint_cursor = NULL, pass_keys_written = 0,
-    pass_max_updated_at = NULL, pass_problems = '{}', pass_evidence = NULL, updated_at = pg_catalog.now()
-WHERE stream_id = $1;
+-- $1 stream_id, $2 mode (NULL: every mode): those passes in progress are dropped; the next run
+-- of the mode starts a new one at page 1. Returns the dropped pass ids (for their keys).
+DELETE FROM syncer.passes WHERE stream_id = $1 AND ($2::text IS NULL OR mode = $2)
+RETURNING pass_id;
 
 -- name: drop_pass_keys
 -- $1 pass_id

@@ -105,8 +105,7 @@ async def test_sigkill_after_page_k_then_rerun_ends_equal(
     checkpoint = 0
     for _ in range(600):
         checkpoint = (
-            await db.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.stream_state")
-            or 0
+            await db.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.passes") or 0
         )
         if checkpoint >= 4:
             break

@@ -87,9 +87,7 @@ async def _runs_overlapped(db_url: str) -> bool:
 async def _checkpoint(db_url: str) -> int:
     conn = await asyncpg.connect(db_url)
     try:
-        value = await conn.fetchval(
-            "SELECT coalesce(max(checkpoint_page), 0) FROM syncer.stream_state"
-        )
+        value = await conn.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.passes")
     finally:
         await conn.close()
     return int(value or 0)

@@ -132,13 +132,13 @@ async def test_an_operator_resets_the_cursor_and_drops_a_pass_in_progress(
     sb.config.fault_kinds = ("500",)
     failed = await sync(url, db_url, max_attempts=1)
     assert failed.status == "failed"
-    pass_id = await db.fetchval("SELECT pass_id FROM syncer.stream_state")
+    pass_id = await db.fetchval("SELECT pass_id FROM syncer.passes")
     assert pass_id is not None
     when = datetime(2025, 1, 2, tzinfo=UTC)
     done = await admin.reset(db_url, STREAM, cursor=when, set_cursor=True, drop_pass=True)
-    assert (done.cursor_after, done.dropped_pass) == (when, pass_id)
-    state = await db.fetchrow("SELECT cursor, pass_id, checkpoint_page FROM syncer.stream_state")
-    assert (state["cursor"], state["pass_id"], state["checkpoint_page"]) == (when, None, 0)
+    assert (done.cursor_after, done.dropped_passes) == (when, (pass_id,))
+    assert await db.fetchval("SELECT cursor FROM syncer.stream_state") == when
+    assert await db.fetchval("SELECT count(*) FROM syncer.passes") == 0
     cleared = await admin.reset(db_url, MASTER, cursor=None, set_cursor=True, drop_pass=False)
     assert cleared.cursor_before == when and cleared.cursor_after is None
     with pytest.raises(errors.ConfigError, match="no stream"):
@@ -176,7 +176,7 @@ async def test_a_run_whose_lock_session_died_stops_before_its_next_commit(
         )
         merged = await db.fetchval(
             "SELECT CASE WHEN to_regclass($1) IS NOT NULL THEN "
-            "(SELECT checkpoint_page FROM syncer.stream_state) END",
+            "(SELECT max(checkpoint_page) FROM syncer.passes) END",
             f'mirror."{TABLE}"',
         )
         if holder and merged:
