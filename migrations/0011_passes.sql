@@ -5,7 +5,8 @@
 CREATE TABLE syncer.passes (
     pass_id          bigint PRIMARY KEY,
     stream_id        bigint NOT NULL REFERENCES syncer.streams,
-    mode             text NOT NULL CHECK (mode IN ('full', 'incremental')),
+    -- backfill: a full read bounded by dates (syncer backfill --since/--until): no deletes
+    mode             text NOT NULL CHECK (mode IN ('full', 'incremental', 'backfill')),
     params           jsonb NOT NULL,
     started_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- the highest contiguous page merged (committed with that page's rows), and for cursor

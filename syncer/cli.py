@@ -731,6 +731,7 @@ def _job_commands() -> None:
     from syncer import cli_jobs
 
     app.command("worker")(cli_jobs.worker)
+    app.command("backfill")(cli_jobs.backfill)
     app.add_typer(cli_jobs.jobs_app, name="jobs")
 
 

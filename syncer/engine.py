@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -31,6 +31,9 @@ from syncer.settings import Config, ConnectionConfig
 from syncer.workers import DecodedPage
 
 log = structlog.get_logger(__name__)
+
+#: a backfill's days: (since, until), either may be None
+Bounds = tuple[date | None, date | None]
 
 #: pages being merged at once per stream (each on its own connection, committed in order)
 MERGES_IN_FLIGHT = 2
@@ -94,10 +97,13 @@ async def sync(
     only: Sequence[str] = (),
     mode: str | None = None,
     on_page: OnPage | None = None,
+    bounds: Bounds | None = None,
 ) -> list[StreamResult]:
     """Sync the chosen streams of every connection; never raises for a single stream's failure.
 
-    `mode` None: each stream's own (`mode` in per_stream, else full)."""
+    `mode` None: each stream's own (`mode` in per_stream, else full). `mode` "backfill" reads
+    the records updated within `bounds` (since, until: days, either may be None) through the
+    vendor's date filter: a resumable read that infers no deletes and moves no cursor."""
     chosen = plan(config, only)
     tokens = {c.name: c.token() for c, _ in chosen}
     for token in tokens.values():
@@ -126,6 +132,7 @@ async def sync(
                         mode or conn.stream_config(spec.name).mode,
                         invocation,
                         on_page,
+                        bounds,
                     )
                 )
                 for conn, spec in chosen
@@ -140,6 +147,7 @@ async def sync_stream(
     mode: str,
     invocation: str,
     on_page: OnPage | None = None,
+    bounds: Bounds | None = None,
 ) -> StreamResult:
     """One stream's run; failures are returned as a result so sibling streams carry on."""
     conn = client.connection
@@ -149,7 +157,7 @@ async def sync_stream(
         try:
             async with mirror.stream_lock(conn.name, spec.name) as fence:
                 ref = await mirror.ensure_stream(conn.name, spec.name)
-                ctx = StreamRun(mirror, client, spec, ref, fence, result.stats)
+                ctx = StreamRun(mirror, client, spec, ref, fence, result.stats, bounds)
                 await _run(ctx, mode, invocation, result, on_page)
         except errors.SyncerError as exc:
             result.status = (
@@ -173,6 +181,8 @@ class StreamRun:
     #: the stream lock's fencing token: every write commits only while it is still current
     fence: Fence
     stats: StreamStats
+    #: a backfill's days (since, until)
+    bounds: Bounds | None = None
 
 
 async def _run(
@@ -186,6 +196,13 @@ async def _run(
     settings = conn.stream_config(spec.name)
     size = min(settings.page_size or spec.default_page_size, spec.max_page_size)
     current = state.passes.get(effective)
+    if current is not None and effective == "backfill":
+        asked = _backfill_params(spec, ctx.bounds)
+        if {k: v for k, v in current.params.items() if k != PAGE_SIZE_KEY} != asked:
+            # another window was asked for: the unfinished one is dropped, not resumed
+            await mirror.discard_pass(ref, current.pass_id, ctx.fence)
+            log.info("pass.discarded", pass_id=current.pass_id, reason="other dates")
+            current = None
     for other in state.passes.values():
         if other is not current:
             # a backfill waits for its next run, its checkpoint untouched (and vice versa)
@@ -211,7 +228,8 @@ async def _run(
         )
         log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
     else:
-        params = dict(spec.params)
+        backfill = effective == "backfill"
+        params = _backfill_params(spec, ctx.bounds) if backfill else dict(spec.params)
         if effective == "incremental":
             assert spec.incremental_params is not None and state.cursor is not None
             since = state.cursor - timedelta(seconds=conn.lookback_seconds)
@@ -240,7 +258,12 @@ async def _run(
             elif run.full:
                 await deletes.infer(ctx, run_id, run.pass_id, run.keys_written)
             cursor = await mirror.finish_pass(
-                ref, run.pass_id, full=run.full, complete=complete, fence=ctx.fence
+                ref,
+                run.pass_id,
+                full=run.full,
+                # a window of days proves nothing about the changes after it
+                complete=complete and effective != "backfill",
+                fence=ctx.fence,
             )
             log.info("pass.finished", complete=complete, cursor=cursor and cursor.isoformat())
             if new_fields or not await mirror.view_exists(ref):
@@ -258,6 +281,22 @@ async def _run(
             with contextlib.suppress(Exception):
                 await asyncio.shield(mirror.finish_run(run_id, "failed", stats, "interrupted"))
             raise
+
+
+def _backfill_params(spec: StreamSpec, bounds: Bounds | None) -> dict[str, str]:
+    """A backfill's pass parameters: the stream's, narrowed to the days asked for."""
+    since, until = bounds or (None, None)
+    if since is None and until is None:
+        raise errors.ConfigError(
+            f"a backfill of {spec.name} with no dates is a full pass: use `syncer backfill` "
+            "without --since and --until, or `syncer sync --mode full`"
+        )
+    if spec.range_params is None:
+        raise errors.ConfigError(
+            f"the vendor has no date filter for {spec.name}: --since and --until cannot narrow "
+            "it; run `syncer backfill` without them (a full read)"
+        )
+    return {**spec.params, **spec.range_params(since, until)}
 
 
 def _mode(spec: StreamSpec, state: StreamState, mode: str, stats: StreamStats) -> str:

@@ -6,9 +6,11 @@ stream, and the worker finds the connection and its token in its own config and 
 
 - Queue `syncer`; task `syncer:sync_stream(connection, stream, mode)`.
 - Each job carries `lock` = `stream:CONNECTION/STREAM`, so two jobs of one stream never run at
-  once on any worker, and `queueing_lock` = the same, so at most one waits: deferring a stream
-  that already waits is a no-op (`defer_stream` returns None). A CLI run of the stream holds the
-  stream's own lock (`Mirror.stream_lock`); a job that meets it is retried a little later.
+  once on any worker, and `queueing_lock` = that plus the mode, so at most one run of each mode
+  waits: deferring a stream whose run of that mode already waits is a no-op (`defer_stream`
+  returns None), and a queued backfill never keeps a nightly incremental run out (or back).
+  A CLI run of the stream holds the stream's own lock (`Mirror.stream_lock`); a job that meets
+  it is retried a little later.
 - Outcomes: a run that succeeded, or ended quarantined or incomplete (the mirror holds all that
   could be read, and the run says why), is a succeeded job; a transient failure (exit 5) is
   retried with backoff and resumes from the stream's checkpoint; a configuration error (exit 6)
@@ -22,6 +24,7 @@ stream, and the worker finds the connection and its token in its own config and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import structlog
@@ -29,6 +32,7 @@ from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStr
 from procrastinate import exceptions as procrastinate_errors
 
 from syncer import engine, errors, jobs_schema
+from syncer.engine import Bounds
 from syncer.settings import Config
 
 log = structlog.get_logger(__name__)
@@ -61,6 +65,10 @@ def stream_lock(connection: str, stream: str) -> str:
     return f"stream:{connection}/{stream}"
 
 
+def queueing_lock(connection: str, stream: str, mode: str) -> str:
+    return f"{stream_lock(connection, stream)}:{mode}"
+
+
 def connector(database_url: str, *, max_size: int = 4) -> PsycopgConnector:
     """procrastinate's own pool (psycopg): every session's search_path is the queue's schema."""
     return PsycopgConnector(
@@ -80,12 +88,21 @@ def make_app(database_url: str, *, max_size: int = 4) -> App:
     return app
 
 
-async def defer_stream(app: App, connection: str, stream: str, mode: str) -> int | None:
-    """Queue one run of a stream; None when a run of it already waits in the queue."""
-    lock = stream_lock(connection, stream)
-    task = app.configure_task("syncer:sync_stream", lock=lock, queueing_lock=lock, queue=QUEUE)
+async def defer_stream(
+    app: App, connection: str, stream: str, mode: str, bounds: Bounds | None = None
+) -> int | None:
+    """Queue one run of a stream; None when a run of it in that mode already waits."""
+    task = app.configure_task(
+        "syncer:sync_stream",
+        lock=stream_lock(connection, stream),
+        queueing_lock=queueing_lock(connection, stream, mode),
+        queue=QUEUE,
+    )
+    days = {}
+    if bounds is not None:
+        days = {k: d.isoformat() for k, d in zip(("since", "until"), bounds, strict=True) if d}
     try:
-        return await task.defer_async(connection=connection, stream=stream, mode=mode)
+        return await task.defer_async(connection=connection, stream=stream, mode=mode, **days)
     except procrastinate_errors.AlreadyEnqueued:
         return None
 
@@ -99,14 +116,30 @@ async def defer_stream(app: App, connection: str, stream: str, mode: str) -> int
     retry=RetryStrategy(max_attempts=5, wait=15, linear_wait=60, retry_exceptions={Retry}),
 )
 async def sync_stream(
-    context: JobContext, /, connection: str, stream: str, mode: str, **extra: Any
+    context: JobContext,
+    /,
+    connection: str,
+    stream: str,
+    mode: str,
+    since: str | None = None,
+    until: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One run of one stream, as `syncer sync --stream CONNECTION/STREAM --mode MODE` does it."""
+    """One run of one stream, as `syncer sync --stream CONNECTION/STREAM --mode MODE` (or
+    `syncer backfill`) does it. `extra`: the tick's `timestamp` of a scheduled run."""
     env = context.additional_context["syncer"]
     assert isinstance(env, WorkerEnv)
     name = f"{connection}/{stream}"
+    bounds = None
+    if since or until:
+        bounds = (
+            date.fromisoformat(since) if since else None,
+            date.fromisoformat(until) if until else None,
+        )
     try:
-        results = await engine.sync(env.config, env.database_url, only=[name], mode=mode)
+        results = await engine.sync(
+            env.config, env.database_url, only=[name], mode=mode, bounds=bounds
+        )
     except errors.ConfigError as exc:
         raise JobFailed(exc.message) from None
     except errors.SyncerError as exc:
@@ -149,7 +182,11 @@ async def retry_stalled(context: JobContext, /, timestamp: int) -> int:
 
 
 async def queue_streams(
-    database_url: str, config: Config, only: list[str], mode: str | None
+    database_url: str,
+    config: Config,
+    only: list[str],
+    mode: str | None,
+    bounds: Bounds | None = None,
 ) -> list[tuple[str, int | None]]:
     """`syncer sync --queue`: one job per chosen stream; (CONNECTION/STREAM, job id or None
     when a run of it already waits)."""
@@ -159,7 +196,7 @@ async def queue_streams(
     async with app.open_async():
         for conn, spec in chosen:
             chosen_mode = mode or conn.stream_config(spec.name).mode
-            job_id = await defer_stream(app, conn.name, spec.name, chosen_mode)
+            job_id = await defer_stream(app, conn.name, spec.name, chosen_mode, bounds)
             queued.append((f"{conn.name}/{spec.name}", job_id))
     return queued
 
@@ -179,6 +216,7 @@ def register_schedules(app: App, config: Config) -> list[str]:
             settings = conn.stream_config(name)
             lock = stream_lock(conn.name, name)
             for schedule in settings.schedules:
+                waiting = queueing_lock(conn.name, name, schedule.mode)
                 periodic_id = f"{conn.name}/{name} {schedule.mode} {schedule.cron}"
                 if periodic_id in ids:
                     continue  # the same schedule written twice
@@ -186,7 +224,7 @@ def register_schedules(app: App, config: Config) -> list[str]:
                     cron=schedule.cron,
                     periodic_id=periodic_id,
                     lock=lock,
-                    queueing_lock=lock,
+                    queueing_lock=waiting,
                     queue=QUEUE,
                     task_kwargs={"connection": conn.name, "stream": name, "mode": schedule.mode},
                 )(task)

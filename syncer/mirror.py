@@ -491,6 +491,13 @@ class Mirror:
                 await conn.execute(queries["drop_pass_keys"], pass_id)
         return cursor
 
+    async def discard_pass(self, ref: StreamRef, pass_id: int, fence: Fence) -> None:
+        """Drop a pass in progress and its keys: the next run of its mode starts afresh."""
+        with translate_errors("discarding a pass"):
+            async with self.fenced(fence) as conn:
+                await conn.execute(queries["discard_one_pass"], ref.stream_id, pass_id)
+                await conn.execute(queries["drop_pass_keys"], pass_id)
+
     async def drop_pass_keys(self, pass_id: int, fence: Fence) -> None:
         with translate_errors("discarding an abandoned pass"):
             async with self.fenced(fence) as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from syncer.auth import Auth
@@ -92,6 +92,9 @@ class StreamSpec:
     cursor_field: str | None = None
     incremental_params: Callable[[datetime], dict[str, str]] | None = None
     lookup_params: Callable[[Sequence[str]], dict[str, str]] | None = None
+    #: `range_params(since, until)`: the vendor's filter for records updated on those days
+    #: (either bound may be None); None where the vendor has no such filter
+    range_params: Callable[[date | None, date | None], dict[str, str]] | None = None
     lookup_batch: int = 100
     max_page_size: int = 1000
     #: page size when the connection does not set one

@@ -6,7 +6,7 @@ Stream names: `master:<NAME>`, `module:<NAME>`, `users`, `groups`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -99,6 +99,18 @@ def _since(field: str, scope: str | None = None) -> Any:
     return params
 
 
+def _between(field: str, scope: str | None = None) -> Any:
+    def params(since: date | None, until: date | None) -> dict[str, str]:
+        bounds = []
+        if since is not None:
+            bounds.append(f"{field}:DATE:ge:{since.isoformat()}")
+        if until is not None:
+            bounds.append(f"{field}:DATE:le:{until.isoformat()}")
+        return {"filter": _and(scope, ":and:".join(bounds)), **_TZ}
+
+    return params
+
+
 def _by_ids(scope: str | None = None) -> Callable[[Sequence[str]], dict[str, str]]:
     def params(keys: Sequence[str]) -> dict[str, str]:
         return {"filter": _and(scope, "_id:STRING:in:" + "|".join(keys))}
@@ -140,6 +152,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             cursor_field="updatedAt",
             incremental_params=_since("updatedAt", scope),
             lookup_params=_by_ids(scope),
+            range_params=_between("updatedAt", scope),
             view=ViewSpec(objects=("customFields",)),
         )
     if name == "users":

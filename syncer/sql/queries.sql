@@ -291,6 +291,10 @@ UPDATE syncer.stream_state SET cursor = $2, updated_at = pg_catalog.now() WHERE 
 DELETE FROM syncer.passes WHERE stream_id = $1 AND ($2::text IS NULL OR mode = $2)
 RETURNING pass_id;
 
+-- name: discard_one_pass
+-- $1 stream_id, $2 pass_id
+DELETE FROM syncer.passes WHERE stream_id = $1 AND pass_id = $2;
+
 -- name: drop_pass_keys
 -- $1 pass_id
 DELETE FROM syncer.pass_keys WHERE pass_id = $1;

@@ -174,3 +174,53 @@ async def test_a_missed_period_runs_once_across_three_workers_and_never_again(
     finally:
         await stop(again)
     assert await count_sync_jobs(db) == 1
+
+
+async def test_backfill_at_a_terminal_and_queued(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """`syncer backfill` runs a full pass at once, or queues a dated one for a worker; dates in
+    the wrong order are a usage error."""
+    url, sb = await sandbox()
+    config = write_config(tmp_path, url)
+    environ = env(db_url)
+    code, out, err = await syncer("backfill", "master:LOCATION", "-c", str(config), environ=environ)
+    assert code == 0, err
+    assert "sync summary" in out
+    await assert_mirror_equals(
+        db, "exto__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
+    )
+    code, _, err = await syncer(
+        "backfill",
+        "master:LOCATION",
+        "-c",
+        str(config),
+        "--since",
+        "2025-03-02",
+        "--until",
+        "2025-03-01",
+        environ=environ,
+    )
+    assert code == 2 and "--since is after --until" in err
+    code, out, err = await syncer(
+        "backfill",
+        "master:LOCATION",
+        "-c",
+        str(config),
+        "--since",
+        "2025-03-01",
+        "--queue",
+        environ=environ,
+    )
+    assert code == 0 and "queued as job" in out, err
+    worker = await start_worker(config, environ)
+    try:
+        assert await wait_jobs(db, 1) == ["succeeded"]
+    finally:
+        await stop(worker)
+    job = await db.fetchrow(
+        "SELECT args FROM syncer_jobs.procrastinate_jobs WHERE task_name = 'syncer:sync_stream'"
+    )
+    assert '"since": "2025-03-01"' in job["args"] and '"mode": "backfill"' in job["args"]
+    run = await db.fetchrow("SELECT mode, status FROM syncer.runs ORDER BY run_id DESC LIMIT 1")
+    assert (run["mode"], run["status"]) == ("backfill", "succeeded")

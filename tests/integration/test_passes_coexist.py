@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 
 import asyncpg
 import pytest
@@ -82,3 +83,43 @@ async def test_a_long_full_pass_never_pulls_the_cursor_back(
     assert after_nightly > full_started
     assert (await run(url, db_url, "full")).status == "succeeded"
     assert await db.fetchval("SELECT cursor FROM syncer.stream_state") == after_nightly
+
+
+async def test_a_dated_backfill_reads_its_days_and_deletes_nothing(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """`syncer backfill --since D1 --until D2`: the records updated on those days, through
+    Exto's date filter; no delete is inferred and the cursor does not move."""
+    url, sb = await loaded(sandbox, db_url)
+    cursor = await db.fetchval("SELECT cursor FROM syncer.stream_state")
+    days = sorted({r["updatedAt"][:10] for r in sb.records("master", "LOCATION")})
+    since, until = date.fromisoformat(days[len(days) // 3]), date.fromisoformat(days[-2])
+    await db.execute(f'DELETE FROM mirror."{TABLE}"')  # what the backfill brings back is visible
+    [result] = await engine.sync(
+        exto_config(url, page_size=100), db_url, mode="backfill", bounds=(since, until)
+    )
+    assert (result.status, result.mode, result.stats.deleted) == ("succeeded", "backfill", 0)
+    inside = [
+        r
+        for r in sb.records("master", "LOCATION")
+        if since.isoformat() <= r["updatedAt"][:10] <= until.isoformat()
+    ]
+    assert 0 < len(inside) < 3_000
+    await assert_mirror_equals(db, TABLE, inside, MASTER)
+    assert await db.fetchval("SELECT cursor FROM syncer.stream_state") == cursor
+    filters = {e.query.get("filter") for e in sb.request_log if "master-record" in e.path}
+    assert f"updatedAt:DATE:ge:{since}:and:updatedAt:DATE:le:{until}" in filters
+
+
+async def test_a_dated_backfill_of_a_stream_without_a_date_filter_says_so(
+    sandbox: SandboxFactory, db_url: str, token_env: str
+) -> None:
+    url, _ = await sandbox()
+    [result] = await engine.sync(
+        exto_config(url, streams=("users",)),
+        db_url,
+        mode="backfill",
+        bounds=(date(2025, 1, 1), None),
+    )
+    assert result.status == "failed" and result.exit_code == 6
+    assert "no date filter for users" in (result.error or "")
