@@ -52,6 +52,14 @@ def worker(
     concurrency: Annotated[
         int, typer.Option(min=1, max=64, help="Jobs this worker runs at once.")
     ] = 2,
+    stalled_after: Annotated[
+        float,
+        typer.Option(
+            min=15,
+            help="Seconds without a heartbeat (workers beat every 10 s) after which a worker "
+            "counts as dead and its running jobs are queued again.",
+        ),
+    ] = jobs.STALLED_AFTER,
 ) -> None:
     """Run a worker: it takes jobs from the queue in the mirror's Postgres and runs them.
 
@@ -65,13 +73,13 @@ def worker(
     url = _database(cfg)
     _run(migrate.migrate(url))
     log.worker_events()
-    _run(_worker(cfg, url, concurrency))
+    _run(_worker(cfg, url, concurrency, stalled_after))
 
 
-async def _worker(cfg: Any, url: str, concurrency: int) -> None:
+async def _worker(cfg: Any, url: str, concurrency: int, stalled_after: float) -> None:
     await _check_schema(url)
     app = jobs.make_app(url, max_size=concurrency + 3)
-    env = jobs.WorkerEnv(cfg, url)
+    env = jobs.WorkerEnv(cfg, url, stalled_after)
     schedules = jobs.register_schedules(app, cfg)
     structlog.get_logger(__name__).info("worker.schedules", schedules=schedules)
     async with app.open_async():

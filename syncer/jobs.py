@@ -59,6 +59,8 @@ class WorkerEnv:
 
     config: Config
     database_url: str
+    #: seconds without a heartbeat after which a worker's running jobs are queued again
+    stalled_after: float = 60.0
 
 
 def stream_lock(connection: str, stream: str) -> str:
@@ -165,15 +167,17 @@ HOUSEKEEPING = "syncer_housekeeping"
 STALLED_AFTER = 60
 
 
-@tasks.periodic(cron="* * * * *", periodic_id="retry_stalled")
+@tasks.periodic(cron="* * * * * */10", periodic_id="retry_stalled")
 @tasks.task(
     name="retry_stalled", queue=HOUSEKEEPING, queueing_lock="retry_stalled", pass_context=True
 )
 async def retry_stalled(context: JobContext, /, timestamp: int) -> int:
-    """Every minute, on whichever worker takes it: queue again the jobs of dead workers (they
+    """Every 10 s, on whichever worker takes it: queue again the jobs of dead workers (they
     resume from their stream's checkpoint), and forget housekeeping jobs over an hour old."""
+    env = context.additional_context["syncer"]
+    assert isinstance(env, WorkerEnv)
     manager = context.app.job_manager
-    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER))
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=env.stalled_after))
     for job in stalled:
         log.warning("job.stalled", job_id=job.id, task=job.task_name, args=job.task_kwargs)
         await manager.retry_job(job)

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.acceptance
 STREAMS = '["master:LOCATION", "module:INSPECTION"]'
 
 
-async def start_worker(config: Path, environ: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_worker(
+    config: Path, environ: dict[str, str], *extra: str
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -29,6 +31,7 @@ async def start_worker(config: Path, environ: dict[str, str]) -> asyncio.subproc
         "worker",
         "--config",
         str(config),
+        *extra,
         env=environ,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -224,3 +227,42 @@ async def test_backfill_at_a_terminal_and_queued(
     assert '"since": "2025-03-01"' in job["args"] and '"mode": "backfill"' in job["args"]
     run = await db.fetchrow("SELECT mode, status FROM syncer.runs ORDER BY run_id DESC LIMIT 1")
     assert (run["mode"], run["status"]) == ("backfill", "succeeded")
+
+
+async def test_a_job_of_a_killed_worker_is_resumed_by_another(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A worker SIGKILLed mid-job: once its heartbeat is stale, another worker queues the job
+    again and runs it from the stream's checkpoint; nothing is lost or written twice."""
+    url, sb = await sandbox(master_records=3_000, latency_ms=40)
+    config = write_config(tmp_path, url, window=1)
+    config.write_text(config.read_text().replace("window = 1", "window = 1\npage_size = 50"))
+    environ = env(db_url)
+    code, _, err = await syncer("sync", "--config", str(config), "--queue", environ=environ)
+    assert code == 0, err
+    doomed = await start_worker(config, environ)
+    for _ in range(300):
+        page = await db.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.passes")
+        if page >= 5:
+            break
+        await asyncio.sleep(0.1)
+    assert page >= 5
+    doomed.kill()
+    await doomed.wait()
+    survivor = await start_worker(config, environ, "--stalled-after", "15")
+    try:
+        assert await wait_jobs(db, 1, seconds=120) == ["succeeded"]
+    finally:
+        code, err = await stop(survivor)
+        assert code == 0, err
+    job = await db.fetchrow(
+        "SELECT attempts FROM syncer_jobs.procrastinate_jobs WHERE task_name = 'syncer:sync_stream'"
+    )
+    assert job["attempts"] == 2
+    resumed = await db.fetchval(
+        "SELECT resumed_from_page FROM syncer.runs ORDER BY run_id DESC LIMIT 1"
+    )
+    assert resumed >= 5
+    await assert_mirror_equals(
+        db, "exto__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
+    )
