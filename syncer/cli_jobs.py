@@ -12,7 +12,7 @@ import structlog
 import typer
 from rich.table import Table
 
-from syncer import engine, errors, jobs, jobs_schema, log, migrate
+from syncer import engine, errors, jobs, jobs_schema, log, metrics, migrate
 from syncer.cli import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -60,6 +60,13 @@ def worker(
             "counts as dead and its running jobs are queued again.",
         ),
     ] = jobs.STALLED_AFTER,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on this port (GET /metrics)."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface of the metrics server (0.0.0.0: every one).")
+    ] = "127.0.0.1",
 ) -> None:
     """Run a worker: it takes jobs from the queue in the mirror's Postgres and runs them.
 
@@ -73,23 +80,39 @@ def worker(
     url = _database(cfg)
     _run(migrate.migrate(url))
     log.worker_events()
-    _run(_worker(cfg, url, concurrency, stalled_after))
+    serving = (metrics_host, metrics_port) if metrics_port else None
+    _run(_worker(cfg, url, concurrency, stalled_after, serving))
 
 
-async def _worker(cfg: Any, url: str, concurrency: int, stalled_after: float) -> None:
+async def _worker(
+    cfg: Any,
+    url: str,
+    concurrency: int,
+    stalled_after: float,
+    serving: tuple[str, int] | None,
+) -> None:
     await _check_schema(url)
     app = jobs.make_app(url, max_size=concurrency + 3)
     env = jobs.WorkerEnv(cfg, url, stalled_after)
     schedules = jobs.register_schedules(app, cfg)
     structlog.get_logger(__name__).info("worker.schedules", schedules=schedules)
-    async with app.open_async():
-        await app.run_worker_async(
-            queues=[jobs.QUEUE, jobs.HOUSEKEEPING],
-            concurrency=concurrency,
-            name=f"syncer@{socket.gethostname()}:{os.getpid()}",
-            additional_context={"syncer": env},
-            shutdown_graceful_timeout=30,
-        )
+    runner = await metrics.serve(serving[1], serving[0]) if serving else None
+    try:
+        async with app.open_async():
+            await _run_worker(app, concurrency, env)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def _run_worker(app: Any, concurrency: int, env: jobs.WorkerEnv) -> None:
+    await app.run_worker_async(
+        queues=[jobs.QUEUE, jobs.HOUSEKEEPING],
+        concurrency=concurrency,
+        name=f"syncer@{socket.gethostname()}:{os.getpid()}",
+        additional_context={"syncer": env},
+        shutdown_graceful_timeout=30,
+    )
 
 
 async def _check_schema(url: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from syncer import budget, deletes, errors, workers
+from syncer import budget, deletes, errors, metrics, workers
 from syncer.connectors import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -167,6 +167,8 @@ async def sync_stream(
             result.exit_code = exc.exit_code
             log.error("stream.failed", error=exc.message, exit_code=int(exc.exit_code))
         result.seconds = time.monotonic() - started
+    metrics.run_finished(result)
+    metrics.connection_rates(conn, client.gate.rate)
     return result
 
 

@@ -38,7 +38,7 @@ import aiohttp
 import stamina
 import structlog
 
-from syncer import bodies, errors
+from syncer import bodies, errors, metrics
 from syncer.budget import BudgetStore, SharedBudget, credential_id
 from syncer.models import Connector, Request, StreamStats
 from syncer.pacing import MAX_PAUSE, CredentialGate, RetryBudget, Ticket
@@ -267,6 +267,8 @@ class VendorClient:
         for the deadline."""
         gate = self.gate
         adapted = gate.limited(exc.retry_after)
+        metrics.RATE_LIMITED.labels(self.connection.name).inc()
+        metrics.connection_rates(self.connection, gate.rate)
         log.warning(
             "http.rate_limited", pause_s=round(adapted.pause, 3), retry_after=exc.retry_after
         )
@@ -362,6 +364,7 @@ class VendorClient:
         assert self._session is not None, "use VendorClient as an async context manager"
         ticket = await self.gate.acquire()
         stats.requests += 1
+        metrics.REQUESTS.labels(self.connection.name).inc()
         url = self.connection.base_url + request.path
         try:
             async with (

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.acceptance.test_cli import env, syncer, write_config
 from tests.conftest import TOKEN_ENV, SandboxFactory
@@ -266,3 +269,46 @@ async def test_a_job_of_a_killed_worker_is_resumed_by_another(
     await assert_mirror_equals(
         db, "exto__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
     )
+
+
+async def test_a_worker_serves_prometheus_metrics(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """`--metrics-port`: after a job, /metrics counts its requests, records, rows and run; a
+    port already taken is a configuration error (exit 6)."""
+    url, sb = await sandbox()
+    config = write_config(tmp_path, url)
+    environ = env(db_url)
+    code, _, err = await syncer("sync", "--config", str(config), "--queue", environ=environ)
+    assert code == 0, err
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    worker = await start_worker(config, environ, "--metrics-port", str(port))
+    try:
+        assert await wait_jobs(db, 1) == ["succeeded"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+        ):
+            assert resp.status == 200
+            text = await resp.text()
+        taken = await start_worker(config, environ, "--metrics-port", str(port))
+        _, taken_err = await asyncio.wait_for(taken.communicate(), timeout=60)
+        assert taken.returncode == 6
+        assert f"cannot serve metrics on 127.0.0.1:{port}" in taken_err.decode()
+    finally:
+        await stop(worker)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    stream = (("connection", "exto"), ("stream", "master:LOCATION"))
+    records = float(len(sb.records("master", "LOCATION")))
+    assert samples["syncer_records_total", stream] == records
+    assert samples["syncer_rows_total", tuple(sorted((*stream, ("op", "inserted"))))] == records
+    assert samples["syncer_runs_total", tuple(sorted((*stream, ("status", "succeeded"))))] == 1
+    assert samples["syncer_requests_total", (("connection", "exto"),)] >= 2
+    assert samples["syncer_rate_limit_per_second", (("connection", "exto"),)] == 1000
+    assert "sandbox-token" not in text and "127.0.0.1" not in text
