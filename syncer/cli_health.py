@@ -109,12 +109,12 @@ def health_cmd(
         ),
     ] = True,
 ) -> None:
-    """Check every configured stream: exit 7 when one's last run failed, none of its runs ever
-    finished without failing, or its last good run is older than its max_staleness.
+    """Check each configured stream's last run and freshness; exit 7 when one is unhealthy.
 
-    A stream is fresh from its last run that succeeded, quarantined records or was incomplete.
-    Each unhealthy stream is named with the reason, and POSTed as JSON to its connection's
-    notify_url; a notification that fails is reported on stderr (the exit stays 7).
+    Unhealthy: its last run failed (or was abandoned), none of its runs ever finished without
+    failing, or the last that did (succeeded, quarantined records, or incomplete) finished
+    longer ago than its max_staleness. Each is named with the reason, and POSTed as JSON to
+    its connection's notify_url; a notification that fails is reported on stderr (still 7).
 
     Example: syncer health --config config/sandbox.toml --quiet || echo "exit $?"
     """
