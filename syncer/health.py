@@ -152,14 +152,16 @@ def _since(runs: StreamRuns, staleness: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A short human duration: 1.5s, 42m, 26.0h, 3.2d."""
+    """A short human duration: 1.5s, 42m, 26h, 3.2d."""
     if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+        amount, unit = f"{seconds:.1f}", "s"
+    elif seconds < 2 * 3600:
+        amount, unit = f"{seconds / 60:.0f}", "m"
+    elif seconds < 2 * 86400:
+        amount, unit = f"{seconds / 3600:.1f}", "h"
+    else:
+        amount, unit = f"{seconds / 86400:.1f}", "d"
+    return amount.removesuffix(".0") + unit
 
 
 def _iso(value: datetime | None) -> str | None:

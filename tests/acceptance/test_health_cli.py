@@ -137,7 +137,7 @@ async def test_a_stream_staler_than_its_max_staleness_exits_7_stale(
     assert code == 7, out + err
     [line] = unhealthy_lines(out)
     assert line.startswith("exto/master:LOCATION: stale: last success ")
-    assert line.endswith("(max_staleness 1.0s)")
+    assert line.endswith("(max_staleness 1s)")
     code, out, _ = await syncer("health", "-c", str(second), "--json", environ=env(db_url))
     assert code == 7
     report = json.loads(out)

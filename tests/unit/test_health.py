@@ -50,7 +50,7 @@ def test_a_failed_last_run_is_unhealthy_even_when_fresh(status: str) -> None:
     )
     assert verdict.problem == "failed"
     assert verdict.detail.startswith(f"run 9 {status} at 2026-12-07T11:59:55+00:00: exto refused")
-    assert "last success 60.0s ago (run 8" in verdict.detail
+    assert "last success 60s ago (run 8" in verdict.detail
 
 
 def test_a_failed_only_run_says_it_never_succeeded() -> None:
@@ -81,7 +81,7 @@ def test_older_than_max_staleness_is_stale_and_no_max_is_never_stale() -> None:
     stale = evaluate(old, 3600, NOW)
     assert stale.problem == "stale"
     assert stale.detail == (
-        "last success 2.0h ago (run 3, finished 2026-12-07T10:00:00+00:00) (max_staleness 60m)"
+        "last success 2h ago (run 3, finished 2026-12-07T10:00:00+00:00) (max_staleness 60m)"
     )
     assert evaluate(old, None, NOW).problem is None
 
@@ -170,3 +170,19 @@ def test_a_bad_notify_url_is_a_config_error_that_does_not_repeat_its_path(
         settings.load_config(_config(tmp_path, url))
     assert "connections.0.notify_url" in caught.value.message
     assert "s3cr3t" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (1, "1s"),
+        (1.54, "1.5s"),
+        (119, "119s"),
+        (3600, "60m"),
+        (93600, "26h"),
+        (129600, "36h"),
+        (302400, "3.5d"),
+    ],
+)
+def test_durations_read_like_the_config_writes_them(seconds: float, shown: str) -> None:
+    assert health.duration(seconds) == shown
