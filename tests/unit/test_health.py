@@ -130,6 +130,9 @@ def test_a_report_exits_7_only_when_a_stream_is_unhealthy() -> None:
 def test_only_the_origin_of_a_notify_url_is_ever_printed() -> None:
     url = "https://user:pw@hooks.example.com:8443/services/T0/B0/s3cr3t?k=v"
     assert health.origin(url) == "https://hooks.example.com:8443"
+    # an aiohttp error that quotes the URL, whole or in part, is cut back to the origin
+    quoted = health._without(f"InvalidURL: {url}; path /services/T0/B0/s3cr3t?k=v", url)
+    assert quoted == "InvalidURL: https://hooks.example.com:8443; path ..."
 
 
 def _config(tmp_path: Path, notify_url: str) -> Path:
