@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok · 1 internal error · 2 usage · 3 finished, but look (quarantined records, an
 incomplete pass, held deletes) · 4 already running · 5 transient vendor/network/database failure ·
-6 auth or configuration.
+6 auth or configuration · 7 `syncer health`: a stream failed, never succeeded or is stale.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ EXIT_CODES = (
     "Exit codes: 0 ok; 1 internal error; 2 usage; 3 finished, but look: records quarantined, "
     "a pass incomplete or deletes held (syncer status); "
     "4 already running; 5 transient vendor, network or database failure (retry later); "
-    "6 auth or configuration failure (fix, then retry)."
+    "6 auth or configuration failure (fix, then retry); "
+    "7 unhealthy (syncer health): a stream's last run failed, it never succeeded, or it is "
+    "staler than its max_staleness."
 )
 
 app = typer.Typer(
@@ -428,69 +430,6 @@ def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Outbox row ids.")
 
 
 @app.command()
-def status(
-    limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
-) -> None:
-    """Show recent stream runs from syncer.runs, newest first.
-
-    Example: syncer status --limit 5
-    """
-    url = _database()
-
-    async def fetch() -> list[dict[str, Any]]:
-        await migrate.migrate(url)
-        async with Mirror.connect(url, max_size=2) as mirror:
-            return await mirror.recent_runs(limit)
-
-    runs = _run(fetch())
-    table = Table(title="recent runs")
-    for column in (
-        "run",
-        "stream",
-        "mode",
-        "status",
-        "started",
-        "seconds",
-        "pages",
-        "inserted",
-        "updated",
-        "unchanged",
-        "deleted",
-        "quarantined",
-        "429s",
-        "error",
-    ):
-        table.add_column(column)
-    for r in runs:
-        took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
-        table.add_row(
-            str(r["run_id"]),
-            f"{r['connection']}/{r['stream']}",
-            r["mode"],
-            r["status"],
-            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            f"{took:.1f}" if took is not None else "",
-            *(
-                str(r[k])
-                for k in (
-                    "pages",
-                    "inserted",
-                    "updated",
-                    "unchanged",
-                    "deleted",
-                    "quarantined",
-                    "rate_limited",
-                )
-            ),
-            (r["error"] or "")[:80],
-        )
-    out.print(table)
-    for r in runs:
-        for warning in r["warnings"]:
-            out.print(f"run {r['run_id']} warning: {warning}", markup=False, highlight=False)
-
-
-@app.command()
 def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Probe each connection: the vendor's readiness endpoint, then one request with the token.
 
@@ -735,5 +674,14 @@ def _job_commands() -> None:
     app.add_typer(cli_jobs.jobs_app, name="jobs")
 
 
+def _health_commands() -> None:
+    """`syncer status` and `syncer health` (syncer.cli_health uses this module's helpers)."""
+    from syncer import cli_health
+
+    app.command("status")(cli_health.status)
+    app.command("health")(cli_health.health_cmd)
+
+
 _admin_commands()
 _job_commands()
+_health_commands()

@@ -35,6 +35,9 @@ class ExitCode(enum.IntEnum):
     ALREADY_RUNNING = 4  #: another run of the same stream holds its lock
     TRANSIENT = 5  #: vendor, network or database failure; retrying later may succeed
     AUTH_OR_CONFIG = 6  #: fix the credential or the configuration before retrying
+    #: `syncer health`: a configured stream's last run failed, none of its runs ever finished
+    #: without failing, or its last good run is older than its max_staleness
+    UNHEALTHY = 7
 
 
 class SyncerError(Exception):

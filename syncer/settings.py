@@ -153,6 +153,13 @@ class ConnectionConfig(BaseModel):
     per_stream: dict[str, StreamSettings] = Field(
         default_factory=dict, description="settings of single streams, over the connection's"
     )
+    notify_url: str | None = Field(
+        default=None,
+        description=(
+            "where `syncer health` POSTs one JSON body per failed or stale stream: https://, "
+            "or http:// to this machine only"
+        ),
+    )
 
     @field_validator("max_staleness", mode="before")
     @classmethod
@@ -229,6 +236,27 @@ class ConnectionConfig(BaseModel):
                 f"(http:// is allowed only to this machine: 127.0.0.0/8, ::1, localhost)"
             )
         return self
+
+    @field_validator("notify_url")
+    @classmethod
+    def _notify_url(cls, value: str | None) -> str | None:
+        # never repeat the URL in the message: a webhook's path is often its credential
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+        except ValueError:
+            raise ValueError("is not a URL") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise ValueError("must be an https:// URL (or http:// to this machine)")
+        if parts.scheme == "http" and not is_loopback(host):
+            raise ValueError(
+                f"is plain http:// to {host}, which would send what failed, and why, in clear; "
+                "use https:// (http:// is allowed only to this machine: 127.0.0.0/8, ::1, "
+                "localhost)"
+            )
+        return value
 
     def token(self) -> SecretStr:
         """The connection's token, read from the environment variable the config names."""

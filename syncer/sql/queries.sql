@@ -324,6 +324,34 @@ SELECT run_id, connection, stream, mode, status, started_at, finished_at, pages,
        inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error, warnings
 FROM syncer.runs ORDER BY run_id DESC LIMIT $1;
 
+-- name: stream_health
+-- $1 connections, $2 streams (pairwise: the configured streams, returned in this order),
+-- $3 the statuses of a run that finished without failing. Per stream: its newest finished
+-- run, its newest run that finished without failing, and the start of a run in progress
+SELECT c.connection, c.stream,
+       l.run_id AS last_run_id, l.status AS last_status, l.finished_at AS last_finished_at,
+       l.error AS last_error,
+       g.run_id AS good_run_id, g.finished_at AS good_finished_at,
+       r.started_at AS running_since
+FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]))
+     WITH ORDINALITY AS c(connection, stream, n)
+LEFT JOIN LATERAL (
+    SELECT run_id, status, finished_at, error FROM syncer.runs
+    WHERE connection = c.connection AND stream = c.stream AND status <> 'running'
+    ORDER BY started_at DESC, run_id DESC LIMIT 1
+) l ON true
+LEFT JOIN LATERAL (
+    SELECT run_id, finished_at FROM syncer.runs
+    WHERE connection = c.connection AND stream = c.stream AND status = ANY ($3::text[])
+    ORDER BY started_at DESC, run_id DESC LIMIT 1
+) g ON true
+LEFT JOIN LATERAL (
+    SELECT started_at FROM syncer.runs
+    WHERE connection = c.connection AND stream = c.stream AND status = 'running'
+    ORDER BY started_at DESC, run_id DESC LIMIT 1
+) r ON true
+ORDER BY c.n;
+
 -- name: quote_literals
 -- $1 strings: their SQL literals, in order, made by the server (right under any setting of
 -- standard_conforming_strings: a backslash gets E'...')

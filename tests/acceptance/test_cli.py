@@ -195,7 +195,7 @@ async def test_check_reports_ready_and_token_accepted(
     assert code == 0 and "token accepted" in out and "ready" in out
 
 
-@pytest.mark.parametrize("command", ["sync", "status", "migrate", "check", "sandbox"])
+@pytest.mark.parametrize("command", ["sync", "status", "health", "migrate", "check", "sandbox"])
 async def test_help_explains_with_an_example(command: str) -> None:
     code, out, _ = await syncer(command, "--help", environ=dict(os.environ))
     assert code == 0 and "Example:" in out

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from syncer import engine, migrate, push, roles
+from syncer import engine, health, migrate, push, roles
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror, desired_diff_sql
@@ -63,6 +63,12 @@ async def plant(conn: asyncpg.Connection, schema: str) -> None:
             f"CREATE FUNCTION {schema}.{signature} RETURNS {returns} LANGUAGE plpgsql AS $$ "
             f"BEGIN PERFORM pg_catalog.nextval('{schema}.planted_calls'); RETURN {real}; END $$"
         )
+    # a set-returning one: text[] is a better match than pg_catalog's anyarray
+    await conn.execute(
+        f"CREATE FUNCTION {schema}.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS $$ "
+        f"BEGIN PERFORM pg_catalog.nextval('{schema}.planted_calls'); "
+        f"RETURN QUERY SELECT pg_catalog.unnest($1); END $$"
+    )
 
 
 async def plant_operator(conn: asyncpg.Connection, schema: str) -> None:
@@ -195,6 +201,8 @@ async def test_every_function_syncer_calls_is_schema_qualified(
     await hostile_first.set_evidence([claimed[0].id], [{"seen": 1}])
     assert await hostile_first.plan_outbox(None) == []
     assert await hostile_first.recent_runs(5)
+    [runs] = await health.stream_runs(hostile_first, [("exto", "master:LOCATION")])
+    assert runs.last_status == "succeeded" and runs.good_run_id == runs.last_run_id
     async with hostile_first.stream_lock("exto", "master:LOCATION") as fence:
         assert await hostile_first.live_count(ref) > 0
         await hostile_first.hold_deletes(ref, ["a", "b"], 1, 1, fence)
