@@ -14,6 +14,7 @@ from tests.acceptance.test_cli import env, syncer
 from tests.acceptance.test_push_crash import active_user, enqueue
 from tests.acceptance.test_workers import start_worker, stop, wait_jobs
 from tests.conftest import TOKEN_ENV, SandboxFactory
+from tests.integration.mirror_check import assert_mirror_equals
 
 pytestmark = pytest.mark.acceptance
 
@@ -121,3 +122,51 @@ async def test_a_429_in_one_process_pauses_the_credential_everywhere(
     budget = await db.fetchrow("SELECT rate, limited FROM syncer.rate_budgets")
     assert budget["limited"] >= 1
     assert budget["rate"] < RATE * 2 * 0.97
+
+
+async def test_three_workers_twelve_streams_three_credentials_draw_no_429(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Three worker processes run 12 queued streams of three credentials (four each) at once:
+    each credential's budget holds across the workers, and the vendor refuses nothing."""
+    tokens = ("token-a", "token-b", "token-c")
+    url, sb = await sandbox(
+        master_records=400, module_records=200, users=60, rate_limit=RATE, tokens=tokens
+    )
+    config = tmp_path / "three.toml"
+    config.write_text(
+        "".join(
+            f"""
+[[connections]]
+name = "c{n}"
+vendor = "exto"
+base_url = "{url}"
+token_env = "TOKEN_{n}"
+rate_limit = {RATE}
+page_size = 25
+streams = ["master:LOCATION", "module:INSPECTION", "users", "groups"]
+"""
+            for n in range(3)
+        )
+    )
+    environ = {**env(db_url), **{f"TOKEN_{n}": t for n, t in enumerate(tokens)}}
+    code, out, err = await syncer("sync", "--config", str(config), "--queue", environ=environ)
+    assert code == 0 and out.count("queued as job") == 12, err
+    sb.reset_log()
+    workers = [await start_worker(config, environ, "--concurrency", "4") for _ in range(3)]
+    try:
+        assert await wait_jobs(db, 12, seconds=240) == ["succeeded"] * 12
+    finally:
+        for worker in workers:
+            await stop(worker)
+    by_token: dict[str | None, list[int]] = {}
+    for entry in sb.request_log:
+        if "/_sandbox" not in entry.path:
+            by_token.setdefault(entry.token, []).append(entry.status)
+    assert set(by_token) == set(tokens)
+    assert {t: s.count(429) for t, s in by_token.items()} == dict.fromkeys(tokens, 0)
+    assert all(len(s) > 30 for s in by_token.values())
+    for n in range(3):
+        await assert_mirror_equals(
+            db, f"c{n}__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
+        )
