@@ -21,6 +21,7 @@ import aiohttp
 import asyncpg
 import limits  # bench/limits.py, beside this file
 import orjson
+import scaleout  # bench/scaleout.py, beside this file
 import vendors  # bench/vendors.py, beside this file
 from aiohttp import web
 from rss import PeakRss  # bench/rss.py, beside this file
@@ -446,6 +447,8 @@ async def main() -> None:
     print("per-vendor limiter utilisation (20,000 records each) ...", flush=True)
     vendor_figures = await vendors.measure_vendors(admin, fresh_database)
     figures["vendors"] = vendor_figures
+    print("scale-out: 8 credentials, 1, 2 and 4 workers ...", flush=True)
+    figures["scaleout"] = await scaleout.measure_scaleout(admin)
     print("push: 10,000 outbox rows to Exto at 3 req/s ...", flush=True)
     figures.update(await push_bench(admin))
 
@@ -483,6 +486,7 @@ async def main() -> None:
         "(sliding; 20,000 records/s: CPU-bound on 2 cores with the sandbox and Postgres)"
     )
     vendors.report(vendor_figures)
+    scaleout.report(f["scaleout"])
     print(
         f"push 10,000 rows at 3 req/s   {f['push_seconds']:.1f} s against the ideal "
         f"{f['push_ideal_seconds']:.1f} s (10 requests / 3 per s): {f['push_posts']} upserts, "

@@ -1,0 +1,238 @@
+"""Scale-out: 8 credentials of one stream each, run by 1, 2 and 4 `syncer worker` processes
+(8 job slots in all: concurrency 8, 4 and 2), side by side in one run.
+
+A sandbox in its own process holds RECORDS Exto master records and enforces RATE requests/s
+per token (a sliding window) with LATENCY_MS of latency; eight connections read
+`master:LOCATION` with eight tokens, pages of about PAGE records (PAGE + n for connection n:
+the sandbox's log never shows tokens, and the page size tells the credentials apart).
+
+For each worker count: a fresh database, eight queued jobs, the workers started together. It
+prints records/s over the workers' wall time (start to the last job finished) and over the
+requests' span, each credential's utilisation (requests the sandbox accepted per second, first
+to last request, over RATE), the 429s, and the CPU seconds the workers, the sandbox and
+Postgres used. Part of `make bench` (bench/run.py calls `measure_scaleout`); runnable alone:
+`python bench/scaleout.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+import psutil
+
+CREDENTIALS = 8
+RECORDS = 10_000
+PAGE = 100
+RATE = 10
+LATENCY_MS = 50
+WORKERS = (1, 2, 4)
+SLOTS = 8
+
+
+def _config(base: str) -> str:
+    return "".join(
+        f"""
+[[connections]]
+name = "c{n}"
+vendor = "exto"
+base_url = "{base}"
+token_env = "SCALEOUT_TOKEN_{n}"
+rate_limit = {RATE}
+page_size = {PAGE + n}
+streams = ["master:LOCATION"]
+"""
+        for n in range(CREDENTIALS)
+    )
+
+
+def _env(database_url: str) -> dict[str, str]:
+    tokens = {f"SCALEOUT_TOKEN_{n}": f"scaleout-{n}" for n in range(CREDENTIALS)}
+    return {**os.environ, **tokens, "SYNCER_DATABASE_URL": database_url}
+
+
+async def _syncer(*args: str, environ: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncer",
+        "--log-level",
+        "warning",
+        *args,
+        env=environ,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _finished(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM syncer_jobs.procrastinate_jobs "
+                "WHERE task_name = 'syncer:sync_stream' AND status IN ('succeeded', 'failed')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _postgres() -> list[psutil.Process]:
+    found = psutil.process_iter(["name"])
+    return [p for p in found if (p.info["name"] or "").startswith("postgres")]
+
+
+async def measure(workers: int, database_url: str, base: str, sandbox_pid: int) -> dict[str, Any]:
+    """One worker count: queue the eight streams, run them, read the sandbox's log."""
+    import tempfile
+
+    root = base.removesuffix("/data")
+    environ = _env(database_url)
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+        handle.write(_config(base))
+        config = handle.name
+    queued = await _syncer("sync", "--config", config, "--queue", environ=environ)
+    _, err = await queued.communicate()
+    if queued.returncode != 0:
+        raise RuntimeError(err.decode()[-2000:])
+    async with aiohttp.ClientSession() as session:
+        await session.post(root + "/_sandbox/reset-log", json={})
+    sandbox = psutil.Process(sandbox_pid)
+    postgres = _postgres()
+    cpu_before = {"sandbox": _cpu([sandbox]), "postgres": _cpu(postgres)}
+    started = time.perf_counter()
+    per_worker = str(SLOTS // workers)
+    procs = [
+        await _syncer("worker", "--config", config, "--concurrency", per_worker, environ=environ)
+        for _ in range(workers)
+    ]
+    handles = [psutil.Process(p.pid) for p in procs]
+    worker_cpu = 0.0
+    while await _finished(database_url) < CREDENTIALS:
+        worker_cpu = max(worker_cpu, _cpu(handles))
+        await asyncio.sleep(0.2)
+    seconds = time.perf_counter() - started
+    worker_cpu = max(worker_cpu, _cpu(handles))
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        await proc.wait()
+    cpu = {
+        "workers": worker_cpu,
+        "sandbox": _cpu([sandbox]) - cpu_before["sandbox"],
+        "postgres": _cpu(postgres) - cpu_before["postgres"],
+    }
+    os.unlink(config)
+    async with aiohttp.ClientSession() as session, session.get(root + "/_sandbox/log") as resp:
+        entries = orjson.loads(await resp.read())
+    # the sandbox never shows tokens: each connection's page size (PAGE + n) tells them apart
+    by_token: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if "/api/" in entry["path"]:
+            by_token.setdefault(entry["query"].get("pageSize", ""), []).append(entry)
+    every = sorted(e["at"] for v in by_token.values() for e in v)
+    utilisation = []
+    for token_entries in by_token.values():
+        times = sorted(e["at"] for e in token_entries if e["status"] != 429)
+        utilisation.append((len(times) - 1) / (times[-1] - times[0]) / RATE)
+    return {
+        "workers": workers,
+        "seconds": seconds,
+        "records_per_s": CREDENTIALS * RECORDS / seconds,
+        # from the first request to the last: the workers' start-up left out
+        "records_per_s_reading": CREDENTIALS * RECORDS / (every[-1] - every[0]),
+        "utilisation_min": min(utilisation),
+        "utilisation_mean": sum(utilisation) / len(utilisation),
+        "rate_limited": sum(e["status"] == 429 for e in entries),
+        "requests": sum(len(v) for v in by_token.values()),
+        "cpu_seconds": cpu,
+    }
+
+
+async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
+    import run  # the bench's helpers (bench/run.py)
+
+    port = run.free_port()
+    tokens = [arg for n in range(CREDENTIALS) for arg in ("--token", f"scaleout-{n}")]
+    sandbox = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncer",
+        "--log-level",
+        "warning",
+        "sandbox",
+        "--port",
+        str(port),
+        "--records",
+        str(RECORDS),
+        "--module-records",
+        "10",
+        "--rate-limit",
+        str(RATE),
+        "--latency-ms",
+        str(LATENCY_MS),
+        *tokens,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/data"
+    results = []
+    try:
+        await run.wait_ready(base)
+        for workers in WORKERS:
+            url = await run.fresh_database(admin_url, f"syncer_bench_scaleout_{workers}")
+            results.append(await measure(workers, url, base, sandbox.pid))
+    finally:
+        sandbox.terminate()
+        await sandbox.wait()
+    return results
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    print(
+        f"scale-out: {CREDENTIALS} credentials x {RECORDS:,} records, {RATE} req/s each "
+        f"(ideal {CREDENTIALS * RATE * PAGE * 0.97:,.0f} records/s at headroom 0.97), pages of "
+        f"{PAGE}, {LATENCY_MS} ms latency, {SLOTS} job slots"
+    )
+    one = results[0]["records_per_s"]
+    for r in results:
+        cpu = r["cpu_seconds"]
+        print(
+            f"  {r['workers']} worker(s)   {r['records_per_s']:>8,.0f} records/s "
+            f"(x{r['records_per_s'] / one:.2f} of 1 worker), {r['seconds']:.1f} s "
+            f"({r['records_per_s_reading']:,.0f} records/s first to last request); credential "
+            f"utilisation min {r['utilisation_min']:.3f} mean {r['utilisation_mean']:.3f}; "
+            f"{r['rate_limited']} 429s of {r['requests']}; CPU s: workers {cpu['workers']:.1f}, "
+            f"sandbox {cpu['sandbox']:.1f}, postgres {cpu['postgres']:.1f}"
+        )
+
+
+async def main() -> None:
+    sys.path.insert(0, os.path.dirname(__file__))
+    from syncer import db, log
+
+    log.configure(json=True, level="warning")
+    admin = os.environ.get("SYNCER_BENCH_DATABASE_URL") or db.resolve_url()
+    report(await measure_scaleout(admin))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
