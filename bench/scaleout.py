@@ -200,10 +200,33 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
         for workers in WORKERS:
             url = await run.fresh_database(admin_url, f"syncer_bench_scaleout_{workers}")
             results.append(await measure(workers, url, base, sandbox.pid))
+        results[0]["reservations"] = await measure_reservations(url)
     finally:
         sandbox.terminate()
         await sandbox.wait()
     return results
+
+
+async def measure_reservations(database_url: str, count: int = 2_000) -> dict[str, float]:
+    """What the shared budget costs Postgres: `count` reservations in a row from one process
+    (round trip and server time together), and the WAL they wrote."""
+    from syncer import budget
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        before = await conn.fetchval("SELECT pg_current_wal_lsn()")
+        async with budget.store(database_url) as store:
+            started = time.perf_counter()
+            for _ in range(count):
+                await store.reserve("bench", "bench", 1e9, 0.0, False, 1e9)
+            seconds = time.perf_counter() - started
+        wal = await conn.fetchval("SELECT pg_current_wal_lsn() - $1::pg_lsn", before)
+    finally:
+        await conn.close()
+    return {
+        "reservation_ms": seconds / count * 1000,
+        "wal_bytes_per_reservation": float(wal) / count,
+    }
 
 
 def report(results: list[dict[str, Any]]) -> None:
@@ -213,6 +236,12 @@ def report(results: list[dict[str, Any]]) -> None:
         f"{PAGE}, {LATENCY_MS} ms latency, {SLOTS} job slots"
     )
     one = results[0]["records_per_s"]
+    cost = results[0]["reservations"]
+    print(
+        f"  rate budget: {cost['reservation_ms']:.3f} ms per reservation (one round trip to "
+        f"Postgres, in a row from one process), {cost['wal_bytes_per_reservation']:.0f} WAL "
+        "bytes each (an unlogged table)"
+    )
     for r in results:
         cpu = r["cpu_seconds"]
         print(
