@@ -17,7 +17,11 @@ credential's requests reach the vendor one interval apart whichever process send
   the paced rate that process adapted to (`rate`); every reservation hands each process the
   shared rate, so the AIMD rules of `pacing` hold over all of them. A reservation already
   taken is kept: at most one request per other process may leave during a pause.
-- **Cost**: one UPDATE of an UNLOGGED row per request (no WAL), measured in BENCHMARKS.md.
+- **Concurrent requests** (a vendor that caps them, Actito's 5 per licence: `max_in_flight`):
+  each request also holds one of the credential's slots, a session advisory lock, while it is
+  in flight; a process that dies frees its slots with its session.
+- **Cost**: one UPDATE of an UNLOGGED row per request (no WAL), measured in BENCHMARKS.md; two
+  more round trips per request where `max_in_flight` is set.
 
     async with budget.store(database_url) as store:
         async with VendorClient(conn, connector, token, budgets=store) as client: ...
@@ -74,6 +78,17 @@ UPDATE syncer.rate_budgets
        updated_at = pg_catalog.clock_timestamp()
  WHERE credential = $1::text
 """
+
+
+#: one of `$2` concurrent-request slots of a credential, as a session advisory lock of the
+#: two-key form (its own lock space: stream locks use the one-key form); NULL when all are held
+_TAKE_SLOT = """
+SELECT s FROM pg_catalog.generate_series(0, $2::int - 1) AS s
+WHERE pg_catalog.pg_try_advisory_lock($1::int, s) LIMIT 1
+"""
+_GIVE_SLOT = "SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)"
+#: how often a request waiting for a concurrent-request slot held elsewhere looks again
+SLOT_POLL = 0.05
 
 
 def credential_id(vendor: str, base_url: str, token: str) -> str:
@@ -140,12 +155,43 @@ class BudgetStore:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("budget.pause_failed", error=str(exc))
 
+    async def take_slot(self, credential: str, slots: int) -> int:
+        """One of the credential's `slots` concurrent-request slots, held by this process's
+        session until `give_slot` (or until the session ends: a process that dies frees its
+        slots). Waits while every slot is held, by any process."""
+        key = _slot_key(credential)
+        while True:
+            try:
+                async with self._lock:
+                    conn = await self._connection()
+                    slot = await conn.fetchval(_TAKE_SLOT, key, slots)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise errors.MirrorError(
+                    f"cannot take a concurrent-request slot of the rate budget: {exc}"
+                ) from exc
+            if slot is not None:
+                return int(slot)
+            await asyncio.sleep(SLOT_POLL)
+
+    async def give_slot(self, credential: str, slot: int) -> None:
+        try:
+            async with self._lock:
+                conn = await self._connection()
+                await conn.fetchval(_GIVE_SLOT, _slot_key(credential), slot)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("budget.slot_release_failed", error=str(exc))
+
     async def close(self) -> None:
         self.closed = True
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close()
             self._conn = None
+
+
+def _slot_key(credential: str) -> int:
+    """The credential's advisory-lock key (a signed 32-bit int from its digest)."""
+    return int.from_bytes(bytes.fromhex(credential)[:4], "big", signed=True)
 
 
 _STORES: dict[tuple[int, str], BudgetStore] = {}

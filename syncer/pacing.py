@@ -144,6 +144,7 @@ class CredentialGate:
         self.calm = max(CALM_MIN, math.ceil(CALM_PERIODS * rate * headroom))
         # a vendor cap on concurrent requests (Actito: 5 per licence, answered with 429)
         self._in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self._max_in_flight = max_in_flight or 0
         self._turn = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
         self._clock = clock
         self._sleep = sleep
@@ -255,12 +256,22 @@ class CredentialGate:
 
     @contextlib.asynccontextmanager
     async def in_flight(self) -> AsyncIterator[None]:
-        """Hold one of the credential's concurrent-request slots, where the vendor caps them."""
+        """Hold one of the credential's concurrent-request slots, where the vendor caps them:
+        in this process, and with a shared budget, among every process of the credential."""
         if self._in_flight is None:
             yield
             return
         async with self._in_flight:
-            yield
+            budget = self._budget
+            if budget is None or not budget.usable:
+                yield
+                return
+            slots = self._max_in_flight
+            slot = await budget.store.take_slot(budget.credential, slots)
+            try:
+                yield
+            finally:
+                await asyncio.shield(budget.store.give_slot(budget.credential, slot))
 
     def limited(self, retry_after: float | None) -> Adapted:
         """A 429: pause every request of the credential (Retry-After, else a backoff that

@@ -4,11 +4,15 @@ workers of one Exto token, at once, against a sandbox that enforces the document
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
 
+from syncer.sandbox import actito
+from syncer.sandbox.actito import ActitoConfig
 from syncer.sandbox.state import Sandbox
 from tests.acceptance.test_cli import env, syncer
 from tests.acceptance.test_push_crash import active_user, enqueue
@@ -170,3 +174,46 @@ streams = ["master:LOCATION", "module:INSPECTION", "users", "groups"]
         await assert_mirror_equals(
             db, f"c{n}__master_location", sb.records("master", "LOCATION"), "master:LOCATION"
         )
+
+
+async def test_a_concurrency_cap_holds_across_processes(
+    serve: Callable[[web.Application], Awaitable[int]],
+    db_url: str,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    """`max_in_flight` holds for the credential, not per process: two processes with
+    `max_in_flight = 1` (Actito answers 429 beyond its licence's cap) share the one slot, so
+    never more than one request is in flight, and none is refused."""
+    app = actito.create_app(
+        ActitoConfig(profiles=600, custom_records=600, latency_ms=150, calls_per_minute=100_000)
+    )
+    port = await serve(app)
+    sb = app[actito.ACTITO_KEY]
+    config = tmp_path / "actito.toml"
+    config.write_text(
+        f"""
+[[connections]]
+name = "actito"
+vendor = "actito"
+base_url = "http://127.0.0.1:{port}"
+token_env = "ACTITO_KEY"
+rate_limit = 100000
+max_in_flight = 1
+window = 4
+page_size = 20
+options = {{ entity = "sandbox" }}
+streams = ["profiles:customers", "custom:orders"]
+"""
+    )
+    environ = {**env(db_url), "ACTITO_KEY": "sandbox-actito-key"}
+    code, _, err = await syncer("migrate", environ=environ)
+    assert code == 0, err
+    sb.reset_log()
+    runs = await asyncio.gather(
+        syncer("sync", "-c", str(config), "-s", "profiles:customers", environ=environ),
+        syncer("sync", "-c", str(config), "-s", "custom:orders", environ=environ),
+    )
+    assert [code for code, _, _ in runs] == [0, 0], [err for _, _, err in runs]
+    assert [e.status for e in sb.request_log].count(429) == 0
+    assert sb.max_concurrent == 1
