@@ -184,7 +184,7 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
         "--records",
         str(RECORDS),
         "--module-records",
-        "10",
+        str(RECORDS // 2),
         "--rate-limit",
         str(RATE),
         "--latency-ms",
@@ -201,10 +201,62 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
             url = await run.fresh_database(admin_url, f"syncer_bench_scaleout_{workers}")
             results.append(await measure(workers, url, base, sandbox.pid))
         results[0]["reservations"] = await measure_reservations(url)
+        mixed_url = await run.fresh_database(admin_url, "syncer_bench_scaleout_mixed")
+        results[0]["mixed"] = await measure_mixed(mixed_url, base)
     finally:
         sandbox.terminate()
         await sandbox.wait()
     return results
+
+
+async def measure_mixed(database_url: str, base: str) -> dict[str, Any]:
+    """Two `syncer sync` processes and a `syncer push` of one credential at once: the
+    requests the sandbox accepted per second, first to last, over RATE, and the 429s."""
+    import tempfile
+
+    root = base.removesuffix("/data")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO syncer.outbox (connection, endpoint, payload) "
+            "VALUES ('c0', 'master:LOCATION', $1::jsonb)",
+            [(orjson.dumps({"serial_number": 5_000_000 + i}).decode(),) for i in range(3_000)],
+        )
+    finally:
+        await conn.close()
+    text = _config(base).split("[[connections]]")[1]
+    text = "[[connections]]" + text.replace(
+        'streams = ["master:LOCATION"]',
+        'streams = ["master:LOCATION", "module:INSPECTION"]\n'
+        'options = { "unique:LOCATION" = "serial_number" }\npush_read_back = false',
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+        handle.write(text)
+        config = handle.name
+    environ = _env(database_url)
+    async with aiohttp.ClientSession() as session:
+        await session.post(root + "/_sandbox/reset-log", json={})
+    procs = [
+        await _syncer("sync", "-c", config, "-s", "master:LOCATION", environ=environ),
+        await _syncer("sync", "-c", config, "-s", "module:INSPECTION", environ=environ),
+        await _syncer("push", "-c", config, environ=environ),
+    ]
+    ended = [await p.communicate() for p in procs]
+    codes = [p.returncode for p in procs]
+    for proc, (_, err) in zip(procs, ended, strict=True):
+        if proc.returncode not in (0, 3):
+            raise RuntimeError(err.decode()[-2000:])
+    os.unlink(config)
+    async with aiohttp.ClientSession() as session, session.get(root + "/_sandbox/log") as resp:
+        entries = [e for e in orjson.loads(await resp.read()) if "/api/" in e["path"]]
+    times = sorted(e["at"] for e in entries if e["status"] != 429)
+    return {
+        "codes": codes,
+        "requests": len(entries),
+        "pushes": sum(e["method"] == "POST" for e in entries),
+        "rate_limited": sum(e["status"] == 429 for e in entries),
+        "utilisation": (len(times) - 1) / (times[-1] - times[0]) / RATE,
+    }
 
 
 async def measure_reservations(database_url: str, count: int = 2_000) -> dict[str, float]:
@@ -236,7 +288,12 @@ def report(results: list[dict[str, Any]]) -> None:
         f"{PAGE}, {LATENCY_MS} ms latency, {SLOTS} job slots"
     )
     one = results[0]["records_per_s"]
-    cost = results[0]["reservations"]
+    cost, mixed = results[0]["reservations"], results[0]["mixed"]
+    print(
+        f"  two CLI syncs and a push of one credential at once: utilisation "
+        f"{mixed['utilisation']:.3f} of {RATE} req/s, {mixed['rate_limited']} 429s of "
+        f"{mixed['requests']} requests ({mixed['pushes']} pushes), exit codes {mixed['codes']}"
+    )
     print(
         f"  rate budget: {cost['reservation_ms']:.3f} ms per reservation (one round trip to "
         f"Postgres, in a row from one process), {cost['wal_bytes_per_reservation']:.0f} WAL "
