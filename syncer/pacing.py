@@ -164,6 +164,8 @@ class CredentialGate:
         #: the credential's budget shared with other processes (syncer.budget), when attached
         self._budget: SharedBudget | None = None
         self._rate_changed = False  # the paced rate moved here since the last reservation
+        self._rate_moves = 0  # times the paced rate moved here (a reservation in flight while
+        # it moves must not put the old rate back)
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -226,6 +228,7 @@ class CredentialGate:
             return -math.inf
         earliest = max(self._paused_until, self._slot()) - self._clock()
         changed, self._rate_changed = self._rate_changed, False
+        moves = self._rate_moves
         slot = await budget.store.reserve(
             budget.credential,
             budget.label,
@@ -234,8 +237,8 @@ class CredentialGate:
             changed,
             self.ceiling,
         )
-        if slot.rate != self.rate:
-            self.rate = slot.rate
+        if slot.rate != self.rate and moves == self._rate_moves:
+            self.rate = slot.rate  # another process adapted the credential's rate
         return self._clock() + slot.wait
 
     def release(self, ticket: Ticket) -> None:
@@ -294,6 +297,7 @@ class CredentialGate:
             if slower < self.rate:
                 self.rate = changed = slower
                 self._rate_changed = True
+                self._rate_moves += 1
                 self._log_rate("429")
         self._share_pause(wait, changed)
         return Adapted(wait, changed)
@@ -337,6 +341,7 @@ class CredentialGate:
             return None
         self.rate = faster
         self._rate_changed = True
+        self._rate_moves += 1
         self._log_rate("calm")
         return self.rate
 

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from syncer import pacing
+from syncer import budget, pacing
 from syncer.pacing import CredentialGate, RetryBudget
 
 
@@ -253,3 +253,55 @@ async def test_after_a_429_the_rate_holds_just_below_the_rate_that_drew_it() -> 
     for _ in range(pacing.PROBE_AFTER * g.calm):
         g.succeeded()
     assert g.rate > held
+
+
+class SlowStore:
+    """A budget store whose reservation waits until released, answering the rate it held
+    when it was asked (as the database would, before another process's change lands)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.closed = False
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.paused: list[tuple[float, float | None]] = []
+
+    async def reserve(self, credential: str, label: str, rate: float, earliest: float,
+                      changed: bool, ceiling: float) -> budget.Slot:  # fmt: skip
+        held = rate if changed else self.rate
+        self.asked.set()
+        await self.answer.wait()
+        self.rate = held
+        return budget.Slot(0.0, held)
+
+    async def pause(self, credential: str, seconds: float, rate: float | None) -> None:
+        self.paused.append((seconds, rate))
+
+
+async def test_a_429_during_a_reservation_is_not_undone_by_its_answer() -> None:
+    """The shared rate a reservation brings back is adopted, except when this gate cut its own
+    rate while the reservation was in flight: the old rate must not come back."""
+    g, _ = gate(10)
+    store = SlowStore(10.0)
+    g.share(budget.SharedBudget(store, "c", "label"))  # type: ignore[arg-type]
+    ticket = await g.acquire()
+    leaving = asyncio.ensure_future(g.leave(ticket))
+    await store.asked.wait()
+    g.limited(None)  # a 429 of another request, while this one waits for its slot
+    cut = g.rate
+    assert cut == pytest.approx(9.0)
+    store.answer.set()
+    await leaving
+    assert g.rate == cut
+    await asyncio.sleep(0)  # the shared pause is written in the background
+    assert store.paused and store.paused[0][1] == pytest.approx(9.0)
+    g.release(ticket)
+    ticket = await g.acquire()
+    await g.leave(ticket)  # this gate's cut goes to the store with this reservation
+    g.release(ticket)
+    assert (g.rate, store.rate) == (pytest.approx(9.0), pytest.approx(9.0))
+    # another process's cut is adopted when nothing moved here meanwhile
+    store.rate = 5.0
+    ticket = await g.acquire()
+    await g.leave(ticket)
+    assert g.rate == pytest.approx(5.0)
