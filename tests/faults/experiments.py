@@ -1135,7 +1135,7 @@ EXPERIMENTS: dict[int, Spec] = {
         Spec(
             1,
             "SIGKILL during a backfill, then rerun",
-            {"full": (50, 300_000), "fast": (7, 5_000)},
+            {"full": (50, 300_000), "fast": (4, 5_000)},
             sigkill,
         ),
         Spec(
@@ -1213,7 +1213,7 @@ EXPERIMENTS: dict[int, Spec] = {
         Spec(
             14,
             "memory: backfills of 1 MB records at two counts",
-            {"full": (1, 2_000), "fast": (1, 400)},
+            {"full": (1, 2_000), "fast": (1, 200)},
             memory,
         ),
     )

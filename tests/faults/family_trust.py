@@ -354,7 +354,7 @@ SPECS = [
     Spec(
         20,
         "the lock holder's backend terminated, a second run started",
-        {"full": (10, 3_000), "fast": (2, 2_000)},
+        {"full": (10, 3_000), "fast": (1, 2_000)},
         lock_lost,
     ),
 ]
