@@ -79,6 +79,17 @@ FLOOR = 0.25
 BELOW = 0.97
 #: ...and hold there for this many calm stretches before probing one INCREASE higher
 PROBE_AFTER = 8
+#: a shared budget's slot is asked for at least this far ahead (seconds): the reservation's
+#: reply must come back before the slot (a round trip to Postgres is about 0.3 ms when idle,
+#: a few ms on a loaded machine)
+RESERVE_LEAD = 0.010
+#: a request that reaches its reserved slot later than this (seconds) gives the slot up and
+#: reserves another: the next process's slot is one interval after the reserved one, and a
+#: token bucket without burst allows no gap shorter than its interval (the 3% headroom leaves
+#: 6 ms at 5 requests/s)
+LATE = 0.002
+#: reservations one request makes at most before it leaves anyway
+MAX_RESERVATIONS = 4
 #: the first backoff after a 429 without Retry-After, as a share of the vendor's period: long
 #: enough for a token bucket or a sliding window to let one more request in, doubled for each
 #: 429 in a row (a fixed window's boundary, a vendor that means it)
@@ -209,14 +220,21 @@ class CredentialGate:
         send time: call right before its headers go (aiohttp's on_request_headers_sent)."""
         if ticket.is_settled:
             return  # a redirect of a request that has left already
-        shared = await self._reserve()
-        while True:
-            now = self._clock()
-            slot = max(self._paused_until, self._slot(), shared)
-            if slot <= now:
+        for attempt in range(MAX_RESERVATIONS):
+            shared = await self._reserve()
+            while True:
+                now = self._clock()
+                slot = max(self._paused_until, self._slot(), shared)
+                if slot <= now:
+                    break
+                wait = slot - now
+                await self._sleep(wait - self._spin if wait > self._spin else 0.0)
+            if shared == -math.inf or now - shared <= LATE or attempt == MAX_RESERVATIONS - 1:
                 break
-            wait = slot - now
-            await self._sleep(wait - self._spin if wait > self._spin else 0.0)
+            # too late for the slot it reserved (the reply came late, the loop was busy, a pause
+            # began): another process sends one interval after that slot, so sending now would
+            # come too close to it; give the slot up and take the next free one
+            log.debug("http.slot_missed", late_ms=round((now - shared) * 1000, 1))
         self._left_at = now
         ticket.settle(now)
 
@@ -226,7 +244,10 @@ class CredentialGate:
         budget = self._budget
         if budget is None or not budget.usable:
             return -math.inf
+        # never sooner than the reply can come back: a slot that has passed when the answer
+        # arrives would be missed
         earliest = max(self._paused_until, self._slot()) - self._clock()
+        earliest = max(earliest, RESERVE_LEAD)
         changed, self._rate_changed = self._rate_changed, False
         moves = self._rate_moves
         slot = await budget.store.reserve(
