@@ -136,8 +136,9 @@ async def shared_budget(lab: Lab, tally: Experiment, trials: int, records: int, 
         by_token = fleet.requests_by_token(sb)
         requests = sum(sum(c.values()) for c in by_token.values())
         limited = sum(c[429] for c in by_token.values())
+        refusals = fleet.refusals(sb, lag)
         if limited:
-            outcome.problems.append(f"{limited} answers 429: " + "; ".join(fleet.refusals(sb, lag)))
+            outcome.problems.append(f"{limited} answers 429")
         synced = [s for share in mix.syncs for s in share] + mix.queued
         if mix.pushes:
             # records the pushes created after a concurrent pass had read past them: one
@@ -159,7 +160,7 @@ async def shared_budget(lab: Lab, tally: Experiment, trials: int, records: int, 
         tally.notes.append(
             f"trial {trial + 1}: {kind} at {rate}/s, {credentials} tokens; {mix}; "
             f"{requests} requests, {limited} answers 429, {seconds:.0f} s (the sandbox's loop "
-            f"up to {lag.worst() * 1000:.0f} ms late)"
+            f"up to {lag.worst() * 1000:.0f} ms late)" + "".join(f"; {r}" for r in refusals)
         )
 
 
@@ -376,6 +377,7 @@ async def lost_job_lock(lab: Lab, tally: Experiment, trials: int, records: int, 
         if jobs is None:
             outcome.stalled += 1
             outcome.problems.append(f"the jobs did not settle in {LIMIT_S:.0f} s")
+        sb.config.latency_ms = 0  # the closing sync re-reads every stream: no need to wait
         last = await fleet.launch(
             lab, "converge", "sync", "--config", str(config),
             *[a for s in streams for a in ("-s", s)], env=env,
