@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
 import typer
+from procrastinate import exceptions as procrastinate_errors
 from rich.table import Table
 
 from syncer import engine, errors, jobs, jobs_schema, log, metrics, migrate
@@ -106,12 +109,54 @@ async def _worker(
 
 
 async def _run_worker(app: Any, concurrency: int, env: jobs.WorkerEnv) -> None:
-    await app.run_worker_async(
-        queues=[jobs.QUEUE, jobs.HOUSEKEEPING],
-        concurrency=concurrency,
-        name=f"syncer@{socket.gethostname()}:{os.getpid()}",
-        additional_context={"syncer": env},
-        shutdown_graceful_timeout=30,
+    """Run the worker until SIGTERM or SIGINT (a second one ends the process at once).
+
+    procrastinate also stops a worker by itself when a task of its own fails (the heartbeat or
+    the deferrer lost the database), and a worker whose row in procrastinate_workers is gone
+    (pruned by another worker after 30 s without a heartbeat) fails its next fetch: either
+    way it no longer takes jobs, so it exits 5 and says why, for a supervisor to restart it
+    (fault experiment 23); never 0 as if asked to stop, nor 1 as if syncer had a bug.
+    """
+    loop = asyncio.get_running_loop()
+    running = asyncio.create_task(
+        app.run_worker_async(
+            queues=[jobs.QUEUE, jobs.HOUSEKEEPING],
+            concurrency=concurrency,
+            name=f"syncer@{socket.gethostname()}:{os.getpid()}",
+            additional_context={"syncer": env},
+            shutdown_graceful_timeout=30,
+            install_signal_handlers=False,
+        )
+    )
+    asked: list[signal.Signals] = []
+    stops = (signal.SIGTERM, signal.SIGINT)
+
+    def stop(sig: signal.Signals) -> None:
+        asked.append(sig)
+        for each in stops:  # a second signal takes its default course
+            loop.remove_signal_handler(each)
+        running.cancel()  # procrastinate's graceful stop: running jobs get 30 s
+
+    for sig in stops:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        await running
+    except asyncio.CancelledError:
+        if not asked:
+            raise
+        return
+    except procrastinate_errors.ConnectorException as exc:
+        cause = exc.__cause__ or exc
+        raise errors.MirrorError(
+            f"the worker stopped: the job queue's database failed ({type(cause).__name__}: "
+            f"{' '.join(str(cause).split())}); restart it"
+        ) from None
+    finally:
+        for sig in stops:
+            loop.remove_signal_handler(sig)
+    raise errors.MirrorError(
+        "the worker stopped by itself: one of its own tasks failed (its log says which, e.g. "
+        "the heartbeat lost the database); restart it"
     )
 
 

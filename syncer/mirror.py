@@ -229,9 +229,11 @@ class Mirror:
     # -- streams and locks -------------------------------------------------------------------
 
     async def ensure_stream(self, connection: str, stream: str) -> StreamRef:
-        """Register the stream (once) and create its mirror table if needed."""
+        """Register the stream (once) and create its mirror table if needed; any number of
+        processes at once (a sync and a push's read-back of one stream, say)."""
         with translate_errors(f"registering stream {connection}/{stream}"):
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(queries["lock_stream_registry"])
                 row = await conn.fetchrow(queries["get_stream"], connection, stream)
                 if row is None:
                     table = table_name(connection, stream)

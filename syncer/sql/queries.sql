@@ -4,6 +4,12 @@
 -- (A multi-array unnest is written ROWS FROM (pg_catalog.unnest(a), ...): only the bare name
 -- gets that expansion.)
 
+-- name: lock_stream_registry
+-- (none): one registration of a stream (its row and its mirror table) at a time, for the
+-- transaction: two CREATE TABLE IF NOT EXISTS of one table at once collide in pg_type, and two
+-- streams whose names fold onto one table name would both find it free
+SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('syncer.streams'));
+
 -- name: get_stream
 -- $1 connection, $2 stream
 SELECT stream_id, table_name FROM syncer.streams WHERE connection = $1 AND stream = $2;

@@ -312,3 +312,61 @@ async def test_a_worker_serves_prometheus_metrics(
     assert samples["syncer_requests_total", (("connection", "exto"),)] >= 2
     assert samples["syncer_rate_limit_per_second", (("connection", "exto"),)] == 1000
     assert "sandbox-token" not in text and "127.0.0.1" not in text
+
+
+async def wait_started(db: asyncpg.Connection, seconds: float = 60) -> int:
+    """The id of the one registered worker, once it registered."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = await db.fetchval("SELECT max(id) FROM syncer_jobs.procrastinate_workers")
+        if found is not None:
+            return int(found)
+        await asyncio.sleep(0.2)
+    raise AssertionError("no worker registered")
+
+
+async def test_a_worker_whose_registration_is_gone_exits_5_and_says_why(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A worker's row pruned from procrastinate_workers (as another worker does after 30 s
+    without its heartbeat): its next fetch fails, and it exits 5 (restart it), not 1."""
+    url, _ = await sandbox()
+    config = write_config(tmp_path, url)
+    environ = env(db_url)
+    worker = await start_worker(config, environ)
+    try:
+        worker_id = await wait_started(db)
+        await db.execute("DELETE FROM syncer_jobs.procrastinate_workers WHERE id = $1", worker_id)
+        code, _, err = await syncer("sync", "--config", str(config), "--queue", environ=environ)
+        assert code == 0, err
+        _, err_bytes = await asyncio.wait_for(worker.communicate(), timeout=60)
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+    assert worker.returncode == 5
+    assert "the job queue's database failed (ForeignKeyViolation" in err_bytes.decode()
+
+
+async def test_a_worker_stopped_by_a_failed_heartbeat_exits_5(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """procrastinate stops a worker whose heartbeat fails: the worker exits 5 and says so,
+    never 0 as if it had been asked to stop."""
+    url, _ = await sandbox()
+    config = write_config(tmp_path, url)
+    worker = await start_worker(config, env(db_url))
+    try:
+        await wait_started(db)
+        await db.execute(
+            "CREATE OR REPLACE FUNCTION syncer_jobs.procrastinate_update_heartbeat_v1("
+            "worker_id bigint) RETURNS void LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'no heartbeat today'; END $$"
+        )
+        _, err_bytes = await asyncio.wait_for(worker.communicate(), timeout=60)
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+    assert worker.returncode == 5
+    assert "the worker stopped by itself" in err_bytes.decode()

@@ -114,6 +114,7 @@ class Spec:
         trials = trials or self.sizes[profile][0]
         records = records or self.sizes[profile][1]
         tally = Experiment(self.number, self.name)
+        lab.profile = profile
         started = time.monotonic()
         await self.body(lab, tally, trials, records, seed)
         tally.seconds = time.monotonic() - started
@@ -126,6 +127,8 @@ class Lab:
     def __init__(self, admin_url: str, workdir: Path) -> None:
         self.admin_url = admin_url
         self.workdir = workdir
+        #: the profile the experiment runs at: a fast trial may skip a wait that costs only time
+        self.profile: Profile = "full"
         self._runners: list[web.AppRunner] = []
         self._databases: list[str] = []
 
