@@ -13,7 +13,25 @@ from tests.faults.harness import lab
 pytestmark = pytest.mark.acceptance
 
 
-@pytest.mark.parametrize("number", sorted(EXPERIMENTS))
+#: fast cases that fail now and then because of an open defect, written up in
+#: docs/reliability.md ("Open: 429s from a token bucket without burst when several runs share a
+#: token"): they still run, and show as XPASS when they pass; the defect is fixed when they can
+#: go back to failing the suite
+OPEN_DEFECTS = {
+    21: "open defect: 429s from a token bucket without burst shared by several processes "
+    "(docs/reliability.md); fails in about 1 run of 5 under load",
+}
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=OPEN_DEFECTS[n], strict=False))
+        if n in OPEN_DEFECTS
+        else n
+        for n in sorted(EXPERIMENTS)
+    ],
+)
 async def test_experiment_passes_every_trial(
     number: int, pg_admin_url: str, tmp_path: Path
 ) -> None:
