@@ -126,6 +126,17 @@ class BudgetStore:
             self._conn = await connect_one(self._url)
         return self._conn
 
+    async def _fetchrow(self, doing: str, query: str, *args: object) -> asyncpg.Record | None:
+        """One statement on the store's connection, one at a time; a MirrorError naming
+        `doing` when Postgres fails."""
+        try:
+            async with self._lock:
+                conn = await self._connection()
+                row: asyncpg.Record | None = await conn.fetchrow(query, *args)
+                return row
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise errors.MirrorError(f"cannot {doing} in the rate budget: {exc}") from exc
+
     async def reserve(
         self,
         credential: str,
@@ -137,25 +148,18 @@ class BudgetStore:
     ) -> Slot:
         """The next free slot of `credential`, no sooner than `earliest` seconds from now.
         `rate` is this process's paced rate, shared when `changed` (its gate adapted it)."""
-        try:
-            async with self._lock:
-                conn = await self._connection()
-                row = await conn.fetchrow(
-                    _RESERVE, credential, label, rate, earliest, changed, ceiling
-                )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise errors.MirrorError(f"cannot reserve a request in the rate budget: {exc}") from exc
+        row = await self._fetchrow(
+            "reserve a request", _RESERVE, credential, label, rate, earliest, changed, ceiling
+        )
         assert row is not None
         return Slot(max(0.0, float(row["slot_in"])), float(row["rate"]))
 
     async def pause(self, credential: str, seconds: float, rate: float | None) -> None:
         """A 429: no request of the credential leaves for `seconds`, in any process."""
         try:
-            async with self._lock:
-                conn = await self._connection()
-                await conn.execute(_PAUSE, credential, seconds, rate)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("budget.pause_failed", error=str(exc))
+            await self._fetchrow("share a pause", _PAUSE, credential, seconds, rate)
+        except errors.MirrorError as exc:
+            log.warning("budget.pause_failed", error=exc.message)
 
     async def take_slot(self, credential: str, slots: int) -> int:
         """One of the credential's `slots` concurrent-request slots, held by this process's
@@ -163,25 +167,18 @@ class BudgetStore:
         slots). Waits while every slot is held, by any process."""
         key = _slot_key(credential)
         while True:
-            try:
-                async with self._lock:
-                    conn = await self._connection()
-                    slot = await conn.fetchval(_TAKE_SLOT, key, slots)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise errors.MirrorError(
-                    f"cannot take a concurrent-request slot of the rate budget: {exc}"
-                ) from exc
-            if slot is not None:
-                return int(slot)
+            row = await self._fetchrow("take a concurrent-request slot", _TAKE_SLOT, key, slots)
+            if row is not None:
+                return int(row["s"])
             await asyncio.sleep(SLOT_POLL)
 
     async def give_slot(self, credential: str, slot: int) -> None:
         try:
-            async with self._lock:
-                conn = await self._connection()
-                await conn.fetchval(_GIVE_SLOT, _slot_key(credential), slot)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("budget.slot_release_failed", error=str(exc))
+            await self._fetchrow(
+                "give a concurrent-request slot back", _GIVE_SLOT, _slot_key(credential), slot
+            )
+        except errors.MirrorError as exc:
+            log.warning("budget.slot_release_failed", error=exc.message)
 
     async def close(self) -> None:
         self.closed = True
