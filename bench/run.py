@@ -59,7 +59,10 @@ async def fresh_database(admin_url: str, name: str) -> str:
     return url
 
 
-def start_sandbox(records: int, port: int) -> subprocess.Popen[bytes]:
+def start_sandbox(
+    records: int, port: int, *extra: str, rate_limit: int = 0, module_records: int = 10
+) -> subprocess.Popen[bytes]:
+    """`syncer sandbox` in its own process (`extra`: more of its options)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -73,9 +76,10 @@ def start_sandbox(records: int, port: int) -> subprocess.Popen[bytes]:
             "--records",
             str(records),
             "--rate-limit",
-            "0",
+            str(rate_limit),
             "--module-records",
-            "10",
+            str(module_records),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -172,26 +172,14 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
 
     port = run.free_port()
     tokens = [arg for n in range(CREDENTIALS) for arg in ("--token", f"scaleout-{n}")]
-    sandbox = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        "--log-level",
-        "warning",
-        "sandbox",
-        "--port",
-        str(port),
-        "--records",
-        str(RECORDS),
-        "--module-records",
-        str(RECORDS // 2),
-        "--rate-limit",
-        str(RATE),
+    sandbox = run.start_sandbox(
+        RECORDS,
+        port,
         "--latency-ms",
         str(LATENCY_MS),
         *tokens,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        rate_limit=RATE,
+        module_records=RECORDS // 2,
     )
     base = f"http://127.0.0.1:{port}/data"
     results = []
@@ -205,7 +193,7 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
         results[0]["mixed"] = await measure_mixed(mixed_url, base)
     finally:
         sandbox.terminate()
-        await sandbox.wait()
+        sandbox.wait()
     return results
 
 
