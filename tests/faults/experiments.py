@@ -1213,7 +1213,7 @@ EXPERIMENTS: dict[int, Spec] = {
         Spec(
             14,
             "memory: backfills of 1 MB records at two counts",
-            {"full": (1, 2_000), "fast": (1, 200)},
+            {"full": (1, 2_000), "fast": (1, 400)},
             memory,
         ),
     )

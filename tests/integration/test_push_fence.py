@@ -58,8 +58,12 @@ async def test_a_push_whose_lock_session_died_commits_no_outcome_after_the_next_
     for _ in range(500):
         holder = await db.fetchval(
             "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "CROSS JOIN (SELECT pg_catalog.hashtextextended('syncer.push:exto', 0) AS k) key "
             "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
-            "LIMIT 1"
+            # the push lock's own key (a 64-bit key shows as its high and low 32 bits): a
+            # stream registration's transaction lock must not be the backend terminated
+            "AND l.classid::bigint = (key.k >> 32) & 4294967295 "
+            "AND l.objid::bigint = key.k & 4294967295"
         )
         if holder and await db.fetchval(
             "SELECT count(*) FROM syncer.outbox WHERE state = 'accepted'"
