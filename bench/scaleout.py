@@ -34,9 +34,15 @@ RATE = 10
 LATENCY_MS = 50
 WORKERS = (1, 2, 4)
 SLOTS = 8
+STREAMS = ("master:LOCATION",)
+#: the issue's fleet: 3 workers (4 job slots each) run 12 streams, four of each of 3 credentials
+FLEET_STREAMS = ("master:LOCATION", "module:INSPECTION", "users", "groups")
+FLEET_CREDENTIALS = 3
+FLEET_WORKERS = 3
 
 
-def _config(base: str) -> str:
+def _config(base: str, credentials: int = CREDENTIALS, streams: tuple[str, ...] = STREAMS) -> str:
+    listed = ", ".join(f'"{stream}"' for stream in streams)
     return "".join(
         f"""
 [[connections]]
@@ -46,9 +52,9 @@ base_url = "{base}"
 token_env = "SCALEOUT_TOKEN_{n}"
 rate_limit = {RATE}
 page_size = {PAGE + n}
-streams = ["master:LOCATION"]
+streams = [{listed}]
 """
-        for n in range(CREDENTIALS)
+        for n in range(credentials)
     )
 
 
@@ -100,14 +106,25 @@ def _postgres() -> list[psutil.Process]:
     return [p for p in found if (p.info["name"] or "").startswith("postgres")]
 
 
-async def measure(workers: int, database_url: str, base: str, sandbox_pid: int) -> dict[str, Any]:
-    """One worker count: queue the eight streams, run them, read the sandbox's log."""
+async def measure(
+    workers: int,
+    database_url: str,
+    base: str,
+    sandbox_pid: int,
+    *,
+    credentials: int = CREDENTIALS,
+    streams: tuple[str, ...] = STREAMS,
+    slots: int = SLOTS,
+) -> dict[str, Any]:
+    """One worker count: queue every stream of `credentials` connections, run them with
+    `slots` job slots over `workers` processes, read the sandbox's log."""
     import tempfile
 
     root = base.removesuffix("/data")
     environ = _env(database_url)
+    jobs = credentials * len(streams)
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
-        handle.write(_config(base))
+        handle.write(_config(base, credentials, streams))
         config = handle.name
     queued = await _syncer("sync", "--config", config, "--queue", environ=environ)
     _, err = await queued.communicate()
@@ -119,14 +136,14 @@ async def measure(workers: int, database_url: str, base: str, sandbox_pid: int) 
     postgres = _postgres()
     cpu_before = {"sandbox": _cpu([sandbox]), "postgres": _cpu(postgres)}
     started = time.perf_counter()
-    per_worker = str(SLOTS // workers)
+    per_worker = str(slots // workers)
     procs = [
         await _syncer("worker", "--config", config, "--concurrency", per_worker, environ=environ)
         for _ in range(workers)
     ]
     handles = [psutil.Process(p.pid) for p in procs]
     worker_cpu = 0.0
-    while await _finished(database_url) < CREDENTIALS:
+    while await _finished(database_url) < jobs:
         worker_cpu = max(worker_cpu, _cpu(handles))
         await asyncio.sleep(0.2)
     seconds = time.perf_counter() - started
@@ -151,20 +168,38 @@ async def measure(workers: int, database_url: str, base: str, sandbox_pid: int) 
     every = sorted(e["at"] for v in by_token.values() for e in v)
     utilisation = []
     for token_entries in by_token.values():
+        # while the credential has work: its first request to its last
         times = sorted(e["at"] for e in token_entries if e["status"] != 429)
         utilisation.append((len(times) - 1) / (times[-1] - times[0]) / RATE)
+    records = await _mirrored(database_url)
     return {
         "workers": workers,
+        "jobs": jobs,
         "seconds": seconds,
-        "records_per_s": CREDENTIALS * RECORDS / seconds,
+        "records": records,
+        "records_per_s": records / seconds,
         # from the first request to the last: the workers' start-up left out
-        "records_per_s_reading": CREDENTIALS * RECORDS / (every[-1] - every[0]),
+        "records_per_s_reading": records / (every[-1] - every[0]),
+        "utilisation": utilisation,
         "utilisation_min": min(utilisation),
         "utilisation_mean": sum(utilisation) / len(utilisation),
         "rate_limited": sum(e["status"] == 429 for e in entries),
         "requests": sum(len(v) for v in by_token.values()),
         "cpu_seconds": cpu,
     }
+
+
+async def _mirrored(database_url: str) -> int:
+    """Rows in every mirror table (the records the run wrote)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = await conn.fetch("SELECT table_name FROM syncer.streams")
+        total = 0
+        for row in tables:
+            total += await conn.fetchval(f'SELECT count(*) FROM mirror."{row["table_name"]}"')
+        return int(total)
+    finally:
+        await conn.close()
 
 
 async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
@@ -188,6 +223,16 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
         for workers in WORKERS:
             url = await run.fresh_database(admin_url, f"syncer_bench_scaleout_{workers}")
             results.append(await measure(workers, url, base, sandbox.pid))
+        fleet_url = await run.fresh_database(admin_url, "syncer_bench_scaleout_fleet")
+        results[0]["fleet"] = await measure(
+            FLEET_WORKERS,
+            fleet_url,
+            base,
+            sandbox.pid,
+            credentials=FLEET_CREDENTIALS,
+            streams=FLEET_STREAMS,
+            slots=FLEET_WORKERS * 4,
+        )
         results[0]["reservations"] = await measure_reservations(url)
         mixed_url = await run.fresh_database(admin_url, "syncer_bench_scaleout_mixed")
         results[0]["mixed"] = await measure_mixed(mixed_url, base)
@@ -276,7 +321,14 @@ def report(results: list[dict[str, Any]]) -> None:
         f"{PAGE}, {LATENCY_MS} ms latency, {SLOTS} job slots"
     )
     one = results[0]["records_per_s"]
-    cost, mixed = results[0]["reservations"], results[0]["mixed"]
+    cost, mixed, fleet = results[0]["reservations"], results[0]["mixed"], results[0]["fleet"]
+    print(
+        f"  {fleet['workers']} workers, {fleet['jobs']} streams of {FLEET_CREDENTIALS} "
+        f"credentials ({', '.join(FLEET_STREAMS)}): utilisation of each credential while it has "
+        f"work {', '.join(f'{u:.3f}' for u in fleet['utilisation'])}; {fleet['rate_limited']} "
+        f"429s of {fleet['requests']} requests; {fleet['records']:,} records in "
+        f"{fleet['seconds']:.1f} s"
+    )
     print(
         f"  two CLI syncs and a push of one credential at once: utilisation "
         f"{mixed['utilisation']:.3f} of {RATE} req/s, {mixed['rate_limited']} 429s of "

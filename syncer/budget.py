@@ -21,9 +21,11 @@ credential's requests reach the vendor one interval apart whichever process send
   taken is kept: at most one request per other process may leave during a pause.
 - **Concurrent requests** (a vendor that caps them, Actito's 5 per licence: `max_in_flight`):
   each request also holds one of the credential's slots, a session advisory lock, while it is
-  in flight; a process that dies frees its slots with its session.
-- **Cost**: one UPDATE of an UNLOGGED row per request (no WAL), measured in BENCHMARKS.md; two
-  more round trips per request where `max_in_flight` is set.
+  in flight; a process that dies frees its slots with its session. A process keeps a slot a
+  moment after its request ends (`SharedBudget.give_slot`), for its next request: a stream
+  that pages one request at a time would otherwise wait for two more round trips per page.
+- **Cost**: one UPDATE of an UNLOGGED row per request (no WAL), measured in BENCHMARKS.md; where
+  `max_in_flight` is set, two more round trips whenever a process starts or stops sending.
 
     async with budget.store(database_url) as store:
         async with VendorClient(conn, connector, token, budgets=store) as client: ...
@@ -35,7 +37,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
@@ -84,13 +86,29 @@ UPDATE syncer.rate_budgets
 
 #: one of `$2` concurrent-request slots of a credential, as a session advisory lock of the
 #: two-key form (its own lock space: stream locks use the one-key form); NULL when all are held
+#: a free slot: not one this session holds already (a session's advisory locks stack, so
+#: without that a process's second request would take its first one's slot again, one more
+#: request in flight than the cap); the free ones are listed first (OFFSET 0 keeps the
+#: planner from trying locks on rows a join would then drop), locked one at a time
 _TAKE_SLOT = """
-SELECT s FROM pg_catalog.generate_series(0, $2::int - 1) AS s
+SELECT s FROM (
+    SELECT s FROM pg_catalog.generate_series(0, $2::int - 1) AS s
+    WHERE s NOT IN (
+        SELECT l.objid::int FROM pg_catalog.pg_locks l
+        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
+          AND l.classid = $1::int::oid AND l.objsubid = 2
+    )
+    ORDER BY s OFFSET 0
+) AS free
 WHERE pg_catalog.pg_try_advisory_lock($1::int, s) LIMIT 1
 """
 _GIVE_SLOT = "SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)"
 #: how often a request waiting for a concurrent-request slot held elsewhere looks again
 SLOT_POLL = 0.05
+#: how long a process keeps a concurrent-request slot after its request ended, for its next
+#: one: twice the credential's interval, within these bounds (seconds)
+SLOT_LINGER_MIN = 0.05
+SLOT_LINGER_MAX = 1.0
 
 
 def credential_id(vendor: str, base_url: str, token: str) -> str:
@@ -173,6 +191,8 @@ class BudgetStore:
             await asyncio.sleep(SLOT_POLL)
 
     async def give_slot(self, credential: str, slot: int) -> None:
+        if self.closed:
+            return  # the store's session ended, and every slot it held with it
         try:
             await self._fetchrow(
                 "give a concurrent-request slot back", _GIVE_SLOT, _slot_key(credential), slot
@@ -221,7 +241,36 @@ class SharedBudget:
     store: BudgetStore
     credential: str
     label: str
+    #: concurrent-request slots this process holds with no request in them: slot -> the
+    #: release that put it here
+    _spare: dict[int, int] = field(default_factory=dict)
+    _releases: int = 0
+    _later: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def usable(self) -> bool:
         return not self.store.closed
+
+    async def take_slot(self, slots: int) -> int:
+        """One of the credential's `slots` concurrent-request slots: one this process kept
+        from a request that ended a moment ago, else one taken in Postgres (waiting while
+        every slot is held, by any process)."""
+        if self._spare:
+            slot, _ = self._spare.popitem()
+            return slot
+        return await self.store.take_slot(self.credential, slots)
+
+    def give_slot(self, slot: int, linger: float) -> None:
+        """The request holding `slot` ended: keep the slot `linger` seconds for this process's
+        next request, then give it back unless one took it."""
+        self._releases += 1
+        self._spare[slot] = release = self._releases
+        task = asyncio.get_running_loop().create_task(self._give_back(slot, release, linger))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def _give_back(self, slot: int, release: int, linger: float) -> None:
+        await asyncio.sleep(linger)
+        if self._spare.get(slot) == release:
+            del self._spare[slot]
+            await self.store.give_slot(self.credential, slot)

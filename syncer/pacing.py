@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from syncer.budget import SharedBudget
+from syncer.budget import SLOT_LINGER_MAX, SLOT_LINGER_MIN, SharedBudget
 
 log = structlog.get_logger(__name__)
 
@@ -79,10 +79,17 @@ FLOOR = 0.25
 BELOW = 0.97
 #: ...and hold there for this many calm stretches before probing one INCREASE higher
 PROBE_AFTER = 8
-#: a shared budget's slot is asked for at least this far ahead (seconds): the reservation's
-#: reply must come back before the slot (a round trip to Postgres is about 0.3 ms when idle,
-#: a few ms on a loaded machine)
-RESERVE_LEAD = 0.010
+#: a shared budget's slot is asked for at least LEAD_TRIPS of the reservation's recent round
+#: trips ahead (seconds), within these bounds: the reply must come back before the slot, and
+#: every millisecond more is added to each request of a stream that pages one request at a
+#: time (a round trip to Postgres is about 0.3 ms when idle, a few ms on a loaded machine;
+#: a fixed 10 ms lead cost Actito's 100 requests/s a quarter of its rate: 0.73)
+MIN_LEAD = 0.001
+MAX_LEAD_RESERVE = 0.010
+LEAD_TRIPS = 3.0
+#: the weight of the latest round trip in the running estimate (and a slower trip counts at
+#: once: the estimate follows a loaded machine up at once and down slowly)
+TRIP_WEIGHT = 0.2
 #: a request that reaches its reserved slot later than this (seconds) gives the slot up and
 #: reserves another: the next process's slot is one interval after the reserved one, and a
 #: token bucket without burst allows no gap shorter than its interval (the 3% headroom leaves
@@ -96,15 +103,25 @@ MAX_RESERVATIONS = 4
 FIRST_BACKOFF = 0.15
 
 
-class Ticket:
-    """A request's place in the pacing: its send time (inf until its headers leave), and
-    whether it is settled (it left, or gave up without leaving)."""
+def _retrieve(task: asyncio.Task[float]) -> None:
+    """Mark a reservation's failure as seen: a request that never left does not await it (the
+    one that does gets the same error)."""
+    if not task.cancelled():
+        task.exception()
 
-    __slots__ = ("_settled", "sent_at")
+
+class Ticket:
+    """A request's place in the pacing: its send time (inf until its headers leave), whether
+    it is settled (it left, or gave up without leaving), and the shared budget's slot asked
+    for when it was admitted."""
+
+    __slots__ = ("_settled", "reservation", "sent_at")
 
     def __init__(self) -> None:
         self.sent_at = math.inf
         self._settled = asyncio.Event()
+        #: the reservation made at admission (a shared budget only), taken by `leave`
+        self.reservation: asyncio.Task[float] | None = None
 
     @property
     def is_settled(self) -> bool:
@@ -175,6 +192,7 @@ class CredentialGate:
         #: the credential's budget shared with other processes (syncer.budget), when attached
         self._budget: SharedBudget | None = None
         self._rate_changed = False  # the paced rate moved here since the last reservation
+        self._trip = MAX_LEAD_RESERVE / LEAD_TRIPS  # the reservation's recent round trip (s)
         self._rate_moves = 0  # times the paced rate moved here (a reservation in flight while
         # it moves must not put the old rate back)
         self._background: set[asyncio.Task[None]] = set()
@@ -212,8 +230,16 @@ class CredentialGate:
                 await self._sleep(ready - now)
             if self._progress_at is None:
                 self._progress_at = now
-            self._last = Ticket()
-            return self._last
+            ticket = self._last = Ticket()
+            budget = self._budget
+            if budget is not None and budget.usable:
+                # reserved now, about an interval before the slot: the round trip runs while
+                # the request waits for a concurrency slot and a connection, so its reply is
+                # back before the slot even at 100 requests/s (asked for in `leave`, the
+                # reply's lead came on top of the interval: 0.73 of Actito's rate)
+                ticket.reservation = asyncio.ensure_future(self._reserve())
+                ticket.reservation.add_done_callback(_retrieve)
+            return ticket
 
     async def leave(self, ticket: Ticket) -> None:
         """Wait for the admitted request's slot (and any pause begun since), then stamp its
@@ -221,7 +247,8 @@ class CredentialGate:
         if ticket.is_settled:
             return  # a redirect of a request that has left already
         for attempt in range(MAX_RESERVATIONS):
-            shared = await self._reserve()
+            early, ticket.reservation = ticket.reservation, None
+            shared = await (early if early is not None else self._reserve())
             while True:
                 now = self._clock()
                 slot = max(self._paused_until, self._slot(), shared)
@@ -247,7 +274,8 @@ class CredentialGate:
         # never sooner than the reply can come back: a slot that has passed when the answer
         # arrives would be missed
         earliest = max(self._paused_until, self._slot()) - self._clock()
-        earliest = max(earliest, RESERVE_LEAD)
+        lead = min(MAX_LEAD_RESERVE, max(MIN_LEAD, LEAD_TRIPS * self._trip))
+        earliest = max(earliest, lead)
         changed, self._rate_changed = self._rate_changed, False
         moves = self._rate_moves
         asked = self._clock()
@@ -265,7 +293,10 @@ class CredentialGate:
         # answer would send every request late by the reply's trip (a millisecond a request,
         # measured: 0.94 of the rate instead of 0.97); from the midpoint, the error is the
         # difference of the two trips. This process's own spacing (`_slot`) holds either way.
-        return (asked + self._clock()) / 2 + slot.wait
+        answered = self._clock()
+        trip = answered - asked
+        self._trip = max(trip, self._trip + TRIP_WEIGHT * (trip - self._trip))
+        return (asked + answered) / 2 + slot.wait
 
     def release(self, ticket: Ticket) -> None:
         """The request is done: if it never left, the next one may go (spaced from the last
@@ -295,12 +326,12 @@ class CredentialGate:
             if budget is None or not budget.usable:
                 yield
                 return
-            slots = self._max_in_flight
-            slot = await budget.store.take_slot(budget.credential, slots)
+            slot = await budget.take_slot(self._max_in_flight)
             try:
                 yield
             finally:
-                await asyncio.shield(budget.store.give_slot(budget.credential, slot))
+                linger = 2 * self.interval
+                budget.give_slot(slot, min(SLOT_LINGER_MAX, max(SLOT_LINGER_MIN, linger)))
 
     def limited(self, retry_after: float | None) -> Adapted:
         """A 429: pause every request of the credential (Retry-After, else a backoff that
