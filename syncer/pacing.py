@@ -289,13 +289,15 @@ class CredentialGate:
         )
         if slot.rate != self.rate and moves == self._rate_moves:
             self.rate = slot.rate  # another process adapted the credential's rate
-        # the database read its clock between the question and the answer: counting from the
-        # answer would send every request late by the reply's trip (a millisecond a request,
-        # measured: 0.94 of the rate instead of 0.97); from the midpoint, the error is the
-        # difference of the two trips. This process's own spacing (`_slot`) holds either way.
+        # the store turns the slot into this process's clock (budget.DatabaseClock); a store
+        # without a clock of its own (a test's) counts from the middle of the round trip: from
+        # the answer, every request would leave late by the reply's trip (0.94 of the rate
+        # instead of 0.97, measured). This process's own spacing (`_slot`) holds either way.
         answered = self._clock()
         trip = answered - asked
         self._trip = max(trip, self._trip + TRIP_WEIGHT * (trip - self._trip))
+        if slot.at is not None:
+            return slot.at  # the store's filtered reading of the database's clock
         return (asked + answered) / 2 + slot.wait
 
     def release(self, ticket: Ticket) -> None:

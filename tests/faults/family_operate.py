@@ -13,7 +13,9 @@ import random
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from syncer.sandbox.state import Sandbox
 from tests.faults import fleet
 from tests.faults.fleet import Process
 from tests.faults.harness import Experiment, Lab, Outcome, Spec
@@ -97,71 +99,90 @@ async def shared_budget(lab: Lab, tally: Experiment, trials: int, records: int, 
             await fleet.enqueue_upserts(db_url, conn, list(range(serial, serial + rows)))
             serial += rows
         sb.reset_log()
-        started = time.monotonic()
-        lag = fleet.LoopLag().start()
-        cli: list[Process] = []
-        for n, streams in enumerate(mix.syncs):
-            args = [a for s in streams for a in ("-s", s)]
-            cli.append(
-                await fleet.launch(lab, f"sync{n}", "sync", "--config", str(config), *args, env=env)
-            )
-        for n, (conn, _) in enumerate(mix.pushes):
-            cli.append(
-                await fleet.launch(
-                    lab, f"push{n}", "push", "--config", str(config), "--connection", conn, env=env
-                )
-            )
-        workers = [await fleet.worker(lab, f"w{n}", config, env) for n in range(mix.workers)]
-        codes = await asyncio.gather(*(fleet.finish(p, LIMIT_S) for p in cli))
-        jobs = await fleet.settle(db_url, LIMIT_S - (time.monotonic() - started))
-        stopped = [await fleet.stop(w) for w in workers]
-        lag.stop()
-        seconds = time.monotonic() - started
-        for process, code in zip(cli, codes, strict=True):
-            if code is None:
-                outcome.endless += 1
-                outcome.problems.append(f"{process.label} outlived {LIMIT_S:.0f} s")
-            elif code != 0:
-                outcome.problems.append(f"{process.label} exited {code}: {process.tail()}")
-        if jobs is None:
-            outcome.endless += 1
-            outcome.problems.append(f"the queued jobs did not settle in {LIMIT_S:.0f} s")
-        elif any(j.status != "succeeded" for j in jobs):
-            outcome.problems.append("jobs: " + ", ".join(f"{j.stream} {j.status}" for j in jobs))
-        if any(code != 0 for code in stopped):
-            outcome.problems.append(f"workers stopped with {stopped}")
-        states = await fleet.outbox_states(db_url)
-        if set(states) - {"accepted"}:
-            outcome.problems.append(f"outbox rows: {dict(states)}")
-        by_token = fleet.requests_by_token(sb)
-        requests = sum(sum(c.values()) for c in by_token.values())
-        limited = sum(c[429] for c in by_token.values())
-        refusals = fleet.refusals(sb, lag)
-        if limited:
-            outcome.problems.append(f"{limited} answers 429")
-        synced = [s for share in mix.syncs for s in share] + mix.queued
-        if mix.pushes:
-            # records the pushes created after a concurrent pass had read past them: one
-            # more run of each master stream (through the same budget) brings them in
-            masters = [s for s in synced if s.endswith("/master:LOCATION")]
-            if masters:
-                last = await fleet.launch(
-                    lab, "catch-up", "sync", "--config", str(config),
-                    *[a for s in masters for a in ("-s", s)], env=env,
-                )  # fmt: skip
-                if await fleet.finish(last, LIMIT_S) != 0:
-                    outcome.problems.append(f"the catch-up sync failed: {last.tail()}")
-                caught = sum(c[429] for c in fleet.requests_by_token(sb).values()) - limited
-                if caught:
-                    outcome.problems.append(f"the catch-up sync drew {caught} answers 429")
-        found = await fleet.compare_all(db_url, sb, synced)
-        found.endless, found.problems = outcome.endless, outcome.problems + found.problems
+        label = f"trial {trial + 1}: {kind} at {rate}/s, {credentials} tokens"
+        with fleet.vendor_priority() as realtime:
+            found, note = await _run_mix(lab, sb, mix, config, db_url, env, outcome, label)
         tally.add(found)
-        tally.notes.append(
-            f"trial {trial + 1}: {kind} at {rate}/s, {credentials} tokens; {mix}; "
-            f"{requests} requests, {limited} answers 429, {seconds:.0f} s (the sandbox's loop "
-            f"up to {lag.worst() * 1000:.0f} ms late)" + "".join(f"; {r}" for r in refusals)
+        tally.notes.append(note + ("" if realtime else " (the sandbox at normal priority)"))
+
+
+async def _run_mix(
+    lab: Lab,
+    sb: Sandbox,
+    mix: Mix,
+    config: Path,
+    db_url: str,
+    env: dict[str, str],
+    outcome: Outcome,
+    label: str,
+) -> tuple[Outcome, str]:
+    """One trial of experiment 21 once its queue and outbox are ready: every process at
+    once, then the checks."""
+    started = time.monotonic()
+    lag = fleet.LoopLag().start()
+    cli: list[Process] = []
+    for n, streams in enumerate(mix.syncs):
+        args = [a for s in streams for a in ("-s", s)]
+        cli.append(
+            await fleet.launch(lab, f"sync{n}", "sync", "--config", str(config), *args, env=env)
         )
+    for n, (conn, _) in enumerate(mix.pushes):
+        cli.append(
+            await fleet.launch(
+                lab, f"push{n}", "push", "--config", str(config), "--connection", conn, env=env
+            )
+        )
+    workers = [await fleet.worker(lab, f"w{n}", config, env) for n in range(mix.workers)]
+    codes = await asyncio.gather(*(fleet.finish(p, LIMIT_S) for p in cli))
+    jobs = await fleet.settle(db_url, LIMIT_S - (time.monotonic() - started))
+    stopped = [await fleet.stop(w) for w in workers]
+    lag.stop()
+    seconds = time.monotonic() - started
+    for process, code in zip(cli, codes, strict=True):
+        if code is None:
+            outcome.endless += 1
+            outcome.problems.append(f"{process.label} outlived {LIMIT_S:.0f} s")
+        elif code != 0:
+            outcome.problems.append(f"{process.label} exited {code}: {process.tail()}")
+    if jobs is None:
+        outcome.endless += 1
+        outcome.problems.append(f"the queued jobs did not settle in {LIMIT_S:.0f} s")
+    elif any(j.status != "succeeded" for j in jobs):
+        outcome.problems.append("jobs: " + ", ".join(f"{j.stream} {j.status}" for j in jobs))
+    if any(code != 0 for code in stopped):
+        outcome.problems.append(f"workers stopped with {stopped}")
+    states = await fleet.outbox_states(db_url)
+    if set(states) - {"accepted"}:
+        outcome.problems.append(f"outbox rows: {dict(states)}")
+    by_token = fleet.requests_by_token(sb)
+    requests = sum(sum(c.values()) for c in by_token.values())
+    limited = sum(c[429] for c in by_token.values())
+    refusals = fleet.refusals(sb, lag)
+    if limited:
+        outcome.problems.append(f"{limited} answers 429")
+    synced = [s for share in mix.syncs for s in share] + mix.queued
+    if mix.pushes:
+        # records the pushes created after a concurrent pass had read past them: one
+        # more run of each master stream (through the same budget) brings them in
+        masters = [s for s in synced if s.endswith("/master:LOCATION")]
+        if masters:
+            last = await fleet.launch(
+                lab, "catch-up", "sync", "--config", str(config),
+                *[a for s in masters for a in ("-s", s)], env=env,
+            )  # fmt: skip
+            if await fleet.finish(last, LIMIT_S) != 0:
+                outcome.problems.append(f"the catch-up sync failed: {last.tail()}")
+            caught = sum(c[429] for c in fleet.requests_by_token(sb).values()) - limited
+            if caught:
+                outcome.problems.append(f"the catch-up sync drew {caught} answers 429")
+    found = await fleet.compare_all(db_url, sb, synced)
+    found.endless, found.problems = outcome.endless, outcome.problems + found.problems
+    note = (
+        f"{label}; {mix}; {requests} requests, {limited} answers 429, {seconds:.0f} s (the "
+        f"sandbox's loop up to {lag.worst() * 1000:.0f} ms late)"
+        + "".join(f"; {r}" for r in refusals)
+    )
+    return found, note
 
 
 def big_streams(credentials: int) -> list[str]:

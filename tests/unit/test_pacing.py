@@ -272,7 +272,7 @@ class SlowStore:
         self.asked.set()
         await self.answer.wait()
         self.rate = held
-        return budget.Slot(0.0, held)
+        return budget.Slot(held)
 
     async def pause(self, credential: str, seconds: float, rate: float | None) -> None:
         self.paused.append((seconds, rate))
@@ -305,3 +305,18 @@ async def test_a_429_during_a_reservation_is_not_undone_by_its_answer() -> None:
     ticket = await g.acquire()
     await g.leave(ticket)
     assert g.rate == pytest.approx(5.0)
+
+
+def test_the_database_clock_believes_the_shortest_recent_round_trip() -> None:
+    """A reply that sat 12 ms in a busy process would move a midpoint by 6 ms; the estimate
+    keeps the sample of the shortest trip, and forgets it once SAMPLES newer ones came."""
+    clock = budget.DatabaseClock()
+    assert not clock.known
+    offset = 1_000.0  # the database's epoch reading minus this process's monotonic clock
+    clock.add(10.0000, 10.0004, 10.0002 + offset)  # a 0.4 ms trip, symmetric
+    clock.add(11.0000, 11.0124, 11.0002 + offset)  # the reply waited 12 ms
+    assert clock.known
+    assert clock.local(12.0 + offset) == pytest.approx(12.0, abs=1e-9)
+    for n in range(budget.DatabaseClock.SAMPLES):
+        clock.add(20.0 + n, 20.001 + n, 20.0005 + n + offset + 0.5)  # the clock stepped 0.5 s
+    assert clock.local(30.0 + offset) == pytest.approx(29.5, abs=1e-9)
