@@ -14,13 +14,9 @@ pytestmark = pytest.mark.acceptance
 
 
 #: fast cases that fail now and then because of an open defect, written up in
-#: docs/reliability.md ("Open: 429s from a token bucket without burst when several runs share a
-#: token"): they still run, and show as XPASS when they pass; the defect is fixed when they can
-#: go back to failing the suite
-OPEN_DEFECTS = {
-    21: "open defect: 429s from a token bucket without burst shared by several processes "
-    "(docs/reliability.md); fails in about 1 run of 5 under load",
-}
+#: docs/reliability.md: they still run, and show as XPASS when they pass; the defect is fixed
+#: when they can go back to failing the suite (none open now)
+OPEN_DEFECTS: dict[int, str] = {}
 
 
 @pytest.mark.parametrize(
