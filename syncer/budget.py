@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -70,7 +71,22 @@ ON CONFLICT (credential) DO UPDATE
        updated_at = pg_catalog.clock_timestamp()
 RETURNING pg_catalog.date_part('epoch', b.next_at) - 1.0 / b.rate AS slot_at,
           pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) AS db_now,
-          b.rate
+          b.rate, b.next_at
+"""
+#: a slot missed by its request moves to `$3` seconds from now, if no slot was handed out
+#: after it (`next_at` is still the one its reservation set): nobody sends one interval after
+#: it, so sending later harms nobody, and the request need not wait a whole interval more
+_MOVE = """
+UPDATE syncer.rate_budgets AS b
+   SET next_at = GREATEST(
+           b.paused_until,
+           pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $3::float8)
+       ) + pg_catalog.make_interval(secs => 1.0 / b.rate),
+       updated_at = pg_catalog.clock_timestamp()
+ WHERE b.credential = $1::text AND b.next_at = $2::timestamptz
+RETURNING pg_catalog.date_part('epoch', b.next_at) - 1.0 / b.rate AS slot_at,
+          pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) AS db_now,
+          b.rate, b.next_at
 """
 _NOW = "SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())"
 
@@ -131,6 +147,8 @@ class Slot:
     rate: float
     wait: float = 0.0
     at: float | None = None
+    #: the credential's `next_at` this reservation left (`BudgetStore.move`)
+    token: datetime.datetime | None = None
 
 
 class DatabaseClock:
@@ -216,7 +234,17 @@ class BudgetStore:
             "reserve a request", _RESERVE, credential, label, rate, earliest, changed, ceiling
         )
         assert row is not None
-        return Slot(float(row["rate"]), at=self.clock.local(float(row["slot_at"])))
+        return self._slot(row)
+
+    async def move(self, credential: str, token: datetime.datetime, earliest: float) -> Slot | None:
+        """The slot `token` names, missed by its request, moved to `earliest` seconds from now;
+        None when another slot was handed out after it (reserve a new one then)."""
+        row = await self._fetchrow("move a missed slot", _MOVE, credential, token, earliest)
+        return None if row is None else self._slot(row)
+
+    def _slot(self, row: asyncpg.Record) -> Slot:
+        at = self.clock.local(float(row["slot_at"]))
+        return Slot(float(row["rate"]), at=at, token=row["next_at"])
 
     async def pause(self, credential: str, seconds: float, rate: float | None) -> None:
         """A 429: no request of the credential leaves for `seconds`, in any process."""

@@ -333,6 +333,10 @@ def push_cmd(
     connection: Annotated[
         list[str] | None, typer.Option("--connection", help="Only this connection; repeat.")
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option("--queue", help="Queue one push job per connection for the workers instead."),
+    ] = False,
 ) -> None:
     """Send the rows waiting in syncer.outbox to the vendors, in chunked upserts.
 
@@ -346,6 +350,10 @@ def push_cmd(
     cfg = _config(config)
     url = _database(cfg)
     _run(migrate.migrate(url))
+    if queue:
+        queued = _run(jobs.queue_pushes(url, cfg, connection or []))
+        _queued([(f"{name} (push)", job_id) for name, job_id in queued])
+        return
     results = _run(push.push(cfg, url, only=connection or ()))
     table = Table(title="push summary")
     columns = ("accepted", "rejected", "invalid", "superseded", "requests", "seconds", "error")

@@ -229,6 +229,8 @@ def jobs_list(
     for row in rows:
         args = row["args"] or {}
         stream = f"{args.get('connection', '')}/{args.get('stream', '')}"
+        if "stream" not in args:
+            stream = f"{args.get('connection', '')} (outbox)"  # a push
         table.add_row(
             str(row["id"]),
             row["task_name"].removeprefix("syncer:"),
@@ -285,6 +287,9 @@ async def _retry(url: str, job_id: int) -> None:
         if job.status in ("aborted", "cancelled") and job.task_name == "syncer:sync_stream":
             args = {k: str(v) for k, v in job.task_kwargs.items()}
             await jobs.defer_stream(app, args["connection"], args["stream"], args["mode"])
+            return
+        if job.status in ("aborted", "cancelled") and job.task_name == "syncer:push_outbox":
+            await jobs.defer_push(app, str(job.task_kwargs["connection"]))
             return
         raise errors.ConfigError(
             f"job {job_id} is {job.status}: only a failed, aborted, cancelled or stuck job can "

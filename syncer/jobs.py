@@ -4,7 +4,11 @@ A job runs the same code as the CLI (`engine.sync` for one stream); its argument
 stream, and the worker finds the connection and its token in its own config and environment
 (never in the job's row: a job's arguments are readable by everyone who can read the queue).
 
-- Queue `syncer`; task `syncer:sync_stream(connection, stream, mode)`.
+- Queue `syncer`; tasks `syncer:sync_stream(connection, stream, mode)` and
+  `syncer:push_outbox(connection)` (one push group: a connection's outbox, as `syncer push
+  --connection` sends it), with `lock` and `queueing_lock` = `push:CONNECTION`: one push of a
+  connection runs at a time and at most one waits; a CLI push holds the push lock too, and a
+  job that meets it is retried a little later.
 - Each job carries `lock` = `stream:CONNECTION/STREAM`, so two jobs of one stream never run at
   once on any worker, and `queueing_lock` = that plus the mode, so at most one run of each mode
   waits: deferring a stream whose run of that mode already waits is a no-op (`defer_stream`
@@ -31,7 +35,8 @@ import structlog
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate import exceptions as procrastinate_errors
 
-from syncer import engine, errors, jobs_schema
+from syncer import engine, errors, jobs_schema, push
+from syncer.connectors import CONNECTORS
 from syncer.engine import Bounds
 from syncer.settings import Config
 
@@ -69,6 +74,10 @@ def stream_lock(connection: str, stream: str) -> str:
 
 def queueing_lock(connection: str, stream: str, mode: str) -> str:
     return f"{stream_lock(connection, stream)}:{mode}"
+
+
+def push_lock(connection: str) -> str:
+    return f"push:{connection}"
 
 
 def connector(database_url: str, *, max_size: int = 4) -> PsycopgConnector:
@@ -158,6 +167,83 @@ async def sync_stream(
     raise Retry(f"{name}: {result.status}: {result.error}")
 
 
+async def defer_push(app: App, connection: str) -> int | None:
+    """Queue one push of a connection's outbox; None when one already waits."""
+    task = app.configure_task(
+        "syncer:push_outbox",
+        lock=push_lock(connection),
+        queueing_lock=push_lock(connection),
+        queue=QUEUE,
+    )
+    try:
+        return await task.defer_async(connection=connection)
+    except procrastinate_errors.AlreadyEnqueued:
+        return None
+
+
+@tasks.task(
+    name="push_outbox",
+    queue=QUEUE,
+    pass_context=True,
+    retry=RetryStrategy(max_attempts=5, wait=15, linear_wait=60, retry_exceptions={Retry}),
+)
+async def push_outbox(context: JobContext, /, connection: str, **extra: Any) -> dict[str, Any]:
+    """One push of a connection's outbox, as `syncer push --connection CONNECTION` does it.
+    `extra`: the tick's `timestamp` of a scheduled push."""
+    env = context.additional_context["syncer"]
+    assert isinstance(env, WorkerEnv)
+    try:
+        pushable(env.config, [connection])
+        results = await push.push(env.config, env.database_url, only=[connection])
+    except errors.ConfigError as exc:
+        raise JobFailed(exc.message) from None
+    except errors.SyncerError as exc:
+        raise Retry(exc.message) from None
+    result = results[0]
+    outcome = {
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "invalid": result.invalid,
+        "superseded": result.superseded,
+        "exit_code": int(result.exit_code),
+        "error": result.error,
+    }
+    code = result.exit_code
+    if code in (errors.ExitCode.OK, errors.ExitCode.QUARANTINED):
+        return outcome  # rejected rows are kept, and retried by the next push
+    if code == errors.ExitCode.AUTH_OR_CONFIG:
+        raise JobFailed(f"push of {connection}: {result.error}")
+    # transient, a CLI push of the connection running, internal: later
+    raise Retry(f"push of {connection}: {result.error}")
+
+
+def pushable(config: Config, names: list[str]) -> list[str]:
+    """The connections named (every one whose vendor takes writes, when none is) that a push
+    can send; a ConfigError for a name that is not one."""
+    known = {c.name: c for c in config.connections}
+    for name in names:
+        if name not in known:
+            raise errors.ConfigError(
+                f"no connection named {name!r} in the config (it has: {', '.join(known)})"
+            )
+        if CONNECTORS[known[name].vendor].push is None:
+            raise errors.ConfigError(f"connection {name!r}: its vendor takes no pushes")
+    if names:
+        return names
+    return [c.name for c in config.connections if CONNECTORS[c.vendor].push is not None]
+
+
+async def queue_pushes(
+    database_url: str, config: Config, only: list[str]
+) -> list[tuple[str, int | None]]:
+    """`syncer push --queue`: one push job per chosen connection; (CONNECTION, job id or None
+    when a push of it already waits)."""
+    names = pushable(config, only)
+    app = make_app(database_url, max_size=1)
+    async with app.open_async():
+        return [(name, await defer_push(app, name)) for name in names]
+
+
 #: housekeeping jobs live in a queue of their own, so cleaning them never touches run history
 HOUSEKEEPING = "syncer_housekeeping"
 #: a running job whose worker has not beaten its heart for this long is stalled: the worker was
@@ -212,7 +298,8 @@ def register_schedules(app: App, config: Config) -> list[str]:
     the same config defers each tick once between them (procrastinate records each deferred
     tick under a unique key); a tick missed while no worker ran is deferred once when one
     starts, if it is at most MAX_DELAY old. A tick that finds a run of the stream waiting is
-    skipped (its queueing lock), and a run never overlaps another of the stream (its lock)."""
+    skipped (its queueing lock), and a run never overlaps another of the stream (its lock).
+    A connection's `push_schedule` is one more entry: a push of its outbox."""
     task = app.tasks["syncer:sync_stream"]
     ids = []
     for conn in config.connections:
@@ -233,4 +320,16 @@ def register_schedules(app: App, config: Config) -> list[str]:
                     task_kwargs={"connection": conn.name, "stream": name, "mode": schedule.mode},
                 )(task)
                 ids.append(periodic_id)
+        if conn.push_schedule is not None:
+            pushable(config, [conn.name])  # a vendor that takes no writes: say so at start
+            periodic_id = f"{conn.name} push {conn.push_schedule}"
+            app.periodic(
+                cron=conn.push_schedule,
+                periodic_id=periodic_id,
+                lock=push_lock(conn.name),
+                queueing_lock=push_lock(conn.name),
+                queue=QUEUE,
+                task_kwargs={"connection": conn.name},
+            )(app.tasks["syncer:push_outbox"])
+            ids.append(periodic_id)
     return ids

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from syncer.budget import SLOT_LINGER_MAX, SLOT_LINGER_MIN, SharedBudget
+from syncer.budget import SLOT_LINGER_MAX, SLOT_LINGER_MIN, SharedBudget, Slot
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,7 @@ MAX_RESERVATIONS = 4
 FIRST_BACKOFF = 0.15
 
 
-def _retrieve(task: asyncio.Task[float]) -> None:
+def _retrieve(task: asyncio.Task[tuple[float, Slot | None]]) -> None:
     """Mark a reservation's failure as seen: a request that never left does not await it (the
     one that does gets the same error)."""
     if not task.cancelled():
@@ -121,7 +121,7 @@ class Ticket:
         self.sent_at = math.inf
         self._settled = asyncio.Event()
         #: the reservation made at admission (a shared budget only), taken by `leave`
-        self.reservation: asyncio.Task[float] | None = None
+        self.reservation: asyncio.Task[tuple[float, Slot | None]] | None = None
 
     @property
     def is_settled(self) -> bool:
@@ -246,9 +246,10 @@ class CredentialGate:
         send time: call right before its headers go (aiohttp's on_request_headers_sent)."""
         if ticket.is_settled:
             return  # a redirect of a request that has left already
+        missed: Slot | None = None
         for attempt in range(MAX_RESERVATIONS):
             early, ticket.reservation = ticket.reservation, None
-            shared = await (early if early is not None else self._reserve())
+            shared, missed = await (early if early is not None else self._reserve(missed))
             while True:
                 now = self._clock()
                 slot = max(self._paused_until, self._slot(), shared)
@@ -260,17 +261,19 @@ class CredentialGate:
                 break
             # too late for the slot it reserved (the reply came late, the loop was busy, a pause
             # began): another process sends one interval after that slot, so sending now would
-            # come too close to it; give the slot up and take the next free one
+            # come too close to it; move the slot if none was handed out after it, else give
+            # it up and take the next free one
             log.debug("http.slot_missed", late_ms=round((now - shared) * 1000, 1))
         self._left_at = now
         ticket.settle(now)
 
-    async def _reserve(self) -> float:
+    async def _reserve(self, missed: Slot | None = None) -> tuple[float, Slot | None]:
         """The slot the shared budget gives this request, on this gate's clock (-inf without
-        one); the budget's rate becomes this gate's (another process may have adapted it)."""
+        one), and the reservation; the budget's rate becomes this gate's (another process may
+        have adapted it). `missed`: the slot this request reached too late, moved if it can."""
         budget = self._budget
         if budget is None or not budget.usable:
-            return -math.inf
+            return -math.inf, None
         # never sooner than the reply can come back: a slot that has passed when the answer
         # arrives would be missed
         earliest = max(self._paused_until, self._slot()) - self._clock()
@@ -279,14 +282,18 @@ class CredentialGate:
         changed, self._rate_changed = self._rate_changed, False
         moves = self._rate_moves
         asked = self._clock()
-        slot = await budget.store.reserve(
-            budget.credential,
-            budget.label,
-            self.rate,
-            max(0.0, earliest),
-            changed,
-            self.ceiling,
-        )
+        slot = None
+        if missed is not None and missed.token is not None and not changed:
+            slot = await budget.store.move(budget.credential, missed.token, max(0.0, earliest))
+        if slot is None:
+            slot = await budget.store.reserve(
+                budget.credential,
+                budget.label,
+                self.rate,
+                max(0.0, earliest),
+                changed,
+                self.ceiling,
+            )
         if slot.rate != self.rate and moves == self._rate_moves:
             self.rate = slot.rate  # another process adapted the credential's rate
         # the store turns the slot into this process's clock (budget.DatabaseClock); a store
@@ -297,8 +304,8 @@ class CredentialGate:
         trip = answered - asked
         self._trip = max(trip, self._trip + TRIP_WEIGHT * (trip - self._trip))
         if slot.at is not None:
-            return slot.at  # the store's filtered reading of the database's clock
-        return (asked + answered) / 2 + slot.wait
+            return slot.at, slot  # the store's filtered reading of the database's clock
+        return (asked + answered) / 2 + slot.wait, slot
 
     def release(self, ticket: Ticket) -> None:
         """The request is done: if it never left, the next one may go (spaced from the last

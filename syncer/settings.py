@@ -25,7 +25,13 @@ from pydantic import (
 )
 
 from syncer import errors
-from syncer.stream_config import Schedule, StreamConfig, StreamSettings, seconds
+from syncer.stream_config import (
+    Schedule,
+    StreamConfig,
+    StreamSettings,
+    cron_expression,
+    seconds,
+)
 
 DATABASE_URL_ENV = "SYNCER_DATABASE_URL"
 HOME_ENV = "SYNCER_HOME"
@@ -147,6 +153,10 @@ class ConnectionConfig(BaseModel):
     schedules: tuple[Schedule, ...] = Field(
         default=(), description="when the workers run every stream of the connection"
     )
+    push_schedule: str | None = Field(
+        default=None,
+        description="a cron expression: when the workers push the connection's outbox",
+    )
     max_staleness: float | None = Field(
         default=None, gt=0, description="seconds (or 30m, 26h, 7d) before `syncer health` warns"
     )
@@ -160,6 +170,11 @@ class ConnectionConfig(BaseModel):
             "or http:// to this machine only"
         ),
     )
+
+    @field_validator("push_schedule")
+    @classmethod
+    def _push_schedule(cls, value: str | None) -> str | None:
+        return None if value is None else cron_expression(value)
 
     @field_validator("max_staleness", mode="before")
     @classmethod

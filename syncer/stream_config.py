@@ -45,6 +45,16 @@ def seconds(value: str | float) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def cron_expression(value: str) -> str:
+    """`value` if it is a cron expression of five fields; a ValueError saying what one is."""
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError(
+            f"{value!r} is not a cron expression of five fields (minute hour day month "
+            "weekday), e.g. '0 2 * * *' for 02:00 UTC every day"
+        )
+    return value
+
+
 class Schedule(BaseModel):
     """When a stream runs on the workers: a cron expression (minute hour day month weekday,
     in UTC) and the mode of those runs."""
@@ -57,12 +67,7 @@ class Schedule(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(
-                f"{value!r} is not a cron expression of five fields (minute hour day month "
-                "weekday), e.g. '0 2 * * *' for 02:00 UTC every day"
-            )
-        return value
+        return cron_expression(value)
 
 
 class StreamSettings(BaseModel):

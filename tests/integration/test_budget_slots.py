@@ -111,3 +111,19 @@ async def test_a_failed_reservation_of_a_request_that_never_left_is_not_an_unsee
         gate.release(ticket)
     finally:
         loop.set_exception_handler(None)
+
+
+async def test_a_missed_slot_moves_only_when_no_slot_was_handed_out_after_it(db_url: str) -> None:
+    """A request late for its slot may send later if nobody reserved the slot after it (no
+    whole interval lost); once another process reserved one, the slot cannot move and the
+    request reserves the next free one."""
+    async with budget.store(db_url) as store:
+        first = await store.reserve(CREDENTIAL, "exto", 10.0, 0.0, False, 10.0)
+        assert first.token is not None and first.at is not None
+        moved = await store.move(CREDENTIAL, first.token, 0.05)
+        assert moved is not None and moved.at is not None and moved.token is not None
+        assert moved.at >= first.at + 0.04  # to 50 ms from now, no more
+        assert moved.at < first.at + 0.1
+        other = await store.reserve(CREDENTIAL, "exto", 10.0, 0.0, False, 10.0)
+        assert other.at is not None and other.at >= moved.at + 0.099  # one interval after it
+        assert await store.move(CREDENTIAL, moved.token, 0.0) is None
