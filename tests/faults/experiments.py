@@ -221,7 +221,8 @@ async def _interrupted_run(
     """One trial of 4: restart `cluster` (or, without one, terminate the run's backends) while
     a run writes; check its exit code, rerun, compare."""
     db_url = await lab.database()
-    proc = await spawn("sync", "--config", config, env=env(db_url), quiet=True)
+    proc = await spawn("sync", "--config", config, env=env(db_url))  # its output kept: a
+    ended = asyncio.ensure_future(proc.communicate())  # wrong exit code must say why
     await asyncio.sleep(rng.uniform(1.5, 4.0))
     outcome = Outcome()
     if cluster is not None:
@@ -244,14 +245,16 @@ async def _interrupted_run(
         what = f"{killed} backends terminated"
     if not writing:
         outcome.problems.append(f"{what}, but the run was not writing")
+    out, err = b"", b""
     try:
-        await asyncio.wait_for(proc.wait(), timeout=120)
+        out, err = await asyncio.wait_for(asyncio.shield(ended), timeout=120)
     except TimeoutError:
         proc.kill()
-        await proc.wait()
+        out, err = await ended
         outcome.problems.append(f"the run hung after: {what}")
     if proc.returncode not in (0, 5):
-        outcome.problems.append(f"exit {proc.returncode} after: {what}")
+        said = (err + out).decode(errors="replace").strip().splitlines()[-12:]
+        outcome.problems.append(f"exit {proc.returncode} after: {what}: " + " | ".join(said))
     rerun = await run("sync", "--config", config, env=env(db_url))
     if rerun.code != 0:
         outcome.problems.append(f"rerun exited {rerun.code}: {rerun.err[-200:]}")
