@@ -192,6 +192,9 @@ class BudgetStore:
         self._users = 0
         self.closed = False
         self.clock = DatabaseClock()
+        #: connections dropped so far: a concurrent-request slot kept under an earlier one
+        #: is no longer held
+        self.sessions = 0
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
@@ -210,14 +213,34 @@ class BudgetStore:
         `doing` when Postgres fails. A row with `db_now` is a sample of the database's clock."""
         try:
             async with self._lock:
-                conn = await self._connection()
-                asked = time.monotonic()
-                row: asyncpg.Record | None = await conn.fetchrow(query, *args)
+                try:
+                    conn = await self._connection()
+                    asked = time.monotonic()
+                    row: asyncpg.Record | None = await conn.fetchrow(query, *args)
+                except BaseException:
+                    # a statement cut short (cancelled with its run, or a session terminated)
+                    # can leave the connection busy with it: the next statement would fail
+                    # with "another operation is in progress" (fault experiment 4); never
+                    # reuse it
+                    self._drop()
+                    raise
                 if row is not None and "db_now" in row:
                     self.clock.add(asked, time.monotonic(), float(row["db_now"]))
                 return row
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
             raise errors.MirrorError(f"cannot {doing} in the rate budget: {exc}") from exc
+
+    def _drop(self) -> None:
+        """Forget the connection (its session, and every slot it held, ends with it)."""
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
+        self.sessions += 1
 
     async def reserve(
         self,
@@ -315,9 +338,11 @@ class SharedBudget:
     store: BudgetStore
     credential: str
     label: str
-    #: concurrent-request slots this process holds with no request in them: slot -> the
-    #: release that put it here
-    _spare: dict[int, int] = field(default_factory=dict)
+    #: concurrent-request slots this process holds with no request in them: slot -> (the
+    #: release that put it here, the store's session that holds it)
+    _spare: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: slots in flight: slot -> the store's session that took it
+    _taken: dict[int, int] = field(default_factory=dict)
     _releases: int = 0
     _later: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -329,22 +354,31 @@ class SharedBudget:
         """One of the credential's `slots` concurrent-request slots: one this process kept
         from a request that ended a moment ago, else one taken in Postgres (waiting while
         every slot is held, by any process)."""
-        if self._spare:
-            slot, _ = self._spare.popitem()
-            return slot
-        return await self.store.take_slot(self.credential, slots)
+        while self._spare:
+            slot, (_, session) = self._spare.popitem()
+            if session == self.store.sessions:
+                self._taken[slot] = session
+                return slot  # still held by the store's session
+        slot = await self.store.take_slot(self.credential, slots)
+        self._taken[slot] = self.store.sessions
+        return slot
 
     def give_slot(self, slot: int, linger: float) -> None:
         """The request holding `slot` ended: keep the slot `linger` seconds for this process's
         next request, then give it back unless one took it."""
+        if self._taken.pop(slot, None) != self.store.sessions:
+            return  # the session that held it ended: nothing to keep or give back
         self._releases += 1
-        self._spare[slot] = release = self._releases
+        release = self._releases
+        self._spare[slot] = (release, self.store.sessions)
         task = asyncio.get_running_loop().create_task(self._give_back(slot, release, linger))
         self._later.add(task)
         task.add_done_callback(self._later.discard)
 
     async def _give_back(self, slot: int, release: int, linger: float) -> None:
         await asyncio.sleep(linger)
-        if self._spare.get(slot) == release:
+        kept = self._spare.get(slot)
+        if kept is not None and kept[0] == release:
             del self._spare[slot]
-            await self.store.give_slot(self.credential, slot)
+            if kept[1] == self.store.sessions:
+                await self.store.give_slot(self.credential, slot)
