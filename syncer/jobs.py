@@ -58,6 +58,22 @@ class JobFailed(Exception):
     """A job that must not be retried: what it needs fixing is configuration."""
 
 
+#: 15 s, then 75, 135 and 195 s later: a stream or connection busy with a CLI run, a vendor
+#: down for a few minutes; each attempt resumes from the stream's checkpoint
+RETRY = RetryStrategy(max_attempts=5, wait=15, linear_wait=60, retry_exceptions={Retry})
+
+
+def _ended(code: errors.ExitCode, what: str, error: str | None) -> None:
+    """How a run's exit code ends its job: returns for a succeeded job (OK, or quarantined /
+    incomplete / rejected rows: the mirror and outbox say why), raises JobFailed for a
+    configuration error, Retry for anything else (transient, locked by a CLI run, internal)."""
+    if code in (errors.ExitCode.OK, errors.ExitCode.QUARANTINED):
+        return
+    if code == errors.ExitCode.AUTH_OR_CONFIG:
+        raise JobFailed(f"{what}: {error}")
+    raise Retry(f"{what}: {error}")
+
+
 @dataclass(frozen=True)
 class WorkerEnv:
     """What every job of a worker runs with: the worker's config and database."""
@@ -122,9 +138,7 @@ async def defer_stream(
     name="sync_stream",
     queue=QUEUE,
     pass_context=True,
-    # 15 s, then 75, 135 and 195 s later: a stream busy with a CLI run, a vendor down for a
-    # few minutes; each attempt resumes from the stream's checkpoint
-    retry=RetryStrategy(max_attempts=5, wait=15, linear_wait=60, retry_exceptions={Retry}),
+    retry=RETRY,
 )
 async def sync_stream(
     context: JobContext,
@@ -157,14 +171,13 @@ async def sync_stream(
         raise Retry(exc.message) from None
     result = results[0]
     outcome = {"status": result.status, "exit_code": int(result.exit_code), "error": result.error}
-    code = result.exit_code
-    if code in (errors.ExitCode.OK, errors.ExitCode.QUARANTINED):
-        return outcome
-    if code == errors.ExitCode.AUTH_OR_CONFIG:
-        raise JobFailed(f"{name}: {result.error}")
-    # transient, locked by another run (a CLI run of the stream), internal: later, from the
-    # stream's checkpoint
-    raise Retry(f"{name}: {result.status}: {result.error}")
+    error = (
+        result.error
+        if result.exit_code == errors.ExitCode.AUTH_OR_CONFIG
+        else (f"{result.status}: {result.error}")
+    )
+    _ended(result.exit_code, name, error)
+    return outcome
 
 
 async def defer_push(app: App, connection: str) -> int | None:
@@ -185,7 +198,7 @@ async def defer_push(app: App, connection: str) -> int | None:
     name="push_outbox",
     queue=QUEUE,
     pass_context=True,
-    retry=RetryStrategy(max_attempts=5, wait=15, linear_wait=60, retry_exceptions={Retry}),
+    retry=RETRY,
 )
 async def push_outbox(context: JobContext, /, connection: str, **extra: Any) -> dict[str, Any]:
     """One push of a connection's outbox, as `syncer push --connection CONNECTION` does it.
@@ -208,13 +221,8 @@ async def push_outbox(context: JobContext, /, connection: str, **extra: Any) -> 
         "exit_code": int(result.exit_code),
         "error": result.error,
     }
-    code = result.exit_code
-    if code in (errors.ExitCode.OK, errors.ExitCode.QUARANTINED):
-        return outcome  # rejected rows are kept, and retried by the next push
-    if code == errors.ExitCode.AUTH_OR_CONFIG:
-        raise JobFailed(f"push of {connection}: {result.error}")
-    # transient, a CLI push of the connection running, internal: later
-    raise Retry(f"push of {connection}: {result.error}")
+    _ended(result.exit_code, f"push of {connection}", result.error)  # rejected rows stay
+    return outcome
 
 
 def pushable(config: Config, names: list[str]) -> list[str]:

@@ -4,7 +4,6 @@ sending the outbox to the Exto sandbox over HTTP, real Postgres."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +11,7 @@ import pytest
 
 from tests.acceptance.test_cli import env, syncer, write_config
 from tests.acceptance.test_push_crash import active_user, enqueue
-from tests.acceptance.test_workers import start_worker, stop
+from tests.acceptance.test_workers import start_worker, stop, wait_jobs
 from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.acceptance
@@ -30,21 +29,9 @@ def push_config(tmp_path: Path, url: str, user: str, extra: str = "") -> Path:
     return config
 
 
-async def push_jobs(db: asyncpg.Connection, seconds: float = 90) -> list[str]:
-    """The push jobs' statuses once none is waiting or running."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        statuses = [
-            r["status"]
-            for r in await db.fetch(
-                "SELECT status::text FROM syncer_jobs.procrastinate_jobs "
-                "WHERE task_name = 'syncer:push_outbox' ORDER BY id"
-            )
-        ]
-        if statuses and all(s in ("succeeded", "failed") for s in statuses):
-            return statuses
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"push jobs did not finish in {seconds} s")
+async def push_jobs(db: asyncpg.Connection) -> list[str]:
+    """The push jobs' statuses once one has finished."""
+    return await wait_jobs(db, 1, seconds=90, task="syncer:push_outbox")
 
 
 async def assert_pushed(db: asyncpg.Connection, sb: object) -> None:

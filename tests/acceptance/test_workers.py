@@ -41,15 +41,18 @@ async def start_worker(
     )
 
 
-async def wait_jobs(db: asyncpg.Connection, count: int, seconds: float = 120) -> list[str]:
-    """The statuses of the sync jobs once `count` of them have finished, or fail."""
+async def wait_jobs(
+    db: asyncpg.Connection, count: int, seconds: float = 120, task: str = "syncer:sync_stream"
+) -> list[str]:
+    """The statuses of the `task` jobs once `count` of them have finished, or fail."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         statuses = [
             r["status"]
             for r in await db.fetch(
                 "SELECT status::text FROM syncer_jobs.procrastinate_jobs "
-                "WHERE task_name = 'syncer:sync_stream' ORDER BY id"
+                "WHERE task_name = $1 ORDER BY id",
+                task,
             )
         ]
         if sum(s in ("succeeded", "failed") for s in statuses) >= count:
