@@ -6,7 +6,7 @@ SYNCER := $(VENV)/bin/syncer
 PORT   ?= 8765
 RECORDS ?= 50000
 
-.PHONY: install run test test-unit test-integration test-faults lint typecheck check bench clean
+.PHONY: install run sandbox test test-unit test-integration test-faults lint typecheck check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(VENV)/.installed
 ## run: start the embedded Postgres and the sandbox, then sync config/sandbox.toml
 run: install
 	@PORT=$(PORT) RECORDS=$(RECORDS) bash scripts/run-sandbox-sync
+
+## sandbox: only the sandbox, in the foreground (Ctrl-C stops it); it prints the export lines
+## that config/sandbox.toml needs in another terminal
+sandbox: install
+	$(SYNCER) sandbox --port $(PORT) --records $(RECORDS)
 
 ## test: the whole suite (embedded Postgres unless SYNCER_TEST_DATABASE_URL is set)
 test: install

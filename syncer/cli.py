@@ -8,9 +8,7 @@ incomplete pass, held deletes) · 4 already running · 5 transient vendor/networ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import ssl
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -490,97 +488,6 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
-def sandbox(
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8765,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    records: Annotated[int, typer.Option(help="Exto master records.")] = 50_000,
-    module_records: Annotated[int, typer.Option(help="Exto module records.")] = 2_000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 1,
-    rate_limit: Annotated[int, typer.Option(help="Requests per second per token; 0: none.")] = 3,
-    retry_after: Annotated[bool, typer.Option(help="Send Retry-After with 429s.")] = False,
-    latency_ms: Annotated[float, typer.Option(help="Added to every data request.")] = 0.0,
-    token: Annotated[
-        list[str] | None, typer.Option(help="Accepted token(s). Default: sandbox-token.")
-    ] = None,
-    envelope: Annotated[str, typer.Option(help="rows ({rows,total,...}) or array.")] = "rows",
-    churn_inserts: Annotated[
-        int, typer.Option(help="Records inserted after each page served (offset shifts).")
-    ] = 0,
-    churn_deletes: Annotated[
-        int, typer.Option(help="Records deleted after each page served (offset shifts).")
-    ] = 0,
-    poison: Annotated[bool, typer.Option(help="Add records syncer must quarantine.")] = False,
-    other_records: Annotated[
-        int, typer.Option(help="Records per stream of Actito, XtraKit and Ioto.")
-    ] = 5_000,
-    limits: Annotated[
-        bool, typer.Option(help="Enforce every vendor's documented limits (off: none at all).")
-    ] = True,
-    tls_cert: Annotated[
-        Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS instead of HTTP.")
-    ] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
-) -> None:
-    """Run the local emulator of the four vendors until interrupted.
-
-    Exto at /data, Actito at /actito, XtraKit at /xtrakit/api/v1, Ioto at /ioto, each with the
-    documented limits. Control routes (no auth) per vendor: GET <prefix>/_sandbox/stats,
-    POST <prefix>/_sandbox/generation {"change_pct": 1, "delete_pct": 0.1, "insert_pct": 0.1},
-    POST <prefix>/_sandbox/config {knobs} (Exto's prefix is empty).
-
-    Example: syncer sandbox --records 300000 --no-limits --port 8765
-    """
-    from syncer.sandbox import SandboxConfig
-    from syncer.sandbox.actito import ActitoConfig
-    from syncer.sandbox.app import create_all, serve_app
-    from syncer.sandbox.ioto import IotoConfig
-    from syncer.sandbox.xtrakit import XtraKitConfig
-
-    cfg = SandboxConfig(
-        seed=seed,
-        master_records=records,
-        module_records=module_records,
-        rate_limit=rate_limit if limits else 0,
-        retry_after=retry_after,
-        latency_ms=latency_ms,
-        tokens=tuple(token) if token else ("sandbox-token",),
-        churn_inserts_per_page=churn_inserts,
-        churn_deletes_per_page=churn_deletes,
-        poison=poison,
-    )
-    try:
-        cfg.apply({"envelope": envelope})
-    except ValueError as exc:
-        err.print(f"error: {exc}")
-        raise typer.Exit(int(errors.ExitCode.USAGE)) from None
-    n = other_records
-    actito = ActitoConfig(profiles=n, custom_records=n, seed=seed, latency_ms=latency_ms)
-    xtrakit = XtraKitConfig(customers=n, items=n, sales=n, seed=seed, latency_ms=latency_ms)
-    ioto = IotoConfig(devices=n, store_items=n, logs=n, seed=seed, latency_ms=latency_ms)
-    if not limits:
-        actito.calls_per_minute = 0
-        actito.max_concurrent = 0
-        xtrakit.rate_limit_per_minute = 0
-        ioto.throttle_per_second = 0
-    app = create_all(cfg, actito, xtrakit, ioto)
-    tls = None
-    if tls_cert is not None or tls_key is not None:
-        if tls_cert is None or tls_key is None:
-            err.print("error: --tls-cert and --tls-key go together")
-            raise typer.Exit(int(errors.ExitCode.USAGE))
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(tls_cert, tls_key)
-    base = f"{'https' if tls else 'http'}://{host}:{port}"
-    err.print(
-        f"sandbox: Exto {base}/data ({records} master records, "
-        f"{cfg.rate_limit or 'no'} req/s limit), Actito {base}/actito, "
-        f"XtraKit {base}/xtrakit/api/v1, Ioto {base}/ioto ({n} records per stream)"
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_app(app, host, port, ssl_context=tls))
-
-
-@app.command()
 def psql() -> None:
     """Open psql on the mirror database (the embedded one unless SYNCER_DATABASE_URL is set).
 
@@ -690,6 +597,14 @@ def _health_commands() -> None:
     app.command("health")(cli_health.health_cmd)
 
 
+def _sandbox_command() -> None:
+    """`syncer sandbox` (syncer.cli_sandbox)."""
+    from syncer import cli_sandbox
+
+    app.command("sandbox")(cli_sandbox.sandbox)
+
+
 _admin_commands()
 _job_commands()
 _health_commands()
+_sandbox_command()

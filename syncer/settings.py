@@ -67,6 +67,26 @@ class DesiredState(BaseModel):
         return value
 
 
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: str) -> str:
+    """`${VAR}` and `${VAR:-default}` in a base_url, from the environment (the sandbox config
+    takes its port from SYNCER_SANDBOX_PORT this way). An unset VAR without a default is an
+    error naming it: never a URL with a hole in it."""
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name, "").strip()
+        if found:
+            return found
+        if default is not None:
+            return default
+        raise ValueError(f"uses ${{{name}}}, which is not set; export {name} or give a default")
+
+    return _REFERENCE.sub(one, value)
+
+
 class ConnectionConfig(BaseModel):
     """One vendor credential and the streams read with it."""
 
@@ -219,9 +239,12 @@ class ConnectionConfig(BaseModel):
             raise ValueError("must be an environment variable name such as EXTO_TOKEN")
         return value
 
-    @field_validator("base_url")
+    @field_validator("base_url", mode="before")
     @classmethod
-    def _base_url(cls, value: str) -> str:
+    def _base_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = expand_env(value)
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")

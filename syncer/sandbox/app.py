@@ -6,6 +6,7 @@ import asyncio
 import gc
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -61,9 +62,15 @@ def create_all(
 
 
 async def serve_app(
-    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve `app` on host:port until cancelled (HTTPS with `ssl_context`); no access log."""
+    """Serve `app` on host:port until cancelled (HTTPS with `ssl_context`); no access log.
+
+    `on_ready` runs once the port is bound; a port already taken raises OSError (EADDRINUSE)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     # the dataset is built: keep the cyclic collector off it for good. Its full collections
@@ -72,6 +79,8 @@ async def serve_app(
     gc.freeze()
     try:
         await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        if on_ready is not None:
+            on_ready()
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -32,7 +32,6 @@ async def test_check_and_sync_all_four_vendors_from_the_sandbox_config(
     serve: Callable[[web.Application], Awaitable[int]],
     db_url: str,
     db: asyncpg.Connection,
-    tmp_path: Path,
 ) -> None:
     app = create_all(
         SandboxConfig(master_records=2_000, module_records=50, users=20, projects=4),
@@ -41,11 +40,16 @@ async def test_check_and_sync_all_four_vendors_from_the_sandbox_config(
         IotoConfig(devices=300, store_items=200, logs=100),
     )
     port = await serve(app)
-    # the shipped config, pointed at this test's port
-    text = (ROOT / "config" / "sandbox.toml").read_text().replace(":8765/", f":{port}/")
-    config = tmp_path / "sandbox.toml"
-    config.write_text(text)
-    environ = {**os.environ, **TOKENS, "SYNCER_DATABASE_URL": db_url, "COLUMNS": "200"}
+    # the shipped config as it is: SYNCER_SANDBOX_PORT (what `make run PORT=...` exports)
+    # moves every one of its URLs to this test's port
+    config = ROOT / "config" / "sandbox.toml"
+    environ = {
+        **os.environ,
+        **TOKENS,
+        "SYNCER_DATABASE_URL": db_url,
+        "COLUMNS": "200",
+        "SYNCER_SANDBOX_PORT": str(port),
+    }
     code, out, err = await syncer("check", "--config", str(config), environ=environ)
     assert code == 0, out + err
     assert out.count("token accepted") == 4

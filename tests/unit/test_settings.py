@@ -95,3 +95,21 @@ def test_per_stream_settings_override_the_connections() -> None:
 def test_bad_stream_settings_say_what_to_fix(extra: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         settings.Config.model_validate({"connections": [_connection(**extra)]})
+
+
+def test_base_url_takes_variables_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SANDBOX_PORT_X", raising=False)
+    url = "http://127.0.0.1:${SANDBOX_PORT_X:-8765}/data"
+    cfg = settings.ConnectionConfig.model_validate(_connection(base_url=url))
+    assert cfg.base_url == "http://127.0.0.1:8765/data"
+    monkeypatch.setenv("SANDBOX_PORT_X", "8791")
+    cfg = settings.ConnectionConfig.model_validate(_connection(base_url=url))
+    assert cfg.base_url == "http://127.0.0.1:8791/data"
+
+
+def test_a_base_url_variable_that_is_not_set_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VENDOR_HOST_X", raising=False)
+    with pytest.raises(ValidationError, match=r"\$\{VENDOR_HOST_X\}, which is not set"):
+        settings.ConnectionConfig.model_validate(
+            _connection(base_url="https://${VENDOR_HOST_X}/data")
+        )
