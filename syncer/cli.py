@@ -17,8 +17,6 @@ from typing import Annotated, Any, TypeVar
 import structlog
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +24,7 @@ from syncer import db, engine, errors, jobs, log, migrate, push, roles, settings
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
-from syncer.models import StreamStats
+from syncer.tables import Column, show
 
 T = TypeVar("T")
 EXIT_CODES = (
@@ -50,7 +48,8 @@ app.add_typer(db_app, name="db")
 outbox_app = typer.Typer(help="Rows waiting to be pushed to the vendors (syncer.outbox).")
 app.add_typer(outbox_app, name="outbox")
 
-out = Console(width=None if sys.stdout.isatty() else 200)
+# off a terminal, wide enough not to wrap a table (COLUMNS, when set, wins)
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err = Console(stderr=True)
 
 ConfigOption = Annotated[
@@ -66,11 +65,32 @@ ConfigOption = Annotated[
 DEFAULT_CONFIG = Path("config/sandbox.toml")
 
 
+def say(message: str) -> None:
+    """A line for the person at the terminal, on stderr; nothing when stderr carries JSON
+    lines (the events say it there)."""
+    if not log.is_json():
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(exc: errors.SyncerError) -> typer.Exit:
-    """Print a syncer error on one line (scrubbed, no markup) and give its exit."""
-    line = Text.assemble(("error:", "red"), " ", log.scrub(exc.message))
-    err.print(line, soft_wrap=True, highlight=False)
-    return typer.Exit(int(exc.exit_code))
+    """Report a syncer error once (scrubbed): one plain line on a terminal, one JSON event
+    off it; give its exit."""
+    return fail(exc.message, exc.exit_code)
+
+
+def fail(message: str, code: errors.ExitCode) -> typer.Exit:
+    """Report why the command stops, and give its exit: `error: ...` on a terminal, a
+    `command.failed` JSON event (with the exit code) when stderr carries JSON lines."""
+    message = log.scrub(message)
+    if log.is_json():
+        structlog.get_logger("syncer").error("command.failed", error=message, exit_code=int(code))
+    else:
+        err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
+    return typer.Exit(int(code))
+
+
+#: the exit of a command stopped by Ctrl-C (SIGINT), as shells report it
+INTERRUPTED = 130
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -80,8 +100,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except errors.SyncerError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        err.print("interrupted; the next run resumes from the last checkpoint")
-        raise typer.Exit(int(errors.ExitCode.TRANSIENT)) from None
+        if log.is_json():
+            structlog.get_logger("syncer").warning("command.interrupted", exit_code=INTERRUPTED)
+        else:
+            err.print("\ninterrupted: the next run resumes each pass after its last checkpoint")
+        raise typer.Exit(INTERRUPTED) from None
 
 
 def _database(cfg: settings.Config | None = None) -> str:
@@ -181,74 +204,6 @@ def migrate_cmd() -> None:
     )
 
 
-@app.command()
-def sync(
-    config: ConfigOption = DEFAULT_CONFIG,
-    stream: Annotated[
-        list[str] | None,
-        typer.Option("--stream", "-s", help="Only this stream (NAME or CONNECTION/NAME); repeat."),
-    ] = None,
-    mode: Annotated[
-        str | None,
-        typer.Option(
-            help="full: read everything, infer deletes. incremental: since the cursor. "
-            "Default: each stream's `mode` (per_stream in the config), else full."
-        ),
-    ] = None,
-    queue: Annotated[
-        bool, typer.Option("--queue", help="Queue one job per stream for the workers instead.")
-    ] = False,
-) -> None:
-    """Pull the configured streams into the mirror, writing only what changed.
-
-    Applies pending migrations first. Resumes an interrupted pass from its checkpoint.
-
-    Example: syncer sync --config config/sandbox.toml --stream master:LOCATION --mode incremental
-    """
-    if mode not in (None, "full", "incremental"):
-        err.print("error: --mode must be full or incremental")
-        raise typer.Exit(int(errors.ExitCode.USAGE))
-    cfg = _config(config)
-    url = _database(cfg)
-    _run(migrate.migrate(url))
-    if queue:
-        _queued(_run(jobs.queue_streams(url, cfg, stream or [], mode)))
-        return
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("pages · {task.fields[records]} records"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    )
-    bars: dict[str, Any] = {}
-
-    def on_page(
-        connection: str, name: str, page: int, total: int | None, stats: StreamStats
-    ) -> None:
-        key = f"{connection}/{name}"
-        if key not in bars:
-            bars[key] = progress.add_task(key, total=total, records=0)
-        progress.update(
-            bars[key],
-            completed=stats.pages,
-            total=total and max(total, stats.pages),
-            records=stats.records,
-        )
-
-    with progress:
-        results = _run(engine.sync(cfg, url, only=stream or (), mode=mode, on_page=on_page))
-    _summary(results)
-    out.print(
-        f"\nOpen the mirror with psql: [bold]{_self_command()} psql[/bold]"
-        f"   (or: psql '{escape(db.display_url(url))}'; typed views are in schema mirror_view)",
-        highlight=False,
-    )
-    raise typer.Exit(int(engine.exit_code(results)))
-
-
 def _queued(queued: list[tuple[str, int | None]]) -> None:
     for name, job_id in queued:
         if job_id is None:
@@ -267,62 +222,6 @@ def _self_command() -> str:
         return str(argv0.resolve().relative_to(Path.cwd()))
     except ValueError:
         return "syncer"
-
-
-def _summary(results: list[engine.StreamResult]) -> None:
-    table = Table(title="sync summary")
-    for column in (
-        "stream",
-        "mode",
-        "status",
-        "pages",
-        "records",
-        "inserted",
-        "updated",
-        "unchanged",
-        "deleted",
-        "quarantined",
-        "requests",
-        "429s",
-        "seconds",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("stream", "mode", "status") else "right"
-        )
-    for r in results:
-        s = r.stats
-        colour = {"succeeded": "green", "quarantined": "yellow", "incomplete": "yellow"}.get(
-            r.status, "red"
-        )
-        table.add_row(
-            f"{r.connection}/{r.stream}",
-            r.mode,
-            f"[{colour}]{r.status}[/{colour}]",
-            *(
-                str(v)
-                for v in (
-                    s.pages,
-                    s.records,
-                    s.inserted,
-                    s.updated,
-                    s.unchanged,
-                    s.deleted,
-                    s.quarantined,
-                    s.requests,
-                    s.rate_limited,
-                )
-            ),
-            f"{r.seconds:.1f}",
-        )
-    out.print(table)
-    for r in results:
-        if r.error:
-            out.print(
-                f"[red]{r.connection}/{r.stream}:[/red] {log.scrub(r.error)}", highlight=False
-            )
-        if r.status == "incomplete" or r.stats.held_deletes:
-            for warning in r.stats.warnings:
-                out.print(f"{r.connection}/{r.stream}: {warning}", markup=False, highlight=False)
 
 
 @app.command("push")
@@ -437,50 +336,57 @@ def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Outbox row ids.")
 
 @app.command()
 def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Probe each connection: the vendor's readiness endpoint, then one request with the token.
+    """Probe each connection once, never retrying: the vendor's readiness endpoint, then one
+    request with the token. Every missing token variable is named at once.
 
     Example: syncer check --config config/sandbox.toml
     """
     cfg = _config(config)
 
-    async def probe() -> list[tuple[str, str, str, errors.ExitCode]]:
+    async def probe(conn: settings.ConnectionConfig) -> tuple[str, str, errors.ExitCode]:
+        connector = CONNECTORS[conn.vendor]
+        token = conn.token().get_secret_value()
+        log.register_secret(token)
+        async with VendorClient(conn, connector, token) as client:
+            ready = await client.readiness()
+            readiness = {True: "ready", False: "NOT READY", None: "no probe"}[ready]
+            spec = connector.stream(conn.streams[0], conn.options)
+            try:
+                await client.send(
+                    spec.page(spec.params, spec.first(), 1),
+                    what=f"token probe on {spec.name}",
+                    once=True,
+                )
+            except errors.SyncerError as exc:
+                return readiness, exc.message, exc.exit_code
+        code = errors.ExitCode.TRANSIENT if ready is False else errors.ExitCode.OK
+        return readiness, "token accepted", code
+
+    async def probe_all() -> list[tuple[str, str, str, errors.ExitCode]]:
         rows = []
         for conn in cfg.connections:
-            connector = CONNECTORS[conn.vendor]
             try:
-                token = conn.token().get_secret_value()
-            except errors.ConfigError as exc:
-                rows.append((conn.name, "?", exc.message, exc.exit_code))
-                continue
-            log.register_secret(token)
-            async with VendorClient(conn, connector, token) as client:
-                ready = await client.readiness()
-                spec = connector.stream(conn.streams[0], conn.options)
-                readiness = {True: "ready", False: "NOT READY", None: "no probe"}[ready]
-                try:
-                    await client.send(
-                        spec.page(spec.params, spec.first(), 1),
-                        what=f"token probe on {spec.name}",
-                    )
-                    rows.append(
-                        (
-                            conn.name,
-                            readiness,
-                            "token accepted",
-                            errors.ExitCode.TRANSIENT if ready is False else errors.ExitCode.OK,
-                        )
-                    )
-                except errors.SyncerError as exc:
-                    rows.append((conn.name, readiness, exc.message, exc.exit_code))
+                rows.append((conn.name, *await probe(conn)))
+            except errors.SyncerError as exc:
+                rows.append((conn.name, "not probed", exc.message, exc.exit_code))
         return rows
 
-    rows = _run(probe())
-    table = Table(title="connection check")
-    for column in ("connection", "readiness", "token"):
-        table.add_column(column)
-    for name, ready, token_state, _ in rows:
-        table.add_row(name, ready, log.scrub(token_state))
-    out.print(table)
+    missing = [c.token_env for c in cfg.connections if not os.environ.get(c.token_env, "").strip()]
+    rows = _run(probe_all())
+    show(
+        out,
+        "connection check",
+        (Column("connection", head=True), Column("readiness", head=True), Column("probe")),
+        [[name, ready, log.scrub(said)] for name, ready, said, _ in rows],
+    )
+    if missing:
+        out.print(
+            f"not set: {', '.join(missing)}; export each with its vendor's token, e.g. "
+            f"export {missing[0]}=...",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     code = engine.exit_code(
         [engine.StreamResult(n, "", "", "", exit_code=c) for n, _, _, c in rows]
     )
@@ -597,6 +503,13 @@ def _health_commands() -> None:
     app.command("health")(cli_health.health_cmd)
 
 
+def _sync_commands() -> None:
+    """`syncer sync` (syncer.cli_sync)."""
+    from syncer import cli_sync
+
+    app.command("sync")(cli_sync.sync)
+
+
 def _sandbox_command() -> None:
     """`syncer sandbox` (syncer.cli_sandbox)."""
     from syncer import cli_sandbox
@@ -604,6 +517,7 @@ def _sandbox_command() -> None:
     app.command("sandbox")(cli_sandbox.sandbox)
 
 
+_sync_commands()
 _admin_commands()
 _job_commands()
 _health_commands()

@@ -23,7 +23,6 @@ from syncer.cli import (
     _database,
     _queued,
     _run,
-    _summary,
     out,
 )
 from syncer.mirror import connect_one
@@ -203,8 +202,9 @@ def backfill(
     if queue:
         _queued(_run(jobs.queue_streams(url, cfg, [stream], mode, bounds)))
         return
-    results = _run(engine.sync(cfg, url, only=[stream], mode=mode, bounds=bounds))
-    _summary(results)
+    from syncer.cli_sync import pull
+
+    results = pull(cfg, url, [stream], mode, bounds)
     raise typer.Exit(int(engine.exit_code(results)))
 
 

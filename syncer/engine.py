@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -27,7 +27,7 @@ from syncer.log import register_secret
 from syncer.mirror import Fence, MergeResult, Mirror, StreamRef, StreamState
 from syncer.models import StreamSpec, StreamStats
 from syncer.paging import pages_by_cursor, pages_in_order
-from syncer.settings import Config, ConnectionConfig
+from syncer.settings import Config, ConnectionConfig, tokens
 from syncer.workers import DecodedPage
 
 log = structlog.get_logger(__name__)
@@ -38,8 +38,17 @@ Bounds = tuple[date | None, date | None]
 #: pages being merged at once per stream (each on its own connection, committed in order)
 MERGES_IN_FLIGHT = 2
 
-#: on_page(connection, stream, page, total_pages, stats): progress reporting hook
-OnPage = Callable[[str, str, int, int | None, StreamStats], None]
+
+class Progress(Protocol):
+    """What a run reports as it goes (the CLI's progress bars)."""
+
+    def resumed(self, connection: str, stream: str, pass_id: int, page: int) -> None:
+        """An interrupted pass goes on after its checkpoint, `page`."""
+
+    def page(
+        self, connection: str, stream: str, page: int, total: int | None, stats: StreamStats
+    ) -> None:
+        """Page `page` (of `total`, when the vendor says) is merged and checkpointed."""
 
 
 @dataclass
@@ -55,6 +64,12 @@ class StreamResult:
     error: str | None = None
     exit_code: errors.ExitCode = errors.ExitCode.OK
     view: str | None = None
+    #: the run's row in syncer.runs (None when it failed before it had one)
+    run_id: int | None = None
+    #: the page an interrupted pass resumed from (None: a new pass)
+    resumed_from: int | None = None
+    #: why the run read in full although incremental was asked for
+    fell_back: str | None = None
 
 
 def exit_code(results: Sequence[StreamResult]) -> errors.ExitCode:
@@ -96,7 +111,7 @@ async def sync(
     *,
     only: Sequence[str] = (),
     mode: str | None = None,
-    on_page: OnPage | None = None,
+    progress: Progress | None = None,
     bounds: Bounds | None = None,
 ) -> list[StreamResult]:
     """Sync the chosen streams of every connection; never raises for a single stream's failure.
@@ -105,8 +120,8 @@ async def sync(
     the records updated within `bounds` (since, until: days, either may be None) through the
     vendor's date filter: a resumable read that infers no deletes and moves no cursor."""
     chosen = plan(config, only)
-    tokens = {c.name: c.token() for c, _ in chosen}
-    for token in tokens.values():
+    secrets = tokens(c for c, _ in chosen)
+    for token in secrets.values():
         register_secret(token.get_secret_value())
     invocation = str(uuid.uuid4())
     # per stream: the lock's connection and one per merge in flight
@@ -119,7 +134,7 @@ async def sync(
         clients: dict[str, VendorClient] = {}
         for conn, _ in chosen:
             if conn.name not in clients:
-                secret = tokens[conn.name].get_secret_value()
+                secret = secrets[conn.name].get_secret_value()
                 client = VendorClient(conn, CONNECTORS[conn.vendor], secret, budgets=budgets)
                 clients[conn.name] = await stack.enter_async_context(client)
         async with asyncio.TaskGroup() as group:
@@ -131,7 +146,7 @@ async def sync(
                         spec,
                         mode or conn.stream_config(spec.name).mode,
                         invocation,
-                        on_page,
+                        progress,
                         bounds,
                     )
                 )
@@ -146,7 +161,7 @@ async def sync_stream(
     spec: StreamSpec,
     mode: str,
     invocation: str,
-    on_page: OnPage | None = None,
+    progress: Progress | None = None,
     bounds: Bounds | None = None,
 ) -> StreamResult:
     """One stream's run; failures are returned as a result so sibling streams carry on."""
@@ -158,14 +173,15 @@ async def sync_stream(
             async with mirror.stream_lock(conn.name, spec.name) as fence:
                 ref = await mirror.ensure_stream(conn.name, spec.name)
                 ctx = StreamRun(mirror, client, spec, ref, fence, result.stats, bounds)
-                await _run(ctx, mode, invocation, result, on_page)
+                await _run(ctx, mode, invocation, result, progress)
         except errors.SyncerError as exc:
             result.status = (
                 "already_running" if isinstance(exc, errors.AlreadyRunning) else "failed"
             )
             result.error = exc.message
             result.exit_code = exc.exit_code
-            log.error("stream.failed", error=exc.message, exit_code=int(exc.exit_code))
+            named = {} if result.run_id is None else {"run_id": result.run_id}
+            log.error("stream.failed", error=exc.message, exit_code=int(exc.exit_code), **named)
         result.seconds = time.monotonic() - started
     metrics.run_finished(result)
     metrics.connection_rates(conn, client.gate.rate)
@@ -188,12 +204,12 @@ class StreamRun:
 
 
 async def _run(
-    ctx: StreamRun, mode: str, invocation: str, result: StreamResult, on_page: OnPage | None
+    ctx: StreamRun, mode: str, invocation: str, result: StreamResult, progress: Progress | None
 ) -> None:
     mirror, spec, ref = ctx.mirror, ctx.spec, ctx.ref
     conn = ctx.client.connection
     state = await mirror.load_state(ref)
-    effective = _mode(spec, state, mode, ctx.stats)
+    effective, result.fell_back = _mode(spec, state, mode, ctx.stats)
     result.mode = effective
     settings = conn.stream_config(spec.name)
     size = min(settings.page_size or spec.default_page_size, spec.max_page_size)
@@ -228,7 +244,6 @@ async def _run(
             page_size=pinned,
             evidence=_evidence(spec, pinned, list(current.problems), current.evidence),
         )
-        log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
     else:
         backfill = effective == "backfill"
         params = _backfill_params(spec, ctx.bounds) if backfill else dict(spec.params)
@@ -249,11 +264,17 @@ async def _run(
             evidence=_evidence(spec, size, [], None),
         )
     run_id = await mirror.start_run(invocation, ref, effective, run.pass_id, run.next_page - 1)
+    result.run_id = run_id
     stats = ctx.stats
     with structlog.contextvars.bound_contextvars(run_id=run_id):
+        if current is not None and run.next_page > 1:
+            result.resumed_from = run.next_page
+            log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
+            if progress is not None:
+                progress.resumed(conn.name, spec.name, run.pass_id, run.next_page - 1)
         log.info("run.started", mode=effective, pass_id=run.pass_id, from_page=run.next_page)
         try:
-            new_fields = await _read_pass(ctx, run_id, run, on_page)
+            new_fields = await _read_pass(ctx, run_id, run, progress)
             complete = run.evidence.complete
             if not complete:
                 _warn_incomplete(spec, run, stats)
@@ -278,6 +299,8 @@ async def _run(
         except errors.SyncerError as exc:
             with contextlib.suppress(errors.SyncerError):
                 await mirror.finish_run(run_id, "failed", stats, exc.message)
+                if isinstance(exc, errors.ConfigError) and stats.pages == 0:
+                    await mirror.drop_empty_table(ref)
             raise
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
@@ -301,22 +324,28 @@ def _backfill_params(spec: StreamSpec, bounds: Bounds | None) -> dict[str, str]:
     return {**spec.params, **spec.range_params(since, until)}
 
 
-def _mode(spec: StreamSpec, state: StreamState, mode: str, stats: StreamStats) -> str:
-    """The mode the run can honour: incremental needs a cursor field and a trustworthy cursor."""
+def _mode(
+    spec: StreamSpec, state: StreamState, mode: str, stats: StreamStats
+) -> tuple[str, str | None]:
+    """The mode the run can honour, and why it is not the one asked for: incremental needs a
+    cursor field and a trustworthy cursor."""
     if mode != "incremental":
-        return mode
-    if spec.incremental_params is None or state.cursor is None:
-        log.info("stream.incremental_unavailable", reason="no cursor yet or no cursor field")
-        return "full"
-    if state.cursor > datetime.now(UTC) + FUTURE_TOLERANCE:
-        message = (
-            f"{spec.name}: the cursor {state.cursor.isoformat()} is in the future (set by hand, "
-            "or a clock moved back); read in full instead"
+        return mode, None
+    if spec.incremental_params is None:
+        reason = "the vendor has no updated-since filter for this stream: every run reads it all"
+    elif state.cursor is None:
+        reason = "no cursor yet: the first complete full pass sets it"
+    elif state.cursor > datetime.now(UTC) + FUTURE_TOLERANCE:
+        reason = (
+            f"the cursor {state.cursor.isoformat()} is in the future (set by hand, or a clock "
+            "moved back)"
         )
         log.warning("stream.cursor_in_future", cursor=state.cursor.isoformat())
-        stats.warnings.append(message)
-        return "full"
-    return mode
+        stats.warnings.append(f"{spec.name}: {reason}; read in full instead")
+    else:
+        return mode, None
+    log.info("stream.incremental_unavailable", reason=reason)
+    return "full", reason
 
 
 def _status(stats: StreamStats, complete: bool) -> str:
@@ -384,7 +413,11 @@ async def _no_pages() -> AsyncIterator[tuple[int, DecodedPage]]:
     yield  # pragma: no cover - makes this an async generator
 
 
-async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | None) -> bool:
+#: matches no position: a resumed pass has no opening request
+_NOT_A_POSITION = object()
+
+
+async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, progress: Progress | None) -> bool:
     """Read the pass's remaining pages and merge them; returns whether new fields appeared."""
     mirror, client, spec, ref, stats = ctx.mirror, ctx.client, ctx.spec, ctx.ref, ctx.stats
     conn = client.connection
@@ -393,15 +426,30 @@ async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | N
     decode = workers.decoder(client.connector.vendor, spec.name, settings.options)
     headers = dict(settings.headers)  # the connection's, and the stream's own over them
 
+    opening = spec.first() if run.next_page == 1 else _NOT_A_POSITION
+
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)
         if headers:
             request = dataclasses.replace(request, headers=headers)
         if spec.paging == "pages":
             what = f"stream {spec.name} page {position}"
+        elif position == spec.first():
+            what = f"stream {spec.name} first page"
         else:
             what = f"stream {spec.name} page after cursor {str(position)[:80]}"
-        return await client.send(request, what=what, stats=stats, decode=decode)
+        try:
+            return await client.send(request, what=what, stats=stats, decode=decode)
+        except errors.FatalVendorError as exc:
+            if exc.status != 404 or position != opening:
+                raise
+            # the pass's very first request found nothing there: a name the vendor does not
+            # have (a mistyped master, table or model), not weather
+            raise errors.ConfigError(
+                f"{client.connector.vendor} has no stream {spec.name} (HTTP 404 on its first "
+                f"page{': ' + exc.body if exc.body else ''}); check its name in the streams "
+                f"of connection {conn.name!r}"
+            ) from None
 
     # Two pages are merged at once: the next page's COPY into its stage runs while the previous
     # page's merge commits; each merge waits for the previous commit, so pages commit in order
@@ -419,8 +467,8 @@ async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | N
             )
         new_fields = new_fields or merged.new_fields > 0
         log.debug("page.merged", page=page, inserted=merged.inserted, updated=merged.updated)
-        if on_page is not None:
-            on_page(conn.name, spec.name, page, fetched.total_pages, stats)
+        if progress is not None:
+            progress.page(conn.name, spec.name, page, fetched.total_pages, stats)
 
     budget = conn.window_mb * 2**20
     warned_size = False
@@ -429,7 +477,8 @@ async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, on_page: OnPage | N
     try:
         async for page, fetched in pages:
             for bad in fetched.prepared.rejected:
-                log.warning("record.quarantined", page=page, key=bad.key, reason=bad.reason)
+                named = {} if bad.key is None else {"key": bad.key}
+                log.warning("record.quarantined", page=page, reason=bad.reason, **named)
             if fetched.prepared.duplicates:
                 _warn_duplicates(page, fetched.prepared.duplicates, stats)
             if not fetched.paginated:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace, TracebackType
 from typing import Any, TypeVar, overload
+from urllib.parse import urlsplit
 
 import aiohttp
 import stamina
@@ -43,7 +45,7 @@ from syncer.budget import BudgetStore, SharedBudget, credential_id
 from syncer.models import Connector, Request, StreamStats
 from syncer.pacing import MAX_PAUSE, CredentialGate, RetryBudget, Ticket
 from syncer.records import parse_json
-from syncer.settings import ConnectionConfig
+from syncer.settings import ConnectionConfig, is_loopback
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +130,8 @@ class VendorClient:
         self._budgets = budgets
         self.auth = connector.auth(connection.base_url, token, self._unauthenticated)
         self._session: aiohttp.ClientSession | None = None
+        #: the host has answered this client once: from then on, losing it is retried
+        self._answered = False
 
     @property
     def gate(self) -> CredentialGate:
@@ -187,6 +191,7 @@ class VendorClient:
         stats: StreamStats | None = None,
         decode: None = None,
         retry_ambiguous: bool = True,
+        once: bool = False,
     ) -> tuple[Any, bool]: ...
 
     @overload
@@ -198,6 +203,7 @@ class VendorClient:
         stats: StreamStats | None = None,
         decode: Callable[[bytes], Awaitable[T]],
         retry_ambiguous: bool = True,
+        once: bool = False,
     ) -> T: ...
 
     async def send(
@@ -208,6 +214,7 @@ class VendorClient:
         stats: StreamStats | None = None,
         decode: Callable[[bytes], Awaitable[Any]] | None = None,
         retry_ambiguous: bool = True,
+        once: bool = False,
     ) -> Any:
         """Send a request under the credential's pacing, retrying what may pass.
 
@@ -217,6 +224,7 @@ class VendorClient:
         `retry_ambiguous=False` (writes that are not idempotent): only answers that prove the
         request was not applied (429) are retried; a timeout, a 5xx, a lost connection or an
         unreadable 2xx body is raised at once, for the caller to read back before any resend.
+        `once` (`syncer check`): one attempt, whatever the answer, a 429 included.
         """
         counters = stats or StreamStats()
         budget = RetryBudget(self.connection.retry_timeout, self.gate.clock)
@@ -224,7 +232,7 @@ class VendorClient:
         # the time bound is the budget's (it leaves 429 stretches out), not stamina's
         attempts = stamina.retry_context(
             on=lambda exc: retry(exc, budget),
-            attempts=self.connection.max_attempts,
+            attempts=1 if once else self.connection.max_attempts,
             timeout=None,
             wait_initial=0.5,
             wait_max=MAX_PAUSE,
@@ -235,6 +243,8 @@ class VendorClient:
             with attempt:
                 if attempt.num > 1:
                     counters.retries += 1
+                if once:
+                    return await self._authenticated(request, what, counters, decode or default)
                 return await self._paced(request, what, counters, decode or default, budget)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
@@ -391,13 +401,36 @@ class VendorClient:
                 f"({exc.certificate_error}); if it is signed by a private CA, set ca_file on "
                 f"connection {self.connection.name!r}"
             ) from None
+        except aiohttp.ClientConnectorError as exc:
+            if not self._answered:
+                raise self._unreachable(exc) from None
+            raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
         except aiohttp.ClientError as exc:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
         finally:
             self.gate.release(ticket)  # one that never left lets the next go
+        self._answered = True
         if status == 429:
             stats.rate_limited += 1
         return status, retry_after, body, media
+
+    def _unreachable(self, exc: aiohttp.ClientConnectorError) -> errors.ConfigError:
+        """A host that never answered this client (refused, or a name that does not resolve)
+        is a configuration mistake until proven otherwise: exit 6 at once, never retried. Once
+        it has answered, losing it is weather (retried)."""
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            reason = f"the host name {exc.host!r} does not resolve"
+        else:
+            number = exc.os_error.errno
+            said = os.strerror(number) if number else str(exc.os_error) or "connection failed"
+            reason = f"{exc.host}:{exc.port}: {said.lower()}"
+        hint = ""
+        if is_loopback(urlsplit(self.connection.base_url).hostname or ""):
+            hint = " (the sandbox: make sandbox, or syncer sandbox)"
+        return errors.ConfigError(
+            f"connection {self.connection.name!r} cannot reach {self.connection.base_url} "
+            f"({reason}); check its base_url, or start the server it names{hint}"
+        )
 
     async def _check(
         self,

@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 
 _SECRETS: set[str] = set()
+#: whether events are JSON lines (set by `configure`): then everything on stderr is
+_JSON = [False]
 _SECRET_KEYS = frozenset({"authorization", "token", "password", "api_key", "secret"})
 
 
@@ -58,6 +60,7 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
     """Set up structlog once, at process start."""
     if json is None:
         json = not sys.stderr.isatty()
+    _JSON[0] = json
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json
@@ -107,6 +110,11 @@ def _route_stdlib(renderer: Any, level: str) -> None:
     # command turns procrastinate's job events back on: `worker_events`)
     for name in ("pgserver", "procrastinate"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def is_json() -> bool:
+    """Whether stderr carries JSON lines only (off a terminal, or --json-logs)."""
+    return _JSON[0]
 
 
 def worker_events() -> None:

@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 
 from syncer import errors, jobs_schema
-from syncer.mirror import connect_one
+from syncer.mirror import REFUSALS, connect_one, refused
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +64,8 @@ async def migrate(url: str, directory: Path | None = None) -> list[str]:
         raise errors.ConfigError(
             f"the database URL is not usable ({exc}); check SYNCER_DATABASE_URL"
         ) from None
+    except REFUSALS as exc:
+        raise refused(exc) from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise errors.MirrorError(f"cannot connect to Postgres to migrate: {exc}") from exc
     try:

@@ -117,6 +117,8 @@ def translate_errors(action: str) -> Any:
         raise errors.ConfigError(
             f"the database URL is not usable ({exc}); check SYNCER_DATABASE_URL"
         ) from None
+    except REFUSALS as exc:
+        raise refused(exc) from None
     except (
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
@@ -126,6 +128,24 @@ def translate_errors(action: str) -> Any:
         raise errors.MirrorError(
             f"Postgres failed while {action}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+#: the server answered, and said the URL names no database or role it will let in: a
+#: configuration mistake, not weather (exit 6 at once, never retried)
+REFUSALS = (
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+)
+
+
+def refused(exc: Exception) -> errors.ConfigError:
+    """The ConfigError for a server that refused syncer's database URL, saying what to fix."""
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        advice = "create it (createdb), or point SYNCER_DATABASE_URL at the mirror's database"
+    else:
+        advice = "check the user and password in SYNCER_DATABASE_URL (and pg_hba.conf)"
+    return errors.ConfigError(f"Postgres refused the connection: {exc}; {advice}")
 
 
 async def _check_fence(conn: PoolConnectionProxy[asyncpg.Record], fence: Fence) -> None:
@@ -247,6 +267,13 @@ class Mirror:
                 await conn.execute(for_table("create_mirror_table", ref.table))
                 await conn.execute(queries["ensure_state"], ref.stream_id)
                 return ref
+
+    async def drop_empty_table(self, ref: StreamRef) -> None:
+        """Drop the stream's mirror table if it holds no row (the vendor has no such stream:
+        a failed first run leaves nothing behind for analysts to find)."""
+        with translate_errors(f"dropping the empty table of {ref.connection}/{ref.stream}"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(for_table("drop_empty_mirror_table", ref.table))
 
     def stream_lock(
         self, connection: str, stream: str

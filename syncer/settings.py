@@ -9,6 +9,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -305,6 +306,26 @@ class ConnectionConfig(BaseModel):
                 f"export it with the vendor token"
             )
         return SecretStr(value.strip())
+
+
+def tokens(connections: Iterable[ConnectionConfig]) -> dict[str, SecretStr]:
+    """Each connection's token by name; one ConfigError naming every variable not set."""
+    found: dict[str, SecretStr] = {}
+    missing: list[str] = []
+    for conn in connections:
+        try:
+            found[conn.name] = conn.token()
+        except errors.ConfigError:
+            if conn.token_env not in missing:
+                missing.append(conn.token_env)
+    if missing:
+        several = len(missing) > 1
+        raise errors.ConfigError(
+            f"environment variable{'s' if several else ''} {', '.join(missing)} "
+            f"{'are' if several else 'is'} not set; export {'each' if several else 'it'} with "
+            "the vendor's token"
+        )
+    return found
 
 
 class Config(BaseModel):

@@ -19,6 +19,7 @@ import atexit
 import hashlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -143,7 +144,9 @@ def _get_pool() -> ProcessPoolExecutor:
 def _watch_parent(pid: int) -> None:
     """In each worker: exit once syncer's process is gone. A SIGKILLed syncer cannot shut its
     pool down, and its workers (children of the forkserver, not of syncer) would otherwise
-    live on, holding its output pipes open."""
+    live on, holding its output pipes open. Ctrl-C is syncer's to handle: a worker ignores
+    it (its decoding is cancelled with the run), so no worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:

@@ -38,6 +38,16 @@ CREATE TABLE IF NOT EXISTS mirror.{table} (
     _run_id            bigint NOT NULL
 );
 
+-- name: drop_empty_mirror_table
+-- a stream the vendor does not have (a mistyped name): its table goes again unless it holds
+-- a row; ACCESS EXCLUSIVE first, so no merge can slip in between the check and the drop
+LOCK TABLE mirror.{table} IN ACCESS EXCLUSIVE MODE;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM mirror.{table}) THEN
+    DROP TABLE mirror.{table};
+  END IF;
+END $$;
+
 -- name: try_lock
 -- $1 lock name
 SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0));

@@ -145,18 +145,23 @@ async def test_bad_token_exits_6_without_printing_it(
     assert leaks == 0
 
 
-async def test_unreachable_vendor_exits_5_after_bounded_retries(
+async def test_a_vendor_that_never_answered_is_a_config_error_at_once(
     db_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    """Connection refused is retried, then the run fails with the transient code."""
+    """Connection refused before the host ever answered: exit 6 naming base_url, one
+    request, no retry (a host lost after it answered is retried: test_http_reach)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket closes
-    config = write_config(tmp_path, f"http://127.0.0.1:{port}/data", max_attempts=2)
-    code, out, _ = await syncer("sync", "--config", str(config), environ=env(db_url))
-    assert code == 5 and "ClientConnectorError" in out
+    config = write_config(tmp_path, f"http://127.0.0.1:{port}/data")
+    code, out, err = await syncer("sync", "--config", str(config), environ=env(db_url))
+    assert code == 6, out + err
+    assert f"cannot reach http://127.0.0.1:{port}/data" in out and "check its base_url" in out
+    assert "connection refused" in out and "retry_scheduled" not in err
     run = await db.fetchrow("SELECT status, retries, requests FROM syncer.runs")
-    assert run["status"] == "failed" and run["requests"] == 2
+    assert run["status"] == "failed" and run["requests"] == 1 and run["retries"] == 0
+    # nothing left for an analyst to trip over
+    assert await db.fetchval("SELECT to_regclass('mirror.exto__master_location')") is None
 
 
 async def test_missing_token_variable_is_a_config_error(

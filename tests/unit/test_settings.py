@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from syncer import settings
+from syncer import errors, settings
 
 
 def test_home_is_relative_to_the_config_file_and_syncer_home_wins(
@@ -113,3 +113,22 @@ def test_a_base_url_variable_that_is_not_set_names_it(monkeypatch: pytest.Monkey
         settings.ConnectionConfig.model_validate(
             _connection(base_url="https://${VENDOR_HOST_X}/data")
         )
+
+
+def test_every_missing_token_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKEN_A_X", raising=False)
+    monkeypatch.delenv("TOKEN_B_X", raising=False)
+    monkeypatch.setenv("TOKEN_C_X", "set")
+    cfg = settings.Config.model_validate(
+        {
+            "connections": [
+                _connection(name=name, token_env=env)
+                for name, env in (("a", "TOKEN_A_X"), ("b", "TOKEN_B_X"), ("c", "TOKEN_C_X"))
+            ]
+        }
+    )
+    with pytest.raises(errors.ConfigError, match="variables TOKEN_A_X, TOKEN_B_X are not set"):
+        settings.tokens(cfg.connections)
+    monkeypatch.setenv("TOKEN_A_X", "set")
+    monkeypatch.setenv("TOKEN_B_X", "set")
+    assert set(settings.tokens(cfg.connections)) == {"a", "b", "c"}
