@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar
 import structlog
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from syncer import db, engine, errors, jobs, log, migrate, push, roles, settings
@@ -251,23 +250,29 @@ def push_cmd(
         queued = _run(jobs.queue_pushes(url, cfg, connection or []))
         _queued([(f"{name} (push)", job_id) for name, job_id in queued])
         return
+    log.summarised("push.failed")  # the summary's error column says it
     results = _run(push.push(cfg, url, only=connection or ()))
-    table = Table(title="push summary")
-    columns = ("accepted", "rejected", "invalid", "superseded", "requests", "seconds", "error")
-    for column in ("connection", *columns):
-        table.add_column(column)
-    for r in results:
-        table.add_row(
-            r.connection,
-            str(r.accepted),
-            str(r.rejected),
-            str(r.invalid),
-            str(r.superseded),
-            str(r.requests),
-            f"{r.seconds:.1f}",
-            log.scrub(r.error or ""),
-        )
-    out.print(table)
+    show(
+        out,
+        "push summary",
+        (
+            Column("connection", head=True),
+            *(
+                Column(name, number=True)
+                for name in ("accepted", "rejected", "invalid", "superseded", "requests", "seconds")
+            ),
+            Column("error", prose=True),
+        ),
+        [
+            [
+                r.connection,
+                *(str(n) for n in (r.accepted, r.rejected, r.invalid, r.superseded, r.requests)),
+                f"{r.seconds:.1f}",
+                log.scrub(r.error or ""),
+            ]
+            for r in results
+        ],
+    )
     codes = [engine.StreamResult(r.connection, "", "", "", exit_code=r.exit_code) for r in results]
     raise typer.Exit(int(engine.exit_code(codes)))
 
@@ -288,34 +293,54 @@ def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
         return await push.plan(cfg, url)
 
     lines = _run(compute())
-    table = Table(title="push plan (nothing sent)")
-    for column in (
-        "connection",
-        "source",
-        "endpoint",
-        "create",
-        "update",
-        "delete",
-        "invalid",
-        "queued",
-        "retries",
-        "samples",
-    ):
-        table.add_column(column)
-    for line in lines:
-        table.add_row(
-            str(line["connection"]),
-            str(line["source"]),
-            str(line["endpoint"]),
-            "" if line["create"] is None else str(line["create"]),
-            "" if line["update"] is None else str(line["update"]),
-            "" if line.get("delete") is None else str(line["delete"]),
-            str(line.get("invalid", "")),
-            str(line.get("rows", "")),
-            str(line["retry"]),
-            "\n".join(str(s)[:120] for s in line["samples"]),
-        )
-    out.print(table)
+    if not lines:
+        out.print("nothing to send: no outbox row waits and every desired-state table matches")
+        return
+    columns = (
+        Column("connection", head=True),
+        Column("source", head=True),
+        Column("endpoint", head=True),
+        *(Column(name, number=True) for name in ("create", "update", "delete", "invalid")),
+        Column("queued", number=True),
+        Column("retries", number=True),
+        Column("outbox ids", prose=True),
+        Column("samples", prose=True),
+    )
+
+    def count(line: dict[str, Any], name: str) -> str:
+        value = line.get(name)
+        return "" if value is None else str(value)
+
+    show(
+        out,
+        "push plan (nothing sent)",
+        columns,
+        [
+            [
+                str(line["connection"]),
+                str(line["source"]),
+                str(line["endpoint"]),
+                *(count(line, name) for name in ("create", "update", "delete", "invalid")),
+                count(line, "rows"),
+                str(line["retry"]),
+                _id_ranges(line.get("ids") or []),
+                "\n".join(str(s)[:120] for s in line["samples"]),
+            ]
+            for line in lines
+        ],
+    )
+
+
+def _id_ranges(ids: list[int]) -> str:
+    """`3-7, 12, 15-16`: the outbox ids of a plan line, as ranges (`syncer outbox drop` takes
+    them one by one)."""
+    spans: list[list[int]] = []
+    for i in sorted(ids):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 @outbox_app.command("drop")
@@ -326,12 +351,25 @@ def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Outbox row ids.")
     """
     url = _database()
 
-    async def drop() -> list[int]:
+    async def drop() -> tuple[list[int], dict[int, str | None]]:
+        await migrate.migrate(url)
         async with Mirror.connect(url, max_size=2) as mirror:
             return await mirror.drop_outbox(ids)
 
-    dropped = _run(drop())
-    out.print(f"dropped {len(dropped)} row(s)" + (f": {dropped}" if dropped else ""))
+    dropped, kept = _run(drop())
+    out.print(
+        f"dropped {len(dropped)} row(s)" + (f": {', '.join(map(str, dropped))}" if dropped else "")
+    )
+    if kept:
+        reasons = []
+        for row_id, state in sorted(kept.items()):
+            if state is None:
+                reasons.append(f"{row_id}: no such outbox row")
+            elif state == "dropped":
+                reasons.append(f"{row_id}: already dropped")
+            else:
+                reasons.append(f"{row_id}: {state}, and only pending, rejected or invalid rows go")
+        raise fail("not dropped: " + "; ".join(reasons), errors.ExitCode.USAGE)
 
 
 @app.command()
@@ -376,7 +414,11 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     show(
         out,
         "connection check",
-        (Column("connection", head=True), Column("readiness", head=True), Column("probe")),
+        (
+            Column("connection", head=True),
+            Column("readiness", head=True),
+            Column("probe", prose=True),
+        ),
         [[name, ready, log.scrub(said)] for name, ready, said, _ in rows],
     )
     if missing:

@@ -15,6 +15,7 @@ from rich.text import Text
 from syncer import errors, health, log, migrate
 from syncer.cli import DEFAULT_CONFIG, ConfigOption, _config, _database, _run, err, out
 from syncer.mirror import Mirror
+from syncer.tables import Cell, Column, run_status, show
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="One JSON document on stdout instead of the table.")
@@ -42,51 +43,45 @@ def status(
     if as_json:
         _print_json(runs)
         return
-    table = Table(title="recent runs")
-    for column in (
-        "run",
-        "stream",
-        "mode",
-        "status",
-        "started",
-        "seconds",
-        "pages",
-        "inserted",
-        "updated",
-        "unchanged",
-        "deleted",
-        "quarantined",
-        "429s",
-        "error",
-    ):
-        table.add_column(column)
+    rows: list[list[Cell]] = []
     for r in runs:
         took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
-        table.add_row(
-            str(r["run_id"]),
-            f"{r['connection']}/{r['stream']}",
-            r["mode"],
-            r["status"],
-            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            f"{took:.1f}" if took is not None else "",
-            *(
-                str(r[k])
-                for k in (
-                    "pages",
-                    "inserted",
-                    "updated",
-                    "unchanged",
-                    "deleted",
-                    "quarantined",
-                    "rate_limited",
-                )
-            ),
-            (r["error"] or "")[:80],
+        mode = r["mode"]
+        if r["resumed_from_page"]:
+            mode += f" (resumed after page {r['resumed_from_page']})"
+        rows.append(
+            [
+                str(r["run_id"]),
+                f"{r['connection']}/{r['stream']}",
+                mode,
+                run_status(r["status"]),
+                r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                f"{took:.1f}" if took is not None else "",
+                *(str(r[k]) for k in _COUNTS),
+            ]
         )
-    out.print(table)
+    show(out, "recent runs", _RUNS, rows)
     for r in runs:
+        if r["error"]:
+            out.print(
+                Text.assemble((f"run {r['run_id']} failed: ", "red"), r["error"]),
+                soft_wrap=True,
+                highlight=False,
+            )
         for warning in r["warnings"]:
             out.print(f"run {r['run_id']} warning: {warning}", markup=False, highlight=False)
+
+
+_COUNTS = ("pages", "inserted", "updated", "unchanged", "deleted", "quarantined", "rate_limited")
+_RUNS = (
+    Column("run", number=True, head=True),
+    Column("stream", head=True),
+    Column("mode"),
+    Column("status", head=True),
+    Column("started"),
+    Column("seconds", number=True),
+    *(Column("429s" if k == "rate_limited" else k, number=True) for k in _COUNTS),
+)
 
 
 def health_cmd(

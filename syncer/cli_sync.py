@@ -32,9 +32,8 @@ from syncer.cli import (
     say,
 )
 from syncer.models import StreamStats
-from syncer.tables import Cell, Column, show
+from syncer.tables import Cell, Column, run_status, show
 
-_STATUS_STYLE = {"succeeded": "green", "quarantined": "yellow", "incomplete": "yellow"}
 _SUMMARY = (
     Column("stream", head=True),
     Column("mode"),
@@ -104,6 +103,7 @@ def pull(
 ) -> list[engine.StreamResult]:
     """Run `engine.sync` with progress bars, then print the summary; the results."""
     bars = Bars()
+    log.summarised("stream.failed")  # the summary names each failed stream and why
     with bars.progress:
         results = _run(engine.sync(cfg, url, only=only, mode=mode, progress=bars, bounds=bounds))
     summary(results)
@@ -113,7 +113,6 @@ def pull(
             f"'{db.display_url(url)}'; typed views are in schema mirror_view)",
             highlight=False,
             markup=False,
-            soft_wrap=True,
         )
     return results
 
@@ -180,12 +179,11 @@ def summary(results: Sequence[engine.StreamResult]) -> None:
     rows: list[list[Cell]] = []
     for r in results:
         s = r.stats
-        colour = _STATUS_STYLE.get(r.status, "red")
         rows.append(
             [
                 f"{r.connection}/{r.stream}",
                 r.mode,
-                Text(r.status, style=colour),
+                run_status(r.status),
                 *(
                     str(v)
                     for v in (

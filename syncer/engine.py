@@ -209,7 +209,11 @@ async def _run(
     mirror, spec, ref = ctx.mirror, ctx.spec, ctx.ref
     conn = ctx.client.connection
     state = await mirror.load_state(ref)
+    # what the prelude finds is logged once the run has its id: every event of a run has it
+    notes: list[tuple[str, dict[str, Any]]] = []
     effective, result.fell_back = _mode(spec, state, mode, ctx.stats)
+    if result.fell_back:
+        notes.append(("stream.incremental_unavailable", {"reason": result.fell_back}))
     result.mode = effective
     settings = conn.stream_config(spec.name)
     size = min(settings.page_size or spec.default_page_size, spec.max_page_size)
@@ -219,19 +223,18 @@ async def _run(
         if {k: v for k, v in current.params.items() if k != PAGE_SIZE_KEY} != asked:
             # another window was asked for: the unfinished one is dropped, not resumed
             await mirror.discard_pass(ref, current.pass_id, ctx.fence)
-            log.info("pass.discarded", pass_id=current.pass_id, reason="other dates")
+            notes.append(("pass.discarded", {"pass_id": current.pass_id, "reason": "other dates"}))
             current = None
     for other in state.passes.values():
         if other is not current:
             # a backfill waits for its next run, its checkpoint untouched (and vice versa)
-            log.info(
-                "pass.kept", pass_id=other.pass_id, mode=other.mode, page=other.checkpoint_page
-            )
+            kept = {"pass_id": other.pass_id, "mode": other.mode, "page": other.checkpoint_page}
+            notes.append(("pass.kept", kept))
     if current is not None:
         params = dict(current.params)
         pinned = int(params.pop(PAGE_SIZE_KEY, size))
         if pinned != size:
-            log.info("pass.page_size_kept", page_size=pinned, configured=size)
+            notes.append(("pass.page_size_kept", {"page_size": pinned, "configured": size}))
         run = Pass(
             current.pass_id,
             params,
@@ -267,6 +270,8 @@ async def _run(
     result.run_id = run_id
     stats = ctx.stats
     with structlog.contextvars.bound_contextvars(run_id=run_id):
+        for event, fields in notes:
+            log.info(event, **fields)
         if current is not None and run.next_page > 1:
             result.resumed_from = run.next_page
             log.info("pass.resumed", pass_id=run.pass_id, from_page=run.next_page)
@@ -340,11 +345,9 @@ def _mode(
             f"the cursor {state.cursor.isoformat()} is in the future (set by hand, or a clock "
             "moved back)"
         )
-        log.warning("stream.cursor_in_future", cursor=state.cursor.isoformat())
         stats.warnings.append(f"{spec.name}: {reason}; read in full instead")
     else:
         return mode, None
-    log.info("stream.incremental_unavailable", reason=reason)
     return "full", reason
 
 

@@ -35,6 +35,25 @@ def scrub(text: str) -> str:
     return text
 
 
+#: events a command's own report repeats on a terminal (`summarised`)
+_SUMMARISED: set[str] = set()
+
+
+def summarised(*events: str) -> None:
+    """On a terminal, leave `events` to the command's summary, which says the same: an error
+    is printed once. JSON lines keep every event."""
+    if not _JSON[0]:
+        _SUMMARISED.update(events)
+
+
+def _drop_summarised(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if event.get("event") in _SUMMARISED:
+        raise structlog.DropEvent
+    return event
+
+
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: drop secret-named keys and scrub secret values, nested ones too."""
     for key in list(event):
@@ -72,6 +91,7 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _drop_summarised,
             redact,
             renderer,
         ],

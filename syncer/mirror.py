@@ -900,9 +900,18 @@ class Mirror:
             )
         return [orjson.loads(r["payload"]) for r in rows]
 
-    async def drop_outbox(self, ids: Sequence[int]) -> list[int]:
+    async def drop_outbox(self, ids: Sequence[int]) -> tuple[list[int], dict[int, str | None]]:
+        """Drop what can be dropped; the ids dropped, and every other id with its state (None:
+        no such row)."""
         with translate_errors("dropping outbox rows"):
-            return [r["id"] for r in await self.pool.fetch(queries["drop_outbox"], list(ids))]
+            async with self.pool.acquire() as conn, conn.transaction():
+                dropped = [r["id"] for r in await conn.fetch(queries["drop_outbox"], list(ids))]
+                states = {
+                    r["id"]: r["state"]
+                    for r in await conn.fetch(queries["outbox_states"], list(ids))
+                }
+        kept = {i: states.get(i) for i in ids if i not in dropped}
+        return dropped, kept
 
     async def recent_runs(self, limit: int) -> list[dict[str, Any]]:
         with translate_errors("reading the runs table"):
@@ -1075,9 +1084,10 @@ def desired_diff_sql(
     desired table holds. A desired row matches the live mirror record whose key field holds the
     same value; it is sent when there is none (created) or when any mapped field differs
     (updated), so a value the mirror already holds, just pulled or just pushed, is never sent
-    back. The row sent names each field as the vendor does (`serialNumber`, not
-    `serial_number`). Without a mirror table (the endpoint was never pulled nor pushed to),
-    every desired row is a create. Identifiers come from validated config and are quoted; JSON
+    back. A NULL desired value is no opinion: not compared and left out of the row sent. The
+    row sent names each field as the vendor does (`serialNumber`, not `serial_number`).
+    Without a mirror table (the endpoint was never pulled nor pushed to), every desired row is
+    a create. Identifiers come from validated config and are quoted; JSON
     paths and field names are literals the server quoted (`columns.quote`).
     """
     schema, table = desired.table.split(".")
@@ -1093,19 +1103,34 @@ def desired_diff_sql(
     def wanted(column: str) -> str:
         return f"pg_catalog.to_jsonb(d.{names.quote(column)})"
 
-    differs = " OR ".join(f"{wanted(c)} IS DISTINCT FROM {held(c)}" for c in desired.fields)
-    payload = ", ".join(
-        f"{quote(columns.fields[c][0][-1])}::text, d.{names.quote(c)}"
-        for c in [desired.key, *desired.fields]
+    # NULL in a desired column means "no opinion": never compared, never sent, so a LEFT JOIN
+    # that found nothing cannot erase what the vendor holds (docs/push.md)
+    differs = " OR ".join(
+        f"(d.{names.quote(c)} IS NOT NULL AND {wanted(c)} IS DISTINCT FROM {held(c)})"
+        for c in desired.fields
+    )
+
+    def pair(column: str) -> str:
+        return f"{quote(columns.fields[column][0][-1])}::text, d.{names.quote(column)}"
+
+    payload = " || ".join(
+        [
+            f"pg_catalog.jsonb_build_object({pair(desired.key)})",
+            *(
+                f"CASE WHEN d.{names.quote(c)} IS NULL THEN '{{}}'::jsonb "
+                f"ELSE pg_catalog.jsonb_build_object({pair(c)}) END"
+                for c in desired.fields
+            ),
+        ]
     )
     if mirror_table is None:
         return (
-            f"SELECT pg_catalog.jsonb_build_object({payload}) AS row, true AS created "
+            f"SELECT {payload} AS row, true AS created "
             f"FROM (SELECT {selected} FROM {source}) d "
             f"WHERE d.{names.quote(desired.key)} IS NOT NULL"
         )
     return (
-        f"SELECT pg_catalog.jsonb_build_object({payload}) AS row, m._pk IS NULL AS created "
+        f"SELECT {payload} AS row, m._pk IS NULL AS created "
         f"FROM (SELECT {selected} FROM {source}) d "
         f"LEFT JOIN mirror.{names.quote(mirror_table)} m "
         f"ON {held(desired.key)} = {wanted(desired.key)} "

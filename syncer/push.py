@@ -206,6 +206,7 @@ async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
                     "rows": row["rows"],
                     "retry": row["retried"],
                     "samples": list(row["samples"] or []),
+                    "ids": list(row["ids"] or []),
                 }
             )
     return lines

@@ -251,7 +251,6 @@ class Pusher:
         """A refused chunk: one row is rejected with the vendor's message; more are bisected."""
         if len(chunk) == 1:
             await self._reject(spec, chunk, [message])
-            log.warning("push.row_rejected", outbox_id=chunk[0].id, error=message)
             return []
         middle = len(chunk) // 2
         left = await self._send(spec, chunk[:middle])
@@ -297,6 +296,10 @@ class Pusher:
         if not rows:
             return
         await self.mirror.mark_outbox([r.id for r in rows], "rejected", messages, fence=self.fence)
+        for row, message in zip(rows, messages, strict=True):  # each row's id, the vendor's words
+            log.warning(
+                "push.row_rejected", outbox_id=row.id, endpoint=spec.endpoint, error=message
+            )
         self.tally.rejected.update(r.id for r in rows)
         if spec.supersedes:
             for row in rows:

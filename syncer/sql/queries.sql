@@ -337,7 +337,8 @@ FROM syncer.stream_fields WHERE stream_id = $1 GROUP BY path ORDER BY path;
 -- name: recent_runs
 -- $1 limit
 SELECT run_id, connection, stream, mode, status, started_at, finished_at, pages, records,
-       inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error, warnings
+       inserted, updated, unchanged, deleted, quarantined, requests, rate_limited, error, warnings,
+       pass_id, resumed_from_page
 FROM syncer.runs ORDER BY run_id DESC LIMIT $1;
 
 -- name: stream_health
@@ -434,7 +435,8 @@ WHERE id = ANY($1::bigint[]) AND state = 'sending';
 -- $1 connection (NULL: all): what a push would send, per endpoint and operation
 SELECT connection, endpoint, operation, pg_catalog.count(*) AS rows,
        pg_catalog.count(*) FILTER (WHERE state = 'rejected') AS retried,
-       (pg_catalog.array_agg(payload::text ORDER BY id))[1:3] AS samples
+       (pg_catalog.array_agg('#' || id || ' ' || payload::text ORDER BY id))[1:3] AS samples,
+       pg_catalog.array_agg(id ORDER BY id) AS ids
 FROM syncer.outbox
 WHERE state IN ('pending', 'sending', 'rejected') AND ($1::text IS NULL OR connection = $1)
 GROUP BY connection, endpoint, operation
@@ -445,6 +447,10 @@ ORDER BY connection, endpoint, operation;
 UPDATE syncer.outbox SET state = 'dropped', updated_at = pg_catalog.now()
 WHERE id = ANY($1::bigint[]) AND state IN ('pending', 'rejected', 'invalid')
 RETURNING id;
+
+-- name: outbox_states
+-- $1 ids: the state of each that exists (an operator's ids, checked before saying what happened)
+SELECT id, state FROM syncer.outbox WHERE id = ANY($1::bigint[]);
 
 -- name: set_outbox_evidence
 -- $1 ids, $2 evidence (parallel arrays): recorded before the rows are first sent

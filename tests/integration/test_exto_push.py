@@ -176,6 +176,57 @@ async def test_a_desired_state_table_sends_only_what_differs(
     assert again.accepted == 0 and [e for e in sb.request_log if e.method == "POST"] == []
 
 
+async def test_null_in_a_desired_column_leaves_the_vendors_value(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """NULL is no opinion: a row whose only difference is a NULL is not sent, and a row sent
+    for another field does not carry the NULL (the vendor keeps its value)."""
+    url, sb = await sandbox(master_records=200)
+    desired = [
+        {
+            "table": "analytics.desired_locations",
+            "endpoint": "master:LOCATION",
+            "key": "serial_number",
+            "fields": ["name", "city"],
+        }
+    ]
+    config = exto_config(url, options=OPTIONS, desired=desired)
+    await engine.sync(config, db_url)
+    await db.execute("CREATE SCHEMA analytics")
+    await db.execute(
+        "CREATE TABLE analytics.desired_locations AS "
+        "SELECT (_data->'customFields'->>'serial_number')::int AS serial_number, "
+        "_data->'customFields'->>'name' AS name, _data->'customFields'->>'city' AS city "
+        "FROM mirror.exto__master_location ORDER BY 1 LIMIT 2"
+    )
+    first, second = [
+        r["serial_number"]
+        for r in await db.fetch("SELECT serial_number FROM analytics.desired_locations ORDER BY 1")
+    ]
+    before = {
+        r["customFields"]["serial_number"]: r["customFields"]["city"]
+        for r in sb.records("master", "LOCATION")
+    }
+    # the first: only a NULL differs; the second: a new name, and a NULL city
+    await db.execute("UPDATE analytics.desired_locations SET city = NULL")
+    await db.execute(
+        "UPDATE analytics.desired_locations SET name = 'Renamed' WHERE serial_number = $1", second
+    )
+    [line] = await push.plan(config, db_url)
+    assert (line["create"], line["update"]) == (0, 1)
+    sb.reset_log()
+    [result] = await push.push(config, db_url)
+    assert result.accepted == 1 and result.rejected == 0
+    [sent] = await db.fetch("SELECT payload FROM syncer.outbox")
+    assert orjson.loads(sent["payload"]) == {"serial_number": second, "name": "Renamed"}
+    after = {
+        r["customFields"]["serial_number"]: r["customFields"]
+        for r in sb.records("master", "LOCATION")
+    }
+    assert after[first]["city"] == before[first] and after[second]["city"] == before[second]
+    assert after[second]["name"] == "Renamed"
+
+
 async def test_without_read_back_a_push_sends_only_the_upserts(
     sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
 ) -> None:
