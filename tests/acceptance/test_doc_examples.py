@@ -18,7 +18,9 @@ The convention, for whoever writes the docs:
 - A ```sql block that adds `syncer.outbox` rows is followed by `syncer push --config
   config/sandbox.toml`, and each of its rows must end `accepted`.
 - An HTML comment on the line just above a fence changes its treatment:
-  `<!-- example: not run (why) -->` skips it, and the test reports it with the reason;
+  `<!-- example: not run (why) -->` skips it, and the test reports it with the reason (a
+  skipped ```sh block is still checked dry: each `syncer` and `python -m` command's options must
+  be in its `--help`, each `make` target must exist);
   `<!-- example: serves until stopped -->` starts it, waits until it listens on the port written
   in it (8765 there stands for a free port of its own), and stops it;
   `<!-- example: in connection NAME -->` merges a TOML fragment into connection NAME.
@@ -33,6 +35,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -179,6 +182,7 @@ async def doc_env(
     config = (ROOT / "config" / "sandbox.toml").read_text().replace(DOC_PORT, str(port))
     (workdir / "config" / "sandbox.toml").write_text(config)
     (workdir / ".venv").symlink_to(Path(sys.executable).parents[1])
+    (workdir / "tests").symlink_to(ROOT / "tests")  # `python -m tests.faults.run`
     environ = {
         **os.environ,
         **TOKENS,
@@ -346,10 +350,48 @@ def run_toml(example: Example, env: DocEnv, connection: str) -> Config:
         raise AssertionError(f"{example.where}: in connection {connection!r}: {exc}") from None
 
 
+def commands(example: Example) -> list[tuple[int, list[str]]]:
+    """The block's command lines (continuations joined, comments dropped) with their lines."""
+    found: list[tuple[int, list[str]]] = []
+    pending: list[str] = []
+    for n, line in enumerate(example.text.splitlines(), start=example.line + 1):
+        pending.append(line.rstrip().removesuffix("\\"))
+        if line.rstrip().endswith("\\"):
+            continue
+        words = shlex.split(" ".join(pending), comments=True)
+        if words:
+            found.append((n - len(pending) + 1, words))
+        pending = []
+    return found
+
+
+async def dry_check(example: Example, env: DocEnv) -> None:
+    """A block that is not run still names commands and options that exist."""
+    for line, words in commands(example):
+        where = f"{example.path}:{line}"
+        for n, word in enumerate(words):
+            after_user = n > 0 and words[n - 1] == "-u"
+            if (word == "syncer" or word.endswith("/bin/syncer")) and not after_user:
+                argv = ["syncer", *words[n + 1 :], "--help"]
+            elif word.endswith("python") and words[n + 1 : n + 2] == ["-m"]:
+                argv = [sys.executable, *words[n + 1 :], "--help"]
+            elif word == "make":
+                argv = ["make", "-n", "-C", str(ROOT), *words[n + 1 :]]
+            else:
+                continue
+            code, out = await run(argv, env)
+            assert code == 0, f"{where}: {' '.join(argv)} exited {code}\n{out}"
+            unknown = [w for w in words[n + 1 :] if w.startswith("--") and w not in out]
+            assert not unknown, f"{where}: {' '.join(unknown)} not in {' '.join(argv)}"
+            break
+
+
 async def run_example(example: Example, env: DocEnv) -> None:
     """Run one example by its language and marker; an AssertionError names its place."""
     how = treatment(example)
     if how.skip:
+        if example.lang == "sh":
+            await dry_check(example, env)
         pytest.skip(f"{example.where}: not run ({how.skip})")
     if example.lang in DISPLAY:
         return
@@ -409,6 +451,15 @@ async def test_an_outbox_row_the_vendor_rejects_fails(doc_env: DocEnv) -> None:
         finally:
             await conn.close()
         await run(["syncer", "outbox", "drop", *(str(r["id"]) for r in ids)], doc_env)
+
+
+async def test_a_not_run_block_with_an_unknown_option_fails(doc_env: DocEnv) -> None:
+    text = "syncer worker --config prod.toml \\\n  --concurency 2\n"
+    example = Example("docs/x.md", 4, "sh", text, "not run (a worker)")
+    with pytest.raises(
+        AssertionError, match=r"(?s)docs/x\.md:5: syncer worker .*exited 2.*--concurency"
+    ):
+        await run_example(example, doc_env)
 
 
 async def test_an_invalid_config_fragment_fails(doc_env: DocEnv) -> None:
