@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +19,8 @@ import structlog
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer import _click as click  # typer's own click: the help layout
+from typer.core import TyperGroup
 
 from syncer import db, engine, errors, jobs, log, migrate, push, roles, settings
 from syncer.connectors import CONNECTORS
@@ -35,16 +38,65 @@ EXIT_CODES = (
     "staler than its max_staleness."
 )
 
+#: `syncer --help` lists the commands in these sections, in this order
+SECTIONS = (
+    ("Start", ("sandbox", "check", "sync", "status", "psql")),
+    ("Pull", ("backfill", "state", "deletes", "health")),
+    ("Push", ("plan", "push", "outbox")),
+    ("Operate", ("worker", "jobs")),
+    ("Set up", ("db", "migrate", "grant-analyst")),
+)
+
+
+class _Commands(TyperGroup):
+    """The top-level help: commands by section, each with its whole first sentence."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        order = [name for _, names in SECTIONS for name in names]
+        known = super().list_commands(ctx)
+        return [n for n in order if n in known] + [n for n in known if n not in order]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed = set(self.list_commands(ctx))
+        placed = {name for _, names in SECTIONS for name in names}
+        sections = [*SECTIONS, ("Other", tuple(sorted(listed - placed)))]
+        for title, names in sections:
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name)
+                if name in listed and command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=200)))
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def group(help: str, **settings: Any) -> typer.Typer:
+    """A command group, with the same plain help layout as every command (no type boxes)."""
+    settings.setdefault("no_args_is_help", True)
+    return typer.Typer(help=help, rich_markup_mode=None, **settings)
+
+
 app = typer.Typer(
     name="syncer",
-    help="Sync vendor REST APIs into a Postgres mirror.\n\n" + EXIT_CODES,
+    help="Sync vendor REST APIs into a Postgres mirror.\n\n"
+    "Try it on the sandbox: `make sandbox` in one terminal, its export lines and then this "
+    "in another.\n\nExample: syncer sync --config config/sandbox.toml\n\n" + EXIT_CODES,
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-db_app = typer.Typer(help="The embedded Postgres (used when SYNCER_DATABASE_URL is unset).")
+db_app = group(
+    "The embedded Postgres (used when SYNCER_DATABASE_URL is unset).\n\n"
+    "Example: syncer db init --config config/sandbox.toml"
+)
 app.add_typer(db_app, name="db")
-outbox_app = typer.Typer(help="Rows waiting to be pushed to the vendors (syncer.outbox).")
+outbox_app = group(
+    "Rows waiting to be pushed to the vendors (syncer.outbox).\n\nExample: syncer outbox drop 17 18"
+)
 app.add_typer(outbox_app, name="outbox")
 
 # off a terminal, wide enough not to wrap a table (COLUMNS, when set, wins)
@@ -147,15 +199,29 @@ def _config(path: Path) -> settings.Config:
         raise _fail(exc) from None
 
 
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"syncer {metadata.version('syncer')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _setup(
     log_level: Annotated[
         str | None,
-        typer.Option(help="debug, info, warning or error. Default: warning on a terminal."),
+        typer.Option(
+            metavar="LEVEL", help="debug, info, warning or error. Default: warning on a terminal."
+        ),
     ] = None,
     json_logs: Annotated[
         bool | None, typer.Option("--json-logs/--console-logs", help="Default: JSON off a tty.")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     log.configure(json=json_logs, level=log_level or ("warning" if err.is_terminal else "info"))
 
@@ -171,7 +237,7 @@ def grant_analyst(
     """Create a read-only role for analysts: SELECT on every mirror table and typed view (now
     and later); no writes, no DDL, no access to syncer's own tables.
 
-    Example: syncer grant-analyst analyst && psql -c 'GRANT analyst TO alice'
+    Example: syncer grant-analyst analyst && syncer psql -c 'GRANT analyst TO alice'
     """
     url = _database()
     password = None
@@ -227,7 +293,8 @@ def _self_command() -> str:
 def push_cmd(
     config: ConfigOption = DEFAULT_CONFIG,
     connection: Annotated[
-        list[str] | None, typer.Option("--connection", help="Only this connection; repeat.")
+        list[str] | None,
+        typer.Option("--connection", metavar="NAME", help="Only this connection; repeat."),
     ] = None,
     queue: Annotated[
         bool,
@@ -279,9 +346,11 @@ def push_cmd(
 
 @app.command()
 def plan(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Show what a push would do, sending nothing: per desired-state table the rows to create
-    and to update (they differ from the mirror), and per endpoint the rows waiting in
-    syncer.outbox as creates, updates (the mirror holds the key), deletes and invalid rows.
+    """Show what a push would send, per endpoint, sending nothing.
+
+    Per desired-state table: the rows to create and to update (they differ from the mirror).
+    Per endpoint: the rows waiting in syncer.outbox (their ids) as creates, updates (the
+    mirror holds the key), deletes and invalid rows, with samples.
 
     Example: syncer plan --config config/sandbox.toml
     """
@@ -344,7 +413,9 @@ def _id_ranges(ids: list[int]) -> str:
 
 
 @outbox_app.command("drop")
-def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Outbox row ids.")]) -> None:
+def outbox_drop(
+    ids: Annotated[list[int], typer.Argument(help="Outbox row ids (syncer plan lists them).")],
+) -> None:
     """Give up on outbox rows (rejected, invalid or pending): later pushes skip them.
 
     Example: syncer outbox drop 17 18
@@ -435,16 +506,18 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     raise typer.Exit(int(code))
 
 
-@app.command()
-def psql() -> None:
-    """Open psql on the mirror database (the embedded one unless SYNCER_DATABASE_URL is set).
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def psql(context: typer.Context) -> None:
+    """Open psql on the mirror database (the embedded one unless SYNCER_DATABASE_URL is set);
+    every further argument goes to psql.
 
     The password goes to psql in its environment (PGPASSWORD), never on its command line.
 
-    Example: syncer psql   then   select * from mirror_view.exto__master_location limit 5;
+    Example: syncer psql -c 'select count(*) from mirror_view.exto__master_location'
     """
     try:
         argv, environment = db.psql_command(_database())
+        argv += context.args
     except errors.SyncerError as exc:
         raise _fail(exc) from None
     try:
@@ -505,7 +578,10 @@ def _run_db(resolve: Callable[[], str]) -> str:
 
 @db_app.command("stop")
 def db_stop() -> None:
-    """Stop the embedded Postgres server."""
+    """Stop the embedded Postgres server (the next command that needs it starts it again).
+
+    Example: syncer db stop
+    """
     chosen = _env_config()
     out.print("stopped" if db.stop_embedded(chosen.home if chosen else None) else "not running")
 

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from syncer import admin, cli, errors
 
-state_app = typer.Typer(
-    help="Inspect or reset a stream's cursor and pass in progress.", no_args_is_help=True
+state_app = cli.group(
+    "Inspect or reset a stream's cursor and pass in progress.\n\nExample: syncer state show"
 )
-deletes_app = typer.Typer(
-    help="Deletes held back because they exceeded max_delete_share.", no_args_is_help=True
+deletes_app = cli.group(
+    "Deletes held back because they exceeded max_delete_share.\n\nExample: syncer deletes show"
 )
 
 StreamArg = Annotated[

@@ -23,13 +23,16 @@ from syncer.cli import (
     _database,
     _queued,
     _run,
+    group,
     out,
 )
 from syncer.mirror import connect_one
 
-jobs_app = typer.Typer(
-    help="The job queue the workers run: list, retry or cancel jobs.",
+jobs_app = group(
+    "The job queue the workers run: list, retry or cancel jobs.\n\n"
+    "Example: syncer jobs --status failed",
     invoke_without_command=True,
+    no_args_is_help=False,
 )
 
 #: what `syncer jobs` lists, newest first (procrastinate keeps times in its events table)
@@ -260,7 +263,10 @@ async def _fetch(url: str, status: str | None, limit: int) -> list[Any]:
 def jobs_retry(
     job_id: Annotated[int, typer.Argument(help="A failed or aborted job's id.")],
 ) -> None:
-    """Queue a failed, aborted or stuck job again (it resumes from its stream's checkpoint)."""
+    """Queue a failed, aborted or stuck job again (it resumes from its stream's checkpoint).
+
+    Example: syncer jobs --status failed && syncer jobs retry 42
+    """
     url = _database()
     _run(_retry(url, job_id))
     out.print(f"job {job_id} queued again")
@@ -301,7 +307,9 @@ async def _retry(url: str, job_id: int) -> None:
 def jobs_cancel(
     job_id: Annotated[int, typer.Argument(help="A queued or running job's id.")],
 ) -> None:
-    """Cancel a queued job, or ask a running one to stop (its stream resumes later)."""
+    """Cancel a queued job, or ask a running one to stop (its stream resumes later).
+
+    Example: syncer jobs cancel 42"""
     url = _database()
     cancelled = _run(_cancel(url, job_id))
     out.print(f"job {job_id} {cancelled}")

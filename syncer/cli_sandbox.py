@@ -38,7 +38,8 @@ def sandbox(
     retry_after: Annotated[bool, typer.Option(help="Send Retry-After with 429s.")] = False,
     latency_ms: Annotated[float, typer.Option(help="Added to every data request.")] = 0.0,
     token: Annotated[
-        list[str] | None, typer.Option(help="Accepted Exto token(s). Default: sandbox-token.")
+        list[str] | None,
+        typer.Option(metavar="TOKEN", help="Accepted Exto token(s). Default: sandbox-token."),
     ] = None,
     envelope: Annotated[str, typer.Option(help="rows ({rows,total,...}) or array.")] = "rows",
     churn_inserts: Annotated[

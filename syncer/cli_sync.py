@@ -60,7 +60,12 @@ def sync(
     config: ConfigOption = DEFAULT_CONFIG,
     stream: Annotated[
         list[str] | None,
-        typer.Option("--stream", "-s", help="Only this stream (NAME or CONNECTION/NAME); repeat."),
+        typer.Option(
+            "--stream",
+            "-s",
+            metavar="NAME",
+            help="Only this stream (NAME or CONNECTION/NAME); repeat.",
+        ),
     ] = None,
     mode: Annotated[
         str | None,

@@ -95,12 +95,13 @@ def plan(config: Config, only: Sequence[str] = ()) -> list[tuple[ConnectionConfi
             if not wanted or name in wanted or f"{conn.name}/{name}" in wanted:
                 options = conn.stream_config(name).options
                 chosen.append((conn, connector.stream(name, options)))
-    known = {n for c in config.connections for n in c.streams}
-    known |= {f"{c.name}/{n}" for c in config.connections for n in c.streams}
+    qualified = [f"{c.name}/{n}" for c in config.connections for n in c.streams]
+    known = set(qualified) | {n for c in config.connections for n in c.streams}
     unknown = sorted(wanted - known)
     if unknown:
         raise errors.ConfigError(
-            f"no such stream in the config: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            f"no such stream in the config: {', '.join(unknown)}; the config has "
+            f"{', '.join(qualified)} (NAME alone works where one connection has it)"
         )
     return chosen
 

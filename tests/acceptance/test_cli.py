@@ -200,7 +200,61 @@ async def test_check_reports_ready_and_token_accepted(
     assert code == 0 and "token accepted" in out and "ready" in out
 
 
-@pytest.mark.parametrize("command", ["sync", "status", "health", "migrate", "check", "sandbox"])
-async def test_help_explains_with_an_example(command: str) -> None:
-    code, out, _ = await syncer(command, "--help", environ=dict(os.environ))
-    assert code == 0 and "Example:" in out
+COMMANDS = [
+    [c]
+    for c in [
+        "sync",
+        "status",
+        "health",
+        "migrate",
+        "check",
+        "sandbox",
+        "psql",
+        "plan",
+        "push",
+        "backfill",
+        "worker",
+        "grant-analyst",
+    ]
+] + [
+    ["outbox"],
+    ["outbox", "drop"],
+    ["db"],
+    ["db", "url"],
+    ["db", "init"],
+    ["db", "stop"],
+    ["state"],
+    ["state", "show"],
+    ["state", "reset"],
+    ["deletes"],
+    ["deletes", "show"],
+    ["jobs"],
+    ["jobs", "retry"],
+    ["jobs", "cancel"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_explains_with_an_example_and_no_type_boxes(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from syncer.cli import app
+
+    result = CliRunner().invoke(app, [*command, "-h"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0 and "Example:" in result.output, result.output
+    assert "<bool>" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_version_and_the_commands_in_sections() -> None:
+    from typer.testing import CliRunner
+
+    from syncer.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("syncer ")
+    listing = CliRunner().invoke(app, ["-h"], env={"COLUMNS": "80"}).output
+    assert "Example:" in listing
+    sections = [line for line in listing.splitlines() if line and not line.startswith(" ")]
+    assert sections[-5:] == ["Start:", "Pull:", "Push:", "Operate:", "Set up:"]
+    assert "..." not in listing.split("Commands", 1)[-1].split("Start:", 1)[-1]
