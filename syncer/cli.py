@@ -48,7 +48,21 @@ SECTIONS = (
 )
 
 
-class _Commands(TyperGroup):
+class _Listing(TyperGroup):
+    """A group's help lists each command with its whole first sentence."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=200)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class _Commands(_Listing):
     """The top-level help: commands by section, each with its whole first sentence."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -74,7 +88,7 @@ class _Commands(TyperGroup):
 def group(help: str, **settings: Any) -> typer.Typer:
     """A command group, with the same plain help layout as every command (no type boxes)."""
     settings.setdefault("no_args_is_help", True)
-    return typer.Typer(help=help, rich_markup_mode=None, **settings)
+    return typer.Typer(help=help, rich_markup_mode=None, cls=_Listing, **settings)
 
 
 app = typer.Typer(
@@ -244,8 +258,7 @@ def grant_analyst(
     if password_env is not None:
         password = os.environ.get(password_env)
         if not password:
-            err.print(f"[red]error:[/red] ${password_env} is not set")
-            raise typer.Exit(int(errors.ExitCode.AUTH_OR_CONFIG))
+            raise fail(f"${password_env} is not set", errors.ExitCode.AUTH_OR_CONFIG)
         log.register_secret(password)
 
     async def go() -> bool:
@@ -558,7 +571,7 @@ def db_init(
     cfg = _config(config) if config else None
     configured = cfg.home if cfg else None
     if settings.database_url() is not None:
-        err.print("SYNCER_DATABASE_URL is set: syncer uses that server, not an embedded one")
+        say("SYNCER_DATABASE_URL is set: syncer uses that server, not an embedded one")
         url = _database(cfg)
     else:
         existed = db.embedded_exists(configured)
@@ -587,13 +600,26 @@ def db_stop() -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: a usage mistake is reported like every other error (a JSON event
+    off a terminal), exit 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click.ClickException as exc:
+        if not log.configured():  # the mistake came before the options were read
+            log.configure()
+        if not log.is_json() or isinstance(exc, click.exceptions.NoArgsIsHelpError):
+            exc.show()
+            sys.exit(exc.exit_code)
+        structlog.get_logger("syncer").error(
+            "command.failed", error=log.scrub(exc.format_message()), exit_code=exc.exit_code
+        )
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(INTERRUPTED)
     except errors.SyncerError as exc:  # pragma: no cover - commands map their own errors
-        err.print(f"error: {log.scrub(exc.message)}")
-        sys.exit(int(exc.exit_code))
+        raise SystemExit(fail(exc.message, exc.exit_code).exit_code) from None
     structlog.reset_defaults()
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _admin_commands() -> None:

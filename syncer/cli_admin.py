@@ -81,8 +81,7 @@ def state_reset(
     Example: syncer state reset exto/master:LOCATION --no-cursor --drop-pass
     """
     if cursor is not None and no_cursor:
-        cli.err.print("error: --cursor and --no-cursor exclude each other")
-        raise typer.Exit(int(errors.ExitCode.USAGE))
+        raise cli.fail("--cursor and --no-cursor exclude each other", errors.ExitCode.USAGE)
     if cursor is not None and cursor.tzinfo is None:
         cursor = cursor.replace(tzinfo=UTC)
     url = cli._database()

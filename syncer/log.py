@@ -17,6 +17,7 @@ import structlog
 _SECRETS: set[str] = set()
 #: whether events are JSON lines (set by `configure`): then everything on stderr is
 _JSON = [False]
+_CONFIGURED = [False]
 _SECRET_KEYS = frozenset({"authorization", "token", "password", "api_key", "secret"})
 
 
@@ -80,6 +81,7 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
     if json is None:
         json = not sys.stderr.isatty()
     _JSON[0] = json
+    _CONFIGURED[0] = True
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json
@@ -130,6 +132,11 @@ def _route_stdlib(renderer: Any, level: str) -> None:
     # command turns procrastinate's job events back on: `worker_events`)
     for name in ("pgserver", "procrastinate"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def configured() -> bool:
+    """Whether `configure` ran in this process."""
+    return _CONFIGURED[0]
 
 
 def is_json() -> bool:

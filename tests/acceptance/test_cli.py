@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals
@@ -234,6 +237,18 @@ COMMANDS = [
 ]
 
 
+@pytest.fixture
+def own_logging() -> Iterator[None]:
+    """The CLI configures logging on the runner's streams, which close after it: put the
+    suite's configuration back."""
+    saved = structlog.get_config()
+    handlers = logging.getLogger().handlers[:]
+    yield
+    structlog.configure(**saved)
+    logging.getLogger().handlers = handlers
+
+
+@pytest.mark.usefixtures("own_logging")
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_help_explains_with_an_example_and_no_type_boxes(command: list[str]) -> None:
     from typer.testing import CliRunner
@@ -246,6 +261,7 @@ def test_help_explains_with_an_example_and_no_type_boxes(command: list[str]) -> 
     assert max(len(line) for line in result.output.splitlines()) <= 80
 
 
+@pytest.mark.usefixtures("own_logging")
 def test_version_and_the_commands_in_sections() -> None:
     from typer.testing import CliRunner
 

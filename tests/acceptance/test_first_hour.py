@@ -98,6 +98,12 @@ async def test_off_a_terminal_every_line_is_json_and_every_run_event_has_its_run
     failed = [orjson.loads(line) for line in err.splitlines()]
     assert failed[-1]["event"] == "command.failed" and failed[-1]["exit_code"] == 6
     assert f"{TOKEN_ENV} is not set" in failed[-1]["error"]
+    # and a usage mistake, before or after the command's name
+    for args in (["sync", "--mode", "bogus"], ["nosuchcommand"]):
+        code, out, err = await syncer(*args, environ=env(db_url))
+        assert code == 2, out + err
+        [event] = [orjson.loads(line) for line in err.splitlines()]
+        assert event["event"] == "command.failed" and event["exit_code"] == 2
 
 
 async def test_ctrl_c_exits_130_quietly_and_the_next_run_says_where_it_resumes(
