@@ -14,6 +14,7 @@ import orjson
 
 from syncer import errors
 from syncer.auth import Auth, StaticToken
+from syncer.connectors import exto_push_users
 from syncer.connectors.exto_push import push
 from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
@@ -161,6 +162,10 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=_user_name,
             extract=_records_page,
             page=_paged("/api/v1/user/user-access"),
+            # deletes are confirmed by asking for each missing user by name
+            lookup_one=lambda key: Request(exto_push_users.BY_USER, {"username": key}),
+            lookup_found=exto_push_users.found,
+            lookup_absent=exto_push_users.absent,
             view=ViewSpec(objects=("user",)),
         )
     if name == "groups":
