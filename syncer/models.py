@@ -172,7 +172,8 @@ class PushSpec:
     #: accepted rows whose key a read-back no longer finds are deleted from the mirror
     deletes: bool = False
     #: the mirrored record's fields (paths) that may hold the key: deletes mark those rows
-    #: deleted, and `merge` is given the mirrored record whose first path holds the row's key
+    #: deleted (an empty path: the key is the mirror's own key), and `merge` is given the
+    #: mirrored record whose first path holds the row's key
     mirror_key: tuple[tuple[str, ...], ...] = ()
     #: emulated upserts: (payload, mirrored record or None) -> the payload to send
     merge: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None

@@ -356,6 +356,11 @@ class Pusher:
         gone_keys = sorted({k for k in keys if k not in current})
         if spec.deletes and gone_keys:
             for path in spec.mirror_key:
+                if not path:  # the key is the mirror's own
+                    run.stats.deleted += await self.mirror.delete_keys(
+                        ref.table, gone_keys, run_id, self.fence
+                    )
+                    continue
                 run.stats.deleted += await self.mirror.delete_by_field(
                     ref.table, path, gone_keys, run_id, self.fence
                 )
