@@ -127,3 +127,20 @@ async def test_an_unknown_ioto_operation_is_invalid(
     [result] = await push.push(config, db_url)
     assert (result.invalid, result.requests) == (1, 0)
     assert "upsert, update or remove" in ((await outcomes(db))[0][1] or "")
+
+
+async def test_plan_counts_updates_and_removes_without_sending(
+    serve: Serve, db_url: str, db: asyncpg.Connection, token: str
+) -> None:
+    url, sb = await start(serve)
+    config = vendor_config("ioto", url, ("store",), options=OPTIONS)
+    item = sb.records("Store")[0]
+    key = {"deviceId": item["deviceId"], "key": item["key"]}
+    await enqueue(db, "store", "update", [{**key, "value": 1}, {**key, "updated": "x"}])
+    await enqueue(db, "store", "remove", [key, key])
+    sb.reset_log()
+    lines = {line["endpoint"]: line for line in await push.plan(config, db_url)}
+    update, remove = lines["store (update)"], lines["store (remove)"]
+    assert (update["update"], update["invalid"]) == (1, 1)
+    assert (remove["delete"], remove["invalid"]) == (2, 0)
+    assert sb.request_log == []
