@@ -1,21 +1,24 @@
 """Delete inference at the end of a complete full pass: candidates, confirmation, the guard.
 
 Keys in the mirror that the pass did not see are candidates. Where the vendor can be asked by
-key, they are re-read (a key an offset shift hid is found and kept); elsewhere a key must be
-missing from two complete passes. Confirmed deletes are soft (`_deleted_at`), unless they
-exceed the connection's `max_delete_share` of the stream's live rows: a share that large is
-more often a vendor fault (an empty answer, a filter it ignored, counts that lie in a way no
-check caught) than real deletes, so they are held for an operator (`syncer deletes`).
+key, they are re-read (a key an offset shift hid is found and kept): in batches through the
+list's filter, or one per request where the vendor only looks up single keys (at most
+LOOKUP_ONE_LIMIT of them); elsewhere a key must be missing from two complete passes.
+Confirmed deletes are soft (`_deleted_at`), unless they exceed the connection's
+`max_delete_share` of the stream's live rows: a share that large is more often a vendor fault
+(an empty answer, a filter it ignored, counts that lie in a way no check caught) than real
+deletes, so they are held for an operator (`syncer deletes`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from syncer import errors, workers
+from syncer import errors, records, workers
 
 if TYPE_CHECKING:
     from syncer.engine import StreamRun
@@ -25,6 +28,12 @@ log = structlog.get_logger(__name__)
 #: deletes of at most this many rows are never held, whatever their share (a small stream
 #: losing a few records is ordinary)
 GUARD_FLOOR = 10
+
+#: most candidates re-read one request each (Exto's users: about 35 s at 3 requests per
+#: second); more wait for a second pass instead
+LOOKUP_ONE_LIMIT = 100
+#: single-key lookups in flight at once (the connection's pacing still spaces them)
+LOOKUP_ONE_IN_FLIGHT = 4
 
 
 def over_guard(count: int, live: int, share: float) -> bool:
@@ -56,6 +65,11 @@ async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) ->
                 unconfirmable.extend(chunk)
             else:
                 confirmed.extend(k for k in chunk if k not in found)
+    elif spec.lookup_one is not None and len(candidates) <= min(
+        conn.confirm_limit, LOOKUP_ONE_LIMIT
+    ):
+        absent, unconfirmable = await _lookup_each(ctx, run_id, pass_id, candidates)
+        confirmed.extend(absent)
     if unconfirmable:
         confirmed.extend(await mirror.missing_twice(ref, unconfirmable, pass_id, ctx.fence))
     log.info(
@@ -123,3 +137,55 @@ async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) ->
             fence=ctx.fence,
         )
     return found
+
+
+async def _lookup_each(
+    ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]
+) -> tuple[list[str], list[str]]:
+    """Re-read `keys` one request each: (the keys the vendor says it does not have, the keys
+    whose answer proved nothing). Keys found are merged into the mirror again."""
+    spec, client = ctx.spec, ctx.client
+    assert spec.lookup_one is not None
+    lookup_one = spec.lookup_one
+    headers = dict(client.connection.stream_config(spec.name).headers)
+    slots = asyncio.Semaphore(LOOKUP_ONE_IN_FLIGHT)
+
+    async def ask(key: str) -> list[Any] | None:
+        """The records found for `key` ([] when the vendor says it has none), or None."""
+        request = lookup_one(key)
+        if headers:
+            request = dataclasses.replace(request, headers={**headers, **request.headers})
+        async with slots:
+            try:
+                body, _ = await client.send(
+                    request, what=f"stream {spec.name} lookup of one key", stats=ctx.stats
+                )
+            except errors.FatalVendorError as exc:
+                if spec.lookup_absent(key, exc.status, exc.body or exc.message):
+                    return []
+                log.warning("deletes.lookup_refused", error=exc.message)
+                return None
+        mine = [r for r in spec.lookup_found(body) if isinstance(r, dict) and spec.key(r) == key]
+        if not mine:
+            # an answer about another record, or none: it does not say the key is gone
+            log.warning("deletes.lookup_ignored_key")
+            return None
+        return mine
+
+    answers = await asyncio.gather(*(ask(k) for k in keys))
+    absent = [k for k, found in zip(keys, answers, strict=True) if found == []]
+    unknown = [k for k, found in zip(keys, answers, strict=True) if found is None]
+    held = [r for found in answers if found for r in found]
+    if held:
+        prepared = records.prepare(held, spec.key, spec.cursor_field, lenient=False, view=spec.view)
+        await ctx.mirror.merge_page(
+            ctx.ref,
+            run_id=run_id,
+            pass_id=pass_id,
+            page=None,
+            prepared=prepared,
+            record_keys=False,
+            stats=ctx.stats,
+            fence=ctx.fence,
+        )
+    return absent, unknown

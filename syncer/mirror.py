@@ -804,6 +804,15 @@ class Mirror:
                 status = await conn.execute(sql, list(path), list(values), run_id)
         return int(status.split()[-1])
 
+    async def delete_keys(
+        self, table: str, keys: Sequence[str], run_id: int, fence: Fence | None = None
+    ) -> int:
+        """Mark deleted the live mirrored records of `keys` (their `_pk`): a pushed delete."""
+        with translate_errors(f"marking deletes in mirror.{table}"):
+            async with self.fenced(fence) as conn:
+                status = await conn.execute(for_table("soft_delete", table), list(keys), run_id)
+        return int(status.split()[-1])
+
     async def desired_columns(
         self,
         ref: StreamRef | None,

@@ -80,7 +80,8 @@ class StreamSpec:
 
     `params` are the pass's parameters (stored with the pass, so a resumed pass asks the same);
     `incremental_params(since)` adds the filter for an incremental pass; `lookup_params(keys)`
-    re-reads given keys (to confirm deletes).
+    re-reads given keys through the list's filter, `lookup_one(key)` one key per request (to
+    confirm deletes).
     """
 
     name: str
@@ -96,6 +97,14 @@ class StreamSpec:
     #: (either bound may be None); None where the vendor has no such filter
     range_params: Callable[[date | None, date | None], dict[str, str]] | None = None
     lookup_batch: int = 100
+    #: where the vendor looks records up one key per request rather than by a filter on the
+    #: list (Exto's users by username): the request for one key
+    lookup_one: Callable[[str], Request] | None = None
+    #: the records a `lookup_one` answer holds
+    lookup_found: Callable[[Any], list[Any]] = lambda body: [body]
+    #: (key, status, the vendor's error text) -> whether a `lookup_one` error answer says that
+    #: the key does not exist (anything else proves nothing)
+    lookup_absent: Callable[[str, int | None, str], bool] = lambda key, status, text: False
     max_page_size: int = 1000
     #: page size when the connection does not set one
     default_page_size: int = 1000
@@ -154,8 +163,6 @@ class PushSpec:
     lookup_batch: int = 1000
     #: the records a read-back answer holds (default: the pulled stream's own extraction)
     found: Callable[[Any], list[dict[str, Any]]] | None = None
-    #: no lookup by key: a read-back pages through the whole pulled stream (Exto's users)
-    scan: bool = False
     #: rows of one request share what this returns (a sub-table's parent, a workflow action)
     group: Callable[[dict[str, Any]], str] | None = None
     #: a 2xx answer that still refuses the whole request (Exto's `success: false`): why
@@ -165,7 +172,8 @@ class PushSpec:
     #: accepted rows whose key a read-back no longer finds are deleted from the mirror
     deletes: bool = False
     #: the mirrored record's fields (paths) that may hold the key: deletes mark those rows
-    #: deleted, and `merge` is given the mirrored record whose first path holds the row's key
+    #: deleted (an empty path: the key is the mirror's own key), and `merge` is given the
+    #: mirrored record whose first path holds the row's key
     mirror_key: tuple[tuple[str, ...], ...] = ()
     #: emulated upserts: (payload, mirrored record or None) -> the payload to send
     merge: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None

@@ -229,6 +229,8 @@ async def _classify(
     counts: dict[str, int | None] = {"invalid": len(payloads) - len(valid)}
     if spec.deletes:
         counts["delete"] = len(valid)
+    elif operation == "update":  # an update never creates (Exto PATCH, Actito PUT, Ioto)
+        counts["update"] = len(valid)
     elif spec.stream is not None and spec.mirror_key and operation == "upsert":
         ref = await mirror.find_stream(conn.name, spec.stream)
         keys = {spec.key(p) for p in valid}

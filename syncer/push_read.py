@@ -11,7 +11,7 @@ from typing import Any
 from syncer import errors
 from syncer.http import VendorClient
 from syncer.mirror import OutboxRow
-from syncer.models import PushSpec, Request, Sender, StreamSpec, StreamStats
+from syncer.models import PushSpec, Request, Sender, StreamStats
 
 #: most keys per read-back request, and most characters of keys (URLs stay far below the
 #: 8 KB many servers accept; Exto documents 414 URI Too Long)
@@ -83,8 +83,7 @@ async def read_back(
     """The vendor's current records for `keys`, by key."""
     assert spec.stream is not None
     pull = client.connector.stream(spec.stream, client.connection.options)
-    if spec.lookup is None:
-        return await _scan(client, spec, pull, set(keys), stats)
+    assert spec.lookup is not None
     found: dict[str, dict[str, object]] = {}
     for batch in lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
         what = f"read-back of {spec.endpoint}"
@@ -102,32 +101,6 @@ async def read_back(
                 if key is not None:
                     found[key] = record
     return found
-
-
-async def _scan(
-    client: VendorClient, spec: PushSpec, pull: StreamSpec, keys: set[str], stats: StreamStats
-) -> dict[str, dict[str, object]]:
-    """A read-back without a lookup by key: every page of the pulled stream, keeping `keys`."""
-    found: dict[str, dict[str, object]] = {}
-    size = min(pull.max_page_size, client.connection.page_size or pull.default_page_size)
-    number = 1
-    while True:
-        what = f"read-back of {spec.endpoint} (page {number})"
-        try:
-            body, _ = await client.send(
-                pull.page(pull.params, number, size), what=what, stats=stats
-            )
-        except errors.VendorError as exc:
-            check_whole(client, spec, exc)
-            raise
-        page = pull.extract(body)
-        for record in page.records:
-            if isinstance(record, dict) and (key := spec.identify(record)[0]) in keys:
-                found[key] = record
-        last = page.total_pages is not None and number >= page.total_pages
-        if last or page.item_count < size or not page.paginated:
-            return found
-        number += 1
 
 
 def lookup_batches(keys: list[str], most: int = LOOKUP_BATCH) -> list[list[str]]:

@@ -273,7 +273,7 @@ class Pusher:
             returned = spec.returned(body) if spec.returned is not None else []
             by_key = {k: r for r in returned if (k := spec.identify(r)[0]) is not None}
             return [(row, by_key.get(spec.key(row.payload))) for row in chunk]
-        if spec.lookup is None and spec.landed is None and not spec.scan:
+        if spec.lookup is None and spec.landed is None:
             # nothing to read back: halve until each row's own answer tells (resending is
             # harmless)
             message = "the vendor's answer did not account for this row"
@@ -315,7 +315,7 @@ class Pusher:
         conn = self.client.connection
         current = {spec.key(row.payload): rec for row, rec in accepted if rec is not None}
         unknown = [spec.key(row.payload) for row, rec in accepted if rec is None]
-        readable = spec.lookup is not None or spec.scan
+        readable = spec.lookup is not None
         if unknown and readable and spec.stream is not None and conn.push_read_back:
             current.update(await read_back(self.client, spec, unknown, self.stats))
         rows = [row for row, _ in accepted]
@@ -359,6 +359,11 @@ class Pusher:
         gone_keys = sorted({k for k in keys if k not in current})
         if spec.deletes and gone_keys:
             for path in spec.mirror_key:
+                if not path:  # the key is the mirror's own
+                    run.stats.deleted += await self.mirror.delete_keys(
+                        ref.table, gone_keys, run_id, self.fence
+                    )
+                    continue
                 run.stats.deleted += await self.mirror.delete_by_field(
                     ref.table, path, gone_keys, run_id, self.fence
                 )

@@ -6,17 +6,17 @@ connection's `options.entity`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from syncer import errors
 from syncer.auth import Auth, TokenExchange, parse_lifetime
+from syncer.connectors.actito_push import push
 from syncer.models import (
     Connector,
     ListField,
     PageBody,
-    PushSpec,
     Request,
     StreamSpec,
     ViewSpec,
@@ -142,113 +142,6 @@ def _auth(base_url: str, key: str, fetch: Callable[..., Any]) -> Auth:
         return access, lifetime
 
     return TokenExchange(token)
-
-
-def _named(items: Any, name: str, key: str = "name", value: str = "value") -> Any:
-    if isinstance(items, list):
-        for item in items:
-            if isinstance(item, dict) and item.get(key) == name:
-                return item.get(value)
-    return None
-
-
-def _whole_request(status: int | None, text: str) -> str | None:
-    """A 404 or 405 that names no profile or record is about the request itself: the entity
-    or table does not exist (a create-or-update never needs its record to exist), or the path
-    is wrong. A lookup's "No profile ..." / "No record ..." is about the row."""
-    low = text.lower()
-    if status in (404, 405) and "no profile" not in low and "no record" not in low:
-        return (
-            f"Actito answered {status} for the entity or table itself; check options.entity, "
-            "the table's name and the connection's base_url"
-        )
-    return None
-
-
-def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
-    """Actito create-or-update, one record per call (vendors.md §3.4): profiles with
-    `allowUpdate=true`, custom records keyed by their primary key attribute. Payloads are flat
-    objects ({attribute: value}) or Actito's own {attributes|properties: [{name, value}]}."""
-    entity = quote(options.get("entity", ""), safe="")
-    kind, _, table = endpoint.partition(":")
-    if kind not in ("profiles", "custom") or not table or operation != "upsert":
-        raise errors.ConfigError(
-            f"Actito cannot push {operation!r} to {endpoint!r}; use profiles:<table> or "
-            "custom:<table> with operation 'upsert'"
-        )
-    if not entity:
-        raise errors.MissingOption(f"pushing to Actito {endpoint!r} needs options.entity")
-    unique = options.get(f"unique:{table}")
-    if not unique:
-        raise errors.MissingOption(
-            f'pushing to Actito {endpoint!r} needs options "unique:{table}" = <attribute>'
-        )
-    listed = "attributes" if kind == "profiles" else "properties"
-    family = "table" if kind == "profiles" else "customTable"
-    base = f"/v4/entity/{entity}/{family}/{quote(table, safe='')}"
-
-    def as_actito(row: dict[str, Any]) -> dict[str, Any]:
-        if listed in row:
-            return row
-        body: dict[str, Any] = {
-            listed: [{"name": k, "value": v} for k, v in row.items() if k != "subscriptions"]
-        }
-        if "subscriptions" in row:
-            body["subscriptions"] = row["subscriptions"]
-        return body
-
-    def key(row: dict[str, Any]) -> str:
-        value = _named(as_actito(row)[listed], unique)
-        return "" if value is None else str(value)
-
-    def invalid(row: Any) -> str | None:
-        if not isinstance(row, dict):
-            return "the payload is not a JSON object"
-        if not key(row):
-            return f"the payload has no value for the unique attribute {unique!r}"
-        return None
-
-    def request(rows: list[dict[str, Any]]) -> Request:
-        if kind == "profiles":
-            return Request(
-                f"{base}/profile", {"allowUpdate": "true"}, method="POST", json=as_actito(rows[0])
-            )
-        return Request(f"{base}/record", method="POST", json=as_actito(rows[0]))
-
-    def acknowledged(body: Any, sent: int) -> bool:
-        field = "profileId" if kind == "profiles" else "businessKey"
-        return isinstance(body, dict) and body.get(field) not in (None, "")
-
-    def lookup(keys: Sequence[str]) -> Request:
-        ref = quote(keys[0], safe="")
-        if kind == "profiles":
-            return Request(f"{base}/profile/{quote(unique, safe='')}={ref}")
-        return Request(f"{base}/record/{ref}")
-
-    def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
-        value = _named(record.get(listed), unique)
-        vendor_id = record.get("profileId" if kind == "profiles" else "businessKey")
-        return (
-            None if value is None else str(value),
-            None if vendor_id is None else str(vendor_id),
-        )
-
-    return PushSpec(
-        endpoint=endpoint,
-        operation=operation,
-        max_chunk=1,
-        request=request,
-        invalid=invalid,
-        key=key,
-        acknowledged=acknowledged,
-        lookup=lookup,
-        identify=identify,
-        stream=endpoint,
-        fan_out=4,
-        lookup_batch=1,
-        found=lambda body: [body] if isinstance(body, dict) else [],
-        whole_request=_whole_request,
-    )
 
 
 connector = Connector(

@@ -1,6 +1,8 @@
 """Exto Data API: streams as data (vendors.md §2, shared/specs/exto-data-api.openapi.json).
 
-Stream names: `master:<NAME>`, `module:<NAME>`, `users`, `groups`.
+Stream names: `master:<NAME>`, `module:<NAME>`, `users`, `groups`, and
+`subtable:<MODULE>:<tableId>:<recordId>` (one module record's rows of one sub-table: Exto reads
+sub-tables one parent record at a time).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import orjson
 
 from syncer import errors
 from syncer.auth import Auth, StaticToken
+from syncer.connectors import exto_push_users
 from syncer.connectors.exto_push import push
 from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
@@ -161,6 +164,10 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=_user_name,
             extract=_records_page,
             page=_paged("/api/v1/user/user-access"),
+            # deletes are confirmed by asking for each missing user by name
+            lookup_one=lambda key: Request(exto_push_users.BY_USER, {"username": key}),
+            lookup_found=exto_push_users.found,
+            lookup_absent=exto_push_users.absent,
             view=ViewSpec(objects=("user",)),
         )
     if name == "groups":
@@ -172,8 +179,33 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             # the seed and the OpenAPI document spell the flag differently: send both
             params={"onlyProjectsGroups": "false", "onlyProjectGroups": "false"},
         )
+    if kind == "subtable":
+        return _subtable(name, arg)
     raise errors.ConfigError(
-        f"unknown Exto stream {name!r}; use master:<NAME>, module:<NAME>, users or groups"
+        f"unknown Exto stream {name!r}; use master:<NAME>, module:<NAME>, users, groups or "
+        "subtable:<MODULE>:<tableId>:<recordId>"
+    )
+
+
+def _subtable(name: str, arg: str) -> StreamSpec:
+    """One parent record's rows of a sub-table: `GET /sub-table/{tableID}?moduleName=&recordId=`
+    (the OpenAPI document's getSubTableRows: moduleName and recordId are required, so there is
+    no listing of a sub-table across records). No filter, no sort: every pass is full, and a
+    row missing from two complete passes is deleted."""
+    module, _, rest = arg.partition(":")
+    table, _, parent = rest.partition(":")
+    if not module or not table or not parent or ":" in parent:
+        raise errors.ConfigError(
+            f"Exto sub-table stream {name!r}: use subtable:<MODULE>:<tableId>:<recordId> (the "
+            "parent module record's _id)"
+        )
+    return StreamSpec(
+        name=name,
+        key=_record_id,
+        extract=_records_page,
+        page=_paged(f"/api/v1/sub-table/{quote(table, safe='')}"),
+        params={"moduleName": module, "recordId": parent},
+        view=ViewSpec(objects=("customFields",)),
     )
 
 

@@ -4,7 +4,9 @@ Endpoint and operation names (what an outbox row says), payload, and rows per re
 
 - `master:<NAME>`, `module:<NAME>`: `upsert` (a flat record with the unique field, POST),
   `update` (`{refId, ...changed}`, PATCH), `delete` (`{refId}` or `{recordNumber}`); 1,000.
-- `subtable:<MODULE>:<tableId>`: `append` (`{recordId, fields: {...}}`); 1,000 of one parent.
+- `subtable:<MODULE>:<tableId>[:<recordId>]`: `append` (`{recordId, fields: {...}}`), `delete`
+  (`{recordId, recordNumber}`); 1,000 of one parent (`recordId` left out when the endpoint
+  names the parent).
 - `workflow:<MODULE>`: `submit`, `reject`, `approve` (`{recordId[, userName, spaceName]}`); 100.
 - `users`: `grant` (the user-access body `{user: {userName, email}, projects, groups}`),
   `revoke` (`{username, projects, groups}`), `remove_projects` (`{username, projectIds}`): one
@@ -12,7 +14,7 @@ Endpoint and operation names (what an outbox row says), payload, and rows per re
 
 `userName` (module writes and workflow actions) and `spaceName` come from the payload or from the
 connection's options `user_name` and `space_name`. Master, module and workflow specs are here;
-sub-table appends in `exto_push_subtable`, user access in `exto_push_users`.
+sub-table appends and deletes in `exto_push_subtable`, user access in `exto_push_users`.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
         ("records", "update"): _update,
         ("records", "delete"): _delete,
         ("subtable", "append"): exto_push_subtable.append,
+        ("subtable", "delete"): exto_push_subtable.delete,
         ("users", "grant"): exto_push_users.grant,
         ("users", "revoke"): exto_push_users.revoke,
         ("users", "remove_projects"): exto_push_users.remove_projects,
@@ -89,7 +92,7 @@ def push(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
         raise errors.ConfigError(
             f"Exto cannot push {operation!r} to {endpoint!r}; use master:<NAME> or "
             "module:<NAME> with upsert, update or delete; subtable:<MODULE>:<tableId> with "
-            "append; workflow:<MODULE> with submit, reject or approve; users with grant, "
+            "append or delete; workflow:<MODULE> with submit, reject or approve; users with grant, "
             "revoke, remove_projects, activate or deactivate"
         )
     return builder(endpoint, operation, options)

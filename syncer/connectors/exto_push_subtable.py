@@ -1,6 +1,9 @@
-"""Exto's sub-table appends as a push spec (vendors.md §2.5): `subtable:<MODULE>:<tableId>`
-with `append` (`{recordId, fields: {...}}`), up to 1,000 rows of one parent per request. Not
-idempotent: a row sent twice is stored twice.
+"""Exto's sub-table writes as push specs (vendors.md §2.5, the OpenAPI document's
+writeSubTableRows and deleteSubTableRows): `subtable:<MODULE>:<tableId>` with `append`
+(`{recordId, fields: {...}}`) and `delete` (`{recordId, recordNumber}`), up to 1,000 rows of one
+parent per request. The endpoint may name the parent itself, `subtable:<MODULE>:<tableId>:
+<recordId>` (the stream's name), and its rows leave `recordId` out. Appends are not idempotent:
+a row sent twice is stored twice.
 """
 
 from __future__ import annotations
@@ -17,36 +20,67 @@ from syncer.connectors import exto_answers as answers
 from syncer.models import PushSpec, Request, Sender
 
 
+class _Table:
+    """A sub-table endpoint: its module, table, path, and the parent it names, if any."""
+
+    def __init__(self, endpoint: str) -> None:
+        _, _, rest = endpoint.partition(":")
+        self.module, _, rest = rest.partition(":")
+        self.table, _, self.parent = rest.partition(":")
+        if not self.module or not self.table or ":" in self.parent:
+            raise errors.ConfigError(
+                f"Exto sub-table endpoint {endpoint!r}: use subtable:<MODULE>:<tableId> or "
+                "subtable:<MODULE>:<tableId>:<recordId>"
+            )
+        self.path = f"/api/v1/sub-table/{quote(self.table, safe='')}"
+        #: appends and deletes of one sub-table, whichever way their endpoint names the parent
+        self.family = f"subtable:{self.module.upper()}:{self.table}"
+
+    def parent_of(self, row: dict[str, Any]) -> str:
+        """The parent module record's _id a row is about."""
+        return self.parent or str(row["recordId"])
+
+    def params(self, parent: str) -> dict[str, str]:
+        # the seed names the parameter recordName, the docs recordId: send both
+        return {"moduleName": self.module, "recordId": parent, "recordName": parent}
+
+    def invalid_parent(self, row: Any) -> str | None:
+        """Why a row's parent is not known (None when it is)."""
+        if (problem := answers.not_object(row)) is not None:
+            return problem
+        given = row.get("recordId")
+        if self.parent:
+            if given is not None and answers.text(given) != self.parent:
+                return f"recordId {given!r} is not the endpoint's parent {self.parent!r}"
+            return None
+        if answers.text(given) is None:
+            return "a sub-table row needs recordId, the parent module record's _id"
+        return None
+
+
 def append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
     """Sub-table rows appended under a module record. Not idempotent: sending a row twice
     stores it twice. Before a parent's rows are first sent, the ids of the rows it already
     has are stored with them; a later doubt (a timeout, a push that died) is settled by
     matching the rows added since against the rows to send, and only the others are sent."""
-    _, _, rest = endpoint.partition(":")
-    module, _, table = rest.partition(":")
-    if not module or not table:
-        raise errors.ConfigError(
-            f"Exto sub-table endpoint {endpoint!r}: use subtable:<MODULE>:<tableId>"
-        )
-    path = f"/api/v1/sub-table/{quote(table, safe='')}"
-
-    def params(parent: str) -> dict[str, str]:
-        # the seed names the parameter recordName, the docs recordId: send both
-        return {"moduleName": module, "recordId": parent, "recordName": parent}
+    sub = _Table(endpoint)
+    path, params = sub.path, sub.params
 
     def invalid(row: Any) -> str | None:
-        if (problem := answers.not_object(row)) is not None:
+        if (problem := sub.invalid_parent(row)) is not None:
             return problem
-        if answers.text(row.get("recordId")) is None:
-            return "a sub-table row needs recordId, the parent module record's _id"
         if not isinstance(row.get("fields"), dict) or not row["fields"]:
             return "a sub-table row needs fields, an object of the row's values"
         return None
 
     def request(rows: list[dict[str, Any]]) -> Request:
         return Request(
-            path, params(rows[0]["recordId"]), method="POST", json=[r["fields"] for r in rows]
+            path, params(sub.parent_of(rows[0])), method="POST", json=[r["fields"] for r in rows]
         )
+
+    def key(row: dict[str, Any]) -> str:
+        whole = {**row, "recordId": sub.parent_of(row)}
+        return orjson.dumps(whole, option=orjson.OPT_SORT_KEYS).decode()
 
     async def parent_rows(send: Sender, parent: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -63,15 +97,17 @@ def append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
             number += 1
 
     async def evidence(send: Sender, rows: list[dict[str, Any]]) -> Any:
-        held = await parent_rows(send, _parent(rows))
+        parents = Counter(sub.parent_of(r) for r in rows)
+        assert len(parents) == 1, "a sub-table request holds the rows of one parent"
+        held = await parent_rows(send, next(iter(parents)))
         return {"before": sorted(answers.record_id(r) or "" for r in held)}
 
     async def landed(
         send: Sender, rows: list[dict[str, Any]], evidences: list[Any]
     ) -> list[dict[str, Any] | None]:
         out: list[dict[str, Any] | None] = [None] * len(rows)
-        for parent in sorted({str(r["recordId"]) for r in rows}):
-            mine = [i for i, r in enumerate(rows) if str(r["recordId"]) == parent]
+        for parent in sorted({sub.parent_of(r) for r in rows}):
+            mine = [i for i, r in enumerate(rows) if sub.parent_of(r) == parent]
             before = set()
             for i in mine:
                 if isinstance(evidences[i], dict):
@@ -93,7 +129,7 @@ def append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         max_chunk=answers.MAX_ROWS,
         request=request,
         invalid=invalid,
-        key=lambda row: orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode(),
+        key=key,
         acknowledged=lambda body, sent: (
             answers.counts_add_up(body, sent)
             and isinstance(body, dict)
@@ -102,23 +138,68 @@ def append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         identify=lambda record: (None, answers.record_id(record)),
         positional_ids=_inserted_ids,
         idempotent=False,
-        group=lambda row: str(row["recordId"]),
+        group=sub.parent_of,
         evidence=evidence,
         landed=landed,
         supersedes=False,
-        whole_request=answers.whole_request("module", module),
+        family=sub.family,
+        whole_request=answers.whole_request("module", sub.module),
+    )
+
+
+def delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpec:
+    """`DELETE /sub-table/{tableID}?moduleName=&recordId=` with `[{recordNumber}]`: rows of one
+    parent per request. Exto documents a 200 and no body; a 200 `success: false` rejects the
+    request's rows. A 404 `Record <id> not found.` means the parent is gone, and its rows with
+    it: nothing is left to do. With the parent in the endpoint, the mirror of the stream of
+    that name marks the rows deleted."""
+    sub = _Table(endpoint)
+
+    def invalid(row: Any) -> str | None:
+        if (problem := sub.invalid_parent(row)) is not None:
+            return problem
+        if not isinstance(row.get("recordNumber"), str) or not row["recordNumber"]:
+            return "a sub-table delete names the row by recordNumber (a string, e.g. 'T1-3')"
+        return None
+
+    def key(row: dict[str, Any]) -> str:
+        if sub.parent:
+            return str(row["recordNumber"])
+        return orjson.dumps([sub.parent_of(row), row["recordNumber"]]).decode()
+
+    def request(rows: list[dict[str, Any]]) -> Request:
+        body = [{"recordNumber": r["recordNumber"]} for r in rows]
+        return Request(sub.path, sub.params(sub.parent_of(rows[0])), method="DELETE", json=body)
+
+    def refused(body: Any) -> str | None:
+        if isinstance(body, dict) and body.get("success") is False:
+            return f"Exto refused the delete: {body.get('message') or 'success: false'}"
+        return None
+
+    return PushSpec(
+        endpoint=endpoint,
+        operation=operation,
+        max_chunk=answers.MAX_ROWS,
+        request=request,
+        invalid=invalid,
+        key=key,
+        # a 2xx is the documented success; its body is not documented
+        acknowledged=lambda body, sent: True,
+        identify=lambda record: (answers.text(record.get("recordNumber")), None),
+        stream=endpoint if sub.parent else None,
+        group=sub.parent_of,
+        refused=refused,
+        done_statuses=frozenset({404}),
+        deletes=True,
+        mirror_key=(("recordNumber",),),
+        family=sub.family,
+        whole_request=answers.whole_request("module", sub.module),
     )
 
 
 def _inserted_ids(body: Any) -> list[str]:
     ids = body.get("insertedIds") if isinstance(body, dict) else None
     return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
-
-
-def _parent(rows: list[dict[str, Any]]) -> str:
-    parents = Counter(str(r["recordId"]) for r in rows)
-    assert len(parents) == 1, "a sub-table request holds the rows of one parent"
-    return next(iter(parents))
 
 
 def _canonical(value: Any) -> bytes:

@@ -1,8 +1,9 @@
 """Exto's user-access writes as push specs (vendors.md §2.5): `users` with `grant` (the
 user-access body `{user: {userName, email}, projects, groups}`), `revoke` (`{username, projects,
 groups}`), `remove_projects` (`{username, projectIds}`): one user per request; `activate`,
-`deactivate` (`{userName}`): 1,000 names. Exto has no lookup by username: the users a write
-touched are read back from the user-access list, for the mirror.
+`deactivate` (`{userName}`): 1,000 names. The users a write touched are read back one by one
+(`GET /user/user-access/by-user?username=`), for the mirror and for answers that do not account
+for every name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from syncer.models import PushSpec, Request
 
 #: most projects and groups one grant or revoke may name
 MAX_ACCESS = 100
+#: one user's access by username (seed 001, the OpenAPI document's getUserAccessByUsername)
+BY_USER = "/api/v1/user/user-access/by-user"
 
 
 def _user_name(record: Any) -> str | None:
@@ -39,8 +42,8 @@ def _user_spec(
     acknowledged: Callable[[Any, int], bool],
     max_chunk: int = 1,
 ) -> PushSpec:
-    """A users write; afterwards the users it touched are read back from the user-access list
-    (Exto has no lookup by username), for the mirror."""
+    """A users write; afterwards the users it touched are read back by username, for the
+    mirror (an unknown user answers 404, which the read-back takes as not found)."""
 
     def checked(row: Any) -> str | None:
         if (problem := answers.not_object(row)) is not None:
@@ -57,11 +60,28 @@ def _user_spec(
         invalid=checked,
         key=lambda row: _named(row) or "",
         acknowledged=acknowledged,
+        lookup=lambda keys: Request(BY_USER, {"username": keys[0]}),
         identify=lambda record: (_user_name(record), _user_name(record)),
         stream="users",
-        scan=True,
+        lookup_batch=1,
+        found=found,
         whole_request=answers.whole_request(),
     )
+
+
+def found(body: Any) -> list[dict[str, Any]]:
+    """The user entry a by-user answer holds: `{user: {...}, groups, projects}`."""
+    if isinstance(body, dict) and isinstance(body.get("user"), dict):
+        return [body]
+    return []
+
+
+def absent(key: str, status: int | None, error: str) -> bool:
+    """Whether a by-user error answer says that the user does not exist: a 404 or 400 that
+    names the user and says "not found" [our reading: the documents give no such answer; a
+    404 that does not name the user may be a wrong path, and proves nothing]."""
+    low = error.lower()
+    return status in (400, 404) and "not found" in low and key.lower() in low
 
 
 def _access_count(row: dict[str, Any], *lists: str) -> str | None:

@@ -87,3 +87,41 @@ def test_a_stream_filter_scopes_pages_increments_and_lookups() -> None:
         "filter": "city:STRING:eq:Lyon:and:_id:STRING:in:a"
         ":or:city:STRING:eq:Nice:and:_id:STRING:in:a"
     }
+
+
+def test_a_user_is_absent_only_when_exto_says_that_user_is_not_found() -> None:
+    """A by-user error proves the user is gone only when it names the user and says "not
+    found"; a 404 about the path, or a 400 about something else, proves nothing."""
+    absent = exto.stream("users").lookup_absent
+    name = "ann@example.com"
+    assert absent(name, 404, "Not Found: User ann@example.com not found.")
+    assert absent(name, 400, "Bad Request: user ANN@example.com not found")
+    assert not absent(name, 404, "Not Found: Cannot GET /api/v1/user/user-access/by-user")
+    assert not absent(name, 400, "Bad Request: username is required")
+    assert not absent(name, 500, "User ann@example.com not found")
+
+
+def test_users_are_looked_up_one_by_one_by_username() -> None:
+    spec = exto.stream("users")
+    assert spec.lookup_params is None and spec.lookup_one is not None
+    request = spec.lookup_one("ann@example.com")
+    assert request.path == "/api/v1/user/user-access/by-user"
+    assert request.params == {"username": "ann@example.com"}
+    entry = {"user": {"userName": "Ann@Example.com"}, "groups": [], "projects": []}
+    assert [spec.key(r) for r in spec.lookup_found(entry)] == ["ann@example.com"]
+
+
+def test_a_sub_table_stream_reads_one_parent_records_rows() -> None:
+    spec = exto.stream("subtable:INSPECTION:T1:67bf904882101daa4b00bca1")
+    request = spec.page(spec.params, 2, 1000)
+    assert request.path == "/api/v1/sub-table/T1"
+    assert request.params == {
+        "moduleName": "INSPECTION",
+        "recordId": "67bf904882101daa4b00bca1",
+        "page": "2",
+        "pageSize": "1000",
+    }
+    assert spec.lookup_params is None and spec.lookup_one is None
+    for bad in ("subtable:INSPECTION:T1", "subtable:INSPECTION", "subtable:M:T:R:X"):
+        with pytest.raises(errors.ConfigError, match="recordId"):
+            exto.stream(bad)

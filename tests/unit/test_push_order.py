@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from syncer.connectors import actito_push
 from syncer.push_order import Key, Superseding, key_of, waves
 
 SERIAL = ("customFields", "serial_number")
@@ -80,3 +81,22 @@ def test_unplaced_rejected_rows_are_superseded_by_an_unplaced_row_of_another_kin
     assert order.superseded_by(4, key_of("master:LOCATION", [(SERIAL, "5")], {})) == [3]
     order.rejected(6, delete)
     assert order.superseded_by(7, key_of("master:LOCATION", [(REF, "y")], {})) == []
+
+
+def test_an_actito_profile_delete_giving_the_unique_value_shares_its_upserts_key() -> None:
+    """A delete names the profile by profileId (placed by the mirror on record #42); with the
+    unique attribute's value too it shares the token of that value's upserts, and goes after
+    them. Without it, a placed delete and an unplaced upsert are two keys."""
+    options = {"entity": "e", "unique:customers": "emailAddress"}
+    upsert_spec = actito_push.push("profiles:customers", "upsert", options)
+    delete_spec = actito_push.push("profiles:customers", "delete", options)
+    upsert_row = {"emailAddress": "ann@example.com", "lastName": "A"}
+    with_email = {"profileId": 42, "emailAddress": "ann@example.com"}
+    alone = {"profileId": 42}
+    assert delete_spec.names is not None and upsert_spec.names is None
+    places = {(("profileId",), "42"): {"42"}}
+    upsert = key_of("profiles:customers", [((), upsert_spec.key(upsert_row))], {})
+    delete = key_of("profiles:customers", delete_spec.names(with_email), places, places)
+    bare = key_of("profiles:customers", delete_spec.names(alone), places, places)
+    assert upsert.same(delete) and not upsert.same(bare)
+    assert waves([upsert, delete]) == [0, 1]
