@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.acceptance.test_cli import env, syncer, write_config
-from tests.conftest import TOKEN_ENV, SandboxFactory
+from tests.conftest import TOKEN_ENV, SandboxFactory, with_database
 
 pytestmark = pytest.mark.acceptance
 
@@ -36,7 +36,7 @@ async def test_a_stream_the_vendor_does_not_have_is_a_config_error(
 
 
 async def test_a_database_that_does_not_exist_is_a_config_error(db_url: str) -> None:
-    code, out, err = await syncer("status", environ=env(db_url + "_missing"))
+    code, out, err = await syncer("status", environ=env(with_database(db_url, "syncer_missing")))
     assert code == 6, out + err
     assert "does not exist; create it (createdb)" in err
 
