@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from syncer import errors
-from syncer.cli import err
+from syncer.cli import _self_command, err
 
 #: what the sandbox prints once it listens; scripts/run-sandbox-sync waits for it
 READY = "sandbox: ready"
@@ -128,7 +128,7 @@ def sandbox(
             f"XtraKit {base}/xtrakit/api/v1, Ioto {base}/ioto ({n} records per stream)\n"
             "To sync config/sandbox.toml against it from another terminal:\n"
             f"  export SYNCER_SANDBOX_PORT={port} {exports}\n"
-            "  syncer sync --config config/sandbox.toml\n"
+            f"  {_self_command()} sync --config config/sandbox.toml\n"
             "Ctrl-C stops it.",
             markup=False,
             highlight=False,

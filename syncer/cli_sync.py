@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column as Cells
 from rich.text import Text
 
 from syncer import db, engine, jobs, log, migrate, settings
@@ -139,17 +140,23 @@ class _Rate(ProgressColumn):
         return Text(f"{records / elapsed:,.0f} rec/s" if elapsed > 1 else "")
 
 
+#: columns from which the bars show the rate and the elapsed time too
+WIDE = 110
+
+
 class Bars:
     """The engine's progress reports as one bar per stream on the terminal (nothing off it)."""
 
     def __init__(self) -> None:
+        # a narrow terminal gets a shorter bar and no rate or elapsed time: one line per
+        # stream, its name and numbers whole
+        wide = err.width >= WIDE
         self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            _Pages(),
-            TextColumn("{task.fields[records]:,} records"),
-            _Rate(),
-            TimeElapsedColumn(),
+            TextColumn("{task.description}", table_column=Cells(no_wrap=True)),
+            BarColumn(bar_width=24 if wide else 8),
+            _Pages(table_column=Cells(no_wrap=True)),
+            TextColumn("{task.fields[records]:,} records", table_column=Cells(no_wrap=True)),
+            *((_Rate(table_column=Cells(no_wrap=True)), TimeElapsedColumn()) if wide else ()),
             TimeRemainingColumn(),
             console=err,
             disable=not err.is_terminal,
@@ -217,15 +224,11 @@ def summary(results: Sequence[engine.StreamResult]) -> None:
         if r.resumed_from is not None:
             _line(f"{name}: resumed its pass at page {r.resumed_from}")
         if r.error:
-            out.print(
-                Text.assemble((f"{name}: ", "red"), log.scrub(r.error)),
-                soft_wrap=True,
-                highlight=False,
-            )
+            out.print(Text.assemble((f"{name}: ", "red"), log.scrub(r.error)), highlight=False)
         if r.status == "incomplete" or r.stats.held_deletes:
             for warning in r.stats.warnings:
                 _line(f"{name}: {warning}")
 
 
 def _line(text: str) -> None:
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    out.print(text, markup=False, highlight=False)
