@@ -161,6 +161,7 @@ async def test_a_vendor_that_never_answered_is_a_config_error_at_once(
     assert code == 6, out + err
     assert f"cannot reach http://127.0.0.1:{port}/data" in out and "check its base_url" in out
     assert "connection refused" in out and "retry_scheduled" not in err
+    assert "Open the mirror" not in out  # nothing landed to look at
     run = await db.fetchrow("SELECT status, retries, requests FROM syncer.runs")
     assert run["status"] == "failed" and run["requests"] == 1 and run["retries"] == 0
     # nothing left for an analyst to trip over

@@ -33,6 +33,32 @@ async def test_a_stream_the_vendor_does_not_have_is_a_config_error(
     # the mistyped stream leaves no table behind; its sibling landed
     assert await db.fetchval("SELECT to_regclass('mirror.exto__master_locatoin')") is None
     assert await db.fetchval("SELECT count(*) FROM mirror.exto__master_location") == 500
+    # status keeps the whole message, advice included, even at 80 columns
+    narrow = {**env(db_url), "COLUMNS": "80"}
+    code, out, _ = await syncer("status", environ=narrow)
+    assert code == 0 and "…" not in out
+    assert "check its name in the streams of connection 'exto'" in " ".join(out.split())
+
+
+async def test_check_names_every_missing_variable_and_psql_takes_arguments(
+    sandbox: SandboxFactory, db_url: str, tmp_path: Path
+) -> None:
+    url, _ = await sandbox(master_records=100)
+    config = write_config(tmp_path, url)
+    config.write_text(
+        config.read_text()
+        + config.read_text()
+        .replace('name = "exto"', 'name = "second"')
+        .replace(TOKEN_ENV, "SYNCER_SECOND_TOKEN_X")
+    )
+    environ = env(db_url)
+    del environ[TOKEN_ENV]
+    environ.pop("SYNCER_SECOND_TOKEN_X", None)
+    code, out, err = await syncer("check", "--config", str(config), environ=environ)
+    assert code == 6, out + err
+    assert f"not set: {TOKEN_ENV}, SYNCER_SECOND_TOKEN_X" in out
+    code, out, err = await syncer("psql", "-At", "-c", "select 40 + 2", environ=env(db_url))
+    assert code == 0 and out.strip() == "42", out + err
 
 
 async def test_a_database_that_does_not_exist_is_a_config_error(db_url: str) -> None:
