@@ -94,16 +94,16 @@ def state_reset(
             drop_pass=drop_pass,
         )
     )
-    cli.out.print(
-        f"{done.stream}: cursor {_when(done.cursor_before) or 'none'} -> "
-        f"{_when(done.cursor_after) or 'none'}"
-        + (
-            f"; dropped pass {', '.join(map(str, done.dropped_passes))}"
-            if done.dropped_passes
-            else ""
-        ),
-        highlight=False,
-    )
+    said = []
+    if cursor is not None or no_cursor:
+        before = _when(done.cursor_before) or "none"
+        said.append(f"cursor {before} -> {_when(done.cursor_after) or 'none'}")
+    if drop_pass:
+        dropped = ", ".join(map(str, done.dropped_passes))
+        said.append(f"dropped pass {dropped}" if dropped else "no pass was in progress")
+    if not said:
+        said.append("nothing asked: give --cursor, --no-cursor or --drop-pass")
+    cli.out.print(f"{done.stream}: {'; '.join(said)}", highlight=False, markup=False)
 
 
 @deletes_app.command("show")

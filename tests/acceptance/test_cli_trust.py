@@ -70,7 +70,7 @@ async def test_state_shows_and_resets_a_cursor(
     code, out, _ = await syncer(
         "state", "reset", "master:LOCATION", "--no-cursor", "--drop-pass", environ=env(db_url)
     )
-    assert code == 0 and "-> none" in out
+    assert code == 0 and "-> none" in out and "no pass was in progress" in out
     assert await db.fetchval("SELECT cursor FROM syncer.stream_state") is None
     code, _, err = await syncer(
         "state",
