@@ -22,7 +22,7 @@ from rich.text import Text
 from typer import _click as click  # typer's own click: the help layout
 from typer.core import TyperGroup
 
-from syncer import db, engine, errors, jobs, log, migrate, push, roles, settings
+from syncer import db, errors, jobs, log, migrate, push, roles, settings
 from syncer.connectors import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
@@ -353,8 +353,7 @@ def push_cmd(
             for r in results
         ],
     )
-    codes = [engine.StreamResult(r.connection, "", "", "", exit_code=r.exit_code) for r in results]
-    raise typer.Exit(int(engine.exit_code(codes)))
+    raise typer.Exit(int(errors.worst(r.exit_code for r in results)))
 
 
 @app.command()
@@ -513,10 +512,7 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    code = engine.exit_code(
-        [engine.StreamResult(n, "", "", "", exit_code=c) for n, _, _, c in rows]
-    )
-    raise typer.Exit(int(code))
+    raise typer.Exit(int(errors.worst(code for *_, code in rows)))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -74,15 +74,7 @@ class StreamResult:
 
 def exit_code(results: Sequence[StreamResult]) -> errors.ExitCode:
     """The process exit code for a run: the most serious outcome among its streams."""
-    order = [
-        errors.ExitCode.AUTH_OR_CONFIG,
-        errors.ExitCode.TRANSIENT,
-        errors.ExitCode.INTERNAL,
-        errors.ExitCode.ALREADY_RUNNING,
-        errors.ExitCode.QUARANTINED,
-    ]
-    codes = {r.exit_code for r in results}
-    return next((c for c in order if c in codes), errors.ExitCode.OK)
+    return errors.worst(r.exit_code for r in results)
 
 
 def plan(config: Config, only: Sequence[str] = ()) -> list[tuple[ConnectionConfig, StreamSpec]]:

@@ -19,6 +19,7 @@ registered secret (log.register_secret) is scrubbed from a message when the erro
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from syncer import log
 
@@ -38,6 +39,24 @@ class ExitCode(enum.IntEnum):
     #: `syncer health`: a configured stream's last run failed, none of its runs ever finished
     #: without failing, or its last good run is older than its max_staleness
     UNHEALTHY = 7
+
+
+#: from the most serious down: a run's exit is the first of these any of its parts ended with
+_SEVERITY = (
+    ExitCode.AUTH_OR_CONFIG,
+    ExitCode.TRANSIENT,
+    ExitCode.INTERNAL,
+    ExitCode.ALREADY_RUNNING,
+    ExitCode.UNHEALTHY,
+    ExitCode.QUARANTINED,
+)
+
+
+def worst(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit of a command whose parts (streams, connections) ended with `codes`: the most
+    serious among them, OK when there are none."""
+    seen = set(codes)
+    return next((c for c in _SEVERITY if c in seen), ExitCode.OK)
 
 
 class SyncerError(Exception):

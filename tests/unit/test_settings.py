@@ -132,3 +132,11 @@ def test_every_missing_token_variable_is_named_at_once(monkeypatch: pytest.Monke
     monkeypatch.setenv("TOKEN_A_X", "set")
     monkeypatch.setenv("TOKEN_B_X", "set")
     assert set(settings.tokens(cfg.connections)) == {"a", "b", "c"}
+
+
+def test_a_commands_exit_is_its_most_serious_part() -> None:
+    code = errors.ExitCode
+    assert errors.worst([]) == code.OK
+    assert errors.worst([code.OK, code.QUARANTINED]) == code.QUARANTINED
+    assert errors.worst([code.QUARANTINED, code.TRANSIENT, code.ALREADY_RUNNING]) == code.TRANSIENT
+    assert errors.worst([code.TRANSIENT, code.AUTH_OR_CONFIG]) == code.AUTH_OR_CONFIG
