@@ -6,9 +6,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import Progress
 
-from syncer import cli  # noqa: F401 - the CLI's modules load through it
-from syncer.cli_sync import Bars, _Pages
 from syncer.models import StreamStats
+from syncer.report import Bars, _Pages
 
 
 def test_pages_without_a_total_show_no_question_mark() -> None:

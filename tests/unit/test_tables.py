@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from syncer.tables import Column, run_status, show
+from syncer.report import Column, run_status, show
 
 COLUMNS = (
     Column("stream", head=True),

@@ -13,9 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from syncer import errors, health, log, migrate
-from syncer.cli import DEFAULT_CONFIG, ConfigOption, _config, _database, _run, err, out
+from syncer.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    database,
+    load,
+    run,
+)
 from syncer.mirror import Mirror
-from syncer.tables import Cell, Column, run_status, show
+from syncer.report import Cell, Column, err, out, run_status, show
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="One JSON document on stdout instead of the table.")
@@ -32,14 +38,14 @@ def status(
 
     Example: syncer status --limit 5
     """
-    url = _database()
+    url = database()
 
     async def fetch() -> list[dict[str, Any]]:
         await migrate.migrate(url)
         async with Mirror.connect(url, max_size=2) as mirror:
             return await mirror.recent_runs(limit)
 
-    runs = _run(fetch())
+    runs = run(fetch())
     if as_json:
         _print_json(runs)
         return
@@ -113,8 +119,8 @@ def health_cmd(
 
     Example: syncer health --config config/sandbox.toml --quiet || echo "exit $?"
     """
-    cfg = _config(config)
-    url = _database(cfg)
+    cfg = load(config)
+    url = database(cfg)
     for conn in cfg.connections:  # never in a notification, even if a stored error had one
         with contextlib.suppress(errors.ConfigError):  # health needs no token
             log.register_secret(conn.token().get_secret_value())
@@ -124,7 +130,7 @@ def health_cmd(
         report = await health.check(cfg, url)
         return report, (await health.notify(cfg, report) if notify else [])
 
-    report, deliveries = _run(go())
+    report, deliveries = run(go())
     if as_json:
         _print_json(
             {

@@ -15,7 +15,10 @@ from typing import Annotated
 import typer
 
 from syncer import errors
-from syncer.cli import _self_command, err
+from syncer.cli.app import (
+    self_command,
+)
+from syncer.report import err
 
 #: what the sandbox prints once it listens; scripts/run-sandbox-sync waits for it
 READY = "sandbox: ready"
@@ -128,7 +131,7 @@ def sandbox(
             f"XtraKit {base}/xtrakit/api/v1, Ioto {base}/ioto ({n} records per stream)\n"
             "To sync config/sandbox.toml against it from another terminal:\n"
             f"  export SYNCER_SANDBOX_PORT={port} {exports}\n"
-            f"  {_self_command()} sync --config config/sandbox.toml\n"
+            f"  {self_command()} sync --config config/sandbox.toml\n"
             "Ctrl-C stops it.",
             markup=False,
             highlight=False,

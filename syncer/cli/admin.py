@@ -9,12 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from syncer import admin, cli, errors
+from syncer import admin, errors
+from syncer.cli.app import database, fail, group, run
+from syncer.report import out
 
-state_app = cli.group(
+state_app = group(
     "Inspect or reset a stream's cursor and pass in progress.\n\nExample: syncer state show"
 )
-deletes_app = cli.group(
+deletes_app = group(
     "Deletes held back because they exceeded max_delete_share.\n\nExample: syncer deletes show"
 )
 
@@ -30,8 +32,8 @@ def state_show() -> None:
 
     Example: syncer state show
     """
-    url = cli._database()
-    rows = cli._run(admin.states(url))
+    url = database()
+    rows = run(admin.states(url))
     table = Table(title="stream state")
     for column in ("stream", "cursor", "pass", "checkpoint", "last complete full pass", "held"):
         table.add_column(column)
@@ -45,10 +47,10 @@ def state_show() -> None:
             _when(r["last_full_pass_at"]),
             str(r["held"]),
         )
-    cli.out.print(table)
+    out.print(table)
     for r in rows:
         for problem in r["pass_problems"] or ():
-            cli.out.print(
+            out.print(
                 f"{r['connection']}/{r['stream']} pass {r['pass_id']}: {problem}",
                 markup=False,
                 highlight=False,
@@ -81,11 +83,11 @@ def state_reset(
     Example: syncer state reset exto/master:LOCATION --no-cursor --drop-pass
     """
     if cursor is not None and no_cursor:
-        raise cli.fail("--cursor and --no-cursor exclude each other", errors.ExitCode.USAGE)
+        raise fail("--cursor and --no-cursor exclude each other", errors.ExitCode.USAGE)
     if cursor is not None and cursor.tzinfo is None:
         cursor = cursor.replace(tzinfo=UTC)
-    url = cli._database()
-    done = cli._run(
+    url = database()
+    done = run(
         admin.reset(
             url,
             stream,
@@ -103,7 +105,7 @@ def state_reset(
         said.append(f"dropped pass {dropped}" if dropped else "no pass was in progress")
     if not said:
         said.append("nothing asked: give --cursor, --no-cursor or --drop-pass")
-    cli.out.print(f"{done.stream}: {'; '.join(said)}", highlight=False, markup=False)
+    out.print(f"{done.stream}: {'; '.join(said)}", highlight=False, markup=False)
 
 
 @deletes_app.command("show")
@@ -112,8 +114,8 @@ def deletes_show() -> None:
 
     Example: syncer deletes show
     """
-    url = cli._database()
-    rows = cli._run(admin.held(url))
+    url = database()
+    rows = run(admin.held(url))
     table = Table(title="held deletes")
     for column in ("stream", "keys", "pass", "run", "held since"):
         table.add_column(column)
@@ -125,7 +127,7 @@ def deletes_show() -> None:
             str(r["run_id"]),
             _when(r["held_at"]),
         )
-    cli.out.print(table)
+    out.print(table)
 
 
 @deletes_app.command("confirm")
@@ -134,9 +136,9 @@ def deletes_confirm(stream: StreamArg) -> None:
 
     Example: syncer deletes confirm exto/master:LOCATION
     """
-    url = cli._database()
-    count = cli._run(admin.confirm_deletes(url, stream))
-    cli.out.print(f"{stream}: {count} rows marked deleted", highlight=False)
+    url = database()
+    count = run(admin.confirm_deletes(url, stream))
+    out.print(f"{stream}: {count} rows marked deleted", highlight=False)
 
 
 @deletes_app.command("discard")
@@ -146,9 +148,9 @@ def deletes_discard(stream: StreamArg) -> None:
 
     Example: syncer deletes discard exto/master:LOCATION
     """
-    url = cli._database()
-    count = cli._run(admin.discard_deletes(url, stream))
-    cli.out.print(f"{stream}: {count} held deletes dropped", highlight=False)
+    url = database()
+    count = run(admin.discard_deletes(url, stream))
+    out.print(f"{stream}: {count} held deletes dropped", highlight=False)
 
 
 def _when(value: datetime | None) -> str:

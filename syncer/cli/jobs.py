@@ -16,17 +16,18 @@ from procrastinate import exceptions as procrastinate_errors
 from rich.table import Table
 
 from syncer import engine, errors, jobs, jobs_schema, log, metrics, migrate
-from syncer.cli import (
+from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
-    _config,
-    _database,
-    _queued,
-    _run,
+    database,
     group,
-    out,
+    load,
+    queued,
+    run,
 )
+from syncer.cli.sync import pull
 from syncer.mirror import connect_one
+from syncer.report import out
 
 jobs_app = group(
     "The job queue the workers run: list, retry or cancel jobs.\n\n"
@@ -81,12 +82,12 @@ def worker(
 
     Example: syncer worker --config config/sandbox.toml --concurrency 2
     """
-    cfg = _config(config)
-    url = _database(cfg)
-    _run(migrate.migrate(url))
+    cfg = load(config)
+    url = database(cfg)
+    run(migrate.migrate(url))
     log.worker_events()
     serving = (metrics_host, metrics_port) if metrics_port else None
-    _run(_worker(cfg, url, concurrency, stalled_after, serving))
+    run(_worker(cfg, url, concurrency, stalled_after, serving))
 
 
 async def _worker(
@@ -197,16 +198,14 @@ def backfill(
     """
     if since and until and since > until:
         raise typer.BadParameter("--since is after --until", param_hint="--since")
-    cfg = _config(config)
-    url = _database(cfg)
-    _run(migrate.migrate(url))
+    cfg = load(config)
+    url = database(cfg)
+    run(migrate.migrate(url))
     bounds = (since.date() if since else None, until.date() if until else None)
     mode = "backfill" if since or until else "full"
     if queue:
-        _queued(_run(jobs.queue_streams(url, cfg, [stream], mode, bounds)))
+        queued(run(jobs.queue_streams(url, cfg, [stream], mode, bounds)))
         return
-    from syncer.cli_sync import pull
-
     results = pull(cfg, url, [stream], mode, bounds)
     raise typer.Exit(int(engine.exit_code(results)))
 
@@ -224,8 +223,8 @@ def jobs_list(
         return
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
-    url = _database()
-    rows = _run(_fetch(url, status, limit))
+    url = database()
+    rows = run(_fetch(url, status, limit))
     table = Table(title="jobs")
     for column in ("id", "task", "stream", "mode", "status", "attempts", "queued", "finished"):
         table.add_column(column, no_wrap=column in ("id", "status"))
@@ -267,8 +266,8 @@ def jobs_retry(
 
     Example: syncer jobs --status failed && syncer jobs retry 42
     """
-    url = _database()
-    _run(_retry(url, job_id))
+    url = database()
+    run(_retry(url, job_id))
     out.print(f"job {job_id} queued again")
 
 
@@ -310,8 +309,8 @@ def jobs_cancel(
     """Cancel a queued job, or ask a running one to stop (its stream resumes later).
 
     Example: syncer jobs cancel 42"""
-    url = _database()
-    cancelled = _run(_cancel(url, job_id))
+    url = database()
+    cancelled = run(_cancel(url, job_id))
     out.print(f"job {job_id} {cancelled}")
 
 
