@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 
 from syncer.sandbox.state import Sandbox
+from tests import outbox
 from tests.acceptance.test_cli import env, syncer
 from tests.conftest import TOKEN_ENV, SandboxFactory
 
@@ -38,14 +38,7 @@ options = {{ "unique:LOCATION" = "serial_number", user_name = "{user}" }}
     return path
 
 
-async def enqueue(
-    db: asyncpg.Connection, endpoint: str, operation: str, rows: list[dict[str, Any]]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', $1, $2, $3::jsonb)",
-        [(endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueuer("exto")
 
 
 def active_user(sb: Sandbox) -> str:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from syncer import engine, push
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig, ActitoSandbox, create_app
+from tests import outbox
 from tests.conftest import TOKEN_ENV, vendor_config
 
 pytestmark = pytest.mark.integration
@@ -60,11 +61,7 @@ async def test_profiles_are_created_or_updated_by_their_unique_attribute(
     ]
     rows.append({"emailAddress": "incomplete@example.com", "lastName": "Pushed"})
     rows.append({"lastName": "no email"})
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, payload) "
-        "VALUES ('actito', 'profiles:customers', $1)",
-        [(orjson.dumps(r).decode(),) for r in rows],
-    )
+    await outbox.enqueue(db, "actito", "profiles:customers", "upsert", rows)
     [result] = await push.push(config, db_url)
     assert (result.accepted, result.rejected, result.invalid) == (11, 1, 1), result.error
     created = [w for w in sb.ledger if w.operation == "profile.create"]

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 from aiohttp import web
 
 from syncer import engine, push
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig, ActitoSandbox, create_app
+from tests import outbox
 from tests.conftest import TOKEN_ENV, vendor_config
 
 pytestmark = pytest.mark.integration
@@ -38,14 +38,7 @@ def config(url: str, *streams: str) -> Any:
     return vendor_config("actito", url, streams, options=OPTIONS, max_in_flight=4)
 
 
-async def enqueue(
-    db: asyncpg.Connection, endpoint: str, operation: str, rows: list[dict[str, Any]]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('actito', $1, $2, $3::jsonb)",
-        [(endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueuer("actito")
 
 
 def values(record: dict[str, Any], listed: str = "properties") -> dict[str, Any]:

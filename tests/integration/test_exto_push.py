@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from syncer import engine, push
+from tests import outbox
 from tests.conftest import TOKEN, SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -17,16 +18,10 @@ OPTIONS = {"unique:LOCATION": "serial_number"}
 
 
 async def enqueue(db: asyncpg.Connection, rows: list[dict[str, object]]) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', 'master:LOCATION', 'upsert', $1::jsonb)",
-        [(orjson.dumps(r).decode(),) for r in rows],
-    )
+    await outbox.enqueue(db, "exto", "master:LOCATION", "upsert", rows)
 
 
-async def states(db: asyncpg.Connection) -> dict[str, int]:
-    rows = await db.fetch("SELECT state, count(*) AS n FROM syncer.outbox GROUP BY state")
-    return {r["state"]: r["n"] for r in rows}
+states = outbox.states
 
 
 def new_rows(n: int, start: int = 1_000_000) -> list[dict[str, object]]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 
 from syncer import engine, errors, push
 from syncer.sandbox.state import Sandbox
+from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.integration
 MODULE = "INSPECTION"
 
 
-async def enqueue(
-    db: asyncpg.Connection, endpoint: str, operation: str, rows: list[dict[str, Any]]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', $1, $2, $3::jsonb)",
-        [(endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueuer("exto")
 
 
 async def outcomes(db: asyncpg.Connection) -> list[tuple[str, str | None, str | None]]:

@@ -11,6 +11,7 @@ import pytest
 
 from syncer import engine, push
 from syncer.sandbox.state import Sandbox
+from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -18,14 +19,7 @@ pytestmark = pytest.mark.integration
 MODULE = "INSPECTION"
 
 
-async def enqueue(
-    db: asyncpg.Connection, endpoint: str, operation: str, rows: list[dict[str, Any]]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', $1, $2, $3::jsonb)",
-        [(endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueuer("exto")
 
 
 def parents(sb: Sandbox, n: int) -> list[str]:

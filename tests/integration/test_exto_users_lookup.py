@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 
 from syncer import engine, push
 from syncer.sandbox.state import Sandbox
+from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -20,11 +20,7 @@ LIST = "/data/api/v1/user/user-access"
 
 
 async def enqueue(db: asyncpg.Connection, operation: str, rows: list[dict[str, Any]]) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', 'users', $1, $2::jsonb)",
-        [(operation, orjson.dumps(r).decode()) for r in rows],
-    )
+    await outbox.enqueue(db, "exto", "users", operation, rows)
 
 
 def active(sb: Sandbox) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-import orjson
 import pytest
 from aiohttp import web
 
 from syncer import engine, push
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, IotoSandbox, create_app
+from tests import outbox
 from tests.conftest import TOKEN_ENV, vendor_config
 
 pytestmark = pytest.mark.integration
@@ -47,10 +47,7 @@ async def test_store_upserts_land_once_each_and_the_mirror_follows(
         {"deviceId": device, "key": f"pushed-{n}", "value": n, "type": "number"} for n in range(20)
     ]
     rows.append({"deviceId": device, "key": "bad", "value": 1, "accountId": "someone"})
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, payload) VALUES ('ioto', 'store', $1)",
-        [(orjson.dumps(r).decode(),) for r in rows],
-    )
+    await outbox.enqueue(db, "ioto", "store", "upsert", rows)
     [result] = await push.push(config, db_url)
     assert (result.accepted, result.rejected, result.invalid) == (30, 0, 1)
     created = sorted(w.created for w in sb.ledger)
@@ -76,10 +73,7 @@ async def test_a_device_of_another_account_rejects_the_row_not_the_push(
         {"deviceId": "Z78ZSVY0CP", "key": "k", "value": 1, "type": "number"},
         {"deviceId": device, "key": "fine", "value": 2, "type": "number"},
     ]
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, payload) VALUES ('ioto', 'store', $1)",
-        [(orjson.dumps(r).decode(),) for r in rows],
-    )
+    await outbox.enqueue(db, "ioto", "store", "upsert", rows)
     [result] = await push.push(config, db_url)
     assert (result.accepted, result.rejected, result.error) == (1, 1, None)
     message = await db.fetchval("SELECT message FROM syncer.outbox WHERE state = 'rejected'")

@@ -4,7 +4,6 @@ HTTP: one item per call, the mirror following the answers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 import orjson
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from syncer import engine, push
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, IotoSandbox, create_app
+from tests import outbox
 from tests.conftest import TOKEN_ENV, vendor_config
 
 pytestmark = pytest.mark.integration
@@ -33,14 +33,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> str:
     return "sandbox-ioto-token"
 
 
-async def enqueue(
-    db: asyncpg.Connection, endpoint: str, operation: str, rows: list[dict[str, Any]]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('ioto', $1, $2, $3::jsonb)",
-        [(endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueuer("ioto")
 
 
 async def outcomes(db: asyncpg.Connection) -> list[tuple[str, str | None]]:

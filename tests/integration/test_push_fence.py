@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import orjson
 import pytest
 
 from syncer import errors, push
+from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -46,11 +46,7 @@ async def test_a_push_whose_lock_session_died_commits_no_outcome_after_the_next_
     accepted, and the vendor holds every record."""
     url, sb = await sandbox(master_records=20)
     rows = [{"serial_number": 7_000_000 + i, "name": f"Fenced {i}"} for i in range(3_000)]
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', 'master:LOCATION', 'upsert', $1::jsonb)",
-        [(orjson.dumps(r).decode(),) for r in rows],
-    )
+    await outbox.enqueue(db, "exto", "master:LOCATION", "upsert", rows)
     await db.execute(AUDIT)
     config = exto_config(url, options=OPTIONS, rate_limit=2, push_read_back=False)
     first = asyncio.ensure_future(push.push(config, named(db_url, "first")))

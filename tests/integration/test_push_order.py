@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 
 from syncer import engine, push
 from syncer.sandbox.state import Sandbox
+from tests import outbox as outbox_rows
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -26,11 +26,7 @@ def config(sb: Sandbox, url: str, **kw: Any) -> Any:
 
 
 async def enqueue(db: asyncpg.Connection, rows: list[tuple[str, dict[str, Any]]]) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('exto', 'master:LOCATION', $1, $2::jsonb)",
-        [(operation, orjson.dumps(payload).decode()) for operation, payload in rows],
-    )
+    await outbox_rows.insert(db, [("exto", "master:LOCATION", op, payload) for op, payload in rows])
 
 
 async def outbox(db: asyncpg.Connection) -> list[tuple[str, int | None]]:

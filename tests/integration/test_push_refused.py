@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from syncer.sandbox.ioto import create_app as ioto_app
 from syncer.sandbox.state import Sandbox
 from syncer.sandbox.xtrakit import XtraKitConfig
 from syncer.sandbox.xtrakit import create_app as xtrakit_app
+from tests import outbox
 from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config, vendor_config
 
 pytestmark = pytest.mark.integration
@@ -29,14 +29,7 @@ Serve = Callable[[web.Application], Awaitable[int]]
 CONFIG_ERROR = errors.ExitCode.AUTH_OR_CONFIG
 
 
-async def enqueue(
-    db: asyncpg.Connection, connection: str, endpoint: str, operation: str, rows: list[Any]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ($1, $2, $3, $4::jsonb)",
-        [(connection, endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueue
 
 
 async def outstanding(db: asyncpg.Connection, endpoint: str) -> list[str]:

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 from aiohttp import web
 
 from syncer import engine, errors, push
 from syncer.sandbox.xtrakit import XTRAKIT_KEY, XtraKitConfig, XtraKitSandbox, create_app
+from tests import outbox
 from tests.conftest import TOKEN_ENV, vendor_config
 
 pytestmark = pytest.mark.integration
@@ -34,14 +34,7 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     return KEY
 
 
-async def enqueue(
-    db: asyncpg.Connection, endpoint: str, operation: str, rows: list[dict[str, Any]]
-) -> None:
-    await db.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, operation, payload) "
-        "VALUES ('xtrakit', $1, $2, $3::jsonb)",
-        [(endpoint, operation, orjson.dumps(r).decode()) for r in rows],
-    )
+enqueue = outbox.enqueuer("xtrakit")
 
 
 async def states(db: asyncpg.Connection) -> list[str]:
