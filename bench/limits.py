@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import common  # bench/common.py, beside this file
 import orjson
 
 RATE = 20
@@ -127,19 +128,18 @@ async def measure(case: Case, database_url: str, base: str, sync_once: SyncOnce)
 async def measure_limits(admin_url: str) -> list[dict[str, Any]]:
     """Every case in turn against one sandbox process of RECORDS master records, each case into
     a fresh database."""
-    import run  # the bench's helpers: sandboxes, databases, sync_once (bench/run.py)
 
-    port = run.free_port()
-    sandbox = run.start_sandbox(RECORDS, port)
+    port = common.free_port()
+    sandbox = common.start_sandbox(RECORDS, port)
     base = f"http://127.0.0.1:{port}/data"
     results = []
     try:
-        await run.wait_ready(base)
-        await run.warm(base)
+        await common.wait_ready(base)
+        await common.warm(base)
         realtime = _vendor_priority(sandbox.pid)
         for number, case in enumerate(CASES):
-            database_url = await run.fresh_database(admin_url, f"syncer_bench_limits_{number}")
-            results.append(await measure(case, database_url, base, run.sync_once_any))
+            database_url = await common.fresh_database(admin_url, f"syncer_bench_limits_{number}")
+            results.append(await measure(case, database_url, base, common.sync_once_any))
             results[-1]["sandbox_realtime"] = realtime
     finally:
         sandbox.terminate()

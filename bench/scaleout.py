@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import common  # bench/common.py, beside this file
 import orjson
 import psutil
 
@@ -203,11 +204,10 @@ async def _mirrored(database_url: str) -> int:
 
 
 async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
-    import run  # the bench's helpers (bench/run.py)
 
-    port = run.free_port()
+    port = common.free_port()
     tokens = [arg for n in range(CREDENTIALS) for arg in ("--token", f"scaleout-{n}")]
-    sandbox = run.start_sandbox(
+    sandbox = common.start_sandbox(
         RECORDS,
         port,
         "--latency-ms",
@@ -219,11 +219,11 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
     base = f"http://127.0.0.1:{port}/data"
     results = []
     try:
-        await run.wait_ready(base)
+        await common.wait_ready(base)
         for workers in WORKERS:
-            url = await run.fresh_database(admin_url, f"syncer_bench_scaleout_{workers}")
+            url = await common.fresh_database(admin_url, f"syncer_bench_scaleout_{workers}")
             results.append(await measure(workers, url, base, sandbox.pid))
-        fleet_url = await run.fresh_database(admin_url, "syncer_bench_scaleout_fleet")
+        fleet_url = await common.fresh_database(admin_url, "syncer_bench_scaleout_fleet")
         results[0]["fleet"] = await measure(
             FLEET_WORKERS,
             fleet_url,
@@ -234,7 +234,7 @@ async def measure_scaleout(admin_url: str) -> list[dict[str, Any]]:
             slots=FLEET_WORKERS * 4,
         )
         results[0]["reservations"] = await measure_reservations(url)
-        mixed_url = await run.fresh_database(admin_url, "syncer_bench_scaleout_mixed")
+        mixed_url = await common.fresh_database(admin_url, "syncer_bench_scaleout_mixed")
         results[0]["mixed"] = await measure_mixed(mixed_url, base)
     finally:
         sandbox.terminate()

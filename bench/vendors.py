@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from common import fresh_database  # bench/common.py, beside this file
 
 from syncer import db, log
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig
@@ -186,7 +187,6 @@ def report(results: list[dict[str, Any]]) -> None:
 
 async def main() -> None:
     sys.path.insert(0, os.path.dirname(__file__))
-    from run import fresh_database  # the bench's database helper
 
     log.configure(json=True, level="warning")
     report(await measure_vendors(db.resolve_url(), fresh_database))

@@ -1,0 +1,116 @@
+"""What every bench program shares: a port, a fresh migrated database, a sandbox in its own
+process, and one syncer run in its own process (bench/sync_once.py) with its peak RSS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import orjson
+from rss import PeakRss  # bench/rss.py, beside this file
+
+from syncer import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "sandbox-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def fresh_database(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin_url, name)
+    await migrate.migrate(url)
+    return url
+
+
+def start_sandbox(
+    records: int, port: int, *extra: str, rate_limit: int = 0, module_records: int = 10
+) -> subprocess.Popen[bytes]:
+    """`syncer sandbox` in its own process (`extra`: more of its options)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncer",
+            "--log-level",
+            "warning",
+            "sandbox",
+            "--port",
+            str(port),
+            "--records",
+            str(records),
+            "--rate-limit",
+            str(rate_limit),
+            "--module-records",
+            str(module_records),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+
+
+async def wait_ready(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            try:
+                async with session.get(base + "/api/v1/health/readiness") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"sandbox at {base} did not start")
+
+
+async def sync_once_any(database_url: str, *args: str) -> dict[str, Any]:
+    """bench/sync_once.py in its own process; its JSON result line, whether the run succeeded
+    or not (a crash of the process still raises)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "sync_once.py"),
+        database_url,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "SYNCER_BENCH_TOKEN": TOKEN},
+    )
+    with PeakRss(proc.pid) as rss:
+        out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(err.decode()[-2000:])
+    result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    result["peak_rss_mb"] = rss.peak_mb
+    return result
+
+
+async def warm(base: str) -> None:
+    """Build the sandbox's sort order once, so its one-off cost is not counted against syncer."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+        url = base + "/api/v1/master-record/LOCATION"
+        async with session.get(url, params={"sort": "_id", "pageSize": "1"}) as resp:
+            await resp.read()
