@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
 import structlog
 
+from tests.configs import exto_file
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals
 
@@ -32,21 +34,16 @@ def write_config(
     streams: str = '["master:LOCATION"]',
     max_attempts: int = 10,
 ) -> Path:
-    path = tmp_path / "syncer.toml"
-    path.write_text(
-        f"""
-[[connections]]
-name = "exto"
-vendor = "exto"
-base_url = "{base_url}"
-token_env = "{TOKEN_ENV}"
-rate_limit = {rate_limit}
-window = {window}
-max_attempts = {max_attempts}
-streams = {streams}
-"""
+    """The test's config file; `streams` as TOML (a list of names)."""
+    names = tuple(orjson.loads(streams))
+    return exto_file(
+        tmp_path,
+        base_url,
+        streams=names,
+        rate_limit=rate_limit,
+        window=window,
+        max_attempts=max_attempts,
     )
-    return path
 
 
 def env(db_url: str, token: str = TOKEN) -> dict[str, str]:

@@ -16,7 +16,8 @@ import pytest
 from aiohttp import web
 
 from tests.acceptance.test_cli import env, syncer
-from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory
+from tests.configs import exto_file
+from tests.conftest import TOKEN, SandboxFactory
 
 pytestmark = pytest.mark.acceptance
 
@@ -34,20 +35,8 @@ def config(
     extra: str = "",
     name: str = "syncer.toml",
 ) -> Path:
-    path = tmp_path / name
-    path.write_text(
-        f"""
-[[connections]]
-name = "exto"
-vendor = "exto"
-base_url = "{base_url}"
-token_env = "{TOKEN_ENV}"
-rate_limit = 1000
-streams = {streams}
-{extra}
-"""
-    )
-    return path
+    """The test's config file; `streams` as TOML, `extra` TOML lines after the connection."""
+    return exto_file(tmp_path, base_url, name=name, streams=tuple(json.loads(streams)), extra=extra)
 
 
 def closed_port() -> int:

@@ -16,26 +16,15 @@ import pytest
 from syncer.sandbox.state import Sandbox
 from tests import outbox
 from tests.acceptance.test_cli import env, syncer
-from tests.conftest import TOKEN_ENV, SandboxFactory
+from tests.configs import exto_file
+from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.acceptance
 
 
 def write_config(tmp_path: Path, base_url: str, user: str) -> Path:
-    path = tmp_path / "push.toml"
-    path.write_text(
-        f"""
-[[connections]]
-name = "exto"
-vendor = "exto"
-base_url = "{base_url}"
-token_env = "{TOKEN_ENV}"
-rate_limit = 1000
-streams = ["master:LOCATION"]
-options = {{ "unique:LOCATION" = "serial_number", user_name = "{user}" }}
-"""
-    )
-    return path
+    options = {"unique:LOCATION": "serial_number", "user_name": user}
+    return exto_file(tmp_path, base_url, name="push.toml", options=options)
 
 
 enqueue = outbox.enqueuer("exto")

@@ -17,7 +17,8 @@ from syncer.sandbox.state import Sandbox
 from tests.acceptance.test_cli import env, syncer
 from tests.acceptance.test_push_crash import active_user, enqueue
 from tests.acceptance.test_workers import start_worker, stop, wait_jobs
-from tests.conftest import TOKEN_ENV, SandboxFactory
+from tests.configs import exto_file
+from tests.conftest import SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals
 
 pytestmark = pytest.mark.acceptance
@@ -26,21 +27,15 @@ RATE = 10
 
 
 def write_config(tmp_path: Path, base_url: str, user: str, *, rate_limit: float = RATE) -> Path:
-    path = tmp_path / "budget.toml"
-    path.write_text(
-        f"""
-[[connections]]
-name = "exto"
-vendor = "exto"
-base_url = "{base_url}"
-token_env = "{TOKEN_ENV}"
-rate_limit = {rate_limit}
-page_size = 25
-streams = ["master:LOCATION", "module:INSPECTION", "users"]
-options = {{ "unique:LOCATION" = "serial_number", user_name = "{user}" }}
-"""
+    return exto_file(
+        tmp_path,
+        base_url,
+        name="budget.toml",
+        streams=("master:LOCATION", "module:INSPECTION", "users"),
+        options={"unique:LOCATION": "serial_number", "user_name": user},
+        rate_limit=rate_limit,
+        page_size=25,
     )
-    return path
 
 
 def data_requests(sb: Sandbox) -> list[int]:
