@@ -15,7 +15,7 @@ from syncer.sandbox.actito import ActitoConfig
 from syncer.sandbox.app import create_all
 from syncer.sandbox.ioto import IotoConfig
 from syncer.sandbox.xtrakit import XtraKitConfig
-from tests.acceptance.test_cli import syncer
+from tests.commands import syncer
 
 pytestmark = pytest.mark.acceptance
 

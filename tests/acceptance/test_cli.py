@@ -2,67 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import signal
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import orjson
 import pytest
 import structlog
 
-from tests.configs import exto_file
-from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory
+from tests.commands import env, spawn, syncer, until_checkpoint, write_config
+from tests.conftest import TOKEN_ENV, SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals
 
 pytestmark = pytest.mark.acceptance
 
 TABLE = "exto__master_location"
-
-
-def write_config(
-    tmp_path: Path,
-    base_url: str,
-    *,
-    rate_limit: float = 1000,
-    window: int = 8,
-    streams: str = '["master:LOCATION"]',
-    max_attempts: int = 10,
-) -> Path:
-    """The test's config file; `streams` as TOML (a list of names)."""
-    names = tuple(orjson.loads(streams))
-    return exto_file(
-        tmp_path,
-        base_url,
-        streams=names,
-        rate_limit=rate_limit,
-        window=window,
-        max_attempts=max_attempts,
-    )
-
-
-def env(db_url: str, token: str = TOKEN) -> dict[str, str]:
-    return {**os.environ, "SYNCER_DATABASE_URL": db_url, TOKEN_ENV: token, "COLUMNS": "200"}
-
-
-async def syncer(*args: str, environ: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        *args,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_sync_twice_then_status(
@@ -91,25 +47,8 @@ async def test_sigkill_after_page_k_then_rerun_ends_equal(
     """SIGKILL after page k, then a rerun: resumed from the checkpoint, nothing lost or doubled."""
     url, sb = await sandbox(master_records=12_000, latency_ms=150)
     config = write_config(tmp_path, url, window=1)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        "sync",
-        "--config",
-        str(config),
-        env=env(db_url),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    checkpoint = 0
-    for _ in range(600):
-        checkpoint = (
-            await db.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.passes") or 0
-        )
-        if checkpoint >= 4:
-            break
-        await asyncio.sleep(0.02)
+    proc = await spawn("sync", "--config", str(config), environ=env(db_url))
+    checkpoint = await until_checkpoint(db, 4)
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     assert 4 <= checkpoint < 12

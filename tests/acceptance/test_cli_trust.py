@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.acceptance.test_cli import env, syncer, write_config
+from tests.commands import env, syncer, write_config
 from tests.conftest import SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 import asyncpg
 import orjson
 import pytest
 
-from tests.acceptance.test_cli import env, syncer, write_config
+from tests.commands import env, spawn, syncer, until_checkpoint, write_config
 from tests.conftest import TOKEN_ENV, SandboxFactory, with_database
 
 pytestmark = pytest.mark.acceptance
@@ -137,26 +136,10 @@ async def test_ctrl_c_exits_130_quietly_and_the_next_run_says_where_it_resumes(
 ) -> None:
     url, _ = await sandbox(master_records=12_000, latency_ms=150)
     config = write_config(tmp_path, url, window=1)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        "--console-logs",
-        "sync",
-        "--config",
-        str(config),
-        env=env(db_url),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    proc = await spawn(
+        "--console-logs", "sync", "--config", str(config), environ=env(db_url), output=True
     )
-    checkpoint = 0
-    for _ in range(1500):
-        checkpoint = (
-            await db.fetchval("SELECT coalesce(max(checkpoint_page), 0) FROM syncer.passes") or 0
-        )
-        if checkpoint >= 3:
-            break
-        await asyncio.sleep(0.02)
+    checkpoint = await until_checkpoint(db, 3)
     assert checkpoint >= 3
     # Ctrl-C reaches the whole foreground process group: syncer and its decoding workers
     proc.send_signal(signal.SIGINT)

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.acceptance.test_cli import env, syncer
+from tests.commands import env, syncer
 from tests.configs import exto_file
 from tests.conftest import TOKEN, SandboxFactory
 

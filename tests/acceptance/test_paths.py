@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.test_cli import syncer
+from tests.commands import syncer
 
 pytestmark = pytest.mark.acceptance
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.acceptance.test_cli import env, syncer
 from tests.acceptance.test_push_crash import active_user, enqueue, write_config
+from tests.commands import env, syncer
 from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.acceptance

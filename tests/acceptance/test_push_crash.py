@@ -15,7 +15,7 @@ import pytest
 
 from syncer.sandbox.state import Sandbox
 from tests import outbox
-from tests.acceptance.test_cli import env, syncer
+from tests.commands import env, syncer
 from tests.configs import exto_file
 from tests.conftest import SandboxFactory
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.acceptance.test_cli import env, syncer, write_config
 from tests.acceptance.test_push_crash import active_user, enqueue
 from tests.acceptance.test_workers import start_worker, stop, wait_jobs
+from tests.commands import env, syncer, write_config
 from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.acceptance

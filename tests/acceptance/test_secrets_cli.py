@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.acceptance.test_cli import env, syncer, write_config
+from tests.commands import env, syncer, write_config
 from tests.conftest import TOKEN_ENV, SandboxFactory
 
 pytestmark = pytest.mark.acceptance

@@ -14,9 +14,9 @@ from aiohttp import web
 from syncer.sandbox import actito
 from syncer.sandbox.actito import ActitoConfig
 from syncer.sandbox.state import Sandbox
-from tests.acceptance.test_cli import env, syncer
 from tests.acceptance.test_push_crash import active_user, enqueue
 from tests.acceptance.test_workers import start_worker, stop, wait_jobs
+from tests.commands import env, syncer
 from tests.configs import exto_file
 from tests.conftest import SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.acceptance.test_cli import env, syncer, write_config
+from tests.commands import env, syncer, write_config
 from tests.conftest import TOKEN_ENV, SandboxFactory
 from tests.integration.mirror_check import assert_mirror_equals
 

@@ -13,7 +13,7 @@ import pytest
 from syncer import engine, errors
 from syncer.sandbox import Sandbox
 from syncer.sandbox.exto_faults import MAINTENANCE_PAGE
-from tests.acceptance.test_cli import env, syncer
+from tests.commands import env, syncer
 from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 

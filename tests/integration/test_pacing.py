@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from syncer import engine
-from tests.acceptance.test_cli import env, syncer
+from tests.commands import env, syncer
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals
 
