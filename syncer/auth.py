@@ -1,7 +1,7 @@
 """Auth strategies: a static token in a header, or an API key exchanged for a short-lived token.
 
-    auth = StaticToken("Authorization", "Bearer " + token)         # Exto, XtraKit
-    auth = StaticToken("Authorization", token)                      # Ioto: no scheme
+    auth = bearer(base_url, token, fetch)   # StaticToken: "Bearer <token>" (Exto, XtraKit)
+    auth = bare(base_url, token, fetch)     # StaticToken: the token, no scheme (Ioto)
     auth = TokenExchange(fetch_token)                               # Actito: key -> 15 min bearer
 
 `headers()` gives the headers for the next request; `invalidate(headers)` is called on a 401 and
@@ -40,6 +40,16 @@ class StaticToken:
 
     def invalidate(self, used: Mapping[str, str]) -> bool:
         return False
+
+
+def bearer(base_url: str, token: str, fetch: object) -> Auth:
+    """A connector's `auth` for a static token sent as `Authorization: Bearer <token>`."""
+    return StaticToken("Authorization", f"Bearer {token}")
+
+
+def bare(base_url: str, token: str, fetch: object) -> Auth:
+    """A connector's `auth` for a static token sent as `Authorization: <token>`, no scheme."""
+    return StaticToken("Authorization", token)
 
 
 class TokenExchange:

@@ -14,8 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
-from syncer import errors
-from syncer.auth import Auth, StaticToken
+from syncer import auth, errors
 from syncer.connectors import exto_push_users
 from syncer.connectors.exto_push import push
 from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
@@ -219,13 +218,9 @@ def _error_summary(body: Any) -> str:
     return ""
 
 
-def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
-    return StaticToken("Authorization", f"Bearer {token}")
-
-
 connector = Connector(
     vendor="exto",
-    auth=_auth,
+    auth=auth.bearer,
     stream=stream,
     error_summary=_error_summary,
     readiness=Request("/api/v1/health/readiness"),

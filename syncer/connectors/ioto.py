@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from syncer import errors
-from syncer.auth import Auth, StaticToken
+from syncer import auth, errors
 from syncer.connectors.ioto_push import item_id, push, store_key
 from syncer.models import Connector, PageBody, Request, StreamSpec
 
@@ -72,13 +71,9 @@ def _error_summary(body: Any) -> str:
     return ""
 
 
-def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
-    return StaticToken("Authorization", token)  # no scheme (vendors.md §5.1)
-
-
 connector = Connector(
     vendor="ioto",
-    auth=_auth,
+    auth=auth.bare,  # no scheme (vendors.md §5.1)
     stream=stream,
     error_summary=_error_summary,
     auth_failures=frozenset({401, 403}),

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from syncer import errors
-from syncer.auth import Auth, StaticToken
+from syncer import auth, errors
 from syncer.connectors.xtrakit_push import push
 from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
@@ -103,13 +102,9 @@ def _error_summary(body: Any) -> str:
     return ""
 
 
-def _auth(base_url: str, token: str, fetch: Callable[..., Any]) -> Auth:
-    return StaticToken("Authorization", f"Bearer {token}")
-
-
 connector = Connector(
     vendor="xtrakit",
-    auth=_auth,
+    auth=auth.bearer,
     stream=stream,
     error_summary=_error_summary,
     auth_failures=frozenset({401}),
