@@ -201,7 +201,7 @@ async def _run(
 ) -> None:
     mirror, spec, ref = ctx.mirror, ctx.spec, ctx.ref
     conn = ctx.client.connection
-    state = await mirror.load_state(ref)
+    state = await mirror.store.load_state(ref)
     # what the prelude finds is logged once the run has its id: every event of a run has it
     notes: list[tuple[str, dict[str, Any]]] = []
     effective, result.fell_back = _mode(spec, state, mode, ctx.stats)
@@ -215,7 +215,7 @@ async def _run(
         asked = _backfill_params(spec, ctx.bounds)
         if {k: v for k, v in current.params.items() if k != PAGE_SIZE_KEY} != asked:
             # another window was asked for: the unfinished one is dropped, not resumed
-            await mirror.discard_pass(ref, current.pass_id, ctx.fence)
+            await mirror.store.discard_pass(ref, current.pass_id, ctx.fence)
             notes.append(("pass.discarded", {"pass_id": current.pass_id, "reason": "other dates"}))
             current = None
     for other in state.passes.values():
@@ -247,7 +247,7 @@ async def _run(
             assert spec.incremental_params is not None and state.cursor is not None
             since = state.cursor - timedelta(seconds=conn.lookback_seconds)
             params.update(spec.incremental_params(since))
-        pass_id = await mirror.begin_pass(
+        pass_id = await mirror.store.begin_pass(
             ref, effective, {**params, PAGE_SIZE_KEY: str(size)}, ctx.fence
         )
         run = Pass(
@@ -259,7 +259,9 @@ async def _run(
             page_size=size,
             evidence=_evidence(spec, size, [], None),
         )
-    run_id = await mirror.start_run(invocation, ref, effective, run.pass_id, run.next_page - 1)
+    run_id = await mirror.store.start_run(
+        invocation, ref, effective, run.pass_id, run.next_page - 1
+    )
     result.run_id = run_id
     stats = ctx.stats
     with structlog.contextvars.bound_contextvars(run_id=run_id):
@@ -278,7 +280,7 @@ async def _run(
                 _warn_incomplete(spec, run, stats)
             elif run.full:
                 await deletes.infer(ctx, run_id, run.pass_id, run.keys_written)
-            cursor = await mirror.finish_pass(
+            cursor = await mirror.store.finish_pass(
                 ref,
                 run.pass_id,
                 full=run.full,
@@ -287,22 +289,24 @@ async def _run(
                 fence=ctx.fence,
             )
             log.info("pass.finished", complete=complete, cursor=cursor and cursor.isoformat())
-            if new_fields or not await mirror.view_exists(ref):
-                result.view = await mirror.refresh_view(ref, spec.view, stats)
+            if new_fields or not await mirror.views.exists(ref):
+                result.view = await mirror.views.refresh(ref, spec.view, stats)
             result.status = _status(stats, complete)
             if result.status != "succeeded" or stats.held_deletes:
                 result.exit_code = errors.ExitCode.QUARANTINED
-            await mirror.finish_run(run_id, result.status, stats, None, complete)
+            await mirror.store.finish_run(run_id, result.status, stats, None, complete)
             log.info("run.finished", status=result.status, **vars(stats))
         except errors.SyncerError as exc:
             with contextlib.suppress(errors.SyncerError):
-                await mirror.finish_run(run_id, "failed", stats, exc.message)
+                await mirror.store.finish_run(run_id, "failed", stats, exc.message)
                 if isinstance(exc, errors.ConfigError) and stats.pages == 0:
                     await mirror.drop_empty_table(ref)
             raise
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(mirror.finish_run(run_id, "failed", stats, "interrupted"))
+                await asyncio.shield(
+                    mirror.store.finish_run(run_id, "failed", stats, "interrupted")
+                )
             raise
 
 
@@ -485,7 +489,7 @@ async def _read_pass(ctx: StreamRun, run_id: int, run: Pass, progress: Progress 
             future.count(fetched, stats)
             stats.pages += 1
             stats.records += fetched.record_count
-            merge = mirror.merge_page(
+            merge = mirror.store.merge_page(
                 ref,
                 run_id=run_id,
                 pass_id=run.pass_id,
