@@ -13,6 +13,7 @@ from typing import Any
 from syncer import errors
 from syncer.mirror import Mirror, StreamRef, translate_errors
 from syncer.models import StreamStats
+from syncer.run import RunMode, RunStatus
 from syncer.sql import queries
 
 
@@ -76,11 +77,11 @@ async def confirm_deletes(url: str, name: str) -> int:
                 ]
             if not keys:
                 return 0
-            run_id = await mirror.store.start_run(str(uuid.uuid4()), ref, "deletes", None, 0)
+            run_id = await mirror.store.start_run(str(uuid.uuid4()), ref, RunMode.DELETES, None, 0)
             stats = StreamStats()
-            stats.deleted = await mirror.store.soft_delete(ref, keys, run_id, fence)
-            stats.warnings.append(f"an operator confirmed {len(keys)} held deletes")
-            await mirror.store.finish_run(run_id, "succeeded", stats, None)
+            stats.marked_deleted(await mirror.store.soft_delete(ref, keys, run_id, fence))
+            stats.warn(f"an operator confirmed {len(keys)} held deletes")
+            await mirror.store.finish_run(run_id, RunStatus.SUCCEEDED, stats, None)
             return stats.deleted
 
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from syncer import errors, records, workers
-
-if TYPE_CHECKING:
-    from syncer.engine import StreamRun
+from syncer.run import Pass, RunContext
 
 log = structlog.get_logger(__name__)
 
@@ -41,11 +39,12 @@ def over_guard(count: int, live: int, share: float) -> bool:
     return count > GUARD_FLOOR and count > share * live
 
 
-async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) -> None:
-    """Soft-delete (or hold) the keys the complete pass did not see, once their absence is
-    confirmed."""
+async def infer(ctx: RunContext, run: Pass) -> None:
+    """Soft-delete (or hold) the keys the complete pass `run` did not see, once their absence
+    is confirmed."""
     mirror, ref, stats = ctx.mirror, ctx.ref, ctx.stats
-    if not await mirror.store.pass_keys_intact(pass_id, keys_written):
+    run_id, pass_id = ctx.run_id, run.pass_id
+    if not await mirror.store.pass_keys_intact(pass_id, run.keys_written):
         log.warning("deletes.deferred", reason="the pass's key list was lost (Postgres restart)")
         return
     candidates = await mirror.store.delete_candidates(ref, pass_id)
@@ -84,7 +83,7 @@ async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) ->
     live = await mirror.store.live_count(ref)
     if over_guard(len(confirmed), live, conn.max_delete_share):
         await mirror.store.hold_deletes(ref, confirmed, pass_id, run_id, ctx.fence)
-        stats.held_deletes = len(confirmed)
+        stats.deletes_held(len(confirmed))
         message = (
             f"{spec.name}: {len(confirmed)} deletes held: they are {len(confirmed) / live:.0%} "
             f"of {live} live rows, over max_delete_share ({conn.max_delete_share:.0%}); "
@@ -92,12 +91,12 @@ async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) ->
             "`discard`)"
         )
         log.warning("deletes.held", count=len(confirmed), live=live)
-        stats.warnings.append(message)
+        stats.warn(message)
         return
-    stats.deleted += await mirror.store.soft_delete(ref, confirmed, run_id, ctx.fence)
+    stats.marked_deleted(await mirror.store.soft_delete(ref, confirmed, run_id, ctx.fence))
 
 
-async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) -> set[str] | None:
+async def _lookup(ctx: RunContext, run_id: int, pass_id: int, keys: list[str]) -> set[str] | None:
     """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
     spec, client = ctx.spec, ctx.client
     assert spec.lookup_params is not None
@@ -140,7 +139,7 @@ async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) ->
 
 
 async def _lookup_each(
-    ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]
+    ctx: RunContext, run_id: int, pass_id: int, keys: list[str]
 ) -> tuple[list[str], list[str]]:
     """Re-read `keys` one request each: (the keys the vendor says it does not have, the keys
     whose answer proved nothing). Keys found are merged into the mirror again."""

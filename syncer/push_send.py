@@ -16,10 +16,11 @@ import structlog
 
 from syncer import errors, push_order, records
 from syncer.http import VendorClient
-from syncer.mirror import Fence, Mirror, OutboxRow, StreamRef
+from syncer.mirror import Fence, Mirror, OutboxRow, OutboxState, StreamRef
 from syncer.models import PushSpec, StreamStats
 from syncer.push_order import Key
 from syncer.push_read import EndpointRefused, check_whole, landed, read_back, sender
+from syncer.run import RunMode, RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +102,7 @@ class Pusher:
             else:
                 bad.append((row.id, reason))
         await self.mirror.outbox.mark(
-            [i for i, _ in bad], "invalid", [m for _, m in bad], fence=self.fence
+            [i for i, _ in bad], OutboxState.INVALID, [m for _, m in bad], fence=self.fence
         )
         self.tally.invalid += len(bad)
         return specs, good
@@ -240,7 +241,7 @@ class Pusher:
                 if isinstance(exc, errors.RateLimited) or attempt == attempts:
                     raise
                 log.warning("push.ambiguous_failure", error=exc.message, attempt=attempt)
-                self.stats.retries += 1
+                self.stats.retried()
                 await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
                 found = await landed(self.client, spec, chunk, self.stats)
                 done += [(r, found[r.id]) for r in chunk if r.id in found]
@@ -299,7 +300,9 @@ class Pusher:
         """Record rejected rows; a later accepted row of their key will supersede them."""
         if not rows:
             return
-        await self.mirror.outbox.mark([r.id for r in rows], "rejected", messages, fence=self.fence)
+        await self.mirror.outbox.mark(
+            [r.id for r in rows], OutboxState.REJECTED, messages, fence=self.fence
+        )
         for row, message in zip(rows, messages, strict=True):  # each row's id, the vendor's words
             log.warning(
                 "push.row_rejected", outbox_id=row.id, endpoint=spec.endpoint, error=message
@@ -347,7 +350,7 @@ class Pusher:
         )
         ref = await self.mirror.ensure_stream(conn.name, spec.stream)
         run_id = await run.start(self.mirror, ref)
-        run.stats.records += len(current)
+        run.stats.records_followed(len(current))
         if prepared.rows or prepared.rejected:  # nothing read back (push_read_back = false)
             await self.mirror.store.merge_page(
                 ref,
@@ -364,13 +367,15 @@ class Pusher:
         if spec.deletes and gone_keys:
             for path in spec.mirror_key:
                 if not path:  # the key is the mirror's own
-                    run.stats.deleted += await self.mirror.store.delete_keys(
+                    count = await self.mirror.store.delete_keys(
                         ref.table, gone_keys, run_id, self.fence
                     )
+                    run.stats.marked_deleted(count)
                     continue
-                run.stats.deleted += await self.mirror.store.delete_by_field(
+                count = await self.mirror.store.delete_by_field(
                     ref.table, path, gone_keys, run_id, self.fence
                 )
+                run.stats.marked_deleted(count)
 
 
 @dataclass
@@ -384,9 +389,11 @@ class _MirrorRun:
     async def start(self, mirror: Mirror, ref: StreamRef) -> int:
         async with self._lock:  # chunks sent concurrently settle concurrently
             if self.run_id is None:
-                self.run_id = await mirror.store.start_run(str(uuid.uuid4()), ref, "push", None, 0)
+                self.run_id = await mirror.store.start_run(
+                    str(uuid.uuid4()), ref, RunMode.PUSH, None, 0
+                )
         return self.run_id
 
     async def finish(self, mirror: Mirror) -> None:
         if self.run_id is not None:
-            await mirror.store.finish_run(self.run_id, "succeeded", self.stats, None)
+            await mirror.store.finish_run(self.run_id, RunStatus.SUCCEEDED, self.stats, None)

@@ -26,7 +26,7 @@ from syncer.mirror.base import (
     table_name,
     translate_errors,
 )
-from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, desired_diff_sql
+from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
 from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
 from syncer.mirror.views import (
     MAX_VIEW_COLUMNS,
@@ -48,6 +48,7 @@ __all__ = [
     "MergeResult",
     "Mirror",
     "OutboxRow",
+    "OutboxState",
     "PassState",
     "StreamRef",
     "StreamState",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -29,6 +30,25 @@ from syncer.mirror.views import ViewColumn, Views, typed_column
 from syncer.models import ViewSpec
 from syncer.settings import DesiredState
 from syncer.sql import queries
+
+
+class OutboxState(StrEnum):
+    """Where a syncer.outbox row stands."""
+
+    #: waiting to be sent
+    PENDING = "pending"
+    #: claimed by a push; sent or about to be
+    SENDING = "sending"
+    #: the vendor applied it
+    ACCEPTED = "accepted"
+    #: the vendor refused it (its words in `message`); sent again on the next push
+    REJECTED = "rejected"
+    #: syncer could not make a request of it; never sent
+    INVALID = "invalid"
+    #: an operator dropped it
+    DROPPED = "dropped"
+    #: a later row of the same key made it moot; never sent again
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -112,7 +132,11 @@ class Outbox(Part):
             async with self.fenced(fence) as conn:
                 nothing = [None] * len(ids)
                 await conn.execute(
-                    queries["mark_outbox"], list(ids), "accepted", nothing, list(vendor_ids)
+                    queries["mark_outbox"],
+                    list(ids),
+                    OutboxState.ACCEPTED,
+                    nothing,
+                    list(vendor_ids),
                 )
                 if superseded:
                     await conn.execute(

@@ -241,11 +241,9 @@ class Store(Part):
             faults.reached("after_commit")
         known |= new_fields
         inserted, updated = merged["inserted"], merged["updated"]
-        stats.inserted += inserted
-        stats.updated += updated
-        stats.unchanged += len(rows) - inserted - updated
-        stats.quarantined += len(rejected)
-        return MergeResult(inserted, updated, len(rows) - inserted - updated, len(new_fields))
+        unchanged = len(rows) - inserted - updated
+        stats.merged(inserted, updated, unchanged, len(rejected))
+        return MergeResult(inserted, updated, unchanged, len(new_fields))
 
     async def _known_fields(self, ref: StreamRef) -> set[Field]:
         if ref.stream_id not in self._fields:

@@ -53,8 +53,8 @@ class Views(Part):
                 await conn.execute(ddl)
         for warning in warnings:
             log.warning("view.changed", stream=ref.stream, message=warning)
-            if stats is not None and warning not in stats.warnings:
-                stats.warnings.append(warning)
+            if stats is not None:
+                stats.warn(warning, once=True)
         return f"mirror_view.{ref.table}"
 
     async def columns(
