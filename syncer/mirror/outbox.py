@@ -282,7 +282,7 @@ class DesiredColumns:
 
     #: a desired-state column -> (the field path in the mirrored record, its kinds)
     fields: dict[str, tuple[list[str], list[str]]]
-    #: the literals of the diff, quoted by the server (Mirror.desired_columns)
+    #: the literals of the diff, quoted by the server (Outbox.desired_columns)
     quote: Quote
 
 
