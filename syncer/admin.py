@@ -13,6 +13,7 @@ from typing import Any
 from syncer import errors
 from syncer.mirror import Mirror, StreamRef, translate_errors
 from syncer.models import StreamStats
+from syncer.run import RunMode, RunStatus
 from syncer.sql import queries
 
 
@@ -50,7 +51,7 @@ async def reset(
     async with Mirror.connect(url, max_size=3) as mirror:
         ref = await _stream(mirror, name)
         async with mirror.stream_lock(ref.connection, ref.stream) as fence:
-            state = await mirror.load_state(ref)
+            state = await mirror.store.load_state(ref)
             dropped: list[int] = []
             with translate_errors("resetting the stream's state"):
                 async with mirror.fenced(fence) as conn:
@@ -61,7 +62,7 @@ async def reset(
                         dropped = [r["pass_id"] for r in rows]
                         for pass_id in dropped:
                             await conn.execute(queries["drop_pass_keys"], pass_id)
-            after = await mirror.load_state(ref)
+            after = await mirror.store.load_state(ref)
     return Reset(f"{ref.connection}/{ref.stream}", state.cursor, after.cursor, tuple(dropped))
 
 
@@ -76,11 +77,11 @@ async def confirm_deletes(url: str, name: str) -> int:
                 ]
             if not keys:
                 return 0
-            run_id = await mirror.start_run(str(uuid.uuid4()), ref, "deletes", None, 0)
+            run_id = await mirror.store.start_run(str(uuid.uuid4()), ref, RunMode.DELETES, None, 0)
             stats = StreamStats()
-            stats.deleted = await mirror.soft_delete(ref, keys, run_id, fence)
-            stats.warnings.append(f"an operator confirmed {len(keys)} held deletes")
-            await mirror.finish_run(run_id, "succeeded", stats, None)
+            stats.marked_deleted(await mirror.store.soft_delete(ref, keys, run_id, fence))
+            stats.warn(f"an operator confirmed {len(keys)} held deletes")
+            await mirror.store.finish_run(run_id, RunStatus.SUCCEEDED, stats, None)
             return stats.deleted
 
 
@@ -89,7 +90,7 @@ async def discard_deletes(url: str, name: str) -> int:
     async with Mirror.connect(url, max_size=3) as mirror:
         ref = await _stream(mirror, name)
         async with mirror.stream_lock(ref.connection, ref.stream) as fence:
-            return await mirror.clear_held(ref, fence)
+            return await mirror.store.clear_held(ref, fence)
 
 
 async def _stream(mirror: Mirror, name: str) -> StreamRef:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from syncer import errors, records, workers
-
-if TYPE_CHECKING:
-    from syncer.engine import StreamRun
+from syncer.run import Pass, RunContext
 
 log = structlog.get_logger(__name__)
 
@@ -41,16 +39,17 @@ def over_guard(count: int, live: int, share: float) -> bool:
     return count > GUARD_FLOOR and count > share * live
 
 
-async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) -> None:
-    """Soft-delete (or hold) the keys the complete pass did not see, once their absence is
-    confirmed."""
+async def infer(ctx: RunContext, run: Pass) -> None:
+    """Soft-delete (or hold) the keys the complete pass `run` did not see, once their absence
+    is confirmed."""
     mirror, ref, stats = ctx.mirror, ctx.ref, ctx.stats
-    if not await mirror.pass_keys_intact(pass_id, keys_written):
+    run_id, pass_id = ctx.run_id, run.pass_id
+    if not await mirror.store.pass_keys_intact(pass_id, run.keys_written):
         log.warning("deletes.deferred", reason="the pass's key list was lost (Postgres restart)")
         return
-    candidates = await mirror.delete_candidates(ref, pass_id)
+    candidates = await mirror.store.delete_candidates(ref, pass_id)
     if not candidates:
-        await mirror.clear_held(ref, ctx.fence)
+        await mirror.store.clear_held(ref, ctx.fence)
         return
     conn = ctx.client.connection
     spec = ctx.spec
@@ -71,7 +70,7 @@ async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) ->
         absent, unconfirmable = await _lookup_each(ctx, run_id, pass_id, candidates)
         confirmed.extend(absent)
     if unconfirmable:
-        confirmed.extend(await mirror.missing_twice(ref, unconfirmable, pass_id, ctx.fence))
+        confirmed.extend(await mirror.store.missing_twice(ref, unconfirmable, pass_id, ctx.fence))
     log.info(
         "deletes.inferred",
         candidates=len(candidates),
@@ -79,12 +78,12 @@ async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) ->
         awaiting_second_pass=len(unconfirmable) - len(set(unconfirmable) & set(confirmed)),
     )
     if not confirmed:
-        await mirror.clear_held(ref, ctx.fence)
+        await mirror.store.clear_held(ref, ctx.fence)
         return
-    live = await mirror.live_count(ref)
+    live = await mirror.store.live_count(ref)
     if over_guard(len(confirmed), live, conn.max_delete_share):
-        await mirror.hold_deletes(ref, confirmed, pass_id, run_id, ctx.fence)
-        stats.held_deletes = len(confirmed)
+        await mirror.store.hold_deletes(ref, confirmed, pass_id, run_id, ctx.fence)
+        stats.deletes_held(len(confirmed))
         message = (
             f"{spec.name}: {len(confirmed)} deletes held: they are {len(confirmed) / live:.0%} "
             f"of {live} live rows, over max_delete_share ({conn.max_delete_share:.0%}); "
@@ -92,12 +91,12 @@ async def infer(ctx: StreamRun, run_id: int, pass_id: int, keys_written: int) ->
             "`discard`)"
         )
         log.warning("deletes.held", count=len(confirmed), live=live)
-        stats.warnings.append(message)
+        stats.warn(message)
         return
-    stats.deleted += await mirror.soft_delete(ref, confirmed, run_id, ctx.fence)
+    stats.marked_deleted(await mirror.store.soft_delete(ref, confirmed, run_id, ctx.fence))
 
 
-async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) -> set[str] | None:
+async def _lookup(ctx: RunContext, run_id: int, pass_id: int, keys: list[str]) -> set[str] | None:
     """Re-read `keys`; the set of those the vendor still has, or None if it cannot tell."""
     spec, client = ctx.spec, ctx.client
     assert spec.lookup_params is not None
@@ -126,7 +125,7 @@ async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) ->
         log.warning("deletes.lookup_ignored_filter", returned=page.item_count)
         return None
     if rows:
-        await ctx.mirror.merge_page(
+        await ctx.mirror.store.merge_page(
             ctx.ref,
             run_id=run_id,
             pass_id=pass_id,
@@ -140,7 +139,7 @@ async def _lookup(ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]) ->
 
 
 async def _lookup_each(
-    ctx: StreamRun, run_id: int, pass_id: int, keys: list[str]
+    ctx: RunContext, run_id: int, pass_id: int, keys: list[str]
 ) -> tuple[list[str], list[str]]:
     """Re-read `keys` one request each: (the keys the vendor says it does not have, the keys
     whose answer proved nothing). Keys found are merged into the mirror again."""
@@ -178,7 +177,7 @@ async def _lookup_each(
     held = [r for found in answers if found for r in found]
     if held:
         prepared = records.prepare(held, spec.key, spec.cursor_field, lenient=False, view=spec.view)
-        await ctx.mirror.merge_page(
+        await ctx.mirror.store.merge_page(
             ctx.ref,
             run_id=run_id,
             pass_id=pass_id,

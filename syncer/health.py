@@ -22,13 +22,14 @@ import orjson
 
 from syncer import __version__, errors, log
 from syncer.mirror import Mirror, translate_errors
+from syncer.run import RunStatus
 from syncer.settings import Config
 from syncer.sql import queries
 
 #: statuses of a run that finished without failing: the stream is fresh from its end
-GOOD = ("succeeded", "quarantined", "incomplete")
+GOOD = (RunStatus.SUCCEEDED, RunStatus.QUARANTINED, RunStatus.INCOMPLETE)
 #: statuses of a finished run that failed (abandoned: its process ended before it finished)
-FAILED = ("failed", "abandoned")
+FAILED = (RunStatus.FAILED, RunStatus.ABANDONED)
 #: seconds one notification may take, connecting included
 NOTIFY_TIMEOUT = 10.0
 

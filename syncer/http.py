@@ -268,7 +268,7 @@ class VendorClient:
                     return await self._authenticated(request, what, stats, decode)
                 except errors.RateLimited as exc:
                     self._limited(exc, stats)
-                stats.retries += 1
+                stats.retried()
         finally:
             budget.exclude(latest - first)
 
@@ -299,8 +299,8 @@ class VendorClient:
         """A run warning: the vendor refused requests below the configured rate (the gate logs
         `http.rate_adapted` itself)."""
         per_period = rate * self.connection.rate_period
-        stats.warnings[:] = [w for w in stats.warnings if RATE_WARNING not in w]
-        stats.warnings.append(
+        stats.forget_warnings(RATE_WARNING)
+        stats.warn(
             f"connection {self.connection.name!r}: the vendor answered 429 below rate_limit "
             f"{self.connection.rate_limit:g} per {self.connection.rate_period:g} s; "
             f"{RATE_WARNING} {per_period:.3g} per {self.connection.rate_period:g} s "
@@ -373,7 +373,7 @@ class VendorClient:
         Content-Type)."""
         assert self._session is not None, "use VendorClient as an async context manager"
         ticket = await self.gate.acquire()
-        stats.requests += 1
+        stats.request_sent()
         metrics.REQUESTS.labels(self.connection.name).inc()
         url = self.connection.base_url + request.path
         try:
@@ -411,7 +411,7 @@ class VendorClient:
             self.gate.release(ticket)  # one that never left lets the next go
         self._answered = True
         if status == 429:
-            stats.rate_limited += 1
+            stats.throttled()
         return status, retry_after, body, media
 
     def _unreachable(self, exc: aiohttp.ClientConnectorError) -> errors.ConfigError:

@@ -37,7 +37,7 @@ from procrastinate import exceptions as procrastinate_errors
 
 from syncer import engine, errors, jobs_schema, push
 from syncer.connectors import CONNECTORS
-from syncer.engine import Bounds
+from syncer.run import Bounds
 from syncer.settings import Config
 
 log = structlog.get_logger(__name__)

@@ -22,7 +22,7 @@ Budget utilisation per credential, in PromQL:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -30,8 +30,32 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from syncer import errors
 
 if TYPE_CHECKING:
-    from syncer.engine import StreamResult
+    from syncer.models import StreamStats
     from syncer.settings import ConnectionConfig
+
+
+class Finished(Protocol):
+    """A stream run's outcome as the metrics count it (syncer.run.StreamResult, which imports
+    the HTTP client that imports this module: hence a protocol, not an import)."""
+
+    @property
+    def connection(self) -> str: ...
+
+    @property
+    def stream(self) -> str: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def stats(self) -> StreamStats: ...
+
 
 REQUESTS = Counter("syncer_requests", "Requests sent (each attempt).", ["connection"])
 RATE_LIMITED = Counter("syncer_rate_limited", "Answers 429.", ["connection"])
@@ -87,7 +111,7 @@ def connection_rates(conn: ConnectionConfig, paced: float) -> None:
     PACED_RATE.labels(conn.name).set(paced)
 
 
-def run_finished(result: StreamResult) -> None:
+def run_finished(result: Finished) -> None:
     """Count one stream run's outcome."""
     stats, labels = result.stats, (result.connection, result.stream)
     RECORDS.labels(*labels).inc(stats.records)

@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from syncer.auth import Auth
+
+
+class Paging(StrEnum):
+    """How a stream's pages are addressed."""
+
+    #: by page number: pages can be asked for out of order, several at once
+    PAGES = "pages"
+    #: by the cursor the previous page returned: one after the other
+    CURSOR = "cursor"
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ class StreamSpec:
     key: Callable[[Any], str | None]
     extract: Callable[[Any], PageBody]
     page: PageRequest
-    paging: Literal["pages", "cursor"] = "pages"
+    paging: Paging = Paging.PAGES
     params: Mapping[str, str] = field(default_factory=dict)
     cursor_field: str | None = None
     incremental_params: Callable[[datetime], dict[str, str]] | None = None
@@ -112,7 +122,7 @@ class StreamSpec:
 
     def first(self) -> Any:
         """The position of the first page."""
-        return 1 if self.paging == "pages" else None
+        return 1 if self.paging == Paging.PAGES else None
 
 
 #: sends one request through the connection (paced, authenticated) and returns the parsed body
@@ -250,3 +260,57 @@ class StreamStats:
     #: confirmed deletes held for an operator (over the connection's max_delete_share)
     held_deletes: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    # What happens in a run, counted here and nowhere else.
+
+    def request_sent(self) -> None:
+        """One request went out (each attempt counts)."""
+        self.requests += 1
+
+    def throttled(self) -> None:
+        """The vendor answered 429."""
+        self.rate_limited += 1
+
+    def retried(self) -> None:
+        """A request is sent again after a failure that is safe to retry."""
+        self.retries += 1
+
+    def page_read(self, records: int) -> None:
+        """A page of `records` records was read (merged next)."""
+        self.pages += 1
+        self.records += records
+
+    def records_followed(self, records: int) -> None:
+        """The mirror followed `records` records a push wrote to the vendor."""
+        self.records += records
+
+    def merged(self, inserted: int, updated: int, unchanged: int, quarantined: int) -> None:
+        """A page's merge committed: what it wrote, and the records it quarantined."""
+        self.inserted += inserted
+        self.updated += updated
+        self.unchanged += unchanged
+        self.quarantined += quarantined
+
+    def marked_deleted(self, rows: int) -> None:
+        """`rows` mirror rows were marked deleted."""
+        self.deleted += rows
+
+    def deletes_held(self, rows: int) -> None:
+        """`rows` confirmed deletes wait for an operator (over the guard)."""
+        self.held_deletes = rows
+
+    def duplicates_dropped(self, records: int) -> None:
+        """`records` records repeated a key on their page; the newest of each was kept."""
+        self.duplicate_keys += records
+
+    def warn(self, message: str, *, replacing: str | None = None, once: bool = False) -> None:
+        """Add a warning for the run record and the summary; `replacing` one said before (a
+        count that grew), which goes; `once`: not if the run has said it already."""
+        if replacing is not None and replacing in self.warnings:
+            self.warnings.remove(replacing)
+        if not (once and message in self.warnings):
+            self.warnings.append(message)
+
+    def forget_warnings(self, containing: str) -> None:
+        """Drop the warnings that contain `containing` (one about to be said anew)."""
+        self.warnings[:] = [w for w in self.warnings if containing not in w]

@@ -87,9 +87,9 @@ async def _push_connection(
             ):
                 for desired in conn.desired:
                     await _queue_desired(mirror, conn, desired, fence)
-                push_id = await mirror.next_push_id()
+                push_id = await mirror.outbox.next_push_id()
                 pusher = Pusher(mirror, client, fence)
-                while rows := await mirror.claim_outbox(conn.name, push_id, CLAIM_BATCH, fence):
+                while rows := await mirror.outbox.claim(conn.name, push_id, CLAIM_BATCH, fence):
                     await pusher.push(rows)
         except errors.SyncerError as exc:
             result.error = exc.message
@@ -124,7 +124,7 @@ async def _queue_desired(
     """Queue what the desired-state table wants and the mirror does not have yet, in place of
     what an earlier diff of the table left outstanding."""
     diff, key_field = await _desired_diff(mirror, conn, desired)
-    created, updated, replaced = await mirror.enqueue_desired(
+    created, updated, replaced = await mirror.outbox.enqueue_desired(
         conn.name, desired, diff, key_field, fence
     )
     log.info(
@@ -162,7 +162,7 @@ async def _desired_diff(
     # not ensure_stream: a push registers no stream before the vendor has accepted a row of it
     ref = await mirror.find_stream(conn.name, spec.stream)
     view = CONNECTORS[conn.vendor].stream(spec.stream, conn.options).view
-    columns = await mirror.desired_columns(ref, view, desired, spec.fields_at)
+    columns = await mirror.outbox.desired_columns(ref, view, desired, spec.fields_at)
     sql = desired_diff_sql(desired, None if ref is None else ref.table, columns, view)
     return sql, columns.fields[desired.key][0][-1]
 
@@ -174,7 +174,7 @@ async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
         for conn in config.connections:
             for desired in conn.desired:
                 diff, _ = await _desired_diff(mirror, conn, desired)
-                created, updated, samples = await mirror.diff_desired(desired, diff)
+                created, updated, samples = await mirror.outbox.diff_desired(desired, diff)
                 lines.append(
                     {
                         "connection": conn.name,
@@ -187,7 +187,7 @@ async def plan(config: Config, database_url: str) -> list[dict[str, object]]:
                     }
                 )
         connections = {c.name: c for c in config.connections}
-        for row in await mirror.plan_outbox(None):
+        for row in await mirror.outbox.plan(None):
             known = connections.get(row["connection"])
             counts = (
                 await _classify(mirror, known, row["endpoint"], row["operation"])
@@ -218,7 +218,7 @@ async def _classify(
     """Outbox rows of one endpoint and operation as creates, updates, deletes and invalid rows;
     an upsert whose key the mirror holds is an update. None where it cannot be told."""
     connector = CONNECTORS[conn.vendor]
-    payloads = await mirror.outbox_payloads(conn.name, endpoint, operation)
+    payloads = await mirror.outbox.payloads(conn.name, endpoint, operation)
     if connector.push is None:
         return {"invalid": len(payloads)}
     try:
@@ -235,7 +235,7 @@ async def _classify(
         ref = await mirror.find_stream(conn.name, spec.stream)
         keys = {spec.key(p) for p in valid}
         held = (
-            await mirror.records_by_field(ref.table, spec.mirror_key[0], sorted(keys))
+            await mirror.store.records_by_field(ref.table, spec.mirror_key[0], sorted(keys))
             if ref is not None
             else {}
         )

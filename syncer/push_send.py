@@ -16,10 +16,11 @@ import structlog
 
 from syncer import errors, push_order, records
 from syncer.http import VendorClient
-from syncer.mirror import Fence, Mirror, OutboxRow, StreamRef
+from syncer.mirror import Fence, Mirror, OutboxRow, OutboxState, StreamRef
 from syncer.models import PushSpec, StreamStats
 from syncer.push_order import Key
 from syncer.push_read import EndpointRefused, check_whole, landed, read_back, sender
+from syncer.run import RunMode, RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +90,7 @@ class Pusher:
                 except errors.MissingOption as exc:
                     # the connection's configuration, not the rows: nothing of the batch is
                     # sent (a row of the endpoint must not be overtaken by later rows of its key)
-                    await self.mirror.release_outbox(
+                    await self.mirror.outbox.release(
                         [r.id for r in rows], f"not sent: {exc}", self.fence
                     )
                     raise
@@ -100,8 +101,8 @@ class Pusher:
                 good.append(row)
             else:
                 bad.append((row.id, reason))
-        await self.mirror.mark_outbox(
-            [i for i, _ in bad], "invalid", [m for _, m in bad], fence=self.fence
+        await self.mirror.outbox.mark(
+            [i for i, _ in bad], OutboxState.INVALID, [m for _, m in bad], fence=self.fence
         )
         self.tally.invalid += len(bad)
         return specs, good
@@ -118,7 +119,7 @@ class Pusher:
                 self.refused.setdefault(family, exc)
                 log.error("push.endpoint_refused", endpoint=spec.endpoint, error=exc.message)
         why = f"not sent: {self.refused[family].message}"
-        await self.mirror.release_outbox([r.id for r in rows], why, self.fence)
+        await self.mirror.outbox.release([r.id for r in rows], why, self.fence)
 
     async def _send_group(self, spec: PushSpec, rows: list[OutboxRow]) -> None:
         if spec.merge is not None:
@@ -166,7 +167,7 @@ class Pusher:
         ref = await self.mirror.find_stream(self.client.connection.name, spec.stream)
         keys = sorted({spec.key(r.payload) for r in rows})
         current = (
-            await self.mirror.records_by_field(ref.table, spec.mirror_key[0], keys)
+            await self.mirror.store.records_by_field(ref.table, spec.mirror_key[0], keys)
             if ref is not None
             else {}
         )
@@ -208,13 +209,17 @@ class Pusher:
                 # the vendor refuses to show what the rows would join (a parent that is gone)
                 await self._reject(spec, chunk, [exc.message] * len(chunk))
                 return []
-            await self.mirror.set_evidence([r.id for r in fresh], [taken] * len(fresh), self.fence)
+            await self.mirror.outbox.set_evidence(
+                [r.id for r in fresh], [taken] * len(fresh), self.fence
+            )
             chunk = [
                 r if r.evidence is not None else dataclasses.replace(r, evidence=taken)
                 for r in chunk
             ]
         elif fresh:
-            await self.mirror.set_evidence([r.id for r in fresh], [True] * len(fresh), self.fence)
+            await self.mirror.outbox.set_evidence(
+                [r.id for r in fresh], [True] * len(fresh), self.fence
+            )
             chunk = [dataclasses.replace(r, evidence=r.evidence or True) for r in chunk]
         done: Taken = []
         attempts = max(1, self.client.connection.max_attempts)
@@ -236,7 +241,7 @@ class Pusher:
                 if isinstance(exc, errors.RateLimited) or attempt == attempts:
                     raise
                 log.warning("push.ambiguous_failure", error=exc.message, attempt=attempt)
-                self.stats.retries += 1
+                self.stats.retried()
                 await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
                 found = await landed(self.client, spec, chunk, self.stats)
                 done += [(r, found[r.id]) for r in chunk if r.id in found]
@@ -295,7 +300,9 @@ class Pusher:
         """Record rejected rows; a later accepted row of their key will supersede them."""
         if not rows:
             return
-        await self.mirror.mark_outbox([r.id for r in rows], "rejected", messages, fence=self.fence)
+        await self.mirror.outbox.mark(
+            [r.id for r in rows], OutboxState.REJECTED, messages, fence=self.fence
+        )
         for row, message in zip(rows, messages, strict=True):  # each row's id, the vendor's words
             log.warning(
                 "push.row_rejected", outbox_id=row.id, endpoint=spec.endpoint, error=message
@@ -329,7 +336,7 @@ class Pusher:
             for row in sorted(rows, key=lambda r: r.id):
                 gone = self._order.superseded_by(row.id, self._keys[row.id])
                 superseded += [(old, row.id) for old in gone]
-        await self.mirror.accept_outbox([r.id for r in rows], ids, superseded, self.fence)
+        await self.mirror.outbox.accept([r.id for r in rows], ids, superseded, self.fence)
         self.tally.accepted += len(rows)
         self.tally.superseded += len(superseded)
         self.tally.rejected.difference_update(old for old, _ in superseded)
@@ -343,9 +350,9 @@ class Pusher:
         )
         ref = await self.mirror.ensure_stream(conn.name, spec.stream)
         run_id = await run.start(self.mirror, ref)
-        run.stats.records += len(current)
+        run.stats.records_followed(len(current))
         if prepared.rows or prepared.rejected:  # nothing read back (push_read_back = false)
-            await self.mirror.merge_page(
+            await self.mirror.store.merge_page(
                 ref,
                 run_id=run_id,
                 pass_id=None,
@@ -360,13 +367,15 @@ class Pusher:
         if spec.deletes and gone_keys:
             for path in spec.mirror_key:
                 if not path:  # the key is the mirror's own
-                    run.stats.deleted += await self.mirror.delete_keys(
+                    count = await self.mirror.store.delete_keys(
                         ref.table, gone_keys, run_id, self.fence
                     )
+                    run.stats.marked_deleted(count)
                     continue
-                run.stats.deleted += await self.mirror.delete_by_field(
+                count = await self.mirror.store.delete_by_field(
                     ref.table, path, gone_keys, run_id, self.fence
                 )
+                run.stats.marked_deleted(count)
 
 
 @dataclass
@@ -380,9 +389,11 @@ class _MirrorRun:
     async def start(self, mirror: Mirror, ref: StreamRef) -> int:
         async with self._lock:  # chunks sent concurrently settle concurrently
             if self.run_id is None:
-                self.run_id = await mirror.start_run(str(uuid.uuid4()), ref, "push", None, 0)
+                self.run_id = await mirror.store.start_run(
+                    str(uuid.uuid4()), ref, RunMode.PUSH, None, 0
+                )
         return self.run_id
 
     async def finish(self, mirror: Mirror) -> None:
         if self.run_id is not None:
-            await mirror.finish_run(self.run_id, "succeeded", self.stats, None)
+            await mirror.store.finish_run(self.run_id, RunStatus.SUCCEEDED, self.stats, None)

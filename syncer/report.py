@@ -30,8 +30,8 @@ from rich.table import Table
 from rich.text import Text
 
 from syncer import log
-from syncer.engine import StreamResult
 from syncer.models import StreamStats
+from syncer.run import StreamResult
 
 # off a terminal, wide enough not to wrap a table (COLUMNS, when set, wins)
 out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)

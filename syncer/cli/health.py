@@ -43,7 +43,7 @@ def status(
     async def fetch() -> list[dict[str, Any]]:
         await migrate.migrate(url)
         async with Mirror.connect(url, max_size=2) as mirror:
-            return await mirror.recent_runs(limit)
+            return await mirror.store.recent_runs(limit)
 
     runs = run(fetch())
     if as_json:

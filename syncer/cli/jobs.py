@@ -15,7 +15,7 @@ import typer
 from procrastinate import exceptions as procrastinate_errors
 from rich.table import Table
 
-from syncer import engine, errors, jobs, jobs_schema, log, metrics, migrate
+from syncer import errors, jobs, jobs_schema, log, metrics, migrate
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -207,7 +207,7 @@ def backfill(
         queued(run(jobs.queue_streams(url, cfg, [stream], mode, bounds)))
         return
     results = pull(cfg, url, [stream], mode, bounds)
-    raise typer.Exit(int(engine.exit_code(results)))
+    raise typer.Exit(int(errors.worst(r.exit_code for r in results)))
 
 
 @jobs_app.callback()

@@ -158,7 +158,7 @@ def outbox_drop(
     async def drop() -> tuple[list[int], dict[int, str | None]]:
         await migrate.migrate(url)
         async with Mirror.connect(url, max_size=2) as mirror:
-            return await mirror.drop_outbox(ids)
+            return await mirror.outbox.drop(ids)
 
     dropped, kept = run(drop())
     out.print(

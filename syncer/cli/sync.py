@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from syncer import db, engine, jobs, log, migrate, settings
+from syncer import db, engine, errors, jobs, log, migrate, settings
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -19,6 +19,7 @@ from syncer.cli.app import (
     self_command,
 )
 from syncer.report import Bars, out, summary
+from syncer.run import Bounds, StreamResult
 
 
 def sync(
@@ -61,7 +62,7 @@ def sync(
         queued(run(jobs.queue_streams(url, cfg, stream or [], mode)))
         return
     results = pull(cfg, url, stream or (), mode)
-    raise typer.Exit(int(engine.exit_code(results)))
+    raise typer.Exit(int(errors.worst(r.exit_code for r in results)))
 
 
 def pull(
@@ -69,8 +70,8 @@ def pull(
     url: str,
     only: Sequence[str],
     mode: str | None,
-    bounds: engine.Bounds | None = None,
-) -> list[engine.StreamResult]:
+    bounds: Bounds | None = None,
+) -> list[StreamResult]:
     """Run `engine.sync` with progress bars, then print the summary; the results."""
     bars = Bars()
     log.summarised("stream.failed")  # the summary names each failed stream and why

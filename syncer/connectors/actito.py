@@ -17,6 +17,7 @@ from syncer.models import (
     Connector,
     ListField,
     PageBody,
+    Paging,
     Request,
     StreamSpec,
     ViewSpec,
@@ -85,7 +86,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=_field("id"),
             extract=_entities,
             page=_single("/entities/v5/entities"),
-            paging="cursor",
+            paging=Paging.CURSOR,
         )
     if not entity:
         raise errors.ConfigError(f"Actito stream {name!r} needs options.entity in the connection")
@@ -96,7 +97,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=_field("profileId"),
             extract=_listed("profiles"),
             page=_keyset(f"/v5/entities/{entity}/profile-tables/{table}/profiles"),
-            paging="cursor",
+            paging=Paging.CURSOR,
             default_page_size=PAGE_SIZE,
             view=ViewSpec(
                 lists=(ListField("attributes"), ListField("subscriptions", value_key="subscribe"))
@@ -108,7 +109,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=_field("businessKey"),
             extract=_listed("records"),
             page=_keyset(f"/v5/entities/{entity}/custom-tables/{table}/records"),
-            paging="cursor",
+            paging=Paging.CURSOR,
             default_page_size=PAGE_SIZE,
             view=ViewSpec(lists=(ListField("properties"),)),
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from syncer import auth, errors
 from syncer.connectors.ioto_push import item_id, push, store_key
-from syncer.models import Connector, PageBody, Request, StreamSpec
+from syncer.models import Connector, PageBody, Paging, Request, StreamSpec
 
 
 def _find(
@@ -47,7 +47,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=item_id,
             extract=_items,
             page=_find("/tok/device/find", {"accountId": account}),
-            paging="cursor",
+            paging=Paging.CURSOR,
             cursor_field="updated",
         )
     kind, _, model = name.partition(":")
@@ -58,7 +58,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             key=store_key if model == "Store" else item_id,
             extract=_items,
             page=_find("/tok/generic/find", {"_type": model}),
-            paging="cursor",
+            paging=Paging.CURSOR,
             cursor_field="updated",
         )
     raise errors.ConfigError(f"unknown Ioto stream {name!r}; use devices, store or generic:<Model>")

@@ -479,3 +479,24 @@ SELECT path, column_name, column_type FROM syncer.stream_columns WHERE stream_id
 INSERT INTO syncer.stream_columns (stream_id, path, column_name, column_type)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream_id, path) DO UPDATE SET column_type = EXCLUDED.column_type;
+
+-- name: drop_view
+-- the typed view of a mirror table, before it is created again
+DROP VIEW IF EXISTS mirror_view.{table};
+
+-- name: records_named
+-- $1 field path, $2 values: each mirrored record whose field at $1 holds one of $2 (as text),
+-- its data NULL where the mirror marked it deleted
+SELECT _data #>> $1::text[] AS value, _pk,
+    CASE WHEN _deleted_at IS NULL THEN _data END AS data
+FROM mirror.{table} WHERE _data #>> $1::text[] = ANY($2::text[]);
+
+-- name: records_by_field
+-- $1 field path, $2 values: the live mirrored records whose field at $1 holds one of $2
+SELECT _data #>> $1::text[] AS key, _data FROM mirror.{table}
+WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);
+
+-- name: delete_by_field
+-- $1 field path, $2 values, $3 run_id: mark deleted the live records whose field holds a value
+UPDATE mirror.{table} SET _deleted_at = pg_catalog.now(), _run_id = $3
+WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);

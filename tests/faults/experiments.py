@@ -716,7 +716,7 @@ async def _hostile_streams(db_url: str, streams: tuple[str, ...]) -> list[str]:
     async with Mirror.connect(db_url, max_size=2) as mirror:
         refs = [await mirror.ensure_stream("exto", name) for name in streams]
         for ref in refs:
-            await mirror.refresh_view(ref)
+            await mirror.views.refresh(ref)
         again = [await mirror.ensure_stream("exto", name) for name in streams]
     tables = [ref.table for ref in refs]
     problems = _unexpected(before, await _catalog(db_url), set(tables))

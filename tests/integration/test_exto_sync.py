@@ -12,6 +12,7 @@ from syncer import engine, errors
 from syncer.connectors import exto
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
+from syncer.run import StreamResult
 from syncer.sandbox import Sandbox
 from tests.conftest import TOKEN, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
@@ -107,7 +108,7 @@ async def test_without_key_lookup_a_delete_needs_two_complete_passes(
     conn = config.connections[0]
     spec = dataclasses.replace(exto.stream(MASTER, {}), lookup_params=None)
 
-    async def run_once() -> engine.StreamResult:
+    async def run_once() -> StreamResult:
         async with Mirror.connect(db_url) as mirror, VendorClient(conn, exto.connector, TOKEN) as c:
             return await engine.sync_stream(
                 mirror, c, spec, "full", "00000000-0000-0000-0000-000000000000"
@@ -218,7 +219,7 @@ async def test_two_concurrent_runs_exactly_one_proceeds(
     results = await asyncio.gather(engine.sync(config, db_url), engine.sync(config, db_url))
     statuses = sorted(r[0].status for r in results)
     assert statuses == ["already_running", "succeeded"]
-    assert engine.exit_code([r[0] for r in results]) == errors.ExitCode.ALREADY_RUNNING
+    assert errors.worst(r[0].exit_code for r in results) == errors.ExitCode.ALREADY_RUNNING
 
 
 async def test_typed_view_exposes_fields_as_columns(

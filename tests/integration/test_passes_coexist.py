@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from syncer import engine
+from syncer.run import StreamResult
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals
 from tests.integration.test_trust_passes import loaded
@@ -22,7 +23,7 @@ MASTER = "master:LOCATION"
 TABLE = "exto__master_location"
 
 
-async def run(url: str, db_url: str, mode: str) -> engine.StreamResult:
+async def run(url: str, db_url: str, mode: str) -> StreamResult:
     [result] = await engine.sync(exto_config(url, page_size=100, max_attempts=1), db_url, mode=mode)
     return result
 

@@ -186,27 +186,27 @@ async def test_every_function_syncer_calls_is_schema_qualified(
     )
     desired = conn.desired[0]
     ref = await hostile_first.ensure_stream("exto", "master:LOCATION")
-    columns = await hostile_first.desired_columns(ref, spec.view, desired, ("customFields",))
+    columns = await hostile_first.outbox.desired_columns(ref, spec.view, desired, ("customFields",))
     diff = desired_diff_sql(desired, ref.table, columns, spec.view)
-    assert (await hostile_first.diff_desired(desired, diff))[:2] == (0, 5)
+    assert (await hostile_first.outbox.diff_desired(desired, diff))[:2] == (0, 5)
     key_field = columns.fields[desired.key][0][-1]
-    assert await hostile_first.enqueue_desired("exto", desired, diff, key_field) == (0, 5, 0)
-    push_id = await hostile_first.next_push_id()
-    claimed = await hostile_first.claim_outbox("exto", push_id, 10)
-    await hostile_first.release_outbox([claimed[-1].id], "not sent")
-    await hostile_first.mark_outbox([claimed[0].id], "rejected", ["no"], None)
-    await hostile_first.accept_outbox(
+    assert await hostile_first.outbox.enqueue_desired("exto", desired, diff, key_field) == (0, 5, 0)
+    push_id = await hostile_first.outbox.next_push_id()
+    claimed = await hostile_first.outbox.claim("exto", push_id, 10)
+    await hostile_first.outbox.release([claimed[-1].id], "not sent")
+    await hostile_first.outbox.mark([claimed[0].id], "rejected", ["no"], None)
+    await hostile_first.outbox.accept(
         [r.id for r in claimed[1:]], [None] * (len(claimed) - 1), [(claimed[0].id, claimed[1].id)]
     )
-    await hostile_first.set_evidence([claimed[0].id], [{"seen": 1}])
-    assert await hostile_first.plan_outbox(None) == []
-    assert await hostile_first.recent_runs(5)
+    await hostile_first.outbox.set_evidence([claimed[0].id], [{"seen": 1}])
+    assert await hostile_first.outbox.plan(None) == []
+    assert await hostile_first.store.recent_runs(5)
     [runs] = await health.stream_runs(hostile_first, [("exto", "master:LOCATION")])
     assert runs.last_status == "succeeded" and runs.good_run_id == runs.last_run_id
     async with hostile_first.stream_lock("exto", "master:LOCATION") as fence:
-        assert await hostile_first.live_count(ref) > 0
-        await hostile_first.hold_deletes(ref, ["a", "b"], 1, 1, fence)
-        assert await hostile_first.clear_held(ref, fence) == 2
+        assert await hostile_first.store.live_count(ref) > 0
+        await hostile_first.store.hold_deletes(ref, ["a", "b"], 1, 1, fence)
+        assert await hostile_first.store.clear_held(ref, fence) == 2
     assert await planted_calls(db, "hostile") == 0
 
 
@@ -247,8 +247,8 @@ async def test_typed_views_are_right_with_standard_conforming_strings_off(
     prepared = prepare(records, spec.key, None, lenient=False, view=spec.view)
     async with Mirror.connect(db_url, max_size=2) as mirror:
         ref = await mirror.ensure_stream("exto", "master:HOSTILE")
-        run_id = await mirror.start_run(str(uuid.uuid4()), ref, "full", None, 0)
-        await mirror.merge_page(
+        run_id = await mirror.store.start_run(str(uuid.uuid4()), ref, "full", None, 0)
+        await mirror.store.merge_page(
             ref,
             run_id=run_id,
             pass_id=None,
@@ -257,7 +257,7 @@ async def test_typed_views_are_right_with_standard_conforming_strings_off(
             record_keys=False,
             stats=StreamStats(),
         )
-        view = await mirror.refresh_view(ref, spec.view)
+        view = await mirror.views.refresh(ref, spec.view)
     assert await db.fetchval("SELECT to_regclass('public.canary') IS NOT NULL")
     mapping = {
         tuple(r["path"]): r["column_name"]

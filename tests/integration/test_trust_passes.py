@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 
 from syncer import engine, errors
+from syncer.run import StreamResult
 from syncer.sandbox import Sandbox
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
@@ -25,7 +26,7 @@ async def loaded(sandbox: SandboxFactory, db_url: str, **knobs: object) -> tuple
     return url, sb
 
 
-async def full_pass(url: str, db_url: str, **conn: object) -> engine.StreamResult:
+async def full_pass(url: str, db_url: str, **conn: object) -> StreamResult:
     [result] = await engine.sync(exto_config(url, page_size=100, **conn), db_url)
     return result
 

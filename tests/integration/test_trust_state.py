@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from syncer import admin, engine, errors
+from syncer.run import StreamResult
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 from tests.integration.test_trust_passes import loaded
@@ -23,7 +24,7 @@ TABLE = "exto__master_location"
 STREAM = "exto/master:LOCATION"
 
 
-async def sync(url: str, db_url: str, mode: str = "full", **conn: object) -> engine.StreamResult:
+async def sync(url: str, db_url: str, mode: str = "full", **conn: object) -> StreamResult:
     conn.setdefault("page_size", 100)
     [result] = await engine.sync(exto_config(url, **conn), db_url, mode=mode)
     return result
