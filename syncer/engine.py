@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from syncer import budget, deletes, errors, metrics, read
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
 from syncer.log import register_secret

@@ -36,7 +36,7 @@ from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStr
 from procrastinate import exceptions as procrastinate_errors
 
 from syncer import engine, errors, jobs_schema, push
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.run import Bounds
 from syncer.settings import Config
 

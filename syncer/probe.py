@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from syncer import errors, log
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.http import VendorClient
 from syncer.settings import Config, ConnectionConfig
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import structlog
 
 from syncer import budget, errors
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.http import VendorClient
 from syncer.log import register_secret
 from syncer.mirror import Fence, Mirror, desired_diff_sql

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncer import errors, records
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 
 #: bodies smaller than this are decoded in a thread of the calling process
 INLINE_BYTES = 64 * 1024

@@ -1,13 +1,3 @@
-"""The registry of vendors: one line per connector module."""
-
-from __future__ import annotations
-
-from syncer.connectors import actito, exto, ioto, xtrakit
-from syncer.models import Connector
-
-CONNECTORS: dict[str, Connector] = {
-    "exto": exto.connector,
-    "actito": actito.connector,
-    "xtrakit": xtrakit.connector,
-    "ioto": ioto.connector,
-}
+"""The vendors as data: per vendor a module of its streams (`exto.py`, ...) and one of its push
+endpoints (`exto_push.py`, ...); `registry.CONNECTORS` names them. This package's face imports
+nothing, so a connector module may import its siblings without a circle through it."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.records import content_hash
 
 

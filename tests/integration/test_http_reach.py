@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from syncer import errors
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.http import VendorClient
 from syncer.sandbox import SandboxConfig, create_app
 from tests.conftest import TOKEN, exto_config

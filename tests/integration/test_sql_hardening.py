@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from syncer import engine, health, migrate, push, roles
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.http import VendorClient
 from syncer.mirror import Mirror, desired_diff_sql
 from syncer.models import StreamStats

@@ -17,7 +17,7 @@ from aioresponses import aioresponses
 from aioresponses.core import RequestCall
 
 from syncer import errors
-from syncer.connectors import CONNECTORS
+from syncer.connectors.registry import CONNECTORS
 from syncer.http import VendorClient
 from syncer.models import Request
 from syncer.settings import ConnectionConfig
