@@ -26,64 +26,27 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import SimpleNamespace, TracebackType
 from typing import Any, TypeVar, overload
-from urllib.parse import urlsplit
 
 import aiohttp
 import stamina
 import structlog
 
-from syncer import bodies, errors, metrics
+from syncer import answers, bodies, errors, metrics
 from syncer.budget import BudgetStore, SharedBudget, credential_id
 from syncer.models import Connector, Request, StreamStats
 from syncer.pacing import MAX_PAUSE, CredentialGate, RetryBudget, Ticket
-from syncer.records import parse_json
-from syncer.settings import ConnectionConfig, is_loopback
+from syncer.settings import ConnectionConfig
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-RETRIABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 #: a run warning of a stream whose credential was paced down (replaced as the rate moves on)
 RATE_WARNING = "paced down to"
-
-
-async def _parse(body: bytes) -> tuple[Any, bool]:
-    """Default decoding: JSON, on the event loop. Not in a thread: a thread of this process can
-    take the GIL between a request's send stamp and its bytes leaving (workers.decode)."""
-    return parse_json(body)
-
-
-async def _parse_write(body: bytes) -> tuple[Any, bool]:
-    """A write's answer: JSON, or nothing at all (a 204, Exto's empty revoke answer)."""
-    if not body.strip():
-        return None, True
-    return await _parse(body)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 #: one gate per (event loop, vendor, base URL, credential): every client of a credential in
@@ -238,7 +201,7 @@ class VendorClient:
             wait_max=MAX_PAUSE,
             wait_jitter=1.0,
         )
-        default = _parse if request.method == "GET" else _parse_write
+        default = answers.parse if request.method == "GET" else answers.parse_write
         async for attempt in attempts:
             with attempt:
                 if attempt.num > 1:
@@ -363,7 +326,7 @@ class VendorClient:
         status, retry_after, body, media = await self._exchange(
             request, headers, what, StreamStats()
         )
-        parsed, _ = await self._check(status, retry_after, body, what, _parse, media)
+        parsed, _ = await self._check(status, retry_after, body, what, answers.parse, media)
         return parsed
 
     async def _exchange(
@@ -403,7 +366,7 @@ class VendorClient:
             ) from None
         except aiohttp.ClientConnectorError as exc:
             if not self._answered:
-                raise self._unreachable(exc) from None
+                raise answers.unreachable(self.connection, exc) from None
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
         except aiohttp.ClientError as exc:
             raise errors.RetriableVendorError(f"{what}: {type(exc).__name__}: {exc}") from None
@@ -414,24 +377,6 @@ class VendorClient:
             stats.throttled()
         return status, retry_after, body, media
 
-    def _unreachable(self, exc: aiohttp.ClientConnectorError) -> errors.ConfigError:
-        """A host that never answered this client (refused, or a name that does not resolve)
-        is a configuration mistake until proven otherwise: exit 6 at once, never retried. Once
-        it has answered, losing it is weather (retried)."""
-        if isinstance(exc, aiohttp.ClientConnectorDNSError):
-            reason = f"the host name {exc.host!r} does not resolve"
-        else:
-            number = exc.os_error.errno
-            said = os.strerror(number) if number else str(exc.os_error) or "connection failed"
-            reason = f"{exc.host}:{exc.port}: {said.lower()}"
-        hint = ""
-        if is_loopback(urlsplit(self.connection.base_url).hostname or ""):
-            hint = " (the sandbox: make sandbox, or syncer sandbox)"
-        return errors.ConfigError(
-            f"connection {self.connection.name!r} cannot reach {self.connection.base_url} "
-            f"({reason}); check its base_url, or start the server it names{hint}"
-        )
-
     async def _check(
         self,
         status: int,
@@ -441,42 +386,17 @@ class VendorClient:
         decode: Callable[[bytes], Awaitable[T]],
         media: str | None = None,
     ) -> T:
-        """The one place where an HTTP answer becomes a value or a syncer error."""
-        vendor = self.connector.vendor
+        """The one place where an HTTP answer becomes a value or a syncer error (answers.py
+        says what each refusal means)."""
         if 200 <= status < 300:
             try:
                 parsed = await decode(body)
             except ValueError:
                 # an HTML page (maintenance, captive portal, proxy) or a cut body: retried
                 said = bodies.describe(body, media).replace(self._token, "***")
+                vendor = self.connector.vendor
                 raise errors.RetriableVendorError(f"{what}: {vendor} sent {said}") from None
             self.gate.succeeded()
             return parsed
-        summary = self._summary(body)
-        detail = f"HTTP {status}" + (f": {summary}" if summary else "")
-        refuses = self.connector.refuses_credential
-        if status in self.connector.auth_failures and (refuses is None or refuses(status, summary)):
-            raise errors.AuthError(
-                f"{vendor} refused the credential of connection {self.connection.name!r} "
-                f"({detail}) on {what}; check the token in ${self.connection.token_env}"
-            )
-        if status in self.connector.account_failures:
-            raise errors.AuthError(
-                f"{vendor} stopped the account of connection {self.connection.name!r} "
-                f"({detail}) on {what}; this is not retried"
-            )
-        if status == 429:
-            raise errors.RateLimited(
-                f"{what}: {detail}", retry_after=parse_retry_after(retry_after)
-            )
-        if status in RETRIABLE_STATUSES:
-            raise errors.RetriableVendorError(f"{what}: {detail}", status=status)
-        raise errors.FatalVendorError(f"{what}: {detail}", status=status, body=summary)
-
-    def _summary(self, body: bytes) -> str:
-        try:
-            parsed, _ = parse_json(body)
-        except ValueError:
-            text = body[:200].decode("utf-8", "replace").strip()
-            return text.replace(self._token, "***")
-        return self.connector.error_summary(parsed).replace(self._token, "***")[:500]
+        conn, connector = self.connection, self.connector
+        raise answers.refusal(status, retry_after, body, what, conn, connector, self._token)

@@ -13,8 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from syncer import errors
+from syncer.answers import parse_retry_after
 from syncer.connectors import actito, exto
-from syncer.http import CredentialGate, VendorClient, parse_retry_after
+from syncer.http import CredentialGate, VendorClient
 from syncer.models import Request, StreamStats
 from syncer.settings import ConnectionConfig
 
