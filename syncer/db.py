@@ -12,19 +12,23 @@ in its environment (PGPASSWORD), never on its command line, which every local us
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
-from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
-from syncer import errors, log, settings
+from syncer import errors, log
+
+DATABASE_URL_ENV = "SYNCER_DATABASE_URL"
+HOME_ENV = "SYNCER_HOME"
 
 #: query parameters of a Postgres URL that hold a secret (libpq's and asyncpg's names)
 _SECRET_PARAMS = frozenset({"password", "sslpassword"})
 
 
 def _pgdata(configured: Path | None = None) -> Path:
-    return settings.home(configured) / "pgdata"
+    return home(configured) / "pgdata"
 
 
 def embedded_exists(configured: Path | None = None) -> bool:
@@ -39,7 +43,7 @@ def resolve_url(configured_home: Path | None = None, *, create: bool = True) -> 
     an embedded server that does not exist yet is a ConfigError rather than a new, empty
     database: a cron job started in another folder must not sync into a mirror of its own.
     Its passwords become registered secrets, so no log line or error can show them."""
-    url = settings.database_url()
+    url = database_url()
     if url:
         for secret in url_secrets(url):
             log.register_secret(secret)
@@ -49,7 +53,7 @@ def resolve_url(configured_home: Path | None = None, *, create: bool = True) -> 
         raise errors.ConfigError(
             f"no embedded Postgres at {pgdata}, and syncer makes a new one only when run from a "
             f"terminal (an unattended run in another folder would fill a new, empty mirror): "
-            f"set {settings.DATABASE_URL_ENV}, or {settings.HOME_ENV} (or `home` in the "
+            f"set {DATABASE_URL_ENV}, or {HOME_ENV} (or `home` in the "
             "config) to the folder that holds it, or create it once with `syncer db init`"
         )
     try:
@@ -64,7 +68,7 @@ def resolve_url(configured_home: Path | None = None, *, create: bool = True) -> 
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.MirrorError(
             f"cannot start the embedded Postgres under {pgdata}: {exc}; "
-            f"or set {settings.DATABASE_URL_ENV} to use another server"
+            f"or set {DATABASE_URL_ENV} to use another server"
         ) from exc
 
 
@@ -127,14 +131,14 @@ def psql_command(url: str) -> tuple[list[str], dict[str, str]]:
     ):
         # libpq has no environment variable for it: it could only go on the command line
         raise errors.ConfigError(
-            f"{settings.DATABASE_URL_ENV} has an sslpassword, which psql could only take on "
+            f"{DATABASE_URL_ENV} has an sslpassword, which psql could only take on "
             "its command line (visible to every local user); decrypt the key or run psql "
             "yourself with a service file"
         )
     env = dict(os.environ)
     if password is not None:
         env["PGPASSWORD"] = password
-    if settings.database_url():
+    if database_url():
         return ["psql", bare], env
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
@@ -161,3 +165,62 @@ def stop_embedded(configured_home: Path | None = None) -> bool:
 
 def _is_root() -> bool:
     return os.geteuid() == 0
+
+
+def database_url() -> str | None:
+    """The server named by SYNCER_DATABASE_URL, or None for the embedded one.
+
+    A value that is not a Postgres URL is a ConfigError naming the variable (the message never
+    repeats the value: it may hold a password)."""
+    value = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if not value:
+        return None
+    problem = _url_problem(value)
+    if problem:
+        raise errors.ConfigError(
+            f"{DATABASE_URL_ENV} is not a valid Postgres URL ({problem}); use "
+            f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    return value
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a database URL as asyncpg and libpq read it, or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "it cannot be parsed as a URL"
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "it must start with postgresql://"
+    try:
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        return "its ?query is malformed"
+    ports = [value for key, value in query if key == "port"]
+    # userinfo ends at the first @ for asyncpg; the host list is what follows
+    hostlist = parts.netloc.partition("@")[2] if "@" in parts.netloc else parts.netloc
+    for spec in filter(None, hostlist.split(",")):
+        if spec.startswith("["):
+            match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(.*))?", spec)
+            if match is None:
+                return "an IPv6 host must be written [address] or [address]:port"
+            port = match.group(2)
+        else:
+            port = spec.partition(":")[2] if ":" in spec else None
+        if port:
+            ports.append(unquote(port))
+    for port in filter(None, ports):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return f"port {port[:20]!r} is not a number from 1 to 65535"
+    return None
+
+
+def home(configured: Path | None = None) -> Path:
+    """Where syncer keeps local state (the embedded Postgres): $SYNCER_HOME, else the config's
+    `home`, else ./.syncer in the working directory."""
+    chosen = os.environ.get(HOME_ENV, "").strip()
+    if chosen:
+        return Path(chosen).resolve()
+    if configured is not None:
+        return configured.resolve()
+    return Path(".syncer").resolve()

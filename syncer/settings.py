@@ -1,6 +1,7 @@
 """Configuration: a TOML file of connections and streams, secrets from the environment only.
 
-Only this module and `cli.py` read the environment.
+Only this module, `db.py` (which Postgres: SYNCER_DATABASE_URL, SYNCER_HOME) and the CLI read
+the environment.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -34,8 +35,6 @@ from syncer.stream_config import (
     seconds,
 )
 
-DATABASE_URL_ENV = "SYNCER_DATABASE_URL"
-HOME_ENV = "SYNCER_HOME"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _CONNECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -397,62 +396,3 @@ def load_config(path: Path) -> Config:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise errors.ConfigError(f"{path}: {problems}") from None
-
-
-def database_url() -> str | None:
-    """The server named by SYNCER_DATABASE_URL, or None for the embedded one.
-
-    A value that is not a Postgres URL is a ConfigError naming the variable (the message never
-    repeats the value: it may hold a password)."""
-    value = os.environ.get(DATABASE_URL_ENV, "").strip()
-    if not value:
-        return None
-    problem = _url_problem(value)
-    if problem:
-        raise errors.ConfigError(
-            f"{DATABASE_URL_ENV} is not a valid Postgres URL ({problem}); use "
-            f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-        )
-    return value
-
-
-def _url_problem(url: str) -> str | None:
-    """What is wrong with a database URL as asyncpg and libpq read it, or None."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "it cannot be parsed as a URL"
-    if parts.scheme not in ("postgresql", "postgres"):
-        return "it must start with postgresql://"
-    try:
-        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        return "its ?query is malformed"
-    ports = [value for key, value in query if key == "port"]
-    # userinfo ends at the first @ for asyncpg; the host list is what follows
-    hostlist = parts.netloc.partition("@")[2] if "@" in parts.netloc else parts.netloc
-    for spec in filter(None, hostlist.split(",")):
-        if spec.startswith("["):
-            match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(.*))?", spec)
-            if match is None:
-                return "an IPv6 host must be written [address] or [address]:port"
-            port = match.group(2)
-        else:
-            port = spec.partition(":")[2] if ":" in spec else None
-        if port:
-            ports.append(unquote(port))
-    for port in filter(None, ports):
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            return f"port {port[:20]!r} is not a number from 1 to 65535"
-    return None
-
-
-def home(configured: Path | None = None) -> Path:
-    """Where syncer keeps local state (the embedded Postgres): $SYNCER_HOME, else the config's
-    `home`, else ./.syncer in the working directory."""
-    chosen = os.environ.get(HOME_ENV, "").strip()
-    if chosen:
-        return Path(chosen).resolve()
-    if configured is not None:
-        return configured.resolve()
-    return Path(".syncer").resolve()

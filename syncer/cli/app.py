@@ -161,10 +161,10 @@ def database(cfg: settings.Config | None = None) -> str:
     try:
         chosen = cfg or env_config()
         configured = chosen.home if chosen else None
-        if settings.database_url() is None and not db.embedded_exists(configured):
+        if db.database_url() is None and not db.embedded_exists(configured):
             if not err.is_terminal:
                 return db.resolve_url(configured, create=False)  # the error says what to do
-            where = settings.home(configured) / "pgdata"
+            where = db.home(configured) / "pgdata"
             err.print(
                 f"creating an embedded Postgres at {where} (SYNCER_DATABASE_URL is not set; "
                 "SYNCER_HOME, or `home` in the config, chooses the folder)",

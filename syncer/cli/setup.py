@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from syncer import db, errors, log, migrate, roles, settings
+from syncer import db, errors, log, migrate, roles
 from syncer.cli.app import (
     database,
     env_config,
@@ -117,13 +117,13 @@ def db_init(
     """
     cfg = load(config) if config else None
     configured = cfg.home if cfg else None
-    if settings.database_url() is not None:
+    if db.database_url() is not None:
         say("SYNCER_DATABASE_URL is set: syncer uses that server, not an embedded one")
         url = database(cfg)
     else:
         existed = db.embedded_exists(configured)
         url = _run_db(lambda: db.resolve_url(configured))
-        where = settings.home(configured) / "pgdata"
+        where = db.home(configured) / "pgdata"
         out.print(f"embedded Postgres {'at' if existed else 'created at'} {where}", highlight=False)
     applied = run(migrate.migrate(url))
     out.print(f"applied {len(applied)} migration(s)", highlight=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from syncer import db, errors, log, settings
+from syncer import db, errors, log
 from syncer.auth import TokenExchange
 from syncer.settings import is_loopback, load_config
 
@@ -53,7 +53,7 @@ def test_every_form_of_the_password_is_a_secret() -> None:
 def test_psql_gets_the_password_in_its_environment_never_on_argv(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(settings.DATABASE_URL_ENV, f"postgresql://u@127.0.0.1/m?password={PASSWORD}")
+    monkeypatch.setenv(db.DATABASE_URL_ENV, f"postgresql://u@127.0.0.1/m?password={PASSWORD}")
     argv, environment = db.psql_command(db.resolve_url())
     assert argv == ["psql", "postgresql://u@127.0.0.1/m"]
     assert environment["PGPASSWORD"] == PASSWORD
@@ -63,7 +63,7 @@ def test_psql_gets_the_password_in_its_environment_never_on_argv(
 def test_psql_refuses_an_sslpassword_it_could_only_put_on_argv(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(settings.DATABASE_URL_ENV, f"postgresql://u@h/m?sslpassword={PASSWORD}")
+    monkeypatch.setenv(db.DATABASE_URL_ENV, f"postgresql://u@h/m?sslpassword={PASSWORD}")
     with pytest.raises(errors.ConfigError, match="sslpassword") as caught:
         db.psql_command(db.resolve_url())
     assert PASSWORD not in caught.value.message
@@ -86,11 +86,11 @@ def test_psql_refuses_an_sslpassword_it_could_only_put_on_argv(
 def test_a_malformed_database_url_names_the_variable_and_never_its_value(
     monkeypatch: pytest.MonkeyPatch, value: str, problem: str
 ) -> None:
-    monkeypatch.setenv(settings.DATABASE_URL_ENV, value)
+    monkeypatch.setenv(db.DATABASE_URL_ENV, value)
     with pytest.raises(errors.ConfigError) as caught:
-        settings.database_url()
+        db.database_url()
     message = caught.value.message
-    assert settings.DATABASE_URL_ENV in message and problem in message
+    assert db.DATABASE_URL_ENV in message and problem in message
     assert PASSWORD not in message and caught.value.exit_code == 6
 
 
@@ -104,8 +104,8 @@ def test_a_malformed_database_url_names_the_variable_and_never_its_value(
     ],
 )
 def test_good_database_urls_pass(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setenv(settings.DATABASE_URL_ENV, value)
-    assert settings.database_url() == value
+    monkeypatch.setenv(db.DATABASE_URL_ENV, value)
+    assert db.database_url() == value
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from syncer import errors, settings
+from syncer import db, errors, settings
 
 
 def test_home_is_relative_to_the_config_file_and_syncer_home_wins(
@@ -21,13 +21,13 @@ def test_home_is_relative_to_the_config_file_and_syncer_home_wins(
     )
     cfg = settings.load_config(path)
     assert cfg.home == (tmp_path / "state").resolve()
-    monkeypatch.delenv(settings.HOME_ENV, raising=False)
-    assert settings.home(cfg.home) == (tmp_path / "state").resolve()
-    monkeypatch.setenv(settings.HOME_ENV, str(tmp_path / "other"))
-    assert settings.home(cfg.home) == (tmp_path / "other").resolve()
-    monkeypatch.delenv(settings.HOME_ENV)
+    monkeypatch.delenv(db.HOME_ENV, raising=False)
+    assert db.home(cfg.home) == (tmp_path / "state").resolve()
+    monkeypatch.setenv(db.HOME_ENV, str(tmp_path / "other"))
+    assert db.home(cfg.home) == (tmp_path / "other").resolve()
+    monkeypatch.delenv(db.HOME_ENV)
     monkeypatch.chdir(tmp_path)
-    assert settings.home(None) == (tmp_path / ".syncer").resolve()
+    assert db.home(None) == (tmp_path / ".syncer").resolve()
 
 
 def _connection(**extra: object) -> dict[str, object]:
