@@ -235,7 +235,7 @@ async def _classify(
         ref = await mirror.find_stream(conn.name, spec.stream)
         keys = {spec.key(p) for p in valid}
         held = (
-            await mirror.store.records_by_field(ref.table, spec.mirror_key[0], sorted(keys))
+            await mirror.follow.records_by_field(ref.table, spec.mirror_key[0], sorted(keys))
             if ref is not None
             else {}
         )

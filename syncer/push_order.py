@@ -141,7 +141,7 @@ async def keys_of(
         ref = await mirror.find_stream(connection, stream)
         if ref is None:
             continue
-        found = await mirror.store.records_named(ref.table, path, sorted(values))
+        found = await mirror.follow.records_named(ref.table, path, sorted(values))
         for value, held in found.items():
             places[(stream, (path, value))] = set(held)
             if any(r is not None and not gone.get(stream, _never)(r) for r in held.values()):

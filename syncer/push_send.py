@@ -167,7 +167,7 @@ class Pusher:
         ref = await self.mirror.find_stream(self.client.connection.name, spec.stream)
         keys = sorted({spec.key(r.payload) for r in rows})
         current = (
-            await self.mirror.store.records_by_field(ref.table, spec.mirror_key[0], keys)
+            await self.mirror.follow.records_by_field(ref.table, spec.mirror_key[0], keys)
             if ref is not None
             else {}
         )
@@ -367,12 +367,12 @@ class Pusher:
         if spec.deletes and gone_keys:
             for path in spec.mirror_key:
                 if not path:  # the key is the mirror's own
-                    count = await self.mirror.store.delete_keys(
+                    count = await self.mirror.follow.delete_keys(
                         ref.table, gone_keys, run_id, self.fence
                     )
                     run.stats.marked_deleted(count)
                     continue
-                count = await self.mirror.store.delete_by_field(
+                count = await self.mirror.follow.delete_by_field(
                     ref.table, path, gone_keys, run_id, self.fence
                 )
                 run.stats.marked_deleted(count)

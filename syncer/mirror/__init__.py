@@ -1,7 +1,8 @@
 """The only place SQL runs. `async with Mirror.connect(url) as mirror`: the base (the pool,
 locks and fences, stream registration: base.py) with three parts sharing its pool:
 `mirror.store` (passes, runs, merges, checkpoints, deletes: store.py), `mirror.views` (typed
-views: views.py) and `mirror.outbox` (the outbox and desired-state diffs: outbox.py).
+views: views.py), `mirror.outbox` (the outbox and desired-state diffs: outbox.py) and
+`mirror.follow` (the mirrored records a push reads and follows: follow.py).
 asyncpg errors become MirrorError (or ConfigError) in base.translate_errors and nowhere else.
 """
 
@@ -26,6 +27,7 @@ from syncer.mirror.base import (
     table_name,
     translate_errors,
 )
+from syncer.mirror.follow import Follow
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
 from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
 from syncer.mirror.views import (
@@ -65,13 +67,15 @@ __all__ = [
 
 
 class Mirror(Database):
-    """The mirror database and its parts: `mirror.store`, `mirror.views`, `mirror.outbox`."""
+    """The mirror database and its parts: `mirror.store`, `mirror.views`, `mirror.outbox`,
+    `mirror.follow`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool)
         self.store = Store(self)
         self.views = Views(self)
         self.outbox = Outbox(self, self.views)
+        self.follow = Follow(self)
 
     @classmethod
     @contextlib.asynccontextmanager
