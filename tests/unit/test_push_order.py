@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from syncer.connectors import actito_push
-from syncer.push_order import Key, Superseding, key_of, waves
+from syncer.push.order import Key, Superseding, key_of, waves
 
 SERIAL = ("customFields", "serial_number")
 REF = ("refId",)

@@ -14,12 +14,13 @@ from typing import Any
 
 import structlog
 
-from syncer import errors, push_order, records
+from syncer import errors, records
 from syncer.http import VendorClient
 from syncer.mirror import Fence, Mirror, OutboxRow, OutboxState, StreamRef
 from syncer.models import PushSpec, StreamStats
-from syncer.push_order import Key
-from syncer.push_read import EndpointRefused, check_whole, landed, read_back, sender
+from syncer.push import order as push_order
+from syncer.push.order import Key
+from syncer.push.settle import EndpointRefused, check_whole, landed, read_back, sender
 from syncer.run import RunMode, RunStatus
 
 log = structlog.get_logger(__name__)
