@@ -125,15 +125,8 @@ async def _lookup(ctx: RunContext, run_id: int, pass_id: int, keys: list[str]) -
         log.warning("deletes.lookup_ignored_filter", returned=page.item_count)
         return None
     if rows:
-        await ctx.mirror.store.merge_page(
-            ctx.ref,
-            run_id=run_id,
-            pass_id=pass_id,
-            page=None,
-            prepared=prepared,
-            record_keys=False,
-            stats=ctx.stats,
-            fence=ctx.fence,
+        await ctx.mirror.store.merge_records(
+            ctx.ref, prepared, run_id=run_id, pass_id=pass_id, stats=ctx.stats, fence=ctx.fence
         )
     return found
 
@@ -177,14 +170,7 @@ async def _lookup_each(
     held = [r for found in answers if found for r in found]
     if held:
         prepared = records.prepare(held, spec.key, spec.cursor_field, lenient=False, view=spec.view)
-        await ctx.mirror.store.merge_page(
-            ctx.ref,
-            run_id=run_id,
-            pass_id=pass_id,
-            page=None,
-            prepared=prepared,
-            record_keys=False,
-            stats=ctx.stats,
-            fence=ctx.fence,
+        await ctx.mirror.store.merge_records(
+            ctx.ref, prepared, run_id=run_id, pass_id=pass_id, stats=ctx.stats, fence=ctx.fence
         )
     return absent, unknown

@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 
 from syncer import errors, jobs_schema
-from syncer.mirror import REFUSALS, connect_one, refused
+from syncer.mirror import connect_one, translate_errors
 
 log = structlog.get_logger(__name__)
 
@@ -58,16 +58,8 @@ def discover(directory: Path | None = None) -> list[Migration]:
 async def migrate(url: str, directory: Path | None = None) -> list[str]:
     """Apply every pending migration; return the versions applied now."""
     applied_now: list[str] = []
-    try:
+    with translate_errors("connecting to migrate"):
         conn = await connect_one(url)
-    except asyncpg.ClientConfigurationError as exc:
-        raise errors.ConfigError(
-            f"the database URL is not usable ({exc}); check SYNCER_DATABASE_URL"
-        ) from None
-    except REFUSALS as exc:
-        raise refused(exc) from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise errors.MirrorError(f"cannot connect to Postgres to migrate: {exc}") from exc
     try:
         await conn.execute(
             "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))", _LOCK

@@ -245,6 +245,29 @@ class Store(Part):
         stats.merged(inserted, updated, unchanged, len(rejected))
         return MergeResult(inserted, updated, unchanged, len(new_fields))
 
+    async def merge_records(
+        self,
+        ref: StreamRef,
+        prepared: Prepared,
+        *,
+        run_id: int,
+        pass_id: int | None,
+        stats: StreamStats,
+        fence: Fence | None,
+    ) -> MergeResult:
+        """Merge records read outside a pass's pages (a re-read by key, a push's read-back):
+        no page, no checkpoint, no pass keys."""
+        return await self.merge_page(
+            ref,
+            run_id=run_id,
+            pass_id=pass_id,
+            page=None,
+            prepared=prepared,
+            record_keys=False,
+            stats=stats,
+            fence=fence,
+        )
+
     async def _known_fields(self, ref: StreamRef) -> set[Field]:
         if ref.stream_id not in self._fields:
             with translate_errors("reading the stream's fields"):

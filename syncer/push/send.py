@@ -353,15 +353,8 @@ class Pusher:
         run_id = await run.start(self.mirror, ref)
         run.stats.records_followed(len(current))
         if prepared.rows or prepared.rejected:  # nothing read back (push_read_back = false)
-            await self.mirror.store.merge_page(
-                ref,
-                run_id=run_id,
-                pass_id=None,
-                page=None,
-                prepared=prepared,
-                record_keys=False,
-                stats=run.stats,
-                fence=self.fence,
+            await self.mirror.store.merge_records(
+                ref, prepared, run_id=run_id, pass_id=None, stats=run.stats, fence=self.fence
             )
         # an accepted delete is gone unless the read-back still found it (a soft delete)
         gone_keys = sorted({k for k in keys if k not in current})
