@@ -60,3 +60,10 @@ def whole_request(kind: str = "", name: str = "") -> Callable[[int | None, str],
         return None
 
     return check
+
+
+def delete_refused(body: Any) -> str | None:
+    """A delete's 2xx answer that still refuses it (`success: false`): why; else None."""
+    if isinstance(body, dict) and body.get("success") is False:
+        return f"Exto refused the delete: {body.get('message') or 'success: false'}"
+    return None

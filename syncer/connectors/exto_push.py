@@ -262,11 +262,6 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
             (("refId",), number),
         ]
 
-    def refused(body: Any) -> str | None:
-        if isinstance(body, dict) and body.get("success") is False:
-            return f"Exto refused the delete: {body.get('message') or 'success: false'}"
-        return None
-
     return PushSpec(
         endpoint=endpoint,
         operation=operation,
@@ -279,7 +274,7 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         identify=identify,
         stream=endpoint,
         group=lambda row: "refId" if "refId" in row else "recordNumber",
-        refused=refused,
+        refused=answers.delete_refused,
         done_statuses=frozenset({404}),
         deletes=True,
         mirror_key=(("refId",), ("recordNumber",), ("customFields", "recordNumber")),

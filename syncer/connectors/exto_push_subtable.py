@@ -171,11 +171,6 @@ def delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         body = [{"recordNumber": r["recordNumber"]} for r in rows]
         return Request(sub.path, sub.params(sub.parent_of(rows[0])), method="DELETE", json=body)
 
-    def refused(body: Any) -> str | None:
-        if isinstance(body, dict) and body.get("success") is False:
-            return f"Exto refused the delete: {body.get('message') or 'success: false'}"
-        return None
-
     return PushSpec(
         endpoint=endpoint,
         operation=operation,
@@ -188,7 +183,7 @@ def delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         identify=lambda record: (answers.text(record.get("recordNumber")), None),
         stream=endpoint if sub.parent else None,
         group=sub.parent_of,
-        refused=refused,
+        refused=answers.delete_refused,
         done_statuses=frozenset({404}),
         deletes=True,
         mirror_key=(("recordNumber",),),
