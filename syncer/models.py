@@ -133,52 +133,67 @@ Name = tuple[tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
-class PushSpec:
-    """One way of writing to a vendor, declared as data: how rows become chunked requests.
+class Answer:
+    """How to read the vendor's answer to a write."""
 
-    `invalid(row)` says why a row cannot be sent (None when it can); `key(row)` is the row's
-    natural key at the vendor (the unique field of an upsert, the refId of a delete);
-    `acknowledged(body, n)` says whether the answer accounts for all n rows sent; `lookup(keys)`
-    re-reads rows by key so the outcome of an ambiguous answer is decided from the vendor's
-    own state. `names(row)` and `family` say which rows are about the same record, so that a
-    key's rows reach the vendor in outbox order (docs/push.md "Order, keys and supersession").
-    """
-
-    endpoint: str
-    operation: str
-    max_chunk: int
-    request: Callable[[list[dict[str, Any]]], Request]
-    invalid: Callable[[Any], str | None]
-    key: Callable[[dict[str, Any]], str]
+    #: (answer, rows sent) -> whether the answer accounts for every row sent
     acknowledged: Callable[[Any, int], bool]
-    #: re-read rows by key; None: the vendor has no lookup (the answer alone decides)
-    lookup: Callable[[Sequence[str]], Request] | None = None
-    #: the record a lookup returns -> (its natural key, the vendor's id)
-    identify: Callable[[dict[str, Any]], tuple[str | None, str | None]] = lambda r: (None, None)
-    #: the pulled stream whose mirror a push refreshes (None: no mirror follows this endpoint)
-    stream: str | None = None
-    #: re-sending an acknowledged row is harmless (an upsert by key); False for appends and
-    #: creates: an ambiguous failure is never retried blindly, `landed` decides first
-    idempotent: bool = True
-    #: where pushed fields sit in the pulled record (Exto: under customFields)
-    fields_at: tuple[str, ...] = ()
-    #: requests in flight at once for this endpoint (vendors that take one record per call)
-    fan_out: int = 1
     #: the records an answer carries (Ioto's create returns the stored item): when given,
     #: they are the vendor's state and no read-back is needed
     returned: Callable[[Any], list[dict[str, Any]]] | None = None
     #: the vendor ids of the rows sent, in their order (an append's insertedIds; our reading)
     positional_ids: Callable[[Any], list[str]] | None = None
-    #: keys per read-back request
-    lookup_batch: int = 1000
-    #: the records a read-back answer holds (default: the pulled stream's own extraction)
-    found: Callable[[Any], list[dict[str, Any]]] | None = None
-    #: rows of one request share what this returns (a sub-table's parent, a workflow action)
-    group: Callable[[dict[str, Any]], str] | None = None
     #: a 2xx answer that still refuses the whole request (Exto's `success: false`): why
     refused: Callable[[Any], str | None] | None = None
     #: statuses that mean there was nothing left to do (a delete of rows already gone)
     done_statuses: frozenset[int] = frozenset()
+    #: (status, the vendor's error text) -> why the vendor refused the request as a whole (an
+    #: unknown master, a path that does not exist), or None when its answer is about the rows
+    whole_request: Callable[[int | None, str], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """How to read rows back by key, so an ambiguous answer is decided from the vendor's own
+    state (and vendor ids and the mirror are refreshed)."""
+
+    #: re-read rows by key; None: the vendor has no lookup (the answer alone decides)
+    lookup: Callable[[Sequence[str]], Request] | None = None
+    #: the record a lookup returns -> (its natural key, the vendor's id)
+    identify: Callable[[dict[str, Any]], tuple[str | None, str | None]] = lambda r: (None, None)
+    #: keys per read-back request
+    lookup_batch: int = 1000
+    #: the records a read-back answer holds (default: the pulled stream's own extraction)
+    found: Callable[[Any], list[dict[str, Any]]] | None = None
+    #: (row, the vendor's record a read-back found for its key) -> whether the record shows
+    #: the row applied; None: finding the key is enough. An update of a record that is gone
+    #: (still listed, soft-deleted) finds the key but did not land
+    holds: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Unapplied:
+    """A write that is not idempotent (an append, a create): an ambiguous failure is never
+    resent blindly; what landed is decided first."""
+
+    #: evidence taken before a row is first sent (stored with the row)
+    evidence: Callable[[Sender, list[dict[str, Any]]], Awaitable[Any]] | None = None
+    #: for each row, the vendor's record if the row already landed (given the rows and the
+    #: evidence stored with each), else None
+    landed: (
+        Callable[[Sender, list[dict[str, Any]], list[Any]], Awaitable[list[dict[str, Any] | None]]]
+        | None
+    ) = None
+
+
+@dataclass(frozen=True)
+class Follow:
+    """How the mirror follows accepted writes."""
+
+    #: the pulled stream whose mirror a push refreshes (None: no mirror follows this endpoint)
+    stream: str | None = None
+    #: where pushed fields sit in the pulled record (Exto: under customFields)
+    fields_at: tuple[str, ...] = ()
     #: accepted rows whose key a read-back no longer finds are deleted from the mirror
     deletes: bool = False
     #: the mirrored record's fields (paths) that may hold the key: deletes mark those rows
@@ -187,33 +202,97 @@ class PushSpec:
     mirror_key: tuple[tuple[str, ...], ...] = ()
     #: emulated upserts: (payload, mirrored record or None) -> the payload to send
     merge: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None
-    #: non-idempotent writes: evidence taken before a row is first sent (stored with the row)
-    evidence: Callable[[Sender, list[dict[str, Any]]], Awaitable[Any]] | None = None
-    #: non-idempotent writes: for each row, the vendor's record if the row already landed
-    #: (given the rows and the evidence stored with each), else None
-    landed: (
-        Callable[[Sender, list[dict[str, Any]], list[Any]], Awaitable[list[dict[str, Any] | None]]]
-        | None
-    ) = None
+    #: a mirrored record the vendor still lists but no write reaches (Exto's soft delete): a
+    #: name that leads only to such records does not place its row on a record
+    gone: Callable[[dict[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """Which rows are about the same record, so a key's rows reach the vendor in outbox order
+    (docs/push.md "Order, keys and supersession")."""
+
     #: the names a row gives its record, each (its path in the mirrored record, its value as
     #: text), the way the row names it first; a path () is a name the mirror cannot look up.
     #: None: the row's `key`, unplaced
     names: Callable[[dict[str, Any]], list[Name]] | None = None
     #: endpoints whose rows may name the same records share a family (default: the endpoint)
     family: str | None = None
-    #: a mirrored record the vendor still lists but no write reaches (Exto's soft delete): a
-    #: name that leads only to such records does not place its row on a record
-    gone: Callable[[dict[str, Any]], bool] | None = None
     #: a later accepted row of the same key supersedes an earlier rejected one (False for
     #: appends: a second row adds to the first rather than replacing it)
     supersedes: bool = True
-    #: (row, the vendor's record a read-back found for its key) -> whether the record shows
-    #: the row applied; None: finding the key is enough. An update of a record that is gone
-    #: (still listed, soft-deleted) finds the key but did not land
-    holds: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
-    #: (status, the vendor's error text) -> why the vendor refused the request as a whole (an
-    #: unknown master, a path that does not exist), or None when its answer is about the rows
-    whole_request: Callable[[int | None, str], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class PushSpec:
+    """One way of writing to a vendor, declared as data: how rows become chunked requests,
+    then one small record per question the push asks: how to read the answer (`answer`), how
+    to read rows back (`read_back`), what to do for writes that are not idempotent
+    (`unapplied`: None for idempotent ones), how the mirror follows (`follow`), which rows are
+    about the same record (`order`).
+
+    `invalid(row)` says why a row cannot be sent (None when it can); `key(row)` is the row's
+    natural key at the vendor (the unique field of an upsert, the refId of a delete).
+    """
+
+    endpoint: str
+    operation: str
+    max_chunk: int
+    request: Callable[[list[dict[str, Any]]], Request]
+    invalid: Callable[[Any], str | None]
+    key: Callable[[dict[str, Any]], str]
+    answer: Answer
+    read_back: ReadBack = ReadBack()
+    unapplied: Unapplied | None = None
+    follow: Follow = Follow()
+    order: Order = Order()
+    #: requests in flight at once for this endpoint (vendors that take one record per call)
+    fan_out: int = 1
+    #: rows of one request share what this returns (a sub-table's parent, a workflow action)
+    group: Callable[[dict[str, Any]], str] | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """Re-sending an acknowledged row is harmless (an upsert by key); not for appends and
+        creates, whose ambiguous failures `unapplied` settles first."""
+        return self.unapplied is None
+
+
+#: which record each flat setting of `spec` belongs to
+_RECORDS: dict[str, tuple[str, type]] = {
+    **dict.fromkeys(
+        ("acknowledged", "returned", "positional_ids", "refused", "done_statuses", "whole_request"),
+        ("answer", Answer),
+    ),
+    **dict.fromkeys(
+        ("lookup", "identify", "lookup_batch", "found", "holds"), ("read_back", ReadBack)
+    ),
+    **dict.fromkeys(("evidence", "landed"), ("unapplied", Unapplied)),
+    **dict.fromkeys(
+        ("stream", "fields_at", "deletes", "mirror_key", "merge", "gone"), ("follow", Follow)
+    ),
+    **dict.fromkeys(("names", "family", "supersedes"), ("order", Order)),
+}
+
+
+def push_spec(*, idempotent: bool = True, **settings: Any) -> PushSpec:
+    """A PushSpec from flat settings, each put in its record: for connectors whose endpoints
+    share defaults and differ in a few settings (a dict of them merged per endpoint)."""
+    grouped: dict[str, dict[str, Any]] = {}
+    direct: dict[str, Any] = {}
+    for name, value in settings.items():
+        if name in _RECORDS:
+            grouped.setdefault(_RECORDS[name][0], {})[name] = value
+        else:
+            direct[name] = value
+    records = {group: cls for group, cls in _RECORDS.values()}
+    built = {group: records[group](**values) for group, values in grouped.items()}
+    if idempotent:
+        if "unapplied" in built:
+            raise ValueError("evidence and landed are for writes that are not idempotent")
+    else:
+        built.setdefault("unapplied", Unapplied())
+    return PushSpec(**direct, **built)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from syncer import errors
-from syncer.models import Name, PushSpec, Request
+from syncer.models import Name, PushSpec, Request, push_spec
 
 
 def _named(items: Any, name: str, key: str = "name", value: str = "value") -> Any:
@@ -108,7 +108,7 @@ class _Table:
             "identify": self.identify,
             "found": lambda body: [body] if isinstance(body, dict) else [],
         }
-        return PushSpec(
+        return push_spec(
             endpoint=self.endpoint,
             operation=operation,
             max_chunk=1,

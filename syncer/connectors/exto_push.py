@@ -26,7 +26,7 @@ from urllib.parse import quote
 from syncer import errors
 from syncer.connectors import exto_answers as answers
 from syncer.connectors import exto_push_subtable, exto_push_users
-from syncer.models import Name, PushSpec, Request
+from syncer.models import Answer, Follow, Name, Order, PushSpec, ReadBack, Request
 
 #: most record ids per workflow action (vendors.md §2.5; rows per write: answers.MAX_ROWS)
 MAX_WORKFLOW_IDS = 100
@@ -151,17 +151,20 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         request=lambda rows: Request(path, params, method="POST", json=rows),
         invalid=invalid,
         key=lambda row: str(row[unique]),
-        acknowledged=answers.counts_add_up,
-        lookup=lookup,
-        identify=identify,
-        stream=endpoint,
-        fields_at=("customFields",),
-        mirror_key=(("customFields", unique),),
-        names=lambda row: [(("customFields", unique), str(row[unique]))],
-        holds=_holds,
-        family=_family(kind, name),
-        gone=_gone,
-        whole_request=answers.whole_request(kind, name),
+        answer=Answer(
+            acknowledged=answers.counts_add_up, whole_request=answers.whole_request(kind, name)
+        ),
+        read_back=ReadBack(lookup=lookup, identify=identify, holds=_holds),
+        follow=Follow(
+            stream=endpoint,
+            fields_at=("customFields",),
+            mirror_key=(("customFields", unique),),
+            gone=_gone,
+        ),
+        order=Order(
+            names=lambda row: [(("customFields", unique), str(row[unique]))],
+            family=_family(kind, name),
+        ),
     )
 
 
@@ -217,16 +220,10 @@ def _update(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         request=lambda rows: Request(path, params, method="PATCH", json=rows),
         invalid=invalid,
         key=lambda row: str(row["refId"]),
-        acknowledged=acknowledged,
-        lookup=lookup,
-        identify=identify,
-        stream=endpoint,
-        mirror_key=(("refId",),),
-        names=names,
-        holds=_holds,
-        family=_family(kind, name),
-        gone=_gone,
-        whole_request=answers.whole_request(kind, name),
+        answer=Answer(acknowledged=acknowledged, whole_request=answers.whole_request(kind, name)),
+        read_back=ReadBack(lookup=lookup, identify=identify, holds=_holds),
+        follow=Follow(stream=endpoint, mirror_key=(("refId",),), gone=_gone),
+        order=Order(names=names, family=_family(kind, name)),
     )
 
 
@@ -269,19 +266,21 @@ def _delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         request=lambda rows: Request(path, params, method="DELETE", json=rows),
         invalid=invalid,
         key=key,
-        acknowledged=lambda body, sent: isinstance(body, dict) and body.get("success") is True,
-        lookup=lookup,
-        identify=identify,
-        stream=endpoint,
         group=lambda row: "refId" if "refId" in row else "recordNumber",
-        refused=answers.delete_refused,
-        done_statuses=frozenset({404}),
-        deletes=True,
-        mirror_key=(("refId",), ("recordNumber",), ("customFields", "recordNumber")),
-        names=names,
-        family=_family(kind, name),
-        gone=_gone,
-        whole_request=answers.whole_request(kind, name),
+        answer=Answer(
+            acknowledged=lambda body, sent: isinstance(body, dict) and body.get("success") is True,
+            refused=answers.delete_refused,
+            done_statuses=frozenset({404}),
+            whole_request=answers.whole_request(kind, name),
+        ),
+        read_back=ReadBack(lookup=lookup, identify=identify),
+        follow=Follow(
+            stream=endpoint,
+            deletes=True,
+            mirror_key=(("refId",), ("recordNumber",), ("customFields", "recordNumber")),
+            gone=_gone,
+        ),
+        order=Order(names=names, family=_family(kind, name)),
     )
 
 
@@ -327,15 +326,17 @@ def _workflow(endpoint: str, action: str, options: Mapping[str, str]) -> PushSpe
         request=request,
         invalid=invalid,
         key=lambda row: str(row["recordId"]),
-        acknowledged=acknowledged,
-        lookup=lookup,
-        identify=lambda record: (answers.record_id(record), answers.record_id(record)),
-        stream=f"module:{module}",
-        lookup_batch=MAX_WORKFLOW_IDS,
         group=lambda row: "\n".join(actor(row)),
-        # an action is about a module record, like that module's upserts, updates and deletes
-        names=lambda row: [(("_id",), str(row["recordId"]))],
-        family=_family("module", module),
-        gone=_gone,
-        whole_request=answers.whole_request("module", module),
+        answer=Answer(
+            acknowledged=acknowledged, whole_request=answers.whole_request("module", module)
+        ),
+        read_back=ReadBack(
+            lookup=lookup,
+            identify=lambda record: (answers.record_id(record), answers.record_id(record)),
+            lookup_batch=MAX_WORKFLOW_IDS,
+        ),
+        follow=Follow(stream=f"module:{module}", gone=_gone),
+        order=Order(
+            names=lambda row: [(("_id",), str(row["recordId"]))], family=_family("module", module)
+        ),
     )

@@ -17,7 +17,7 @@ import orjson
 
 from syncer import errors
 from syncer.connectors import exto_answers as answers
-from syncer.models import PushSpec, Request, Sender
+from syncer.models import Answer, Follow, Order, PushSpec, ReadBack, Request, Sender, Unapplied
 
 
 class _Table:
@@ -130,20 +130,19 @@ def append(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         request=request,
         invalid=invalid,
         key=key,
-        acknowledged=lambda body, sent: (
-            answers.counts_add_up(body, sent)
-            and isinstance(body, dict)
-            and body.get("insertedCount") == sent
-        ),
-        identify=lambda record: (None, answers.record_id(record)),
-        positional_ids=_inserted_ids,
-        idempotent=False,
         group=sub.parent_of,
-        evidence=evidence,
-        landed=landed,
-        supersedes=False,
-        family=sub.family,
-        whole_request=answers.whole_request("module", sub.module),
+        answer=Answer(
+            acknowledged=lambda body, sent: (
+                answers.counts_add_up(body, sent)
+                and isinstance(body, dict)
+                and body.get("insertedCount") == sent
+            ),
+            positional_ids=_inserted_ids,
+            whole_request=answers.whole_request("module", sub.module),
+        ),
+        read_back=ReadBack(identify=lambda record: (None, answers.record_id(record))),
+        unapplied=Unapplied(evidence=evidence, landed=landed),
+        order=Order(supersedes=False, family=sub.family),
     )
 
 
@@ -178,17 +177,20 @@ def delete(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         request=request,
         invalid=invalid,
         key=key,
-        # a 2xx is the documented success; its body is not documented
-        acknowledged=lambda body, sent: True,
-        identify=lambda record: (answers.text(record.get("recordNumber")), None),
-        stream=endpoint if sub.parent else None,
         group=sub.parent_of,
-        refused=answers.delete_refused,
-        done_statuses=frozenset({404}),
-        deletes=True,
-        mirror_key=(("recordNumber",),),
-        family=sub.family,
-        whole_request=answers.whole_request("module", sub.module),
+        answer=Answer(
+            acknowledged=lambda body, sent: True,
+            refused=answers.delete_refused,
+            done_statuses=frozenset({404}),
+            whole_request=answers.whole_request("module", sub.module),
+        ),
+        read_back=ReadBack(
+            identify=lambda record: (answers.text(record.get("recordNumber")), None)
+        ),
+        follow=Follow(
+            stream=endpoint if sub.parent else None, deletes=True, mirror_key=(("recordNumber",),)
+        ),
+        order=Order(family=sub.family),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from syncer.connectors import exto_answers as answers
-from syncer.models import PushSpec, Request
+from syncer.models import Answer, Follow, PushSpec, ReadBack, Request
 
 #: most projects and groups one grant or revoke may name
 MAX_ACCESS = 100
@@ -59,13 +59,14 @@ def _user_spec(
         request=request,
         invalid=checked,
         key=lambda row: _named(row) or "",
-        acknowledged=acknowledged,
-        lookup=lambda keys: Request(BY_USER, {"username": keys[0]}),
-        identify=lambda record: (_user_name(record), _user_name(record)),
-        stream="users",
-        lookup_batch=1,
-        found=found,
-        whole_request=answers.whole_request(),
+        answer=Answer(acknowledged=acknowledged, whole_request=answers.whole_request()),
+        read_back=ReadBack(
+            lookup=lambda keys: Request(BY_USER, {"username": keys[0]}),
+            identify=lambda record: (_user_name(record), _user_name(record)),
+            lookup_batch=1,
+            found=found,
+        ),
+        follow=Follow(stream="users"),
     )
 
 

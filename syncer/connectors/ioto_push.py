@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from syncer import errors
-from syncer.models import PushSpec, Request
+from syncer.models import PushSpec, Request, push_spec
 
 #: fields Ioto maintains itself (vendors.md §5.4): never sent
 _READ_ONLY = ("accountId", "created", "updated")
@@ -123,7 +123,7 @@ def _spec(endpoint: str, operation: str, model: str, **fields: Any) -> PushSpec:
         "identify": identify,
         "returned": lambda body: [body["data"]],
     }
-    return PushSpec(
+    return push_spec(
         endpoint=endpoint,
         operation=operation,
         max_chunk=1,

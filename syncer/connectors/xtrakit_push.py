@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from syncer import errors
-from syncer.models import PushSpec, Request, Sender
+from syncer.models import Answer, Follow, Order, PushSpec, ReadBack, Request, Sender, Unapplied
 
 #: entity -> (list path, add path, edit/delete path prefix, envelope key in `data`,
 #: the field the edit and delete routes take, the fields an add or edit sends)
@@ -190,16 +190,19 @@ def _write(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSpe
         request=request,
         invalid=invalid,
         key=lambda row: str(row[natural]),
-        acknowledged=lambda body, sent: _unwrap(body, envelope) is not None,
-        identify=identify,
-        stream=endpoint,
-        idempotent=False,
-        returned=lambda body: [r] if (r := _unwrap(body, envelope)) is not None else [],
-        mirror_key=((natural,),),
-        merge=merge if operation == "upsert" else None,
-        landed=landed,
-        names=lambda row: [((natural,), str(row[natural]))],
-        whole_request=_whole_request,
+        answer=Answer(
+            acknowledged=lambda body, sent: _unwrap(body, envelope) is not None,
+            returned=lambda body: [r] if (r := _unwrap(body, envelope)) is not None else [],
+            whole_request=_whole_request,
+        ),
+        read_back=ReadBack(identify=identify),
+        unapplied=Unapplied(landed=landed),
+        follow=Follow(
+            stream=endpoint,
+            mirror_key=((natural,),),
+            merge=merge if operation == "upsert" else None,
+        ),
+        order=Order(names=lambda row: [((natural,), str(row[natural]))]),
     )
 
 
@@ -235,12 +238,14 @@ def _delete(endpoint: str) -> PushSpec:
         request=request,
         invalid=invalid,
         key=lambda row: str(row[route_key]),
-        acknowledged=lambda body, sent: True,
-        identify=lambda record: (_text(record.get(route_key)), _text(record.get("id"))),
-        stream=endpoint,
-        done_statuses=frozenset({404}),
-        deletes=True,
-        mirror_key=((route_key,),),
-        names=lambda row: [((route_key,), str(row[route_key]))],
-        whole_request=_whole_request,
+        answer=Answer(
+            acknowledged=lambda body, sent: True,
+            done_statuses=frozenset({404}),
+            whole_request=_whole_request,
+        ),
+        read_back=ReadBack(
+            identify=lambda record: (_text(record.get(route_key)), _text(record.get("id")))
+        ),
+        follow=Follow(stream=endpoint, deletes=True, mirror_key=((route_key,),)),
+        order=Order(names=lambda row: [((route_key,), str(row[route_key]))]),
     )

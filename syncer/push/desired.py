@@ -41,7 +41,7 @@ def _desired_spec(conn: ConnectionConfig, desired: DesiredState) -> PushSpec:
             f"{conn.vendor} takes no pushes; remove [[desired]] of {conn.name}"
         )
     spec = connector.push(desired.endpoint, "upsert", conn.options)
-    if spec.stream is None:
+    if spec.follow.stream is None:
         raise errors.ConfigError(
             f"desired state for {conn.name} {desired.endpoint!r}: syncer does not mirror that "
             "endpoint, so there is nothing to diff against; use the outbox"
@@ -55,11 +55,11 @@ async def _desired_diff(
     """The SQL that diffs a desired-state table against the mirror of its endpoint, and the
     payload field holding the key."""
     spec = _desired_spec(conn, desired)
-    assert spec.stream is not None
+    assert spec.follow.stream is not None
     # not ensure_stream: a push registers no stream before the vendor has accepted a row of it
-    ref = await mirror.find_stream(conn.name, spec.stream)
-    view = CONNECTORS[conn.vendor].stream(spec.stream, conn.options).view
-    columns = await mirror.outbox.desired_columns(ref, view, desired, spec.fields_at)
+    ref = await mirror.find_stream(conn.name, spec.follow.stream)
+    view = CONNECTORS[conn.vendor].stream(spec.follow.stream, conn.options).view
+    columns = await mirror.outbox.desired_columns(ref, view, desired, spec.follow.fields_at)
     sql = desired_diff_sql(desired, None if ref is None else ref.table, columns, view)
     return sql, columns.fields[desired.key][0][-1]
 
@@ -124,15 +124,15 @@ async def _classify(
         return {"invalid": len(payloads)}
     valid = [p for p in payloads if spec.invalid(p) is None]
     counts: dict[str, int | None] = {"invalid": len(payloads) - len(valid)}
-    if spec.deletes:
+    if spec.follow.deletes:
         counts["delete"] = len(valid)
     elif operation == "update":  # an update never creates (Exto PATCH, Actito PUT, Ioto)
         counts["update"] = len(valid)
-    elif spec.stream is not None and spec.mirror_key and operation == "upsert":
-        ref = await mirror.find_stream(conn.name, spec.stream)
+    elif spec.follow.stream is not None and spec.follow.mirror_key and operation == "upsert":
+        ref = await mirror.find_stream(conn.name, spec.follow.stream)
         keys = {spec.key(p) for p in valid}
         held = (
-            await mirror.follow.records_by_field(ref.table, spec.mirror_key[0], sorted(keys))
+            await mirror.follow.records_by_field(ref.table, spec.follow.mirror_key[0], sorted(keys))
             if ref is not None
             else {}
         )

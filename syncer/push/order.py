@@ -129,12 +129,14 @@ async def keys_of(
     gone: dict[str, Callable[[dict[str, Any]], bool]] = {}
     for row in rows:
         spec = specs[(row.endpoint, row.operation)]
-        named[row.id] = spec.names(row.payload) if spec.names else [((), spec.key(row.payload))]
+        named[row.id] = (
+            spec.order.names(row.payload) if spec.order.names else [((), spec.key(row.payload))]
+        )
         for path, value in named[row.id]:
-            if path and spec.stream is not None:
-                wanted.setdefault((spec.stream, path), set()).add(value)
-        if spec.stream is not None and spec.gone is not None:
-            gone[spec.stream] = spec.gone
+            if path and spec.follow.stream is not None:
+                wanted.setdefault((spec.follow.stream, path), set()).add(value)
+        if spec.follow.stream is not None and spec.follow.gone is not None:
+            gone[spec.follow.stream] = spec.follow.gone
     places: dict[tuple[str, Name], set[str]] = {}
     live: set[tuple[str, Name]] = set()
     for (stream, path), values in wanted.items():
@@ -149,10 +151,10 @@ async def keys_of(
     keys: dict[int, Key] = {}
     for row in rows:
         spec = specs[(row.endpoint, row.operation)]
-        stream = spec.stream or ""
+        stream = spec.follow.stream or ""
         mine = {n: places.get((stream, n), set()) for n in named[row.id]}
         alive = {n for n in named[row.id] if (stream, n) in live}
-        family = spec.family or spec.endpoint
+        family = spec.order.family or spec.endpoint
         keys[row.id] = key_of(family, named[row.id], mine, alive)
     return keys
 

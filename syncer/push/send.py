@@ -111,7 +111,7 @@ class Pusher:
     async def _group(self, spec: PushSpec, rows: list[OutboxRow]) -> None:
         """One endpoint and operation's rows of a wave; none are sent once the vendor refused
         their family's requests as a whole (they go back to pending)."""
-        family = spec.family or spec.endpoint
+        family = spec.order.family or spec.endpoint
         if family not in self.refused:
             try:
                 await self._send_group(spec, rows)
@@ -123,7 +123,7 @@ class Pusher:
         await self.mirror.outbox.release([r.id for r in rows], why, self.fence)
 
     async def _send_group(self, spec: PushSpec, rows: list[OutboxRow]) -> None:
-        if spec.merge is not None:
+        if spec.follow.merge is not None:
             rows = await self._merged(spec, rows)
         run = _MirrorRun()
         if not spec.idempotent:
@@ -164,16 +164,22 @@ class Pusher:
         """Emulated upserts: each payload merged with the mirrored record of its key (the vendor
         wants a full replacement, or a create when the key is unknown). Merged wave by wave, so
         a key an earlier wave created is replaced, not created twice."""
-        assert spec.merge is not None and spec.stream is not None and spec.mirror_key
-        ref = await self.mirror.find_stream(self.client.connection.name, spec.stream)
+        assert (
+            spec.follow.merge is not None
+            and spec.follow.stream is not None
+            and spec.follow.mirror_key
+        )
+        ref = await self.mirror.find_stream(self.client.connection.name, spec.follow.stream)
         keys = sorted({spec.key(r.payload) for r in rows})
         current = (
-            await self.mirror.follow.records_by_field(ref.table, spec.mirror_key[0], keys)
+            await self.mirror.follow.records_by_field(ref.table, spec.follow.mirror_key[0], keys)
             if ref is not None
             else {}
         )
         return [
-            dataclasses.replace(r, payload=spec.merge(r.payload, current.get(spec.key(r.payload))))
+            dataclasses.replace(
+                r, payload=spec.follow.merge(r.payload, current.get(spec.key(r.payload)))
+            )
             for r in rows
         ]
 
@@ -191,7 +197,7 @@ class Pusher:
             check_whole(self.client, spec, exc)
             if not isinstance(exc, errors.FatalVendorError):
                 raise
-            if exc.status in spec.done_statuses:
+            if exc.status in spec.answer.done_statuses:
                 return [(row, None) for row in chunk]
             return await self._rejected(spec, chunk, exc.message)
         return await self._answered(spec, chunk, body)
@@ -201,9 +207,10 @@ class Pusher:
         failure (timeout, 5xx, lost connection) is followed by a read-back, and only the rows
         the vendor does not hold are sent again."""
         fresh = [r for r in chunk if r.evidence is None]
-        if fresh and spec.evidence is not None:
+        evidence = spec.unapplied.evidence if spec.unapplied is not None else None
+        if fresh and evidence is not None:
             try:
-                taken = await spec.evidence(
+                taken = await evidence(
                     sender(self.client, spec, self.stats), [r.payload for r in fresh]
                 )
             except errors.FatalVendorError as exc:
@@ -236,7 +243,7 @@ class Pusher:
             except errors.VendorError as exc:
                 check_whole(self.client, spec, exc)
                 if isinstance(exc, errors.FatalVendorError):
-                    if exc.status in spec.done_statuses:
+                    if exc.status in spec.answer.done_statuses:
                         return done + [(row, None) for row in chunk]
                     return done + await self._rejected(spec, chunk, exc.message)
                 if isinstance(exc, errors.RateLimited) or attempt == attempts:
@@ -265,21 +272,23 @@ class Pusher:
     async def _answered(self, spec: PushSpec, chunk: list[OutboxRow], body: Any) -> Taken:
         """A 2xx answer: refused as a whole, accounting for every row, or settled by a
         read-back."""
-        refusal = spec.refused(body) if spec.refused is not None else None
+        refusal = spec.answer.refused(body) if spec.answer.refused is not None else None
         if refusal is not None:
             # a refusal of the whole request (a missing right): bisecting would not change it
             await self._reject(spec, chunk, [refusal] * len(chunk))
             log.warning("push.chunk_refused", rows=len(chunk), error=refusal)
             return []
-        if spec.acknowledged(body, len(chunk)):
-            if spec.positional_ids is not None:
-                ids = spec.positional_ids(body)
+        if spec.answer.acknowledged(body, len(chunk)):
+            if spec.answer.positional_ids is not None:
+                ids = spec.answer.positional_ids(body)
                 if len(ids) == len(chunk):
                     return [(row, {"_id": i}) for row, i in zip(chunk, ids, strict=True)]
-            returned = spec.returned(body) if spec.returned is not None else []
-            by_key = {k: r for r in returned if (k := spec.identify(r)[0]) is not None}
+            returned = spec.answer.returned(body) if spec.answer.returned is not None else []
+            by_key = {k: r for r in returned if (k := spec.read_back.identify(r)[0]) is not None}
             return [(row, by_key.get(spec.key(row.payload))) for row in chunk]
-        if spec.lookup is None and spec.landed is None:
+        if spec.read_back.lookup is None and (
+            spec.unapplied is None or spec.unapplied.landed is None
+        ):
             # nothing to read back: halve until each row's own answer tells (resending is
             # harmless)
             message = "the vendor's answer did not account for this row"
@@ -309,7 +318,7 @@ class Pusher:
                 "push.row_rejected", outbox_id=row.id, endpoint=spec.endpoint, error=message
             )
         self.tally.rejected.update(r.id for r in rows)
-        if spec.supersedes:
+        if spec.order.supersedes:
             for row in rows:
                 self._order.rejected(row.id, self._keys[row.id])
 
@@ -323,17 +332,17 @@ class Pusher:
         conn = self.client.connection
         current = {spec.key(row.payload): rec for row, rec in accepted if rec is not None}
         unknown = [spec.key(row.payload) for row, rec in accepted if rec is None]
-        readable = spec.lookup is not None
-        if unknown and readable and spec.stream is not None and conn.push_read_back:
+        readable = spec.read_back.lookup is not None
+        if unknown and readable and spec.follow.stream is not None and conn.push_read_back:
             current.update(await read_back(self.client, spec, unknown, self.stats))
         rows = [row for row, _ in accepted]
         keys = [spec.key(r.payload) for r in rows]
         ids = [
-            spec.identify(rec)[1] if rec is not None else None
+            spec.read_back.identify(rec)[1] if rec is not None else None
             for rec in (own or current.get(k) for (_, own), k in zip(accepted, keys, strict=True))
         ]
         superseded: list[tuple[int, int]] = []
-        if spec.supersedes:
+        if spec.order.supersedes:
             for row in sorted(rows, key=lambda r: r.id):
                 gone = self._order.superseded_by(row.id, self._keys[row.id])
                 superseded += [(old, row.id) for old in gone]
@@ -343,13 +352,13 @@ class Pusher:
         self.tally.rejected.difference_update(old for old, _ in superseded)
         if superseded:
             log.info("push.superseded", rows=len(superseded))
-        if spec.stream is None:
+        if spec.follow.stream is None:
             return
-        pull = self.client.connector.stream(spec.stream, conn.options)
+        pull = self.client.connector.stream(spec.follow.stream, conn.options)
         prepared = records.prepare(
             list(current.values()), pull.key, pull.cursor_field, lenient=False, view=pull.view
         )
-        ref = await self.mirror.ensure_stream(conn.name, spec.stream)
+        ref = await self.mirror.ensure_stream(conn.name, spec.follow.stream)
         run_id = await run.start(self.mirror, ref)
         run.stats.records_followed(len(current))
         if prepared.rows or prepared.rejected:  # nothing read back (push_read_back = false)
@@ -358,8 +367,8 @@ class Pusher:
             )
         # an accepted delete is gone unless the read-back still found it (a soft delete)
         gone_keys = sorted({k for k in keys if k not in current})
-        if spec.deletes and gone_keys:
-            for path in spec.mirror_key:
+        if spec.follow.deletes and gone_keys:
+            for path in spec.follow.mirror_key:
                 if not path:  # the key is the mirror's own
                     count = await self.mirror.follow.delete_keys(
                         ref.table, gone_keys, run_id, self.fence

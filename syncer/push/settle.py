@@ -30,9 +30,9 @@ class EndpointRefused(errors.ConfigError):
 
 def check_whole(client: VendorClient, spec: PushSpec, exc: errors.VendorError) -> None:
     """Raise EndpointRefused when the vendor's error is about the request itself."""
-    if spec.whole_request is None:
+    if spec.answer.whole_request is None:
         return
-    reason = spec.whole_request(exc.status, exc.body or exc.message)
+    reason = spec.answer.whole_request(exc.status, exc.body or exc.message)
     if reason is None:
         return
     conn = client.connection
@@ -40,7 +40,7 @@ def check_whole(client: VendorClient, spec: PushSpec, exc: errors.VendorError) -
         f"{client.connector.vendor} refused {spec.operation} to {spec.endpoint!r} of connection "
         f"{conn.name!r} as a whole: {reason} ({exc.message}). Its outbox rows stay pending; "
         "fix the endpoint or the connection, then push again",
-        spec.family or spec.endpoint,
+        spec.order.family or spec.endpoint,
     )
 
 
@@ -63,8 +63,9 @@ async def landed(
     client: VendorClient, spec: PushSpec, rows: list[OutboxRow], stats: StreamStats
 ) -> dict[int, dict[str, Any] | None]:
     """The rows the vendor already holds (by outbox id), each with its record where known."""
-    if spec.landed is not None:
-        found = await spec.landed(
+    landed_rows = spec.unapplied.landed if spec.unapplied is not None else None
+    if landed_rows is not None:
+        found = await landed_rows(
             sender(client, spec, stats), [r.payload for r in rows], [r.evidence for r in rows]
         )
         return {r.id: rec for r, rec in zip(rows, found, strict=True) if rec is not None}
@@ -73,7 +74,7 @@ async def landed(
         r.id: by_key[k]
         for r in rows
         if (k := spec.key(r.payload)) in by_key
-        and (spec.holds is None or spec.holds(r.payload, by_key[k]))
+        and (spec.read_back.holds is None or spec.read_back.holds(r.payload, by_key[k]))
     }
 
 
@@ -81,23 +82,25 @@ async def read_back(
     client: VendorClient, spec: PushSpec, keys: Sequence[str], stats: StreamStats
 ) -> dict[str, dict[str, object]]:
     """The vendor's current records for `keys`, by key."""
-    assert spec.stream is not None
-    pull = client.connector.stream(spec.stream, client.connection.options)
-    assert spec.lookup is not None
+    assert spec.follow.stream is not None
+    pull = client.connector.stream(spec.follow.stream, client.connection.options)
+    assert spec.read_back.lookup is not None
     found: dict[str, dict[str, object]] = {}
-    for batch in lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.lookup_batch)):
+    for batch in lookup_batches(sorted(set(keys)), min(LOOKUP_BATCH, spec.read_back.lookup_batch)):
         what = f"read-back of {spec.endpoint}"
         try:
-            body, _ = await client.send(spec.lookup(batch), what=what, stats=stats)
+            body, _ = await client.send(spec.read_back.lookup(batch), what=what, stats=stats)
         except errors.VendorError as exc:
             check_whole(client, spec, exc)
             if exc.status == 404:  # a lookup by key that found nothing
                 continue
             raise
-        records_found = spec.found(body) if spec.found else pull.extract(body).records
+        records_found = (
+            spec.read_back.found(body) if spec.read_back.found else pull.extract(body).records
+        )
         for record in records_found:
             if isinstance(record, dict):
-                key, _ = spec.identify(record)
+                key, _ = spec.read_back.identify(record)
                 if key is not None:
                     found[key] = record
     return found

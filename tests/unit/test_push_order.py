@@ -93,10 +93,10 @@ def test_an_actito_profile_delete_giving_the_unique_value_shares_its_upserts_key
     upsert_row = {"emailAddress": "ann@example.com", "lastName": "A"}
     with_email = {"profileId": 42, "emailAddress": "ann@example.com"}
     alone = {"profileId": 42}
-    assert delete_spec.names is not None and upsert_spec.names is None
+    assert delete_spec.order.names is not None and upsert_spec.order.names is None
     places = {(("profileId",), "42"): {"42"}}
     upsert = key_of("profiles:customers", [((), upsert_spec.key(upsert_row))], {})
-    delete = key_of("profiles:customers", delete_spec.names(with_email), places, places)
-    bare = key_of("profiles:customers", delete_spec.names(alone), places, places)
+    delete = key_of("profiles:customers", delete_spec.order.names(with_email), places, places)
+    bare = key_of("profiles:customers", delete_spec.order.names(alone), places, places)
     assert upsert.same(delete) and not upsert.same(bare)
     assert waves([upsert, delete]) == [0, 1]
