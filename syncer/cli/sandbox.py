@@ -73,14 +73,14 @@ def sandbox(
 
     Example: syncer sandbox --records 300000 --no-limits --port 8765
     """
-    from syncer.sandbox import DEFAULT_TOKEN, SandboxConfig
     from syncer.sandbox.actito import DEFAULT_API_KEY, ActitoConfig
     from syncer.sandbox.app import create_all, serve_app
+    from syncer.sandbox.exto import DEFAULT_TOKEN, ExtoConfig
     from syncer.sandbox.ioto import DEFAULT_TOKEN as IOTO_TOKEN
     from syncer.sandbox.ioto import IotoConfig
     from syncer.sandbox.xtrakit import DEFAULT_KEY, XtraKitConfig
 
-    cfg = SandboxConfig(
+    cfg = ExtoConfig(
         seed=seed,
         master_records=records,
         module_records=module_records,

@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 import pytest
 
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.acceptance.test_cli import env, syncer
 from tests.conftest import TOKEN_ENV, SandboxFactory
 
@@ -48,7 +48,7 @@ async def enqueue(
     )
 
 
-def active_user(sb: Sandbox) -> str:
+def active_user(sb: ExtoSandbox) -> str:
     return str(next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1))
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from syncer.sandbox import actito
 from syncer.sandbox.actito import ActitoConfig
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.acceptance.test_cli import env, syncer
 from tests.acceptance.test_push_crash import active_user, enqueue
 from tests.acceptance.test_workers import start_worker, stop, wait_jobs
@@ -43,7 +43,7 @@ options = {{ "unique:LOCATION" = "serial_number", user_name = "{user}" }}
     return path
 
 
-def data_requests(sb: Sandbox) -> list[int]:
+def data_requests(sb: ExtoSandbox) -> list[int]:
     return [e.status for e in sb.request_log if "/_sandbox" not in e.path]
 
 

@@ -12,7 +12,7 @@ from syncer import engine, errors
 from syncer.connectors import exto
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
-from syncer.sandbox import Sandbox
+from syncer.sandbox.exto import ExtoSandbox
 from tests.conftest import TOKEN, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 
@@ -22,7 +22,7 @@ MASTER = "master:LOCATION"
 TABLE = "exto__master_location"
 
 
-def master_ids_of(sb: Sandbox) -> set[str]:
+def master_ids_of(sb: ExtoSandbox) -> set[str]:
     return {r["_id"] for r in sb.records("master", "LOCATION")}
 
 

@@ -1,6 +1,6 @@
 """A key's outbox rows reach Exto in outbox order, across operations and pushes; a rejected row
 that a later accepted row of its key supersedes is never sent again; a desired-state table
-keeps one outstanding row per key. Sandbox over HTTP, real Postgres."""
+keeps one outstanding row per key. ExtoSandbox over HTTP, real Postgres."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from syncer import engine, push
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 RECORDS = "/data/api/v1/master-record/LOCATION"
 
 
-def config(sb: Sandbox, url: str, **kw: Any) -> Any:
+def config(sb: ExtoSandbox, url: str, **kw: Any) -> Any:
     user = next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1)
     options = {"unique:LOCATION": "serial_number", "user_name": user}
     return exto_config(url, options=options, **kw)
@@ -38,11 +38,11 @@ async def outbox(db: asyncpg.Connection) -> list[tuple[str, int | None]]:
     return [(r["state"], r["superseded_by"]) for r in rows]
 
 
-def writes(sb: Sandbox) -> list[str]:
+def writes(sb: ExtoSandbox) -> list[str]:
     return [e.method for e in sb.request_log if e.path == RECORDS and e.method != "GET"]
 
 
-def record(sb: Sandbox, serial: int) -> dict[str, Any]:
+def record(sb: ExtoSandbox, serial: int) -> dict[str, Any]:
     [found] = [
         r
         for r in sb.records("master")

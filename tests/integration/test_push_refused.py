@@ -16,9 +16,9 @@ from aiohttp import web
 from syncer import errors, push
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig
 from syncer.sandbox.actito import create_app as actito_app
+from syncer.sandbox.exto.state import ExtoSandbox
 from syncer.sandbox.ioto import IotoConfig
 from syncer.sandbox.ioto import create_app as ioto_app
-from syncer.sandbox.state import Sandbox
 from syncer.sandbox.xtrakit import XtraKitConfig
 from syncer.sandbox.xtrakit import create_app as xtrakit_app
 from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config, vendor_config
@@ -51,7 +51,7 @@ async def streams(db: asyncpg.Connection) -> list[str]:
     return [r["stream"] for r in await db.fetch("SELECT stream FROM syncer.streams")]
 
 
-def exto(sb: Sandbox, url: str, **options: str) -> Any:
+def exto(sb: ExtoSandbox, url: str, **options: str) -> Any:
     user = next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1)
     return exto_config(url, options={"user_name": user, **options})
 

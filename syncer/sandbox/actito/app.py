@@ -10,7 +10,7 @@ from syncer.sandbox.actito import control, routes, write_routes
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.middleware import actito_middleware
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
-from syncer.sandbox.ratelimit import Clock
+from syncer.sandbox.common.ratelimit import Clock
 
 
 def create_app(

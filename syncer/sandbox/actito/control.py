@@ -7,8 +7,8 @@ from aiohttp import web
 from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.ledger import ledger_entries
 from syncer.sandbox.actito.state import ACTITO_KEY
-from syncer.sandbox.control_helpers import ControlJson, log_entries
-from syncer.sandbox.wire import json_response
+from syncer.sandbox.common.control import ControlJson, log_entries
+from syncer.sandbox.common.wire import json_response
 
 #: refusals are `ApiError`s, which the Actito middleware writes as Actito error bodies
 JSON = ControlJson(

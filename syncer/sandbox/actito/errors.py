@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from syncer.sandbox.wire import StatusError, json_response
+from syncer.sandbox.common.wire import StatusError, json_response
 
 
 class ApiError(StatusError):

@@ -16,8 +16,8 @@ from aiohttp import web
 from syncer.sandbox.actito import control, routes
 from syncer.sandbox.actito.errors import ApiError, error_response
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
-from syncer.sandbox.state import RequestLogEntry
-from syncer.sandbox.wire import bearer_token
+from syncer.sandbox.common.requestlog import RequestLogEntry
+from syncer.sandbox.common.wire import bearer_token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -21,7 +21,7 @@ from syncer.sandbox.actito.records import Record
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
 from syncer.sandbox.actito.structure import TableInfo
 from syncer.sandbox.actito.tables import Table
-from syncer.sandbox.wire import json_response
+from syncer.sandbox.common.wire import json_response
 
 K = TypeVar("K", int, str)
 _DIGITS = re.compile(r"\d+")

@@ -25,8 +25,8 @@ from syncer.sandbox.actito.limits import CallWindow, LicenceGate
 from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profile_table_info
 from syncer.sandbox.actito.tables import Table
 from syncer.sandbox.actito.tokens import TokenStore
-from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.state import RequestLog, RequestLogEntry
+from syncer.sandbox.common.ratelimit import Clock
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 
 
 class ActitoSandbox(RequestLog):

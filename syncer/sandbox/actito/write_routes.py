@@ -17,7 +17,7 @@ from aiohttp import web
 from syncer.sandbox.actito import routes, writes
 from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
-from syncer.sandbox.wire import json_response
+from syncer.sandbox.common.wire import json_response
 
 
 async def profile_post(request: web.Request) -> web.Response:

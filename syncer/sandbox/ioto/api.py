@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.ioto import writes
 from syncer.sandbox.ioto.errors import IotoError
 from syncer.sandbox.ioto.models import MODELS, Model
@@ -30,7 +31,6 @@ from syncer.sandbox.ioto.paging import (
     read_page,
 )
 from syncer.sandbox.ioto.state import IOTO_KEY, IotoSandbox
-from syncer.sandbox.state import RequestLogEntry
 
 AUTH_FAILED = "Authentication failed"
 

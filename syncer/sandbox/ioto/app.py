@@ -6,10 +6,10 @@ import time
 
 from aiohttp import web
 
+from syncer.sandbox.common.ratelimit import Clock
 from syncer.sandbox.ioto import api, control
 from syncer.sandbox.ioto.config import IotoConfig
 from syncer.sandbox.ioto.state import IOTO_KEY, IotoSandbox
-from syncer.sandbox.ratelimit import Clock
 
 
 def create_app(config: IotoConfig | None = None, clock: Clock = time.monotonic) -> web.Application:

@@ -6,9 +6,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
 from syncer.sandbox.ioto.items import claim_id
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
 
 DEFAULT_TOKEN = "sandbox-ioto-token"
 DEFAULT_ACCOUNT = "01SANDBOXACCOUNT000000000"
@@ -79,7 +79,7 @@ class IotoConfig:
     #: requests admitted in any 1-second window, all tokens together (0 = unlimited)
     throttle_per_second: int = 0
     #: how the throttle counts: "sliding", "fixed" or "token_bucket" (`limiter_burst` tokens),
-    #: enforcing `limit_factor` of `throttle_per_second` (`syncer.sandbox.ratelimit.Rule`)
+    #: enforcing `limit_factor` of `throttle_per_second` (`syncer.sandbox.common.ratelimit.Rule`)
     limiter: LimiterKind = "sliding"
     limiter_burst: int = 1
     limit_factor: float = 1.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from syncer.sandbox.control_helpers import ControlJson
+from syncer.sandbox.common.control import ControlJson
+from syncer.sandbox.common.wire import json_response
 from syncer.sandbox.ioto.ledger import ledger_entries
 from syncer.sandbox.ioto.state import IOTO_KEY
-from syncer.sandbox.wire import json_response
 
 PREFIX = "/_sandbox"
 

@@ -19,14 +19,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.ratelimit import Clock, Limiter
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.ioto.clock import DataClock
 from syncer.sandbox.ioto.config import IotoConfig
 from syncer.sandbox.ioto.data import GENERATION_EPOCH_MS, GenerationResult, IotoDataset
 from syncer.sandbox.ioto.items import DAY_MS
 from syncer.sandbox.ioto.ledger import AppliedWrite
 from syncer.sandbox.ioto.models import DATA_MODELS, MODELS, Item
-from syncer.sandbox.ratelimit import Clock, Limiter
-from syncer.sandbox.state import RequestLog, RequestLogEntry
 
 
 class IotoSandbox(RequestLog):

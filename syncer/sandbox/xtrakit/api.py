@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from syncer.sandbox.state import RequestLogEntry
-from syncer.sandbox.wire import bearer_token
+from syncer.sandbox.common.requestlog import RequestLogEntry
+from syncer.sandbox.common.wire import bearer_token
 from syncer.sandbox.xtrakit import query
 from syncer.sandbox.xtrakit.query import ApiError
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox

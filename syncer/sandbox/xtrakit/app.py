@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from syncer.sandbox.ratelimit import Clock
+from syncer.sandbox.common.ratelimit import Clock
 from syncer.sandbox.xtrakit import api, control, writes
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind
+from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind
 
 DEFAULT_KEY = "sandbox-xtrakit-key"
 
@@ -56,7 +56,7 @@ class XtraKitConfig:
     rate_limit_headers: bool = True
     #: how the throttle counts: "sliding", "fixed" (minutes on the clock) or "token_bucket"
     #: (`limiter_burst` tokens), enforcing `limit_factor` of `rate_limit_per_minute`
-    #: (`syncer.sandbox.ratelimit.Rule`)
+    #: (`syncer.sandbox.common.ratelimit.Rule`)
     limiter: LimiterKind = "sliding"
     limiter_burst: int = 1
     limit_factor: float = 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from syncer.sandbox.control_helpers import ControlJson, bad_request
+from syncer.sandbox.common.control import ControlJson, bad_request
 from syncer.sandbox.xtrakit.api import CONTROL_ROUTE
 from syncer.sandbox.xtrakit.ledger import ledger_json
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from syncer.sandbox.wire import StatusError
+from syncer.sandbox.common.wire import StatusError
 from syncer.sandbox.xtrakit.records import Record
 
 Predicate = Callable[[Record], bool]

@@ -1,6 +1,6 @@
 """XtraKit's assumed Laravel `throttle:api` (60 per minute per key), by default as a sliding window.
 
-The admission rule is `syncer.sandbox.ratelimit`'s (the `limiter`, `limiter_burst` and
+The admission rule is `syncer.sandbox.common.ratelimit`'s (the `limiter`, `limiter_burst` and
 `limit_factor` knobs pick the kind); this wrapper adds what Laravel's headers need: the slots left
 after an admitted request, and the whole seconds a refused one must wait.
 
@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from syncer.sandbox.ratelimit import Clock, Limiter, LimiterKind, Rule
+from syncer.sandbox.common.ratelimit import Clock, Limiter, LimiterKind, Rule
 
 
 @dataclass(frozen=True)

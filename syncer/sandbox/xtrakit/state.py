@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.state import RequestLog, RequestLogEntry
+from syncer.sandbox.common.ratelimit import Clock
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.data import (
     COLLECTIONS,

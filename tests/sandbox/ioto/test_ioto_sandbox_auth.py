@@ -8,8 +8,8 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, create_app
-from syncer.sandbox.state import RequestLogEntry
 
 TOKEN = "sandbox-ioto-token"
 ACCOUNT = "01SANDBOXACCOUNT000000000"

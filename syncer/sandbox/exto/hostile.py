@@ -1,4 +1,4 @@
-"""Hostile field names (`SandboxConfig.hostile_names`): customFields keys that break naive mirrors.
+"""Hostile field names (`ExtoConfig.hostile_names`): customFields keys that break naive mirrors.
 
 `names(seed, count)` is `count` distinct names: the fixed CATEGORIES first (SQL metacharacters,
 quotes, 200-byte UTF-8, reserved words, case and truncation collisions, whitespace, dots and
@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from syncer.sandbox.fields import Record
+from syncer.sandbox.exto.fields import Record
 
 #: 72 ASCII bytes: names starting with it collide when cut to 63 bytes (Postgres) or to 70
 _LONG = "truncation_collision_" + "x" * 51

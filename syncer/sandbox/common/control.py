@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from syncer.sandbox.state import RequestLogEntry
+    from syncer.sandbox.common.requestlog import RequestLogEntry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -1,6 +1,6 @@
 """The Exto dataset: deterministic records, users, groups and sub-tables, and what changes them.
 
-Everything derives from `SandboxConfig.seed` and a counter (generation number, churn step, the
+Everything derives from `ExtoConfig.seed` and a counter (generation number, churn step, the
 sequence of writes); no wall clock is read, so two processes with the same config serve
 byte-identical data.
 """
@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncer.sandbox import bad_bytes, directory, hostile, poison_corpus
-from syncer.sandbox.bad_bytes import BadBytesEntry
-from syncer.sandbox.collection import Collection, Padding, Selection, collector_paused
-from syncer.sandbox.config import SandboxConfig
-from syncer.sandbox.fields import Record
-from syncer.sandbox.poison_corpus import CorpusEntry
-from syncer.sandbox.records import (
+from syncer.sandbox.exto import bad_bytes, directory, hostile, poison_corpus
+from syncer.sandbox.exto.bad_bytes import BadBytesEntry
+from syncer.sandbox.exto.collection import Collection, Padding, Selection, collector_paused
+from syncer.sandbox.exto.config import ExtoConfig
+from syncer.sandbox.exto.fields import Record
+from syncer.sandbox.exto.poison_corpus import CorpusEntry
+from syncer.sandbox.exto.records import (
     BASE_END_MS,
     BASE_START_MS,
     DAY_MS,
@@ -103,13 +103,13 @@ class Dataset:
         self.write_rng = random.Random(f"{self.seed}:writes")
 
     @classmethod
-    def build(cls, config: SandboxConfig) -> Dataset:
+    def build(cls, config: ExtoConfig) -> Dataset:
         """Generate the dataset `config` describes."""
         with collector_paused():
             return cls._build(config)
 
     @classmethod
-    def _build(cls, config: SandboxConfig) -> Dataset:
+    def _build(cls, config: ExtoConfig) -> Dataset:
         projects = directory.make_projects(config.seed, config.projects)
         users = directory.make_users(config.seed, config.users, projects)
         people = tuple(u["user"]["email"] for u in users) or ("sandbox@example.com",)
@@ -375,7 +375,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _insert_masters(
-    coll: Collection, records: Iterator[Record], config: SandboxConfig
+    coll: Collection, records: Iterator[Record], config: ExtoConfig
 ) -> tuple[list[CorpusEntry], list[BadBytesEntry]]:
     """Insert the master `records`, poisoned as `poison`, `poison_corpus` and `bad_bytes` ask;
     return the corpus manifest and the bad bytes' one.

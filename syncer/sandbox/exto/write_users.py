@@ -12,18 +12,18 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox import directory
-from syncer.sandbox.exto import API
-from syncer.sandbox.exto_writes_body import MAX_ROWS, bad_request, json_body, strings_body
-from syncer.sandbox.exto_writes_outcome import WriteOutcome, applied, write_route
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto import directory
+from syncer.sandbox.exto.state import ExtoSandbox
+from syncer.sandbox.exto.wire import API
+from syncer.sandbox.exto.write_body import MAX_ROWS, bad_request, json_body, strings_body
+from syncer.sandbox.exto.write_outcome import WriteOutcome, applied, write_route
 
 #: most projects plus groups in one grant or revoke ("up to 100 projects and/or groups")
 MAX_ACCESS = 100
 SUCCESS = {"status": "success"}
 
 
-async def grant_access(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def grant_access(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Body `{user: {userName, email, ...}, projects: [{projectId, groups, spaces}], groups}`
     (the seed), or `{username, projects: [id], groups}` (the OpenAPI example). A new user is
     created (status 1 unless given); a known one gets the fields and the access added."""
@@ -48,7 +48,7 @@ async def grant_access(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return WriteOutcome(result, applied=done)
 
 
-async def revoke_access(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def revoke_access(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Body `{username, projects, groups}`: remove tenant `groups`, and project-level groups per
     project (an id: all of them; `{projectId, groups}`: those). Nothing to remove: empty body."""
     body = await _object(request)
@@ -66,7 +66,7 @@ async def revoke_access(request: web.Request, sb: Sandbox) -> WriteOutcome:
     )
 
 
-async def remove_projects(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def remove_projects(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Body `{username, projectIds}` (`projects` also accepted): the user leaves those projects."""
     body = await _object(request)
     name = _username(body, "projectIds")
@@ -79,16 +79,16 @@ async def remove_projects(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return WriteOutcome(SUCCESS, applied=entry)
 
 
-async def activate(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def activate(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     return await _set_status(request, sb, 1, "user.activate")
 
 
-async def deactivate(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def deactivate(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     return await _set_status(request, sb, 0, "user.deactivate")
 
 
 async def _set_status(
-    request: web.Request, sb: Sandbox, status: int, operation: str
+    request: web.Request, sb: ExtoSandbox, status: int, operation: str
 ) -> WriteOutcome:
     """1..1000 usernames → the raw Mongo bulk result of the seed; unknown names are skipped."""
     names = await strings_body(request, MAX_ROWS, "usernames")
@@ -183,7 +183,7 @@ def _project_id(item: Any) -> str:
     return value
 
 
-def _grant(item: Any, sb: Sandbox) -> dict[str, Any]:
+def _grant(item: Any, sb: ExtoSandbox) -> dict[str, Any]:
     """A project of a grant as `{projectID, groups, spaces}`; the project must exist."""
     project_id = _project_id(item)
     if not any(p["projectID"] == project_id for p in sb.data.projects):
@@ -200,7 +200,7 @@ def _revoke(item: Any) -> tuple[str, list[str] | None]:
     return _project_id(item), None if groups is None else _names(groups, "project groups")
 
 
-def _known(sb: Sandbox, name: str) -> dict[str, Any]:
+def _known(sb: ExtoSandbox, name: str) -> dict[str, Any]:
     entry = directory.find_user(sb.data.users, name)
     if entry is None:
         raise bad_request(f"User {name} not found.")

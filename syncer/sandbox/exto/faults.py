@@ -24,7 +24,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from syncer.sandbox.config import SandboxConfig
+from syncer.sandbox.exto.config import ExtoConfig
 
 #: a request arriving this long (seconds) or less after the 429 that carried its Retry-After
 #: was sent was already on its way: it is not an early request
@@ -96,7 +96,7 @@ class FaultState:
         #: and before the instant it named)
         self.early: Counter[str] = Counter()
 
-    def _rngs(self, config: SandboxConfig) -> tuple[random.Random, random.Random]:
+    def _rngs(self, config: ExtoConfig) -> tuple[random.Random, random.Random]:
         """The fault and storm RNGs, re-seeded when a fault knob has been set since last time."""
         if config.fault_epoch != self._epoch:
             self._epoch = config.fault_epoch
@@ -104,7 +104,7 @@ class FaultState:
             self._storm_rng = random.Random(f"{config.fault_seed}:storm")
         return self._fault_rng, self._storm_rng
 
-    def storm(self, config: SandboxConfig) -> StormAnswer | None:
+    def storm(self, config: ExtoConfig) -> StormAnswer | None:
         """Whether this authenticated data request is a storm 429, and its Retry-After variant:
         delta 50% (1 or 2 s, even odds), HTTP-date 25%, none 25%."""
         _, rng = self._rngs(config)
@@ -115,7 +115,7 @@ class FaultState:
             return StormAnswer("delta", rng.choice((1, 2)))
         return StormAnswer("date" if roll < 0.75 else "none")
 
-    def fault(self, config: SandboxConfig) -> str | None:
+    def fault(self, config: ExtoConfig) -> str | None:
         """Whether this accepted data request fails (probability `fault_rate`) and how (uniform
         over `fault_kinds`)."""
         rng, _ = self._rngs(config)

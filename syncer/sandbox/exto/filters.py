@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syncer.sandbox import fields
+from syncer.sandbox.exto import fields
 
 Predicate = Callable[[fields.Record], bool]
 Test = Callable[[Any], bool]

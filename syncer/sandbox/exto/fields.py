@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from syncer.sandbox import deepjson
+from syncer.sandbox.exto import deepjson
 
 Record = dict[str, Any]
 Getter = Callable[[Record], Any]

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from syncer.sandbox.fields import Record
+from syncer.sandbox.exto.fields import Record
 
 FieldTypes = dict[str, str]
 

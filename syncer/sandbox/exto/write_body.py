@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from syncer.sandbox import directory
-from syncer.sandbox.collection import Collection
-from syncer.sandbox.exto import ApiError
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto import directory
+from syncer.sandbox.exto.collection import Collection
+from syncer.sandbox.exto.state import ExtoSandbox
+from syncer.sandbox.exto.wire import ApiError
 
 #: most rows per master/module/sub-table write, and most usernames per (de)activation
 MAX_ROWS = 1000
@@ -63,7 +63,7 @@ def _array(body: Any, limit: int, what: str) -> list[Any]:
     return body
 
 
-def target(sb: Sandbox, kind: str, name: str) -> Collection:
+def target(sb: ExtoSandbox, kind: str, name: str) -> Collection:
     """The master or module `name` (any case); 404 like the reads when there is none."""
     coll = sb.collection(kind, name)
     if coll is None:
@@ -71,7 +71,7 @@ def target(sb: Sandbox, kind: str, name: str) -> Collection:
     return coll
 
 
-def acting_user(request: web.Request, sb: Sandbox) -> str:
+def acting_user(request: web.Request, sb: ExtoSandbox) -> str:
     """The `userName` query parameter, lower-cased: required, and an active user."""
     name = request.query.get("userName", "").strip().lower()
     if not name:

@@ -2,8 +2,8 @@
 control routes.
 
 Master and module records are written here; sub-tables and workflow actions in
-`exto_writes_flow`, users in `exto_writes_users`. Every write route lives under `/data`, so the
-Exto middleware's auth, rate limit and latency apply as on reads; `exto_writes_outcome` adds the
+`write_flow`, users in `write_users`. Every write route lives under `/data`, so the
+Exto middleware's auth, rate limit and latency apply as on reads; `write_outcome` adds the
 ledger and the write faults. Each write holds the data lock, so reads see it whole and at once.
 """
 
@@ -15,45 +15,45 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox import exto_writes_flow, exto_writes_users
-from syncer.sandbox import exto_writes_records as records
-from syncer.sandbox import exto_writes_schema as schema
-from syncer.sandbox.collection import Collection
-from syncer.sandbox.exto import API, ApiError, token_user
-from syncer.sandbox.exto_writes_body import (
+from syncer.sandbox.exto import write_flow, write_users
+from syncer.sandbox.exto import write_records as records
+from syncer.sandbox.exto import write_schema as schema
+from syncer.sandbox.exto.collection import Collection
+from syncer.sandbox.exto.fields import Record
+from syncer.sandbox.exto.state import EXTO_KEY, AppliedWrite, ExtoSandbox
+from syncer.sandbox.exto.wire import API, ApiError, token_user
+from syncer.sandbox.exto.write_body import (
     acting_user,
     bad_request,
     project_scope,
     rows_body,
     target,
 )
-from syncer.sandbox.exto_writes_outcome import WriteOutcome, applied, write_route
-from syncer.sandbox.fields import Record
-from syncer.sandbox.state import SANDBOX_KEY, AppliedWrite, Sandbox
+from syncer.sandbox.exto.write_outcome import WriteOutcome, applied, write_route
 
 CONTROL = "/_sandbox"
 NO_DELETE_RIGHT = "User doesn't have permission to delete the record"
 DELETED = "Records deleted successfully"
 
 
-async def master_upsert(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def master_upsert(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     coll = target(sb, "master", request.match_info["masterName"])
     return await _upsert(request, sb, coll, token_user(request))
 
 
-async def module_upsert(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def module_upsert(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     coll = target(sb, "module", request.match_info["moduleName"])
     return await _upsert(request, sb, coll, acting_user(request, sb))
 
 
-async def master_patch(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def master_patch(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Answers `{updatedCount}` only (the masters page of Exto's docs)."""
     coll = target(sb, "master", request.match_info["masterName"])
     change, entry = await _patch(request, sb, coll, token_user(request), one_object=False)
     return _answer(change, entry, {"updatedCount": change.updated})
 
 
-async def module_patch(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def module_patch(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Takes one object or an array, and answers the upsert shape (the module-records page)."""
     coll = target(sb, "module", request.match_info["moduleName"])
     change, entry = await _patch(request, sb, coll, acting_user(request, sb), one_object=True)
@@ -61,7 +61,7 @@ async def module_patch(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return _answer(change, entry, body)
 
 
-async def master_delete(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def master_delete(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """A user without the delete right gets 200 `{"success": false}` and deletes nothing."""
     coll = target(sb, "master", request.match_info["masterName"])
     user = acting_user(request, sb)
@@ -72,7 +72,7 @@ async def master_delete(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return WriteOutcome({"success": True, "message": DELETED}, applied=entry)
 
 
-async def module_delete(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def module_delete(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """No delete-right check (Exto's docs: none beyond tenant membership); 404 when no record
     matches."""
     coll = target(sb, "module", request.match_info["moduleName"])
@@ -83,7 +83,9 @@ async def module_delete(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return WriteOutcome({"success": True, "message": DELETED}, applied=entry)
 
 
-async def _upsert(request: web.Request, sb: Sandbox, coll: Collection, user: str) -> WriteOutcome:
+async def _upsert(
+    request: web.Request, sb: ExtoSandbox, coll: Collection, user: str
+) -> WriteOutcome:
     rows = _without_id(await rows_body(request))
     unique = sb.config.unique_fields.get(coll.name, ())
     async with sb.data_lock:
@@ -122,7 +124,7 @@ async def _upsert(request: web.Request, sb: Sandbox, coll: Collection, user: str
 
 
 async def _patch(
-    request: web.Request, sb: Sandbox, coll: Collection, user: str, *, one_object: bool
+    request: web.Request, sb: ExtoSandbox, coll: Collection, user: str, *, one_object: bool
 ) -> tuple[records.Change, AppliedWrite | None]:
     rows = _without_id(await rows_body(request, one_object=one_object))
     unique = sb.config.unique_fields.get(coll.name, ())
@@ -144,7 +146,7 @@ async def _patch(
 
 
 async def _delete(
-    request: web.Request, sb: Sandbox, coll: Collection, user: str, rows: list[Record]
+    request: web.Request, sb: ExtoSandbox, coll: Collection, user: str, rows: list[Record]
 ) -> tuple[records.Change, AppliedWrite | None]:
     refused = frozenset(sb.config.reject_keys)
     failed = [
@@ -166,7 +168,7 @@ async def _delete(
     return change, entry
 
 
-async def _field_types(sb: Sandbox, coll: Collection) -> schema.FieldTypes:
+async def _field_types(sb: ExtoSandbox, coll: Collection) -> schema.FieldTypes:
     """The collection's field types, learnt (in a thread: a scan) on its first write."""
     key = (coll.kind, coll.name)
     types = sb.field_types.get(key)
@@ -194,11 +196,11 @@ def _answer(
 
 async def ledger(request: web.Request) -> web.Response:
     """`[{at, method, path, operation, keys, inserted, updated, deleted}]`, oldest first."""
-    return web.json_response([asdict(entry) for entry in request.app[SANDBOX_KEY].ledger])
+    return web.json_response([asdict(entry) for entry in request.app[EXTO_KEY].ledger])
 
 
 async def reset_ledger(request: web.Request) -> web.Response:
-    request.app[SANDBOX_KEY].reset_ledger()
+    request.app[EXTO_KEY].reset_ledger()
     return web.json_response({"ok": True})
 
 
@@ -212,7 +214,7 @@ def add_routes(app: web.Application) -> None:
         router.add_post(API + path, write_route(upsert))
         router.add_patch(API + path, write_route(patch))
         router.add_delete(API + path, write_route(delete))
-    exto_writes_flow.add_routes(app)
-    exto_writes_users.add_routes(app)
+    write_flow.add_routes(app)
+    write_users.add_routes(app)
     router.add_get(CONTROL + "/ledger", ledger)
     router.add_post(CONTROL + "/reset-ledger", reset_ledger)

@@ -11,12 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox import directory
-from syncer.sandbox import exto_writes_records as records
-from syncer.sandbox.collection import Collection
-from syncer.sandbox.data import SubTable
-from syncer.sandbox.exto import API, ApiError, paging, token_user
-from syncer.sandbox.exto_writes_body import (
+from syncer.sandbox.common.wire import json_response
+from syncer.sandbox.exto import directory
+from syncer.sandbox.exto import write_records as records
+from syncer.sandbox.exto.collection import Collection
+from syncer.sandbox.exto.data import SubTable
+from syncer.sandbox.exto.records import iso_ms
+from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
+from syncer.sandbox.exto.wire import API, ApiError, paging, token_user
+from syncer.sandbox.exto.write_body import (
     MAX_ROWS,
     MAX_WORKFLOW_IDS,
     acting_user,
@@ -27,16 +30,13 @@ from syncer.sandbox.exto_writes_body import (
     strings_body,
     target,
 )
-from syncer.sandbox.exto_writes_outcome import WriteOutcome, applied, write_route
-from syncer.sandbox.records import iso_ms
-from syncer.sandbox.state import SANDBOX_KEY, Sandbox
-from syncer.sandbox.wire import json_response
+from syncer.sandbox.exto.write_outcome import WriteOutcome, applied, write_route
 
 SUB_TABLE = API + "/sub-table/{tableId}"
 DELETE_BODY = 'Request body must be a non-empty array of objects with "recordNumber"'
 
 
-async def subtable_append(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def subtable_append(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Append the rows, each with a new `_id` and `recordNumber` `<tableId>-<n>`."""
     key, coll = _subtable(request, sb)
     rows = await rows_body(request)
@@ -72,7 +72,7 @@ async def subtable_append(request: web.Request, sb: Sandbox) -> WriteOutcome:
 
 async def subtable_rows(request: web.Request) -> web.Response:
     """One page of a sub-table's rows, in append order, in the configured envelope."""
-    sb = request.app[SANDBOX_KEY]
+    sb = request.app[EXTO_KEY]
     key, coll = _subtable(request, sb)
     pages = paging(request.query, default_size=25)
     async with sb.data_lock:
@@ -85,7 +85,7 @@ async def subtable_rows(request: web.Request) -> web.Response:
     return json_response(rows)
 
 
-async def subtable_delete(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def subtable_delete(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Remove the rows with the given `recordNumber`s (hard: rows have no isDeleted)."""
     key, coll = _subtable(request, sb)
     body = await json_body(request)
@@ -110,7 +110,7 @@ async def subtable_delete(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return WriteOutcome({"success": True, "message": "Records deleted successfully"}, applied=entry)
 
 
-async def workflow(request: web.Request, sb: Sandbox) -> WriteOutcome:
+async def workflow(request: web.Request, sb: ExtoSandbox) -> WriteOutcome:
     """Take `actionName` (Submit, Reject, Approve; any case) on up to 100 records by `_id`."""
     coll = target(sb, "module", request.match_info["moduleName"])
     user = acting_user(request, sb)
@@ -133,7 +133,7 @@ async def workflow(request: web.Request, sb: Sandbox) -> WriteOutcome:
     return WriteOutcome(answer, 201, entry)
 
 
-def _subtable(request: web.Request, sb: Sandbox) -> tuple[tuple[str, str, str], Collection]:
+def _subtable(request: web.Request, sb: ExtoSandbox) -> tuple[tuple[str, str, str], Collection]:
     """(tableId, MODULE, parent record id) and the module; `recordName` (the seed's spelling)
     stands for `recordId`."""
     query = request.query

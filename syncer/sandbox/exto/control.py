@@ -6,21 +6,21 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from syncer.sandbox.control_helpers import ControlJson, bad_request, log_entries
-from syncer.sandbox.state import SANDBOX_KEY
+from syncer.sandbox.common.control import ControlJson, bad_request, log_entries
+from syncer.sandbox.exto.state import EXTO_KEY
 
 PREFIX = "/_sandbox"
 JSON = ControlJson(bad_request=bad_request, respond=web.json_response)
 
 
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SANDBOX_KEY].stats())
+    return web.json_response(request.app[EXTO_KEY].stats())
 
 
 async def generation(request: web.Request) -> web.Response:
     """Body `{change_pct, delete_pct, insert_pct}` (each optional) → what the generation did."""
     knobs = await JSON.generation_knobs(request)
-    sb = request.app[SANDBOX_KEY]
+    sb = request.app[EXTO_KEY]
     async with sb.data_lock:  # not while a filter scan reads the collections in a thread
         result = sb.generation(**knobs)
     return web.json_response(
@@ -43,7 +43,7 @@ async def flip_types(request: web.Request) -> web.Response:
     count = body.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise bad_request("count must be an integer >= 0")
-    sb = request.app[SANDBOX_KEY]
+    sb = request.app[EXTO_KEY]
     async with sb.data_lock:  # not while a filter scan reads the collections in a thread
         flipped = sb.flip_types(count)
     return web.json_response(
@@ -51,13 +51,13 @@ async def flip_types(request: web.Request) -> web.Response:
     )
 
 
-config = JSON.config_route(lambda request: request.app[SANDBOX_KEY].config)
+config = JSON.config_route(lambda request: request.app[EXTO_KEY].config)
 
 
 async def request_log(request: web.Request) -> web.Response:
     """The request log: `[{at, method, path, query, token_seen, status, fault}]` (tokens never
     echoed)."""
-    log = request.app[SANDBOX_KEY].request_log
+    log = request.app[EXTO_KEY].request_log
     entries = log_entries(log)
     for entry, logged in zip(entries, log, strict=True):
         entry["fault"] = logged.fault
@@ -65,7 +65,7 @@ async def request_log(request: web.Request) -> web.Response:
 
 
 async def reset_log(request: web.Request) -> web.Response:
-    request.app[SANDBOX_KEY].reset_log()
+    request.app[EXTO_KEY].reset_log()
     return web.json_response({"ok": True})
 
 

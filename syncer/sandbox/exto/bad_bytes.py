@@ -1,4 +1,4 @@
-"""Master records holding bytes that are not UTF-8 (`SandboxConfig.bad_bytes`), as a vendor whose
+"""Master records holding bytes that are not UTF-8 (`ExtoConfig.bad_bytes`), as a vendor whose
 storage took Latin-1 text, or cut a multi-byte character, would serve them.
 
 In the sandbox, such a byte b is the character U+DC00 + b inside a record (Python's
@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from syncer.sandbox.fields import Record
+from syncer.sandbox.exto.fields import Record
 
 #: where the bad bytes go, in turn: a customFields value, a customFields name, the `_id`
 KINDS: tuple[str, ...] = ("value", "field_name", "key")

@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.poison_corpus import MIN_MASTER_RECORDS as MIN_CORPUS_RECORDS
-from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
+from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
+from syncer.sandbox.exto.poison_corpus import MIN_MASTER_RECORDS as MIN_CORPUS_RECORDS
 
 Envelope = Literal["rows", "array"]
 
@@ -45,7 +45,7 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "storm_rate": float,
     "revoked_tokens": tuple,
     "revoke_after": int,
-    # paging lies (docs/sandbox.md "Paging lies", `exto_lies`)
+    # paging lies (docs/sandbox.md "Paging lies", `lies`)
     "short_pages": tuple,
     "empty_pages": tuple,
     "repeat_pages": tuple,
@@ -89,7 +89,7 @@ def _default_unique_fields() -> dict[str, tuple[str, ...]]:
 
 
 @dataclass
-class SandboxConfig:
+class ExtoConfig:
     """Everything the Exto sandbox can be told.
 
     The dataset fields (seed, sizes, names, tokens, poison, poison_corpus, hostile_names,
@@ -171,7 +171,7 @@ class SandboxConfig:
     revoked_tokens: tuple[str, ...] = ()
     #: 0 = off; else after that many more requests answered normally, every token is revoked
     revoke_after: int = 0
-    #: paging lies of master and module pages (docs/sandbox.md "Paging lies", `exto_lies`): page
+    #: paging lies of master and module pages (docs/sandbox.md "Paging lies", `lies`): page
     #: numbers served one record short, empty, or holding the page before them; every page
     #: served as page 1; deltas added to the reported `total` and `totalPages`; a seeded random
     #: wobble of `total` per answer

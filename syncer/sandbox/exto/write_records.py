@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.sandbox import exto_writes_schema as schema
-from syncer.sandbox.collection import Collection
-from syncer.sandbox.exto_writes_body import key_text
-from syncer.sandbox.fields import Record, sort_value
-from syncer.sandbox.records import iso_ms
+from syncer.sandbox.exto import write_schema as schema
+from syncer.sandbox.exto.collection import Collection
+from syncer.sandbox.exto.fields import Record, sort_value
+from syncer.sandbox.exto.records import iso_ms
+from syncer.sandbox.exto.write_body import key_text
 
 #: the workflow actions and the status each leaves a record in
 WORKFLOW_STATUS = {"submit": "Submitted", "reject": "Rejected", "approve": "Approved"}

@@ -1,4 +1,4 @@
-"""The poison corpus (`SandboxConfig.poison_corpus`): one master record of each kind of bad data.
+"""The poison corpus (`ExtoConfig.poison_corpus`): one master record of each kind of bad data.
 
 Each kind replaces a good generated record at a fixed insertion position, the positions spread
 evenly over the master records (`positions`); `duplicate_key` also adds a changed copy right after
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncer.sandbox.fields import Record
-from syncer.sandbox.records import iso_ms
+from syncer.sandbox.exto.fields import Record
+from syncer.sandbox.exto.records import iso_ms
 
 #: the kinds, in the order of their positions
 KINDS: tuple[str, ...] = (

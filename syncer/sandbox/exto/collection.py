@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from syncer.sandbox import deepjson, fields
+from syncer.sandbox.exto import deepjson, fields
 
 Key = tuple[Any, ...]
 Predicate = Callable[[fields.Record], bool]

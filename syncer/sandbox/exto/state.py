@@ -1,8 +1,9 @@
-"""`Sandbox`: one running Exto sandbox's config, data and request log — the handle tests hold.
+"""`ExtoSandbox`: one running Exto sandbox's config, data, request log and write ledger — the
+handle tests hold.
 
 For example:
 
-    sb = create_app(SandboxConfig(master_records=500))[SANDBOX_KEY]
+    sb = create_app(ExtoConfig(master_records=500))[EXTO_KEY]
     sb.config.rate_limit = 0  # knobs are read on every request
     sb.generation(change_pct=5.0)  # the vendor's data moves on
     assert sb.max_in_window("sandbox-token") <= 3
@@ -20,31 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.collection import Collection
-from syncer.sandbox.config import SandboxConfig
-from syncer.sandbox.data import Dataset, GenerationResult
-from syncer.sandbox.exto_faults import FaultState
-from syncer.sandbox.ratelimit import Clock, Limiter, max_in_window
-
-
-@dataclass(frozen=True)
-class RequestLogEntry:
-    """One request to a data or health route, as the sandbox saw it."""
-
-    #: sandbox clock reading when the request arrived (the rate limiter's clock)
-    at: float
-    method: str
-    #: the path as sent, including the `/data` prefix
-    path: str
-    query: dict[str, str]
-    #: the bearer token presented, if any (health routes: None)
-    token: str | None
-    #: the status sent; 0 when no answer was sent (a "reset" fault, or a "timeout" fault whose
-    #: client had gone when the stall ended)
-    status: int
-    #: the fault the Exto sandbox injected: a kind of `fault_kinds`, or "storm" for a storm 429;
-    #: None otherwise (other vendors' sandboxes always None)
-    fault: str | None = None
+from syncer.sandbox.common.ratelimit import Clock, Limiter, max_in_window
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
+from syncer.sandbox.exto.collection import Collection
+from syncer.sandbox.exto.config import ExtoConfig
+from syncer.sandbox.exto.data import Dataset, GenerationResult
+from syncer.sandbox.exto.faults import FaultState
 
 
 @dataclass(frozen=True)
@@ -71,40 +53,10 @@ class AppliedWrite:
     deleted: int = 0
 
 
-class RequestLog:
-    """What every sandbox does with its request log; subclasses set `request_log` to a list."""
-
-    #: every logged request, in arrival order
-    request_log: list[RequestLogEntry]
-
-    def log(self, entry: RequestLogEntry) -> None:
-        self.request_log.append(entry)
-
-    def count_status(self, status: int) -> int:
-        """How many logged requests were answered with `status`."""
-        return sum(1 for e in self.request_log if e.status == status)
-
-    def reset_log(self) -> None:
-        self.request_log.clear()
-
-    def _log_stats(self) -> dict[str, Any]:
-        """The head of the stats route: `{requests, by_status}` (request counts per status)."""
-        by_status = Counter(e.status for e in self.request_log)
-        return {
-            "requests": len(self.request_log),
-            "by_status": {str(status): n for status, n in sorted(by_status.items())},
-        }
-
-    def _max_accepted(self, token: str, window: float) -> int:
-        """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
-        times = sorted(e.at for e in self.request_log if e.token == token and e.status != 429)
-        return max_in_window(times, window)
-
-
-class Sandbox(RequestLog):
+class ExtoSandbox(RequestLog):
     """The live state behind one sandbox app."""
 
-    def __init__(self, config: SandboxConfig, clock: Clock = time.monotonic) -> None:
+    def __init__(self, config: ExtoConfig, clock: Clock = time.monotonic) -> None:
         self.config = config
         self.clock = clock
         self.limiter = Limiter(clock=clock)
@@ -116,9 +68,9 @@ class Sandbox(RequestLog):
         self.ledger: list[AppliedWrite] = []
         #: the field types each collection's writes are checked against, learnt on first write
         self.field_types: dict[tuple[str, str], dict[str, str]] = {}
-        #: the fault switches' RNGs and Retry-After bookkeeping (`exto_faults`)
+        #: the fault switches' RNGs and Retry-After bookkeeping (`faults`)
         self.faults = FaultState()
-        #: the RNG of the paging lies' wobbling totals (`exto_lies`), seeded by `fault_seed`
+        #: the RNG of the paging lies' wobbling totals (`lies`), seeded by `fault_seed`
         self.lies_rng = random.Random(f"{config.fault_seed}:lies")
         self._started = clock()
         self._last_write_ms = 0
@@ -211,4 +163,4 @@ class Sandbox(RequestLog):
         }
 
 
-SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
+EXTO_KEY = web.AppKey("sandbox", ExtoSandbox)

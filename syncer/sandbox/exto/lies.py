@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 
 class LieKnobs(Protocol):
-    """The knobs this module reads (SandboxConfig has them)."""
+    """The knobs this module reads (ExtoConfig has them)."""
 
     short_pages: tuple[int, ...]
     empty_pages: tuple[int, ...]

@@ -2,7 +2,7 @@
 
 A write operation returns a `WriteOutcome`; `write_route` turns it into the handler aiohttp calls:
 
-    async def upsert(request: web.Request, sb: Sandbox) -> WriteOutcome: ...
+    async def upsert(request: web.Request, sb: ExtoSandbox) -> WriteOutcome: ...
     app.router.add_post(path, write_route(upsert))
 
 When the outcome applied something, its `AppliedWrite` joins `sb.ledger`, the handler sleeps
@@ -19,9 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.exto import ApiError
-from syncer.sandbox.state import SANDBOX_KEY, AppliedWrite, Sandbox
-from syncer.sandbox.wire import json_response
+from syncer.sandbox.common.wire import json_response
+from syncer.sandbox.exto.state import EXTO_KEY, AppliedWrite, ExtoSandbox
+from syncer.sandbox.exto.wire import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,7 +38,7 @@ class WriteOutcome:
     error: ApiError | None = None
 
 
-WriteOperation = Callable[[web.Request, Sandbox], Awaitable[WriteOutcome]]
+WriteOperation = Callable[[web.Request, ExtoSandbox], Awaitable[WriteOutcome]]
 
 
 def applied(
@@ -63,7 +63,7 @@ def write_route(operation: WriteOperation) -> Handler:
     """The aiohttp handler running `operation`, recording it in the ledger, applying the faults."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        sb = request.app[SANDBOX_KEY]
+        sb = request.app[EXTO_KEY]
         outcome = await operation(request, sb)
         if outcome.applied is not None:
             sb.ledger.append(outcome.applied)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from syncer.sandbox import directory
-from syncer.sandbox.fields import Record
+from syncer.sandbox.exto import directory
+from syncer.sandbox.exto.fields import Record
 
 DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
