@@ -9,8 +9,7 @@ import aiohttp
 import orjson
 import pytest
 
-from syncer.sandbox.exto import EXTO_KEY
-from syncer.sandbox.exto.state import AppliedWrite
+from syncer.sandbox.exto import EXTO_KEY, AppliedWrite
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from syncer.sandbox.actito import control, routes
+from syncer.sandbox.actito import routes
 from syncer.sandbox.actito.errors import ApiError, error_response
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
+from syncer.sandbox.common.control import is_control
 from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.common.wire import bearer_token
 
@@ -95,11 +96,11 @@ async def _admit(
 def _route_kind(request: web.Request) -> str:
     """ "control", "token" or "data" (unknown paths count as data, except under `_sandbox/`).
 
-    Decided by the matched handler, not the path, so the app may be mounted under any prefix.
+    Decided by the matched route, not the path, so the app may be mounted under any prefix.
     """
     match = request.match_info
     if match.http_exception is not None:
         return "control" if "_sandbox" in request.path.split("/") else "data"
     if match.handler is routes.issue_token:
         return "token"
-    return "control" if match.handler in control.HANDLERS else "data"
+    return "control" if is_control(request) else "data"

@@ -25,11 +25,12 @@ from syncer.sandbox.actito.limits import CallWindow, LicenceGate
 from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profile_table_info
 from syncer.sandbox.actito.tables import Table
 from syncer.sandbox.actito.tokens import TokenStore
+from syncer.sandbox.common.ledger import WriteLedger
 from syncer.sandbox.common.ratelimit import Clock
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 
 
-class ActitoSandbox(RequestLog):
+class ActitoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one Actito sandbox app (one entity, one licence)."""
 
     def __init__(self, config: ActitoConfig, clock: Clock = time.monotonic) -> None:
@@ -117,9 +118,6 @@ class ActitoSandbox(RequestLog):
             return False
         self.config.write_fail_after_apply -= 1
         return True
-
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
 
     @property
     def token_requests(self) -> int:

@@ -13,8 +13,9 @@ from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.exto.app import create_app, install, serve
 from syncer.sandbox.exto.config import DEFAULT_MASTER, DEFAULT_MODULE, DEFAULT_TOKEN, ExtoConfig
 from syncer.sandbox.exto.data import GenerationResult
+from syncer.sandbox.exto.ledger import AppliedWrite
 from syncer.sandbox.exto.poison_corpus import CorpusEntry
-from syncer.sandbox.exto.state import EXTO_KEY, AppliedWrite, ExtoSandbox
+from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
 
 __all__ = [
     "DEFAULT_MASTER",

@@ -1,4 +1,5 @@
-"""Sandbox-only control routes under `/_sandbox/`: no auth, no rate limit, not logged."""
+"""Exto's control routes under `/_sandbox/` (the shared ones of `common.control`, the generation
+answer, `flip-types`, and the request log with each entry's fault)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,11 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from syncer.sandbox.common.control import ControlJson, bad_request, log_entries
+from syncer.sandbox.common.control import ControlJson, ControlRoutes, bad_request, log_entries
 from syncer.sandbox.exto.state import EXTO_KEY
 
-PREFIX = "/_sandbox"
 JSON = ControlJson(bad_request=bad_request, respond=web.json_response)
-
-
-async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[EXTO_KEY].stats())
+ROUTES = ControlRoutes(JSON, lambda request: request.app[EXTO_KEY])
 
 
 async def generation(request: web.Request) -> web.Response:
@@ -51,9 +48,6 @@ async def flip_types(request: web.Request) -> web.Response:
     )
 
 
-config = JSON.config_route(lambda request: request.app[EXTO_KEY].config)
-
-
 async def request_log(request: web.Request) -> web.Response:
     """The request log: `[{at, method, path, query, token_seen, status, fault}]` (tokens never
     echoed)."""
@@ -64,16 +58,18 @@ async def request_log(request: web.Request) -> web.Response:
     return web.json_response(entries)
 
 
-async def reset_log(request: web.Request) -> web.Response:
-    request.app[EXTO_KEY].reset_log()
-    return web.json_response({"ok": True})
-
-
 def add_routes(app: web.Application) -> None:
     """Register the control routes on `app`."""
-    app.router.add_get(PREFIX + "/stats", stats)
-    app.router.add_post(PREFIX + "/generation", generation)
-    app.router.add_post(PREFIX + "/flip-types", flip_types)
-    app.router.add_post(PREFIX + "/config", config)
-    app.router.add_post(PREFIX + "/reset-log", reset_log)
-    app.router.add_get(PREFIX + "/log", request_log)
+    ROUTES.add_routes(
+        app,
+        [
+            ("GET", "/stats", ROUTES.stats),
+            ("POST", "/generation", generation),
+            ("POST", "/flip-types", flip_types),
+            ("POST", "/config", ROUTES.config),
+            ("POST", "/reset-log", ROUTES.reset_log),
+            ("GET", "/log", request_log),
+            ("GET", "/ledger", ROUTES.ledger),
+            ("POST", "/reset-ledger", ROUTES.reset_ledger),
+        ],
+    )

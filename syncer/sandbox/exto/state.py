@@ -16,44 +16,21 @@ import asyncio
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from syncer.sandbox.common.ledger import WriteLedger
 from syncer.sandbox.common.ratelimit import Clock, Limiter, max_in_window
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.exto.collection import Collection
 from syncer.sandbox.exto.config import ExtoConfig
 from syncer.sandbox.exto.data import Dataset, GenerationResult
 from syncer.sandbox.exto.faults import FaultState
+from syncer.sandbox.exto.ledger import AppliedWrite
 
 
-@dataclass(frozen=True)
-class AppliedWrite:
-    """One write that changed the sandbox's data, whatever it was answered (a 504 fault included).
-
-    Writes that changed nothing (refused, failed validation, matched no record) are not recorded.
-    """
-
-    #: sandbox clock reading when the write was applied
-    at: float
-    method: str
-    #: the path as sent, including the `/data` prefix
-    path: str
-    #: what was done, "<thing>.<verb>": master.upsert, master.patch, master.delete, module.upsert,
-    #: module.patch, module.delete, subtable.append, subtable.delete, workflow, user.upsert,
-    #: user.revoke, user.remove_projects, user.activate, user.deactivate
-    operation: str
-    #: what the write touched, in order: unique-field values (upserts), refIds or recordNumbers
-    #: (patches, deletes), record or row ids (workflow, sub-tables), usernames (users)
-    keys: tuple[str, ...]
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-
-class ExtoSandbox(RequestLog):
+class ExtoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one sandbox app."""
 
     def __init__(self, config: ExtoConfig, clock: Clock = time.monotonic) -> None:
@@ -111,9 +88,6 @@ class ExtoSandbox(RequestLog):
         flipped = self.data.flip_types(count)
         self.field_types.pop(("master", self.config.master_name), None)
         return flipped
-
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
 
     def write_time(self) -> tuple[float, int]:
         """The clock reading and the timestamp (epoch ms) of a write applied now.

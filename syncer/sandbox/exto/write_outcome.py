@@ -20,7 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from syncer.sandbox.common.wire import json_response
-from syncer.sandbox.exto.state import EXTO_KEY, AppliedWrite, ExtoSandbox
+from syncer.sandbox.exto.ledger import AppliedWrite
+from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
 from syncer.sandbox.exto.wire import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

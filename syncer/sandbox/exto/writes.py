@@ -1,5 +1,4 @@
-"""The Exto write routes (vendors.md §2.5, §6.1; docs/sandbox.md "Writes"), and the ledger's
-control routes.
+"""The Exto write routes (vendors.md §2.5, §6.1; docs/sandbox.md "Writes").
 
 Master and module records are written here; sub-tables and workflow actions in
 `write_flow`, users in `write_users`. Every write route lives under `/data`, so the
@@ -10,7 +9,6 @@ ledger and the write faults. Each write holds the data lock, so reads see it who
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +18,8 @@ from syncer.sandbox.exto import write_records as records
 from syncer.sandbox.exto import write_schema as schema
 from syncer.sandbox.exto.collection import Collection
 from syncer.sandbox.exto.fields import Record
-from syncer.sandbox.exto.state import EXTO_KEY, AppliedWrite, ExtoSandbox
+from syncer.sandbox.exto.ledger import AppliedWrite
+from syncer.sandbox.exto.state import ExtoSandbox
 from syncer.sandbox.exto.wire import API, ApiError, token_user
 from syncer.sandbox.exto.write_body import (
     acting_user,
@@ -31,7 +30,6 @@ from syncer.sandbox.exto.write_body import (
 )
 from syncer.sandbox.exto.write_outcome import WriteOutcome, applied, write_route
 
-CONTROL = "/_sandbox"
 NO_DELETE_RIGHT = "User doesn't have permission to delete the record"
 DELETED = "Records deleted successfully"
 
@@ -194,18 +192,8 @@ def _answer(
     return WriteOutcome(body, status, entry)
 
 
-async def ledger(request: web.Request) -> web.Response:
-    """`[{at, method, path, operation, keys, inserted, updated, deleted}]`, oldest first."""
-    return web.json_response([asdict(entry) for entry in request.app[EXTO_KEY].ledger])
-
-
-async def reset_ledger(request: web.Request) -> web.Response:
-    request.app[EXTO_KEY].reset_ledger()
-    return web.json_response({"ok": True})
-
-
 def add_routes(app: web.Application) -> None:
-    """Register the write routes and the ledger's control routes on `app`."""
+    """Register the write routes on `app`."""
     router = app.router
     for path, upsert, patch, delete in (
         ("/master-record/{masterName}", master_upsert, master_patch, master_delete),
@@ -216,5 +204,3 @@ def add_routes(app: web.Application) -> None:
         router.add_delete(API + path, write_route(delete))
     write_flow.add_routes(app)
     write_users.add_routes(app)
-    router.add_get(CONTROL + "/ledger", ledger)
-    router.add_post(CONTROL + "/reset-ledger", reset_ledger)

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.ledger import WriteLedger
 from syncer.sandbox.common.ratelimit import Clock, Limiter
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.ioto.clock import DataClock
@@ -29,7 +30,7 @@ from syncer.sandbox.ioto.ledger import AppliedWrite
 from syncer.sandbox.ioto.models import DATA_MODELS, MODELS, Item
 
 
-class IotoSandbox(RequestLog):
+class IotoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one Ioto sandbox app."""
 
     def __init__(self, config: IotoConfig, clock: Clock = time.monotonic) -> None:
@@ -84,9 +85,6 @@ class IotoSandbox(RequestLog):
         item = table.delete(table.by_natural[natural])
         self.ledger.append(AppliedWrite(self.clock(), "remove", model, natural, False))
         return item
-
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
 
     def records(self, model: str) -> list[dict[str, Any]]:
         """The live items of `model` exactly as the find routes serve them: (pk, sk) order, items

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.control import is_control
 from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.common.wire import bearer_token
 from syncer.sandbox.xtrakit import query
@@ -24,8 +25,6 @@ from syncer.sandbox.xtrakit.query import ApiError
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 
 API = "/api/v1"
-#: route names of sandbox-only routes start with this; the middleware leaves them alone
-CONTROL_ROUTE = "xtrakit_sandbox."
 #: with the `pagination` knob off, every list silently stops here
 TRUNCATED_AT = 20
 
@@ -55,7 +54,7 @@ def error_response(error: ApiError) -> web.Response:
 @web.middleware
 async def xtrakit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown routes, auth, rate limit, suspension, latency, envelopes and the request log."""
-    if (request.match_info.route.name or "").startswith(CONTROL_ROUTE):
+    if is_control(request):
         return await handler(request)
     sb = request.app[XTRAKIT_KEY]
     at = sb.clock()

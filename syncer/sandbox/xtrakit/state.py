@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from syncer.sandbox.common.ledger import WriteLedger
 from syncer.sandbox.common.ratelimit import Clock
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.xtrakit.config import XtraKitConfig
@@ -35,7 +36,7 @@ from syncer.sandbox.xtrakit.records import DAY
 WINDOW = 60.0
 
 
-class XtraKitSandbox(RequestLog):
+class XtraKitSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one XtraKit sandbox app."""
 
     def __init__(self, config: XtraKitConfig, clock: Clock = time.monotonic) -> None:
@@ -83,9 +84,6 @@ class XtraKitSandbox(RequestLog):
             self.config.write_fail_after_apply -= 1
             return True
         return False
-
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
 
     def max_in_window(self, token: str, window: float = WINDOW) -> int:
         """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""
