@@ -102,10 +102,9 @@ def sandbox(
     xtrakit = XtraKitConfig(customers=n, items=n, sales=n, seed=seed, latency_ms=latency_ms)
     ioto = IotoConfig(devices=n, store_items=n, logs=n, seed=seed, latency_ms=latency_ms)
     if not limits:
-        actito.calls_per_minute = 0
+        for vendor in (actito, xtrakit, ioto):
+            vendor.rate_limit = 0
         actito.max_concurrent = 0
-        xtrakit.rate_limit_per_minute = 0
-        ioto.throttle_per_second = 0
     app = create_all(cfg, actito, xtrakit, ioto)
     tls = None
     if tls_cert is not None or tls_key is not None:

@@ -186,7 +186,7 @@ async def test_a_concurrency_cap_holds_across_processes(
     `max_in_flight = 1` (Actito answers 429 beyond its licence's cap) share the one slot, so
     never more than one request is in flight, and none is refused."""
     app = actito.create_app(
-        ActitoConfig(profiles=600, custom_records=600, latency_ms=150, calls_per_minute=100_000)
+        ActitoConfig(profiles=600, custom_records=600, latency_ms=150, rate_limit=100_000)
     )
     port = await serve(app)
     sb = app[actito.ACTITO_KEY]

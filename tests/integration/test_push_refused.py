@@ -173,7 +173,7 @@ async def test_xtrakit_adds_to_a_path_that_does_not_exist_cost_one_request_and_e
     a record's own path (a delete of a gone id) stays "already gone"."""
     monkeypatch.setenv(TOKEN_ENV, "sandbox-xtrakit-key")
     sizes = {"customers": 20, "items": 10, "categories": 5, "sales": 5}
-    app = xtrakit_app(XtraKitConfig(**{**sizes, "rate_limit_per_minute": 0}))
+    app = xtrakit_app(XtraKitConfig(**{**sizes, "rate_limit": 0}))
     url = f"http://127.0.0.1:{await serve(app)}/api/v9"
     cfg = vendor_config("xtrakit", url, ("customers",))
     rows = [{"customer_phone": f"+2332000{i:05d}", "customer_name": "N"} for i in range(64)]

@@ -77,7 +77,7 @@ async def _admit(
     try:
         delay = sb.calls.throttle_ms(
             at,
-            config.calls_per_minute,
+            config.rate_limit,
             config.throttle_ms_per_excess_call,
             kind=config.limiter,
             burst=config.limiter_burst,

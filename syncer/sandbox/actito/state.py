@@ -48,7 +48,7 @@ class ActitoSandbox(RequestLog, WriteLedger[AppliedWrite]):
         #: every token and data request (control routes excluded), in arrival order
         self.request_log: list[RequestLogEntry] = []
         self._token_requests = 0
-        #: calls slowed down for exceeding calls_per_minute, and the latency they were given
+        #: calls slowed down for exceeding rate_limit, and the latency they were given
         self.throttled_calls = 0
         self.throttled_ms = 0.0
         #: every write applied to the data, in order (refused writes never appear)

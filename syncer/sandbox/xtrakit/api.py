@@ -97,7 +97,7 @@ def _gate(sb: XtraKitSandbox, request: web.Request, token: str | None, at: float
     config = sb.config
     if token is None or token not in config.api_keys:
         raise ApiError(401, "Unauthenticated")
-    limit = config.rate_limit_per_minute
+    limit = config.rate_limit
     verdict = sb.throttle.hit(
         token,
         limit,

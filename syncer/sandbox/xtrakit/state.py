@@ -3,7 +3,7 @@
 For example:
 
     sb = create_app(XtraKitConfig(customers=500))[XTRAKIT_KEY]
-    sb.config.rate_limit_per_minute = 0  # knobs are read on every request
+    sb.config.rate_limit = 0  # knobs are read on every request
     sb.generation(change_pct=5.0)  # the vendor's data moves on
     assert sb.max_in_window("sandbox-xtrakit-key") <= 60
     assert [w.operation for w in sb.ledger] == ["customer.add"]  # after one POST /customers/add
