@@ -93,7 +93,7 @@ def test_bad_records_are_left_alone_by_generations():
     before = {e.id for e in data.bad_bytes}
     for _ in range(5):
         result = data.generation(change_pct=20, delete_pct=5, insert_pct=5)
-        assert not before & {*result.changed_ids, *result.deleted_ids}
+        assert not before & {*result.changed, *result.deleted}
     live = {r["_id"] for r in data.collections[("master", "LOCATION")].records()}
     assert before <= live
 

@@ -98,29 +98,29 @@ async def test_generation_changes_deletes_and_inserts(make_client):
     newest = max(r["updatedAt"] for r in before.values())
     result = sb.generation(change_pct=10, delete_pct=5, insert_pct=5)
     # master 200 -> 20 / 10 / 10; module 50 -> 5 / 3 / 3 (2.5 rounds half up)
-    assert (len(result.changed_ids), len(result.deleted_ids), len(result.inserted_ids)) == (
+    assert (len(result.changed), len(result.deleted), len(result.inserted)) == (
         25,
         13,
         13,
     )
     assert result.generation == 1
     after = {r["_id"]: r for r in sb.records("master") + sb.records("module")}
-    assert not set(result.deleted_ids) & set(after)
-    assert set(result.inserted_ids) <= set(after)
-    assert not set(result.changed_ids) & set(result.deleted_ids)
-    for object_id in result.changed_ids:
+    assert not set(result.deleted) & set(after)
+    assert set(result.inserted) <= set(after)
+    assert not set(result.changed) & set(result.deleted)
+    for object_id in result.changed:
         old, new = before[object_id], after[object_id]
         assert new["updatedAt"] > newest and new["updatedAt"].startswith("2025-07-02")
         assert new["createdAt"] == old["createdAt"]
         for identity in ("serial_number", "recordNumber", "city"):
             assert new["customFields"].get(identity) == old["customFields"].get(identity)
-    for object_id in result.inserted_ids:
+    for object_id in result.inserted:
         assert after[object_id]["createdAt"] == after[object_id]["updatedAt"] > newest
     body = orjson.loads(await page(client, pageSize="1000"))
     assert body["total"] == 200
     assert {r["_id"] for r in body["rows"]} == {r["_id"] for r in sb.records("master")}
     second = sb.generation(change_pct=1, delete_pct=0, insert_pct=0)
-    assert second.generation == 2 and len(second.changed_ids) == 3
+    assert second.generation == 2 and len(second.changed) == 3
 
 
 def test_generation_is_deterministic():
@@ -141,7 +141,7 @@ async def test_sorted_pages_follow_generation_changes(make_client):
     rows = orjson.loads(await page(client, sort="-updatedAt", pageSize="1000"))["rows"]
     expected = sorted(sb.records("master"), key=lambda r: (r["updatedAt"], r["_id"]), reverse=True)
     assert rows == expected
-    assert rows[0]["_id"] in result.inserted_ids
+    assert rows[0]["_id"] in result.inserted
 
 
 async def test_churn_inserts_shift_offsets_back(make_client):

@@ -17,9 +17,9 @@ from syncer.sandbox.actito.config import (
     DEFAULT_PROFILE_TABLE,
     ActitoConfig,
 )
-from syncer.sandbox.actito.data import GenerationResult
 from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
+from syncer.sandbox.common.generation import GenerationResult
 from syncer.sandbox.common.requestlog import RequestLogEntry
 
 __all__ = [

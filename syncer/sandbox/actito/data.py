@@ -8,7 +8,6 @@ new profileIds and business keys are above every key ever issued, like an auto-i
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from syncer.sandbox.actito import records
 from syncer.sandbox.actito.config import ActitoConfig
@@ -19,19 +18,14 @@ from syncer.sandbox.actito.records import (
     GENERATION_EPOCH_S,
 )
 from syncer.sandbox.actito.tables import Table
+from syncer.sandbox.common.generation import GenerationResult
 
 #: attributes the profile table declares unique (and the v4 lookup accepts)
 PROFILE_UNIQUE = ("emailAddress", "customerId")
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """What one `generation()` did: profileIds (int) first, then business keys (str)."""
-
-    changed: tuple[int | str, ...]
-    deleted: tuple[int | str, ...]
-    inserted: tuple[int | str, ...]
-    generation: int = 0
+#: what one `generation()` did: profileIds (int) first, then business keys (str)
+Generation = GenerationResult[tuple[int | str, ...]]
 
 
 class Dataset:
@@ -68,7 +62,7 @@ class Dataset:
 
     def generation(
         self, change_pct: float, delete_pct: float, insert_pct: float, *, cascade: bool = False
-    ) -> GenerationResult:
+    ) -> Generation:
         """Advance one generation: change, delete and insert a share of each table.
 
         Counts are percentages of each table's live count, rounded half up; changed and deleted
@@ -107,7 +101,7 @@ class Dataset:
             self.custom.delete(key)
             deleted.append(key)
         inserted.extend(self._insert_orders(rng, n_insert, base + n_change))
-        return GenerationResult(tuple(changed), tuple(deleted), tuple(inserted), g)
+        return Generation(tuple(changed), tuple(deleted), tuple(inserted), g)
 
     def churn(
         self, table: Table[int] | Table[str], inserts: int, deletes: int, *, cascade: bool

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.cursor import Cursors
-from syncer.sandbox.actito.data import Dataset, GenerationResult
+from syncer.sandbox.actito.data import Dataset, Generation
 from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.limits import CallWindow, LicenceGate
 from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profile_table_info
@@ -93,7 +93,7 @@ class ActitoSandbox(RequestLog, WriteLedger[AppliedWrite]):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
+    ) -> Generation:
         """Move both tables on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(
             change_pct, delete_pct, insert_pct, cascade=self.config.cascade_deletes

@@ -9,10 +9,10 @@ In a test, served by `aiohttp.test_utils.TestServer`:
 
 from __future__ import annotations
 
+from syncer.sandbox.common.generation import GenerationResult
 from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.exto.app import create_app, install, serve
 from syncer.sandbox.exto.config import DEFAULT_MASTER, DEFAULT_MODULE, DEFAULT_TOKEN, ExtoConfig
-from syncer.sandbox.exto.data import GenerationResult
 from syncer.sandbox.exto.ledger import AppliedWrite
 from syncer.sandbox.exto.poison_corpus import CorpusEntry
 from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox

@@ -3,8 +3,6 @@ answer, `flip-types`, and the request log with each entry's fault)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from aiohttp import web
 
 from syncer.sandbox.common.control import ControlJson, ControlRoutes, bad_request, log_entries
@@ -23,11 +21,13 @@ async def generation(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "generation": result.generation,
-            "changed": len(result.changed_ids),
-            "deleted": len(result.deleted_ids),
-            "inserted": len(result.inserted_ids),
+            "changed": len(result.changed),
+            "deleted": len(result.deleted),
+            "inserted": len(result.inserted),
+            "changed_ids": list(result.changed),
+            "deleted_ids": list(result.deleted),
+            "inserted_ids": list(result.inserted),
         }
-        | {name: list(ids) for name, ids in asdict(result).items() if name.endswith("_ids")}
     )
 
 

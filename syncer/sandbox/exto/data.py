@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from syncer.sandbox.common.generation import GenerationResult
 from syncer.sandbox.exto import bad_bytes, directory, hostile, poison_corpus
 from syncer.sandbox.exto.bad_bytes import BadBytesEntry
 from syncer.sandbox.exto.collection import Collection, Padding, Selection, collector_paused
@@ -43,14 +44,8 @@ POISON_POSITIONS = (3, 5, 8, 13, 21, 34)
 BIG_FIELD_CHARS = 10 * 1024 * 1024 + 4096
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """What one `generation()` did to masters and modules, as `_id`s."""
-
-    changed_ids: tuple[str, ...]
-    deleted_ids: tuple[str, ...]
-    inserted_ids: tuple[str, ...]
-    generation: int = 0
+#: what one `generation()` did to masters and modules, as `_id`s
+Generation = GenerationResult[tuple[str, ...]]
 
 
 @dataclass
@@ -192,9 +187,7 @@ class Dataset:
             "isDeleted": False,
         }
 
-    def generation(
-        self, change_pct: float, delete_pct: float, insert_pct: float
-    ) -> GenerationResult:
+    def generation(self, change_pct: float, delete_pct: float, insert_pct: float) -> Generation:
         """Advance one generation: change, hard-delete and insert a share of each collection.
 
         Counts are percentages of each collection's live count, rounded half up; the records are
@@ -203,9 +196,7 @@ class Dataset:
         with collector_paused():
             return self._generation(change_pct, delete_pct, insert_pct)
 
-    def _generation(
-        self, change_pct: float, delete_pct: float, insert_pct: float
-    ) -> GenerationResult:
+    def _generation(self, change_pct: float, delete_pct: float, insert_pct: float) -> Generation:
         self.generation_number += 1
         g = self.generation_number
         base_ms = self.generation_epoch_ms + g * self.generation_step_ms
@@ -234,7 +225,7 @@ class Dataset:
             new = [factory.new(rng, start + i, start + i) for i in range(n_insert)]
             coll.insert(new)
             inserted.extend(record["_id"] for record in new)
-        return GenerationResult(tuple(changed), tuple(deleted), tuple(inserted), g)
+        return Generation(tuple(changed), tuple(deleted), tuple(inserted), g)
 
     def flip_types(self, count: int) -> list[str]:
         """Change the JSON type of customFields values on `count` good master records (FLIPS:

@@ -25,7 +25,7 @@ from syncer.sandbox.common.ratelimit import Clock, Limiter, max_in_window
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.exto.collection import Collection
 from syncer.sandbox.exto.config import ExtoConfig
-from syncer.sandbox.exto.data import Dataset, GenerationResult
+from syncer.sandbox.exto.data import Dataset, Generation
 from syncer.sandbox.exto.faults import FaultState
 from syncer.sandbox.exto.ledger import AppliedWrite
 
@@ -77,7 +77,7 @@ class ExtoSandbox(RequestLog, WriteLedger[AppliedWrite]):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
+    ) -> Generation:
         """Move masters and modules on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 

@@ -24,7 +24,7 @@ from syncer.sandbox.common.ratelimit import Clock, Limiter
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.ioto.clock import DataClock
 from syncer.sandbox.ioto.config import IotoConfig
-from syncer.sandbox.ioto.data import GENERATION_EPOCH_MS, GenerationResult, IotoDataset
+from syncer.sandbox.ioto.data import GENERATION_EPOCH_MS, Generation, IotoDataset
 from syncer.sandbox.ioto.items import DAY_MS
 from syncer.sandbox.ioto.ledger import AppliedWrite
 from syncer.sandbox.ioto.models import DATA_MODELS, MODELS, Item
@@ -99,7 +99,7 @@ class IotoSandbox(RequestLog, WriteLedger[AppliedWrite]):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
+    ) -> Generation:
         """Move Device, Store and Log on by one deterministic generation; sandbox time moves on
         to the generation's instant if it is behind."""
         result = self.data.generation(change_pct, delete_pct, insert_pct)

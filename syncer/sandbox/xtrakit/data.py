@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from syncer.sandbox.common.generation import GenerationResult
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.records import BASE_END, BASE_START, DAY, Account, Record
 
@@ -23,14 +24,8 @@ GENERATION_EPOCH = int(datetime(2025, 7, 1, tzinfo=UTC).timestamp())
 Factory = Callable[[random.Random, int, int, int], Record]
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """What one `generation()` did, as ids per collection (every collection is a key)."""
-
-    changed: dict[str, tuple[int, ...]]
-    deleted: dict[str, tuple[int, ...]]
-    inserted: dict[str, tuple[int, ...]]
-    generation: int = 0
+#: what one `generation()` did, as ids per collection (every collection is a key)
+Generation = GenerationResult[dict[str, tuple[int, ...]]]
 
 
 class Table:
@@ -120,9 +115,7 @@ class Dataset:
             records.append(make(rng, id_, created, updated))
         return records
 
-    def generation(
-        self, change_pct: float, delete_pct: float, insert_pct: float
-    ) -> GenerationResult:
+    def generation(self, change_pct: float, delete_pct: float, insert_pct: float) -> Generation:
         """Advance one generation: change, delete and insert a share of each collection.
 
         Counts are percentages of each collection's live count, rounded half up; the records are
@@ -152,7 +145,7 @@ class Dataset:
             changed[name] = tuple(sorted(picks[:n_change]))
             deleted[name] = tuple(sorted(picks[n_change:]))
             inserted[name] = tuple(range(table.next_id - n_insert, table.next_id))
-        return GenerationResult(changed, deleted, inserted, g)
+        return Generation(changed, deleted, inserted, g)
 
     def churn(
         self, table: Table, selection: list[Record], offset: int, inserts: int, deletes: int

@@ -25,7 +25,7 @@ from syncer.sandbox.xtrakit.data import (
     COLLECTIONS,
     GENERATION_EPOCH,
     Dataset,
-    GenerationResult,
+    Generation,
     Table,
 )
 from syncer.sandbox.xtrakit.ledger import AppliedWrite
@@ -65,7 +65,7 @@ class XtraKitSandbox(RequestLog, WriteLedger[AppliedWrite]):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
+    ) -> Generation:
         """Move every collection on by one deterministic generation (`Dataset.generation`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
