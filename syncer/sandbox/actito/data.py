@@ -18,7 +18,7 @@ from syncer.sandbox.actito.records import (
     GENERATION_EPOCH_S,
 )
 from syncer.sandbox.actito.tables import Table
-from syncer.sandbox.common.generation import GenerationResult
+from syncer.sandbox.common.generation import GenerationResult, shares
 
 #: attributes the profile table declares unique (and the v4 lookup accepts)
 PROFILE_UNIQUE = ("emailAddress", "customerId")
@@ -76,8 +76,8 @@ class Dataset:
         deleted: list[int | str] = []
         inserted: list[int | str] = []
         rng = random.Random(f"{self.seed}:generation:{g}:profiles:{self.profiles.name}")
-        n_change, n_delete, n_insert = (
-            _share(len(self.profiles), pct) for pct in (change_pct, delete_pct, insert_pct)
+        n_change, n_delete, n_insert = shares(
+            len(self.profiles), change_pct, delete_pct, insert_pct
         )
         picks = rng.sample(self.profiles.keys(), min(len(self.profiles), n_change + n_delete))
         for offset, pid in enumerate(picks[:n_change]):
@@ -89,9 +89,7 @@ class Dataset:
         inserted.extend(self._insert_profiles(rng, n_insert, base + n_change))
 
         rng = random.Random(f"{self.seed}:generation:{g}:custom:{self.custom.name}")
-        n_change, n_delete, n_insert = (
-            _share(len(self.custom), pct) for pct in (change_pct, delete_pct, insert_pct)
-        )
+        n_change, n_delete, n_insert = shares(len(self.custom), change_pct, delete_pct, insert_pct)
         keys = rng.sample(self.custom.keys(), min(len(self.custom), n_change + n_delete))
         for offset, key in enumerate(keys[:n_change]):
             order = self.custom[key]
@@ -187,8 +185,3 @@ def _moments(rng: random.Random, count: int) -> list[tuple[int, int]]:
         updated = created if roll < 0.4 else min(BASE_END_S, created + int(roll * 60 * DAY_S))
         moments.append((created, updated))
     return moments
-
-
-def _share(live: int, pct: float) -> int:
-    """`pct` percent of `live`, rounded half up."""
-    return int(live * pct / 100 + 0.5)

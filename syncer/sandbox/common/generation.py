@@ -21,3 +21,15 @@ class GenerationResult(Generic[Keys]):
     deleted: Keys
     inserted: Keys
     generation: int = 0
+
+
+def shares(
+    live: int, change_pct: float, delete_pct: float, insert_pct: float
+) -> tuple[int, int, int]:
+    """How many of `live` records a generation changes, deletes and inserts: each percentage of
+    `live`, rounded half up (the rule of all four vendors' generations)."""
+
+    def share(pct: float) -> int:
+        return int(live * pct / 100 + 0.5)
+
+    return share(change_pct), share(delete_pct), share(insert_pct)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncer.sandbox.common.generation import GenerationResult
+from syncer.sandbox.common.generation import GenerationResult, shares
 from syncer.sandbox.exto import bad_bytes, directory, hostile, poison_corpus
 from syncer.sandbox.exto.bad_bytes import BadBytesEntry
 from syncer.sandbox.exto.collection import Collection, Padding, Selection, collector_paused
@@ -207,9 +207,7 @@ class Dataset:
             factory = self.factories[key]
             rng = random.Random(f"{self.seed}:generation:{g}:{key[0]}:{key[1]}")
             live = len(coll)
-            n_change, n_delete, n_insert = (
-                _share(live, pct) for pct in (change_pct, delete_pct, insert_pct)
-            )
+            n_change, n_delete, n_insert = shares(live, change_pct, delete_pct, insert_pct)
             eligible = [seq for seq in coll.seqs() if seq not in coll.poison]
             picks = rng.sample(eligible, min(len(eligible), n_change + n_delete))
             changes = {
@@ -319,11 +317,6 @@ class Dataset:
                 created_s = CHURN_EPOCH_S - 60 * (step * inserts + i)
                 new.append(factory.new(rng, created_s * 1000, now_ms + step))
             coll.insert(new)
-
-
-def _share(live: int, pct: float) -> int:
-    """`pct` percent of `live`, rounded half up."""
-    return int(live * pct / 100 + 0.5)
 
 
 def _base_records(factory: RecordFactory, seed: int, kind: str, count: int) -> Iterator[Record]:

@@ -10,7 +10,7 @@ import random
 from collections.abc import Container
 from datetime import UTC, datetime
 
-from syncer.sandbox.common.generation import GenerationResult
+from syncer.sandbox.common.generation import GenerationResult, shares
 from syncer.sandbox.ioto.config import IotoConfig
 from syncer.sandbox.ioto.items import (
     BASE_END_MS,
@@ -96,9 +96,7 @@ class IotoDataset:
             table = self.tables[name]
             rng = random.Random(f"{self.seed}:ioto:generation:{g}:{name}")
             live = len(table)
-            n_change, n_delete, n_insert = (
-                int(live * pct / 100 + 0.5) for pct in (change_pct, delete_pct, insert_pct)
-            )
+            n_change, n_delete, n_insert = shares(live, change_pct, delete_pct, insert_pct)
             picks = rng.sample(table.keys, min(live, n_change + n_delete))
             changed[name] = tuple(self._change(table, rng, key, at) for key in picks[:n_change])
             deleted[name] = tuple(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from syncer.sandbox.common.generation import GenerationResult
+from syncer.sandbox.common.generation import GenerationResult, shares
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.records import BASE_END, BASE_START, DAY, Account, Record
 
@@ -131,9 +131,7 @@ class Dataset:
         for name, table in self.tables.items():
             rng = random.Random(f"{self.seed}:xtrakit:generation:{g}:{name}")
             live = len(table)
-            n_change, n_delete, n_insert = (
-                _share(live, pct) for pct in (change_pct, delete_pct, insert_pct)
-            )
+            n_change, n_delete, n_insert = shares(live, change_pct, delete_pct, insert_pct)
             picks = rng.sample(list(table.rows), min(live, n_change + n_delete))
             new_versions = [
                 self.account.changed(name, rng, table.rows[id_], at) for id_ in picks[:n_change]
@@ -165,8 +163,3 @@ class Dataset:
             at = GENERATION_EPOCH + self.generation_number * DAY + step
             make = self.factories[table.name]
             table.insert([make(rng, id_, at, at) for id_ in table.take_ids(inserts)])
-
-
-def _share(live: int, pct: float) -> int:
-    """`pct` percent of `live`, rounded half up."""
-    return int(live * pct / 100 + 0.5)
