@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from syncer.sandbox.actito import routes
-from syncer.sandbox.actito.errors import ApiError, error_response
+from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
 from syncer.sandbox.common.control import is_control
 from syncer.sandbox.common.requestlog import RequestLogEntry
@@ -31,7 +31,7 @@ async def actito_middleware(request: web.Request, handler: Handler) -> web.Strea
         try:
             return await handler(request)
         except ApiError as exc:
-            return error_response(exc)
+            return exc.response(request)
     at = sb.clock()
     if kind == "token":
         token = request.headers.get("Authorization", "").strip() or None
@@ -44,12 +44,12 @@ async def actito_middleware(request: web.Request, handler: Handler) -> web.Strea
         else:
             response = await _admit(sb, request, handler, token, at)
     except ApiError as exc:
-        response = error_response(exc)
+        response = exc.response(request)
     except web.HTTPException as exc:  # no such route (404) or method (405)
         message = f"No route for {request.method} {request.path}"
-        response = error_response(ApiError(exc.status, message))
+        response = ApiError(exc.status, message).response(request)
     except Exception as exc:
-        response = error_response(ApiError(500, repr(exc)))
+        response = ApiError(500, repr(exc)).response(request)
     sb.log(
         RequestLogEntry(
             at, request.method, request.path, dict(request.query), token, response.status

@@ -27,7 +27,8 @@ def bearer_token(request: web.Request) -> str | None:
 class StatusError(Exception):
     """An error answer: its HTTP status, message and extra headers (e.g. `Retry-After`).
 
-    Each vendor subclasses it and writes the body its own way.
+    Each vendor subclasses it and writes the body its own way (`response`); a vendor's middleware
+    answers any `StatusError` a handler raises with it.
     """
 
     def __init__(self, status: int, message: str) -> None:
@@ -35,3 +36,7 @@ class StatusError(Exception):
         self.status = status
         self.message = message
         self.headers: dict[str, str] = {}
+
+    def response(self, request: web.Request) -> web.Response:
+        """The vendor's error answer to `request`."""
+        raise NotImplementedError

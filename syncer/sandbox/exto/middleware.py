@@ -15,7 +15,7 @@ from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.common.wire import bearer_token
 from syncer.sandbox.exto.faults import FAULT_STATUSES, StormAnswer, fault_response
 from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
-from syncer.sandbox.exto.wire import HEALTH, PREFIX, ApiError, error_response
+from syncer.sandbox.exto.wire import HEALTH, PREFIX, ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: set on a request whose answer is computed only to be mangled by a "truncated" fault: the
@@ -62,13 +62,13 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(request, exc)
+        return exc.response(request)
     except web.HTTPException as exc:  # no such route (404) or method (405)
         summary = exc.reason or "Error"
         detail = f"Cannot {request.method} {request.path.removeprefix(PREFIX)}"
-        return error_response(request, ApiError(exc.status, summary, detail))
+        return ApiError(exc.status, summary, detail).response(request)
     except Exception as exc:
-        return error_response(request, ApiError(500, "Service Exception", repr(exc)))
+        return ApiError(500, "Service Exception", repr(exc)).response(request)
 
 
 @dataclass
@@ -113,7 +113,7 @@ async def _data_request(
         return await _answer(request, handler)
     if fault in FAULT_STATUSES:
         error = ApiError(int(fault), FAULT_STATUSES[fault], _FAULT_DETAIL[fault])
-        return error_response(request, error)
+        return error.response(request)
     if fault == "reset":
         # no answer at all: aiohttp's attempt to write the returned response to the aborted
         # transport fails quietly (a ConnectionError it ignores), so nothing reaches the client
@@ -179,7 +179,7 @@ def _refuse(
             sb.faults.retry_after_sent(token, sent, delay)
         elif "Retry-After" in error.headers:
             sb.faults.retry_after_sent(token, sent, float(error.headers["Retry-After"]))
-    return error_response(request, error)
+    return error.response(request)
 
 
 _FAULT_DETAIL = {

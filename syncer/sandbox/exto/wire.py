@@ -1,5 +1,5 @@
-"""Exto's wire, what its reads and writes share: the base paths, the JSON error body (`ApiError`,
-`error_response`), the `page`/`pageSize` parameters (`Paging`) and the user a token acts as."""
+"""Exto's wire, what its reads and writes share: the base paths, the JSON error body
+(`ApiError`), the `page`/`pageSize` parameters (`Paging`) and the user a token acts as."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.common.wire import bearer_token, json_response
+from syncer.sandbox.common.wire import StatusError, bearer_token, json_response
 from syncer.sandbox.exto.config import DEFAULT_API_USER
 from syncer.sandbox.exto.state import EXTO_KEY
 
@@ -23,27 +23,24 @@ MAX_PAGE_SIZE = 1000
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
-class ApiError(Exception):
+class ApiError(StatusError):
     """An Exto error answer: status, summary and detail lines of the JSON error body."""
 
     def __init__(self, status: int, summary: str, *detail: str) -> None:
-        super().__init__(summary, *detail)
-        self.status = status
+        super().__init__(status, summary)
         self.summary = summary
         self.detail = list(detail)
-        self.headers: dict[str, str] = {}
 
-
-def error_response(request: web.Request, error: ApiError) -> web.Response:
-    """Exto's error body `{code, timestamp, path, error: {summary, detail}}`."""
-    now = datetime.now(UTC)
-    body = {
-        "code": error.status,
-        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
-        "path": request.path.removeprefix(PREFIX),
-        "error": {"summary": error.summary, "detail": error.detail},
-    }
-    return json_response(body, status=error.status, headers=error.headers)
+    def response(self, request: web.Request) -> web.Response:
+        """Exto's error body `{code, timestamp, path, error: {summary, detail}}`."""
+        now = datetime.now(UTC)
+        body = {
+            "code": self.status,
+            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            "path": request.path.removeprefix(PREFIX),
+            "error": {"summary": self.summary, "detail": self.detail},
+        }
+        return json_response(body, status=self.status, headers=self.headers)
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,9 @@ async def dispatch(request: web.Request) -> web.Response:
     try:
         response = await _answer(request, sb, at, token, logged)
     except IotoError as exc:
-        response = exc.response()
+        response = exc.response(request)
     except Exception as exc:  # a sandbox bug, answered like Ioto's service errors
-        response = IotoError(500, f"Service error: {exc!r}").response()
+        response = IotoError(500, f"Service error: {exc!r}").response(request)
     sb.log(RequestLogEntry(at, request.method, request.path, logged, token, response.status))
     return response
 

@@ -14,14 +14,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from syncer.sandbox.common.control import is_control
 from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.common.wire import bearer_token
 from syncer.sandbox.xtrakit import query
-from syncer.sandbox.xtrakit.query import ApiError
+from syncer.sandbox.xtrakit.errors import ApiError, envelope
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 
 API = "/api/v1"
@@ -37,18 +36,6 @@ LISTS = {
     API + "/inventory/categories": ("categories", "Categories"),
     API + "/sales": ("sales", "Sales"),
 }
-
-
-def envelope(
-    status: int, message: str, data: Any, headers: dict[str, str] | None = None
-) -> web.Response:
-    """XtraKit's `{"status", "message", "data"}` body; `status` repeats the HTTP code."""
-    body = orjson.dumps({"status": status, "message": message, "data": data})
-    return web.Response(body=body, status=status, headers=headers, content_type="application/json")
-
-
-def error_response(error: ApiError) -> web.Response:
-    return envelope(error.status, error.message, None, error.headers)
 
 
 @web.middleware
@@ -69,14 +56,14 @@ async def xtrakit_middleware(request: web.Request, handler: Handler) -> web.Stre
         await asyncio.sleep(sb.config.latency_ms / 1000)
     response: web.StreamResponse
     if refusal is not None:
-        response = error_response(refusal)
+        response = refusal.response(request)
     else:
         try:
             response = await handler(request)
         except ApiError as exc:
-            response = error_response(exc)
+            response = exc.response(request)
         except Exception:
-            response = error_response(ApiError(500, "Server Error"))
+            response = ApiError(500, "Server Error").response(request)
         response.headers.update(headers)
     sb.log(
         RequestLogEntry(

@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.xtrakit.api import API, envelope
+from syncer.sandbox.xtrakit.api import API
 from syncer.sandbox.xtrakit.data import Table
+from syncer.sandbox.xtrakit.errors import ApiError, envelope
 from syncer.sandbox.xtrakit.forms import (
     CUSTOMER,
     ITEM,
@@ -26,7 +27,6 @@ from syncer.sandbox.xtrakit.forms import (
     read_input,
     validate,
 )
-from syncer.sandbox.xtrakit.query import ApiError
 from syncer.sandbox.xtrakit.records import Record, day, timestamp
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 
