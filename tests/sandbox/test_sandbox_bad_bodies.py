@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, bad_bytes, poison_corpus
-from syncer.sandbox.exto.data import POISON_POSITIONS, Dataset
+from syncer.sandbox.exto.data import Dataset
 from syncer.sandbox.exto.faults import MAINTENANCE_PAGE
+from syncer.sandbox.exto.seeding import POISON_POSITIONS
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, deepjson, poison_corpus
-from syncer.sandbox.exto.data import POISON_POSITIONS, Dataset
+from syncer.sandbox.exto.data import Dataset
+from syncer.sandbox.exto.seeding import POISON_POSITIONS
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"

@@ -7,26 +7,18 @@ byte-identical data.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
 import random
-import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from syncer.sandbox.common.generation import GenerationResult, shares
-from syncer.sandbox.exto import bad_bytes, directory, hostile, poison_corpus
+from syncer.sandbox.exto import directory, hostile
 from syncer.sandbox.exto.bad_bytes import BadBytesEntry
 from syncer.sandbox.exto.collection import Collection, Padding, Selection, collector_paused
 from syncer.sandbox.exto.config import ExtoConfig
 from syncer.sandbox.exto.fields import Record
 from syncer.sandbox.exto.poison_corpus import CorpusEntry
 from syncer.sandbox.exto.records import (
-    BASE_END_MS,
-    BASE_START_MS,
     DAY_MS,
     IdFactory,
     RecordFactory,
@@ -34,14 +26,18 @@ from syncer.sandbox.exto.records import (
     iso_ms,
     location_fields,
 )
+from syncer.sandbox.exto.seeding import (
+    base_records,
+    flipped,
+    insert_masters,
+    tie_updated_at,
+    with_fields,
+)
 
 #: generation g happens at this instant + g days
 GENERATION_EPOCH_MS = int(datetime(2025, 7, 1, tzinfo=UTC).timestamp() * 1000)
 #: churn inserts are backdated from here, one minute apart, so they sort before every base record
 CHURN_EPOCH_S = int(datetime(2023, 12, 31, tzinfo=UTC).timestamp())
-#: where poison records sit in insertion order (the duplicate follows the record at the last one)
-POISON_POSITIONS = (3, 5, 8, 13, 21, 34)
-BIG_FIELD_CHARS = 10 * 1024 * 1024 + 4096
 
 
 #: what one `generation()` did to masters and modules, as `_id`s
@@ -127,21 +123,21 @@ class Dataset:
         )
         master_key = ("master", config.master_name)
         module_key = ("module", config.module_name)
-        masters = _base_records(master, config.seed, "master", config.master_records)
+        masters = base_records(master, config.seed, "master", config.master_records)
         hostile_names = hostile.names(config.seed, config.hostile_names)
         if hostile_names:
             masters = hostile.with_names(masters, hostile_names)
         if config.record_padding:
-            masters = (_with_fields(r, padding=Padding.PLACEHOLDER) for r in masters)
+            masters = (with_fields(r, padding=Padding.PLACEHOLDER) for r in masters)
         collections = {master_key: Collection(*master_key), module_key: Collection(*module_key)}
         if config.record_padding:
             collections[master_key].padding = Padding(config.seed, config.record_padding)
-        corpus, undecodable = _insert_masters(collections[master_key], masters, config)
+        corpus, undecodable = insert_masters(collections[master_key], masters, config)
         collections[module_key].insert(
-            _base_records(module, config.seed, "module", config.module_records)
+            base_records(module, config.seed, "module", config.module_records)
         )
         if config.tied_updated_at:
-            _tie_updated_at(collections[master_key], config.tied_updated_at)
+            tie_updated_at(collections[master_key], config.tied_updated_at)
         for collection in collections.values():
             # the orders clients use (insertion, `sort=_id`), built before the first request
             collection.warm(("", "_id"))
@@ -256,7 +252,7 @@ class Dataset:
             if len(changes) >= count:
                 break
             record = coll.get(seq)
-            custom = _flipped(record.get("customFields"))
+            custom = flipped(record.get("customFields"))
             if custom is not None:
                 stamp = iso_ms(base_ms + len(changes))
                 changes[seq] = {**record, "customFields": custom, "updatedAt": stamp}
@@ -317,142 +313,3 @@ class Dataset:
                 created_s = CHURN_EPOCH_S - 60 * (step * inserts + i)
                 new.append(factory.new(rng, created_s * 1000, now_ms + step))
             coll.insert(new)
-
-
-def _base_records(factory: RecordFactory, seed: int, kind: str, count: int) -> Iterator[Record]:
-    """`count` records created in order, spread over 2024-01-01 .. 2025-06-30 (a stream: 300k
-    dicts held at once would cost more memory than the collection that stores them)."""
-    rng = random.Random(f"{seed}:{kind}")
-    step = (BASE_END_MS - BASE_START_MS) // max(count, 1)
-    for i in range(count):
-        created = BASE_START_MS + i * step + int(rng.random() * step)
-        roll = rng.random()
-        updated = created if roll < 0.4 else min(BASE_END_MS, created + int(roll * 60 * DAY_MS))
-        yield factory.new(rng, created, updated)
-
-
-def _tie_updated_at(coll: Collection, count: int) -> None:
-    """Give `count` records one `updatedAt`: a contiguous run in `_id` order (poison records left
-    out) starting at the middle (index len // 2), moved back just enough to fit when the run
-    would pass the end. The shared value is the latest `updatedAt` of the run (so every
-    `createdAt` stays <= it), moved on by 1 ms while a record outside the run holds it."""
-    order = coll.select("_id", False, None, ())
-    seqs = [seq for seq in order.page(0, order.total) if seq not in coll.poison]
-    if count > len(seqs):
-        raise ValueError(f"tied_updated_at: only {len(seqs)} records can be tied")
-    start = min(len(seqs) // 2, len(seqs) - count)
-    run = {seq: coll.get(seq) for seq in seqs[start : start + count]}
-    tied_ms = max(_epoch_ms(record["updatedAt"]) for record in run.values())
-    while any(seq not in run for seq in coll.find("updatedAt", iso_ms(tied_ms))):
-        tied_ms += 1
-    tied = iso_ms(tied_ms)
-    coll.replace({seq: {**record, "updatedAt": tied} for seq, record in run.items()})
-
-
-def _epoch_ms(stamp: str) -> int:
-    """Epoch milliseconds of an ISO-8601 UTC timestamp such as `2025-02-27T02:20:06.958Z`."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _insert_masters(
-    coll: Collection, records: Iterator[Record], config: ExtoConfig
-) -> tuple[list[CorpusEntry], list[BadBytesEntry]]:
-    """Insert the master `records`, poisoned as `poison`, `poison_corpus` and `bad_bytes` ask;
-    return the corpus manifest and the bad bytes' one.
-
-    Each planned position (an index in the final insertion order) takes the next good record and
-    puts the bad record(s) made of it there instead: one for most kinds, two for the duplicates
-    (the extra one shifting the good records after it by one).
-    """
-    count = config.master_records
-    plan: dict[int, Callable[[Record], list[Record]]] = {}
-    kinds: dict[int, str] = {}
-    if config.poison:
-        if count <= POISON_POSITIONS[-1]:
-            raise ValueError(f"poison needs more than {POISON_POSITIONS[-1]} master records")
-        plan.update(_poison_plan())
-    if config.poison_corpus:
-        for kind, position in poison_corpus.positions(count).items():
-            if position in plan or position - 1 in plan:
-                raise ValueError(f"poison_corpus: position {position} is taken")
-            plan[position] = functools.partial(poison_corpus.corrupt, kind)
-            kinds[position] = kind
-    chosen = bad_bytes.positions(config.seed, config.bad_bytes, count, set(plan))
-    undecodable = bad_bytes.plan(config.seed, chosen)
-    for position, (kind, served) in undecodable.items():
-        plan[position] = functools.partial(_bad_bytes_record, kind, served)
-    manifest: list[CorpusEntry] = []
-    bad_manifest: list[BadBytesEntry] = []
-    done = 0
-    for position in sorted(plan):
-        coll.insert(itertools.islice(records, position - done))
-        bad = plan[position](next(records))
-        coll.insert(bad, poison=True)
-        done = position + len(bad)
-        if position in kinds:
-            manifest.append(poison_corpus.entry(kinds[position], position, bad[0]))
-        if position in undecodable:
-            kind, served = undecodable[position]
-            bad_manifest.append(bad_bytes.entry(kind, served, position, bad[0]))
-    coll.insert(records)
-    return manifest, bad_manifest
-
-
-def _bad_bytes_record(kind: str, served: bytes, record: Record) -> list[Record]:
-    return [bad_bytes.corrupt(kind, served, record)]
-
-
-def _poison_plan() -> dict[int, Callable[[Record], list[Record]]]:
-    """The `poison` knob's records at POISON_POSITIONS (the last one a duplicate pair)."""
-    nul, surrogate, nan, no_id, big, duplicated = POISON_POSITIONS
-    return {
-        nul: lambda r: [_with_fields(r, notes="gate code\u0000 12")],
-        surrogate: lambda r: [_with_fields(r, name="Lyon Depot \ud800")],
-        nan: lambda r: [_with_fields(r, latitude=float("nan"))],
-        no_id: lambda r: [{k: v for k, v in r.items() if k not in ("_id", "id")}],
-        big: lambda r: [_with_fields(r, notes="x" * BIG_FIELD_CHARS)],
-        duplicated: lambda r: [r, dict(r)],
-    }
-
-
-#: what `flip_types` changes: customFields name -> (the JSON type it expects, its new value)
-FLIPS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "latitude": ("number", lambda v: repr(v) if isinstance(v, float) else str(v)),
-    "opened_on": ("date", lambda v: int(v.replace("-", ""))),
-    "country": ("string", lambda v: True),
-}
-
-
-def _flipped(custom: Any) -> Record | None:
-    """`custom` with the FLIPS applied to the values of the type they expect (a finite number;
-    a `YYYY-MM-DD` string; a string), or None when none has."""
-    if not isinstance(custom, dict):
-        return None
-    new = dict(custom)
-    flipped = False
-    for name, (kind, flip) in FLIPS.items():
-        value = custom.get(name)
-        if _flippable(kind, value):
-            new[name] = flip(value)
-            flipped = True
-    return new if flipped else None
-
-
-def _flippable(kind: str, value: Any) -> bool:
-    if kind == "number":
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        return number and math.isfinite(value)
-    if kind == "date":
-        return isinstance(value, str) and _DATE.fullmatch(value) is not None
-    return isinstance(value, str)
-
-
-_DATE = re.compile(r"\d{4}-\d\d-\d\d")
-
-
-def _with_fields(record: Record, **custom: Any) -> Record:
-    return {**record, "customFields": {**record["customFields"], **custom}}
