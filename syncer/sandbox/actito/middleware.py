@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from syncer.sandbox.actito import routes
+from syncer.sandbox.actito import reads
 from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
 from syncer.sandbox.common.control import is_control
@@ -65,7 +65,7 @@ async def _admit(
     refusal = sb.tokens.refusal(token, at, sb.config.api_keys)
     if refusal is not None:
         raise ApiError(401, refusal)
-    routes.check_accept(request)
+    reads.check_accept(request)
     config = sb.config
     if not sb.gate.enter(config.max_concurrent):
         error = ApiError(
@@ -101,6 +101,6 @@ def _route_kind(request: web.Request) -> str:
     match = request.match_info
     if match.http_exception is not None:
         return "control" if "_sandbox" in request.path.split("/") else "data"
-    if match.handler is routes.issue_token:
+    if match.handler is reads.issue_token:
         return "token"
     return "control" if is_control(request) else "data"

@@ -3,7 +3,7 @@
 Both path families are served where the docs show both (`/entities/v5/...` and `/v5/...`,
 `/custom-data/v4/...` and `/v4/...`). Routes sit at the app root and read only `match_info`, so the
 app works as well when mounted under a prefix. Auth, limits and error bodies are the middleware's
-job (`middleware.py`); handlers raise `ApiError`. The write routes are in `write_routes.py`.
+job (`middleware.py`); handlers raise `ApiError`. The write routes are in `writes.py`.
 """
 
 from __future__ import annotations
