@@ -1,6 +1,6 @@
 """A key's outbox rows reach Exto in outbox order, across operations and pushes; a rejected row
 that a later accepted row of its key supersedes is never sent again; a desired-state table
-keeps one outstanding row per key. ExtoSandbox over HTTP, real Postgres."""
+keeps one outstanding row per key. Sandbox over HTTP, real Postgres."""
 
 from __future__ import annotations
 

@@ -137,4 +137,4 @@ class ExtoSandbox(RequestLog, WriteLedger[AppliedWrite]):
         }
 
 
-EXTO_KEY = web.AppKey("sandbox", ExtoSandbox)
+EXTO_KEY = web.AppKey("exto_sandbox", ExtoSandbox)
