@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, bad_bytes, poison_corpus
-from syncer.sandbox.exto.data import Dataset
+from syncer.sandbox.exto.data import ExtoDataset
 from syncer.sandbox.exto.faults import MAINTENANCE_PAGE
 from syncer.sandbox.exto.seeding import POISON_POSITIONS
 
@@ -59,7 +59,7 @@ async def test_bad_records_are_served_with_raw_bytes_where_the_manifest_says(mak
 
 def test_the_same_seed_builds_the_same_bad_records_and_another_seed_others():
     def manifest(seed: int) -> list[bad_bytes.BadBytesEntry]:
-        return Dataset.build(ExtoConfig(**SMALL, seed=seed, bad_bytes=6)).bad_bytes
+        return ExtoDataset.build(ExtoConfig(**SMALL, seed=seed, bad_bytes=6)).bad_bytes
 
     assert manifest(3) == manifest(3)
     assert [e.position for e in manifest(3)] != [e.position for e in manifest(4)]
@@ -74,7 +74,7 @@ def test_bad_records_never_take_the_other_poison_knobs_places():
     config = ExtoConfig(
         **{**SMALL, "master_records": records}, poison=True, poison_corpus=True, bad_bytes=1_000
     )
-    data = Dataset.build(config)
+    data = ExtoDataset.build(config)
     taken = set(POISON_POSITIONS) | {e.position for e in data.poison_corpus}
     positions = {e.position for e in data.bad_bytes}
     assert len(positions) == 1_000
@@ -90,7 +90,7 @@ def test_bad_records_never_take_the_other_poison_knobs_places():
 
 def test_bad_records_are_left_alone_by_generations():
     sb_config = ExtoConfig(**SMALL, bad_bytes=40)
-    data = Dataset.build(sb_config)
+    data = ExtoDataset.build(sb_config)
     before = {e.id for e in data.bad_bytes}
     for _ in range(5):
         result = data.generation(change_pct=20, delete_pct=5, insert_pct=5)
@@ -106,7 +106,7 @@ def test_a_bad_count_is_refused(value):
 
 
 def test_without_the_knob_nothing_changes():
-    plain = Dataset.build(ExtoConfig(**SMALL))
+    plain = ExtoDataset.build(ExtoConfig(**SMALL))
     assert plain.bad_bytes == []
     raws = [plain.collections[("master", "LOCATION")].raw(s) for s in range(400)]
     assert all(orjson.loads(raw) for raw in raws)

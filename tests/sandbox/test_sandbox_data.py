@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig
-from syncer.sandbox.exto.data import Dataset
+from syncer.sandbox.exto.data import ExtoDataset
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -29,7 +29,7 @@ async def page(client, path=MASTERS, **params):
 
 def test_record_shape():
     """Records look like vendors.md §2.3: ObjectId _id == id, 7-char slug, ISO times."""
-    data = Dataset.build(ExtoConfig(master_records=300, module_records=100, users=20))
+    data = ExtoDataset.build(ExtoConfig(master_records=300, module_records=100, users=20))
     masters = data.collections[("master", "LOCATION")].records()
     modules = data.collections[("module", "INSPECTION")].records()
     for rec in masters + modules:
@@ -71,8 +71,8 @@ def test_dataset_is_identical_across_processes():
     script = (
         "import hashlib, orjson\n"
         "from syncer.sandbox.exto import ExtoConfig\n"
-        "from syncer.sandbox.exto.data import Dataset\n"
-        "d = Dataset.build(ExtoConfig(master_records=500, module_records=50, users=20))\n"
+        "from syncer.sandbox.exto.data import ExtoDataset\n"
+        "d = ExtoDataset.build(ExtoConfig(master_records=500, module_records=50, users=20))\n"
         "d.generation(5, 1, 1)\n"
         "rows = [c.records() for c in d.collections.values()] + [d.users, d.projects]\n"
         "print(hashlib.sha256(orjson.dumps(rows)).hexdigest())\n"
@@ -127,7 +127,7 @@ def test_generation_is_deterministic():
     """The same seed and generation number pick the same records."""
     results = []
     for _ in range(2):
-        data = Dataset.build(ExtoConfig(master_records=300, module_records=30, users=10))
+        data = ExtoDataset.build(ExtoConfig(master_records=300, module_records=30, users=10))
         results.append((data.generation(3, 2, 1), data.generation(3, 2, 1)))
     assert results[0] == results[1]
 
@@ -198,7 +198,7 @@ async def test_poison_page_is_served_and_parses_with_stdlib_json(make_client):
 
 def test_poison_records_are_returned_as_is():
     """sb.records() hands poison records back unchanged (NaN stays a float NaN)."""
-    data = Dataset.build(ExtoConfig(master_records=60, module_records=5, users=5, poison=True))
+    data = ExtoDataset.build(ExtoConfig(master_records=60, module_records=5, users=5, poison=True))
     records = data.collections[("master", "LOCATION")].records()
     assert len(records) == 61
     assert hashlib.sha256(json.dumps(records[:3]).encode()).hexdigest()
@@ -226,7 +226,7 @@ async def test_churn_keeps_cached_sort_orders_consistent(make_client):
 
 
 def test_record_padding_gives_every_master_a_large_incompressible_field():
-    data = Dataset.build(
+    data = ExtoDataset.build(
         ExtoConfig(master_records=5, module_records=1, users=2, projects=1, record_padding=1_000)
     )
     pads = [

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, hostile
-from syncer.sandbox.exto.data import Dataset
+from syncer.sandbox.exto.data import ExtoDataset
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -85,7 +85,7 @@ async def test_flip_types_route(make_client):
 def test_flip_types_is_deterministic_and_spares_poison():
     """One seed flips the same records; poison records are never flipped, and once every good
     record is flipped a call flips none."""
-    first, second = (Dataset.build(ExtoConfig(**TINY, poison=True)) for _ in range(2))
+    first, second = (ExtoDataset.build(ExtoConfig(**TINY, poison=True)) for _ in range(2))
     assert first.flip_types(7) == second.flip_types(7)
     assert first.flip_types(5) == second.flip_types(5)
     coll = first.collections[("master", "LOCATION")]

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, deepjson, poison_corpus
-from syncer.sandbox.exto.data import Dataset
+from syncer.sandbox.exto.data import ExtoDataset
 from syncer.sandbox.exto.seeding import POISON_POSITIONS
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
@@ -155,10 +155,10 @@ async def test_records_returns_the_deep_record_whole_and_sorting_by_it_works(mak
 def test_corpus_is_deterministic_and_composes_with_poison():
     """One seed builds one manifest; `poison` and `poison_corpus` together keep both layouts,
     one extra record each (master_records + 2)."""
-    both = Dataset.build(ExtoConfig(**CORPUS, poison=True))
-    again = Dataset.build(ExtoConfig(**CORPUS, poison=True))
-    alone = Dataset.build(ExtoConfig(**CORPUS))
-    poison_only = Dataset.build(ExtoConfig(**(CORPUS | {"poison_corpus": False}), poison=True))
+    both = ExtoDataset.build(ExtoConfig(**CORPUS, poison=True))
+    again = ExtoDataset.build(ExtoConfig(**CORPUS, poison=True))
+    alone = ExtoDataset.build(ExtoConfig(**CORPUS))
+    poison_only = ExtoDataset.build(ExtoConfig(**(CORPUS | {"poison_corpus": False}), poison=True))
     assert both.poison_corpus == again.poison_corpus
     assert [(e.kind, e.position) for e in both.poison_corpus] == [
         (e.kind, e.position) for e in alone.poison_corpus
@@ -172,7 +172,7 @@ def test_corpus_is_deterministic_and_composes_with_poison():
     assert json.dumps(served[: len(head)]) == json.dumps(head)
     for entry in both.poison_corpus:
         assert served[entry.position].get("_id") == entry.id
-    other = Dataset.build(ExtoConfig(**CORPUS, seed=2))
+    other = ExtoDataset.build(ExtoConfig(**CORPUS, seed=2))
     assert [e.id for e in other.poison_corpus] != [e.id for e in alone.poison_corpus]
 
 

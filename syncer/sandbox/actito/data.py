@@ -28,7 +28,7 @@ PROFILE_UNIQUE = ("emailAddress", "customerId")
 Generation = GenerationResult[tuple[int | str, ...]]
 
 
-class Dataset:
+class ActitoDataset:
     """All live Actito data of one sandbox and the deterministic ways it changes."""
 
     def __init__(self, seed: int, profiles: Table[int], custom: Table[str]) -> None:
@@ -42,7 +42,7 @@ class Dataset:
         self.churn_step = 0
 
     @classmethod
-    def build(cls, config: ActitoConfig) -> Dataset:
+    def build(cls, config: ActitoConfig) -> ActitoDataset:
         """Generate the dataset `config` describes."""
         profiles: Table[int] = Table("profiles", config.profile_table, int, PROFILE_UNIQUE)
         rng = random.Random(f"{config.seed}:profiles:{config.profile_table}")

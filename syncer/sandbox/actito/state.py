@@ -19,7 +19,7 @@ from aiohttp import web
 
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.cursor import Cursors
-from syncer.sandbox.actito.data import Dataset, Generation
+from syncer.sandbox.actito.data import ActitoDataset, Generation
 from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.limits import CallWindow, LicenceGate
 from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profile_table_info
@@ -36,7 +36,7 @@ class ActitoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     def __init__(self, config: ActitoConfig, clock: Clock = time.monotonic) -> None:
         self.config = config
         self.clock = clock
-        self.data = Dataset.build(config)
+        self.data = ActitoDataset.build(config)
         self.tables = (
             profile_table_info(config.profile_table),
             custom_table_info(config.entity, config.custom_table),
@@ -94,7 +94,7 @@ class ActitoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
     ) -> Generation:
-        """Move both tables on by one deterministic generation (`Dataset.generation`)."""
+        """Move both tables on by one deterministic generation (`ActitoDataset.generation`)."""
         return self.data.generation(
             change_pct, delete_pct, insert_pct, cascade=self.config.cascade_deletes
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncer.sandbox.actito import records
-from syncer.sandbox.actito.data import Dataset
+from syncer.sandbox.actito.data import ActitoDataset
 from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.structure import TableInfo
 from syncer.sandbox.actito.validation import (
@@ -41,7 +41,7 @@ class Outcome:
 
 
 def upsert_profile(
-    data: Dataset, info: TableInfo, body: Any, *, allow_update: bool, now: str
+    data: ActitoDataset, info: TableInfo, body: Any, *, allow_update: bool, now: str
 ) -> Outcome:
     """Create a profile, or with `allow_update` merge into the one its unique attributes match.
 
@@ -75,7 +75,7 @@ def upsert_profile(
     return Outcome("profile.create", profile_id, created=True)
 
 
-def upsert_record(data: Dataset, info: TableInfo, body: Any, *, now: str) -> Outcome:
+def upsert_record(data: ActitoDataset, info: TableInfo, body: Any, *, now: str) -> Outcome:
     """Create the record the primary key names, or merge the given properties into it."""
     values = _properties(info, body)
     primary = info.definition["primaryKeyAttribute"]
@@ -94,7 +94,9 @@ def upsert_record(data: Dataset, info: TableInfo, body: Any, *, now: str) -> Out
     return Outcome("custom.upsert", key, created=True)
 
 
-def update_record(data: Dataset, info: TableInfo, key: str, body: Any, *, now: str) -> Outcome:
+def update_record(
+    data: ActitoDataset, info: TableInfo, key: str, body: Any, *, now: str
+) -> Outcome:
     """Replace every property of record `key` (404 if absent); its creation time stays unless
     the body gives one."""
     values = _properties(info, body)
@@ -113,7 +115,7 @@ def update_record(data: Dataset, info: TableInfo, key: str, body: Any, *, now: s
     return Outcome("custom.update", key, created=False)
 
 
-def delete_profile(data: Dataset, profile_id: int, *, cascade: bool) -> Outcome:
+def delete_profile(data: ActitoDataset, profile_id: int, *, cascade: bool) -> Outcome:
     """Delete a profile (its orders too with `cascade`); 404 if absent."""
     if profile_id not in data.profiles:
         raise ApiError(404, f"No profile {profile_id} in table {data.profiles.name!r}")
@@ -121,7 +123,7 @@ def delete_profile(data: Dataset, profile_id: int, *, cascade: bool) -> Outcome:
     return Outcome("profile.delete", profile_id, created=False)
 
 
-def delete_record(data: Dataset, key: str) -> Outcome:
+def delete_record(data: ActitoDataset, key: str) -> Outcome:
     """Delete record `key`; 404 if absent."""
     if key not in data.custom:
         raise ApiError(404, f"No record {key!r} in table {data.custom.name!r}")
@@ -152,7 +154,7 @@ def _profile_body(info: TableInfo, body: Any) -> tuple[dict[str, Any], dict[str,
     return values, subscribed
 
 
-def _match(data: Dataset, values: Mapping[str, Any]) -> tuple[int, str] | None:
+def _match(data: ActitoDataset, values: Mapping[str, Any]) -> tuple[int, str] | None:
     """The profile the unique attributes in `values` name, and how (`"customerId = 'C-1'"`);
     409 when they name several."""
     matches: dict[int, str] = {}

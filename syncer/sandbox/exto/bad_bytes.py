@@ -5,7 +5,7 @@ In the sandbox, such a byte b is the character U+DC00 + b inside a record (Pytho
 surrogateescape, PEP 383): `Collection` serves those characters as the raw bytes, and
 `sb.records()` gives them back as characters. Each bad record replaces the good record at its
 position; the positions are drawn from the seed among those no other poison knob takes, and the
-manifest (`Dataset.bad_bytes`) says where each one is.
+manifest (`ExtoDataset.bad_bytes`) says where each one is.
 """
 
 from __future__ import annotations

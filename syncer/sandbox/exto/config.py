@@ -183,7 +183,7 @@ class ExtoConfig:
     total_pages_delta: int = 0
     totals_wobble: int = 0
     #: dataset: this many master records, a contiguous run in `_id` order from the middle, share
-    #: one `updatedAt` (`Dataset.build`)
+    #: one `updatedAt` (`ExtoDataset.build`)
     tied_updated_at: int = 0
     #: bad bodies (docs/sandbox.md "Bad bytes and HTML pages"). Dataset: this many master
     #: records hold bytes that are not UTF-8 (in a value, a field name or the `_id`, in turn), at

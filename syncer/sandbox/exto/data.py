@@ -54,7 +54,7 @@ class SubTable:
 
 
 @dataclass
-class Dataset:
+class ExtoDataset:
     """All live Exto data of one sandbox and the deterministic ways it changes."""
 
     seed: int
@@ -94,13 +94,13 @@ class Dataset:
         self.write_rng = random.Random(f"{self.seed}:writes")
 
     @classmethod
-    def build(cls, config: ExtoConfig) -> Dataset:
+    def build(cls, config: ExtoConfig) -> ExtoDataset:
         """Generate the dataset `config` describes."""
         with collector_paused():
             return cls._build(config)
 
     @classmethod
-    def _build(cls, config: ExtoConfig) -> Dataset:
+    def _build(cls, config: ExtoConfig) -> ExtoDataset:
         projects = directory.make_projects(config.seed, config.projects)
         users = directory.make_users(config.seed, config.users, projects)
         people = tuple(u["user"]["email"] for u in users) or ("sandbox@example.com",)

@@ -2,7 +2,7 @@
 
 Each kind replaces a good generated record at a fixed insertion position, the positions spread
 evenly over the master records (`positions`); `duplicate_key` also adds a changed copy right after
-its record. `Dataset.build` inserts them as poison records (stored as the stdlib's JSON, never
+its record. `ExtoDataset.build` inserts them as poison records (stored as the stdlib's JSON, never
 picked by generations, churn, ties or type flips) and keeps a manifest of `CorpusEntry`s.
 """
 

@@ -1,6 +1,6 @@
 """How the Exto dataset is first generated: base records, masters with the poison, bad-bytes and
 corpus records at their positions, tied `updatedAt` stamps; and the type flips of `flip_types`.
-Plain functions that `data.Dataset` calls."""
+Plain functions that `data.ExtoDataset` calls."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from syncer.sandbox.common.ratelimit import Clock, Limiter, max_in_window
 from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.exto.collection import Collection
 from syncer.sandbox.exto.config import ExtoConfig
-from syncer.sandbox.exto.data import Dataset, Generation
+from syncer.sandbox.exto.data import ExtoDataset, Generation
 from syncer.sandbox.exto.faults import FaultState
 from syncer.sandbox.exto.ledger import AppliedWrite
 
@@ -38,7 +38,7 @@ class ExtoSandbox(RequestLog, WriteLedger[AppliedWrite]):
         self.clock = clock
         self.limiter = Limiter(clock=clock)
         self.request_log: list[RequestLogEntry] = []
-        self.data = Dataset.build(config)
+        self.data = ExtoDataset.build(config)
         #: serialises reads, churn and writes of the data (scans and writes run in a thread)
         self.data_lock = asyncio.Lock()
         #: every applied write, oldest first
@@ -78,12 +78,12 @@ class ExtoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
     ) -> Generation:
-        """Move masters and modules on by one deterministic generation (`Dataset.generation`)."""
+        """Move masters and modules on by one deterministic generation (`ExtoDataset`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
     def flip_types(self, count: int) -> list[str]:
         """Flip the customFields types of `count` master records, one generation on
-        (`Dataset.flip_types`); their `_id`s. The master's learnt write types are forgotten (the
+        (`ExtoDataset.flip_types`); their `_id`s. The master's learnt write types are forgotten (the
         vendor's form changed), so the next write learns them again from the records."""
         flipped = self.data.flip_types(count)
         self.field_types.pop(("master", self.config.master_name), None)

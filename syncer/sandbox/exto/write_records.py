@@ -48,7 +48,7 @@ class Change:
     errors: list[str] = field(default_factory=list)
 
 
-#: makes a new record from its customFields (the Dataset's `new_record`, bound to a stamp)
+#: makes a new record from its customFields (the ExtoDataset's `new_record`, bound to a stamp)
 NewRecord = Callable[[Record], Record]
 
 

@@ -73,7 +73,7 @@ class Table:
 
 
 @dataclass
-class Dataset:
+class XtraKitDataset:
     """All live XtraKit data of one sandbox and the deterministic ways it changes."""
 
     seed: int
@@ -84,7 +84,7 @@ class Dataset:
     factories: dict[str, Factory] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, config: XtraKitConfig) -> Dataset:
+    def build(cls, config: XtraKitConfig) -> XtraKitDataset:
         """Generate the dataset `config` describes."""
         account = Account.for_seed(config.seed, config.customers, config.categories)
         data = cls(

@@ -24,12 +24,12 @@ from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.data import (
     COLLECTIONS,
     GENERATION_EPOCH,
-    Dataset,
     Generation,
     Table,
+    XtraKitDataset,
 )
 from syncer.sandbox.xtrakit.ledger import AppliedWrite
-from syncer.sandbox.xtrakit.ratelimit import Throttle
+from syncer.sandbox.xtrakit.limits import Throttle
 from syncer.sandbox.xtrakit.records import DAY
 
 #: the rate-limit window: Laravel's `throttle:api` counts per minute
@@ -44,7 +44,7 @@ class XtraKitSandbox(RequestLog, WriteLedger[AppliedWrite]):
         self.clock = clock
         self.throttle = Throttle(window=WINDOW, clock=clock)
         self.request_log: list[RequestLogEntry] = []
-        self.data = Dataset.build(config)
+        self.data = XtraKitDataset.build(config)
         #: every write that changed the data, oldest first
         self.ledger: list[AppliedWrite] = []
         #: draws the item codes of added items (deterministic for a given sequence of writes)
@@ -66,7 +66,7 @@ class XtraKitSandbox(RequestLog, WriteLedger[AppliedWrite]):
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
     ) -> Generation:
-        """Move every collection on by one deterministic generation (`Dataset.generation`)."""
+        """Move every collection on by one deterministic generation (`XtraKitDataset`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
     def write_time(self) -> int:

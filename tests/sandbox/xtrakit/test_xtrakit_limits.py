@@ -8,7 +8,7 @@ import orjson
 from xtrakit_support import API, AUTH, CUSTOMERS, KEY, SALES
 
 from syncer.sandbox.xtrakit import XTRAKIT_KEY
-from syncer.sandbox.xtrakit.ratelimit import Throttle
+from syncer.sandbox.xtrakit.limits import Throttle
 
 
 async def test_sixty_first_request_in_a_minute_is_429_with_retry_after(make_xtrakit, clock):
