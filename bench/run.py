@@ -30,7 +30,7 @@ from common import (  # bench/common.py, beside this file
 )
 
 from syncer import db, log, push
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig, create_app
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, create_app
 from syncer.settings import Config
 
 PAGE = 1000
@@ -143,8 +143,8 @@ async def staging(database_url: str) -> tuple[float, float]:
     from syncer.records import prepare
     from syncer.sql import queries
 
-    sb = create_app(SandboxConfig(master_records=1000, module_records=1, users=1, projects=1))[
-        SANDBOX_KEY
+    sb = create_app(ExtoConfig(master_records=1000, module_records=1, users=1, projects=1))[
+        EXTO_KEY
     ]
     rows = prepare(
         sb.records("master", "LOCATION"), lambda r: r.get("_id"), "updatedAt", lenient=False
@@ -208,9 +208,9 @@ async def utilisation(database_url: str, base: str, page_size: int) -> tuple[flo
 async def push_bench(admin: str) -> dict[str, Any]:
     """10,000 outbox rows pushed to Exto at 3 requests/s, against the ideal 10 requests / 3/s."""
     app = create_app(
-        SandboxConfig(master_records=1000, module_records=1, users=1, projects=1, rate_limit=3)
+        ExtoConfig(master_records=1000, module_records=1, users=1, projects=1, rate_limit=3)
     )
-    sb = app[SANDBOX_KEY]
+    sb = app[EXTO_KEY]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

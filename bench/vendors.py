@@ -55,7 +55,7 @@ def _cases() -> list[Case]:
         return app, app[XTRAKIT_KEY]
 
     def ioto(clock: Callable[[], float]) -> tuple[web.Application, Any]:
-        cfg = IotoConfig(devices=RECORDS, store_items=10, logs=10, throttle_per_second=10)
+        cfg = IotoConfig(devices=RECORDS, store_items=10, logs=10, rate_limit=10)
         app = ioto_app(cfg, clock=clock)
         return app, app[IOTO_KEY]
 

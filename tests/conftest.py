@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from syncer import migrate
-from syncer.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, ExtoSandbox, create_app
 from syncer.settings import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-SandboxFactory = Callable[..., Awaitable[tuple[str, Sandbox]]]
+SandboxFactory = Callable[..., Awaitable[tuple[str, ExtoSandbox]]]
 
 
 @pytest.fixture
@@ -96,17 +96,17 @@ async def sandbox() -> AsyncIterator[SandboxFactory]:
     """Start sandboxes on 127.0.0.1: `base_url, sb = await sandbox(master_records=5000, ...)`."""
     servers: list[TestServer] = []
 
-    async def start(**knobs: Any) -> tuple[str, Sandbox]:
+    async def start(**knobs: Any) -> tuple[str, ExtoSandbox]:
         knobs.setdefault("master_records", 3_000)
         knobs.setdefault("module_records", 300)
         knobs.setdefault("users", 40)
         knobs.setdefault("projects", 8)
         knobs.setdefault("rate_limit", 0)
-        app = create_app(SandboxConfig(**knobs))
+        app = create_app(ExtoConfig(**knobs))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
-        return f"http://127.0.0.1:{server.port}/data", app[SANDBOX_KEY]
+        return f"http://127.0.0.1:{server.port}/data", app[EXTO_KEY]
 
     yield start
     for server in servers:

@@ -73,14 +73,14 @@ def sandbox(
 
     Example: syncer sandbox --records 300000 --no-limits --port 8765
     """
-    from syncer.sandbox import DEFAULT_TOKEN, SandboxConfig
     from syncer.sandbox.actito import DEFAULT_API_KEY, ActitoConfig
     from syncer.sandbox.app import create_all, serve_app
+    from syncer.sandbox.exto import DEFAULT_TOKEN, ExtoConfig
     from syncer.sandbox.ioto import DEFAULT_TOKEN as IOTO_TOKEN
     from syncer.sandbox.ioto import IotoConfig
     from syncer.sandbox.xtrakit import DEFAULT_KEY, XtraKitConfig
 
-    cfg = SandboxConfig(
+    cfg = ExtoConfig(
         seed=seed,
         master_records=records,
         module_records=module_records,
@@ -102,10 +102,9 @@ def sandbox(
     xtrakit = XtraKitConfig(customers=n, items=n, sales=n, seed=seed, latency_ms=latency_ms)
     ioto = IotoConfig(devices=n, store_items=n, logs=n, seed=seed, latency_ms=latency_ms)
     if not limits:
-        actito.calls_per_minute = 0
+        for vendor in (actito, xtrakit, ioto):
+            vendor.rate_limit = 0
         actito.max_concurrent = 0
-        xtrakit.rate_limit_per_minute = 0
-        ioto.throttle_per_second = 0
     app = create_all(cfg, actito, xtrakit, ioto)
     tls = None
     if tls_cert is not None or tls_key is not None:

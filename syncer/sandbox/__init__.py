@@ -1,31 +1,16 @@
-"""A local emulator of the Exto Data API, written from Exto's documents (see docs/sandbox.md).
+"""Local emulators of the four vendors' APIs, written from their documents (docs/sandbox.md).
+
+One package per vendor, shaped alike (`app.py` with `create_app`, `config.py`, `state.py`,
+`data.py`, the read and write routes, `control.py`): `exto/`, `actito/`, `xtrakit/`, `ioto/`.
+What they share is written once in `common/` (control routes, the write ledger, the request log,
+rate limiting, wire helpers, serving). `app.py` puts the four on one app for `syncer sandbox`.
 
 In a test, served by `aiohttp.test_utils.TestServer`:
 
-    app = create_app(SandboxConfig(master_records=1_000))
-    sb = app[SANDBOX_KEY]  # the live Sandbox: config knobs, records(), generation(), request_log
+    from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, create_app
 
-From the command line: `syncer sandbox` (which calls `serve`).
+    app = create_app(ExtoConfig(master_records=1_000))
+    sb = app[EXTO_KEY]  # the live ExtoSandbox: config knobs, records(), generation(), request_log
+
+The sandbox never imports syncer's client code (connectors, http, engine, mirror, push).
 """
-
-from __future__ import annotations
-
-from syncer.sandbox.app import create_app, serve
-from syncer.sandbox.config import DEFAULT_MASTER, DEFAULT_MODULE, DEFAULT_TOKEN, SandboxConfig
-from syncer.sandbox.data import GenerationResult
-from syncer.sandbox.poison_corpus import CorpusEntry
-from syncer.sandbox.state import SANDBOX_KEY, RequestLogEntry, Sandbox
-
-__all__ = [
-    "DEFAULT_MASTER",
-    "DEFAULT_MODULE",
-    "DEFAULT_TOKEN",
-    "SANDBOX_KEY",
-    "CorpusEntry",
-    "GenerationResult",
-    "RequestLogEntry",
-    "Sandbox",
-    "SandboxConfig",
-    "create_app",
-    "serve",
-]

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from syncer.sandbox import SandboxConfig
 from syncer.sandbox.actito import ActitoConfig
 from syncer.sandbox.app import create_all
+from syncer.sandbox.exto import ExtoConfig
 from syncer.sandbox.ioto import IotoConfig
 from syncer.sandbox.xtrakit import XtraKitConfig
 from tests.commands import syncer
@@ -34,7 +34,7 @@ async def test_check_and_sync_all_four_vendors_from_the_sandbox_config(
     db: asyncpg.Connection,
 ) -> None:
     app = create_all(
-        SandboxConfig(master_records=2_000, module_records=50, users=20, projects=4),
+        ExtoConfig(master_records=2_000, module_records=50, users=20, projects=4),
         ActitoConfig(profiles=300, custom_records=200),
         XtraKitConfig(customers=300, items=200, categories=10, sales=150),
         IotoConfig(devices=300, store_items=200, logs=100),

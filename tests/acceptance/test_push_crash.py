@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests import outbox
 from tests.commands import env, syncer
 from tests.configs import exto_file
@@ -30,7 +30,7 @@ def write_config(tmp_path: Path, base_url: str, user: str) -> Path:
 enqueue = outbox.enqueuer("exto")
 
 
-def active_user(sb: Sandbox) -> str:
+def active_user(sb: ExtoSandbox) -> str:
     return str(next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1))
 
 

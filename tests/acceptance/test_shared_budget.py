@@ -13,7 +13,7 @@ from aiohttp import web
 
 from syncer.sandbox import actito
 from syncer.sandbox.actito import ActitoConfig
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.acceptance.test_push_crash import active_user, enqueue
 from tests.acceptance.test_workers import start_worker, stop, wait_jobs
 from tests.commands import env, syncer
@@ -38,7 +38,7 @@ def write_config(tmp_path: Path, base_url: str, user: str, *, rate_limit: float 
     )
 
 
-def data_requests(sb: Sandbox) -> list[int]:
+def data_requests(sb: ExtoSandbox) -> list[int]:
     return [e.status for e in sb.request_log if "/_sandbox" not in e.path]
 
 
@@ -181,7 +181,7 @@ async def test_a_concurrency_cap_holds_across_processes(
     `max_in_flight = 1` (Actito answers 429 beyond its licence's cap) share the one slot, so
     never more than one request is in flight, and none is refused."""
     app = actito.create_app(
-        ActitoConfig(profiles=600, custom_records=600, latency_ms=150, calls_per_minute=100_000)
+        ActitoConfig(profiles=600, custom_records=600, latency_ms=150, rate_limit=100_000)
     )
     port = await serve(app)
     sb = app[actito.ACTITO_KEY]

@@ -23,7 +23,7 @@ import psutil
 import trustme
 
 from syncer.mirror import Mirror
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.faults import harness
 from tests.faults.harness import (
     TABLE,
@@ -278,7 +278,7 @@ async def churn(lab: Lab, tally: Experiment, trials: int, records: int, seed: in
         first = await run("sync", "--config", config, env=env(db_url))  # a first full pass
         stop = asyncio.Event()
 
-        async def stir(sb: Sandbox = sb, stop: asyncio.Event = stop) -> int:
+        async def stir(sb: ExtoSandbox = sb, stop: asyncio.Event = stop) -> int:
             # between page fetches: under the sandbox's data lock, as its own control route
             # does (a filtered read selects in a thread while holding it); at most 40
             n = 0
@@ -466,7 +466,7 @@ async def poison(lab: Lab, tally: Experiment, trials: int, records: int, seed: i
             )
 
 
-def _good_hashes(sb: Sandbox, corpus: dict[str, Any]) -> dict[str, bytes]:
+def _good_hashes(sb: ExtoSandbox, corpus: dict[str, Any]) -> dict[str, bytes]:
     """key -> hash of the records syncer must store: every record but the bad kinds, and of a
     key repeated on a page, the newer record."""
     bad = {corpus[kind].position for kind in POISON_REASONS if kind in corpus}
@@ -641,7 +641,7 @@ async def hostile_names(lab: Lab, tally: Experiment, trials: int, records: int, 
         tally.add(found)
 
 
-def _add_colliding_fields(sb: Sandbox, hostile: tuple[str, ...]) -> int:
+def _add_colliding_fields(sb: ExtoSandbox, hostile: tuple[str, ...]) -> int:
     """Give a few master records a new field for each hostile name: the name with a leading
     space, which folds to the same column name and sorts first (so a mapping recomputed from
     scratch would hand it the existing column's name). Returns how many new fields."""

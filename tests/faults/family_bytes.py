@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.faults.harness import (
     Expected,
     Experiment,
@@ -45,7 +45,7 @@ RUN_LIMIT_S = 300.0
 class Trial:
     """One trial's sandbox, config, database and outcome so far."""
 
-    sb: Sandbox
+    sb: ExtoSandbox
     config: str
     db_url: str
     page_size: int
@@ -113,7 +113,7 @@ async def _full_run(trial: Trial, label: str) -> None:
     trial.outcome.problems.extend(problems)
 
 
-def _good_hashes(sb: Sandbox) -> dict[str, bytes]:
+def _good_hashes(sb: ExtoSandbox) -> dict[str, bytes]:
     """key -> hash of every master record but those holding bad bytes (the manifest's ids)."""
     bad = {entry.id for entry in sb.data.bad_bytes}
     return Expected.of([r for r in sb.records("master", "LOCATION") if r["_id"] not in bad])
@@ -164,7 +164,7 @@ def _shown(text: str) -> str:
     return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text)
 
 
-async def _quarantine_problems(db_url: str, run_id: int, sb: Sandbox, label: str) -> list[str]:
+async def _quarantine_problems(db_url: str, run_id: int, sb: ExtoSandbox, label: str) -> list[str]:
     """Every bad record of the manifest quarantined by run `run_id` with its reason and its
     bytes escaped in `raw`, and nothing else."""
     conn = await asyncpg.connect(db_url)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.faults import fleet
 from tests.faults.fleet import Process
 from tests.faults.harness import Experiment, Lab, Outcome, Spec
@@ -108,7 +108,7 @@ async def shared_budget(lab: Lab, tally: Experiment, trials: int, records: int, 
 
 async def _run_mix(
     lab: Lab,
-    sb: Sandbox,
+    sb: ExtoSandbox,
     mix: Mix,
     config: Path,
     db_url: str,

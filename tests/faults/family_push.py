@@ -23,9 +23,9 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from syncer.sandbox import create_app
-from syncer.sandbox.config import SandboxConfig
-from syncer.sandbox.state import SANDBOX_KEY, Sandbox
+from syncer.sandbox.exto import create_app
+from syncer.sandbox.exto.config import ExtoConfig
+from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
 from tests.faults.harness import Expected, Experiment, Lab, Outcome, Spec, compare, run
 from tests.faults.harness import syncer_env as env
 
@@ -74,19 +74,19 @@ def _token(row: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def _serve(wire: Wire, **knobs: Any) -> tuple[str, Sandbox, web.AppRunner]:
+async def _serve(wire: Wire, **knobs: Any) -> tuple[str, ExtoSandbox, web.AppRunner]:
     """An Exto sandbox with `wire` in front of its middleware, on 127.0.0.1."""
-    app = create_app(SandboxConfig(**knobs))
+    app = create_app(ExtoConfig(**knobs))
     app.middlewares.insert(0, wire.middleware())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    return f"http://127.0.0.1:{port}/data", app[SANDBOX_KEY], runner
+    return f"http://127.0.0.1:{port}/data", app[EXTO_KEY], runner
 
 
-def _by_serial(sb: Sandbox, serials: set[int]) -> dict[int, list[dict[str, Any]]]:
+def _by_serial(sb: ExtoSandbox, serials: set[int]) -> dict[int, list[dict[str, Any]]]:
     """serial -> its records (soft-deleted ones too), in insertion order."""
     out: dict[int, list[dict[str, Any]]] = {s: [] for s in serials}
     for record in sb.records("master"):
@@ -97,7 +97,7 @@ def _by_serial(sb: Sandbox, serials: set[int]) -> dict[int, list[dict[str, Any]]
 
 
 def _queue(
-    rng: random.Random, sb: Sandbox, serials: list[int], counter: list[int]
+    rng: random.Random, sb: ExtoSandbox, serials: list[int], counter: list[int]
 ) -> list[tuple[str, dict[str, Any]]]:
     """A random interleaving of rows over the keys. Updates and deletes name refIds the vendor
     has (a deleted record's now and then: a row the vendor cannot apply)."""
@@ -247,7 +247,7 @@ async def interleaved(lab: Lab, tally: Experiment, trials: int, records: int, se
 
 
 async def _trial(
-    lab: Lab, rng: random.Random, wire: Wire, url: str, sb: Sandbox
+    lab: Lab, rng: random.Random, wire: Wire, url: str, sb: ExtoSandbox
 ) -> tuple[Outcome, Counter[str]]:
     outcome = Outcome()
     user = next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1)

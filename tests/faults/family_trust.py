@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests.faults.harness import (
     TABLE,
     Expected,
@@ -93,7 +93,7 @@ def draw_lies(rng: random.Random, pages: int, size: int, records: int) -> dict[s
     return lies
 
 
-async def wrongly_deleted(db_url: str, sb: Sandbox) -> int:
+async def wrongly_deleted(db_url: str, sb: ExtoSandbox) -> int:
     """Keys the vendor holds that the mirror marked deleted, right now."""
     return (await compare(db_url, Expected(sb).hashes)).wrongly_deleted
 

@@ -21,7 +21,8 @@ import asyncpg
 import orjson
 
 from syncer.mirror import table_name
-from syncer.sandbox.state import RequestLogEntry, Sandbox
+from syncer.sandbox.common.requestlog import RequestLogEntry
+from syncer.sandbox.exto import ExtoSandbox
 from tests.faults.harness import ROOT, Lab, Outcome, compare, syncer_env
 from tests.integration.mirror_check import expected
 
@@ -70,7 +71,7 @@ def fleet_env(db_url: str, credentials: int, **extra: str) -> dict[str, str]:
     return syncer_env(db_url, **tokens, **extra)
 
 
-def active_user(sb: Sandbox) -> str:
+def active_user(sb: ExtoSandbox) -> str:
     """A user name the sandbox accepts as a writer (the push option `user_name`)."""
     return str(next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1))
 
@@ -235,7 +236,7 @@ def overlaps(found: list[Run]) -> list[str]:
     return problems
 
 
-def want(sb: Sandbox, stream: str) -> dict[str, bytes]:
+def want(sb: ExtoSandbox, stream: str) -> dict[str, bytes]:
     """key -> hash of what the vendor holds for one Exto stream."""
     if stream in ("users", "groups"):
         return expected(sb.records(stream), stream)
@@ -243,7 +244,7 @@ def want(sb: Sandbox, stream: str) -> dict[str, bytes]:
     return expected(sb.records(kind.lower(), name), stream)
 
 
-async def compare_all(db_url: str, sb: Sandbox, streams: list[str]) -> Outcome:
+async def compare_all(db_url: str, sb: ExtoSandbox, streams: list[str]) -> Outcome:
     """Every stream (CONNECTION/STREAM) compared with the vendor, counts summed; a stream
     that differs is named in the problems."""
     total = Outcome()
@@ -260,7 +261,7 @@ async def compare_all(db_url: str, sb: Sandbox, streams: list[str]) -> Outcome:
     return total
 
 
-def requests_by_token(sb: Sandbox) -> dict[str, Counter[int]]:
+def requests_by_token(sb: ExtoSandbox) -> dict[str, Counter[int]]:
     """The statuses of the data requests the sandbox answered, per token."""
     out: dict[str, Counter[int]] = {}
     for entry in sb.request_log:
@@ -291,7 +292,7 @@ async def outbox_states(db_url: str) -> Counter[str]:
     return Counter(r["state"] for r in rows)
 
 
-def refusals(sb: Sandbox, lag: LoopLag) -> list[str]:
+def refusals(sb: ExtoSandbox, lag: LoopLag) -> list[str]:
     """Each 429: its token, when, what it asked for, and the token's admitted request before it
     (how long before, what it asked for: a stream's pages come from one process), with what
     the sandbox had admitted from the token in the second before and how late its event loop

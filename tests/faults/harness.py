@@ -27,9 +27,9 @@ import asyncpg
 from aiohttp import web
 
 from syncer import migrate
-from syncer.sandbox import create_app
-from syncer.sandbox.config import SandboxConfig
-from syncer.sandbox.state import SANDBOX_KEY, Sandbox
+from syncer.sandbox.exto import create_app
+from syncer.sandbox.exto.config import ExtoConfig
+from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
 from tests.integration.mirror_check import expected
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,14 +160,16 @@ class Lab:
         await migrate.migrate(url)
         return url
 
-    async def sandbox(self, tls: ssl.SSLContext | None = None, **knobs: Any) -> tuple[str, Sandbox]:
+    async def sandbox(
+        self, tls: ssl.SSLContext | None = None, **knobs: Any
+    ) -> tuple[str, ExtoSandbox]:
         """An Exto sandbox served on 127.0.0.1 by this process (over HTTPS with `tls`):
         (base URL, its state)."""
         knobs.setdefault("module_records", 10)
         knobs.setdefault("users", 5)
         knobs.setdefault("projects", 2)
         knobs.setdefault("rate_limit", 0)
-        app = create_app(SandboxConfig(**knobs))
+        app = create_app(ExtoConfig(**knobs))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
@@ -175,7 +177,7 @@ class Lab:
         self._runners.append(runner)
         port = runner.addresses[0][1]
         scheme = "https" if tls else "http"
-        return f"{scheme}://127.0.0.1:{port}/data", app[SANDBOX_KEY]
+        return f"{scheme}://127.0.0.1:{port}/data", app[EXTO_KEY]
 
     def config(self, base_url: str, **settings: Any) -> Path:
         """A TOML config with one Exto connection; `settings` go on the connection."""
@@ -281,7 +283,7 @@ async def run(*args: str, env: dict[str, str], limit_s: float = 600) -> Finished
 class Expected:
     """The vendor's key -> hash, computed once per (unchanging) sandbox."""
 
-    def __init__(self, sb: Sandbox) -> None:
+    def __init__(self, sb: ExtoSandbox) -> None:
         self.sb = sb
         self.hashes = expected(sb.records("master", "LOCATION"), STREAM)
 

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from syncer import engine, errors
-from syncer.sandbox import Sandbox
-from syncer.sandbox.exto_faults import MAINTENANCE_PAGE
+from syncer.sandbox.exto import ExtoSandbox
+from syncer.sandbox.exto.faults import MAINTENANCE_PAGE
 from tests.commands import env, syncer
 from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
@@ -30,7 +30,7 @@ REASONS = {
 MAINTENANCE = 'title "Exto is down for maintenance") instead of JSON'
 
 
-def good_records(sb: Sandbox) -> list[dict[str, Any]]:
+def good_records(sb: ExtoSandbox) -> list[dict[str, Any]]:
     bad = {entry.position for entry in sb.data.bad_bytes}
     return [r for i, r in enumerate(sb.records("master", "LOCATION")) if i not in bad]
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from syncer import engine, errors, push
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
@@ -26,12 +26,12 @@ async def outcomes(db: asyncpg.Connection) -> list[tuple[str, str | None, str | 
     return [(r["state"], r["message"], r["vendor_id"]) for r in rows]
 
 
-def active_user(sb: Sandbox, n: int = 0) -> str:
+def active_user(sb: ExtoSandbox, n: int = 0) -> str:
     names = [u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1]
     return str(names[n])
 
 
-def config(url: str, sb: Sandbox, **kw: Any) -> Any:
+def config(url: str, sb: ExtoSandbox, **kw: Any) -> Any:
     options = {"unique:LOCATION": "serial_number", "user_name": active_user(sb)}
     return exto_config(url, options=options, **kw)
 
@@ -110,7 +110,7 @@ async def test_a_module_delete_of_records_already_gone_is_accepted(
     assert sb.ledger == []
 
 
-def parent(sb: Sandbox) -> str:
+def parent(sb: ExtoSandbox) -> str:
     return str(sb.records("module", MODULE)[0]["_id"])
 
 
@@ -118,7 +118,7 @@ def sub_rows(record_id: str, n: int) -> list[dict[str, Any]]:
     return [{"recordId": record_id, "fields": {"line": i, "note": f"row {i}"}} for i in range(n)]
 
 
-def appended(sb: Sandbox) -> list[dict[str, Any]]:
+def appended(sb: ExtoSandbox) -> list[dict[str, Any]]:
     return [row for table in sb.data.subtables.values() for row in table.rows]
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from syncer import engine, push
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
@@ -22,17 +22,17 @@ MODULE = "INSPECTION"
 enqueue = outbox.enqueuer("exto")
 
 
-def parents(sb: Sandbox, n: int) -> list[str]:
+def parents(sb: ExtoSandbox, n: int) -> list[str]:
     return [str(r["_id"]) for r in sb.records("module", MODULE)[:n]]
 
 
-def rows_of(sb: Sandbox, parent: str, table: str = "T1") -> list[dict[str, Any]]:
+def rows_of(sb: ExtoSandbox, parent: str, table: str = "T1") -> list[dict[str, Any]]:
     found = sb.data.subtables.get((table, MODULE, parent))
     return list(found.rows) if found else []
 
 
 async def appended(
-    url: str, sb: Sandbox, db: asyncpg.Connection, db_url: str, parent: str, n: int
+    url: str, sb: ExtoSandbox, db: asyncpg.Connection, db_url: str, parent: str, n: int
 ) -> None:
     """n rows appended to `parent`'s T1 through the outbox."""
     rows = [{"recordId": parent, "fields": {"line": i, "note": f"row {i}"}} for i in range(n)]

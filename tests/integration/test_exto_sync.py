@@ -13,7 +13,7 @@ from syncer.connectors import exto
 from syncer.http import VendorClient
 from syncer.mirror import Mirror
 from syncer.run import StreamResult
-from syncer.sandbox import Sandbox
+from syncer.sandbox.exto import ExtoSandbox
 from tests.conftest import TOKEN, SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 
@@ -23,7 +23,7 @@ MASTER = "master:LOCATION"
 TABLE = "exto__master_location"
 
 
-def master_ids_of(sb: Sandbox) -> set[str]:
+def master_ids_of(sb: ExtoSandbox) -> set[str]:
     return {r["_id"] for r in sb.records("master", "LOCATION")}
 
 
@@ -83,14 +83,14 @@ async def test_generation_updates_inserts_and_deletes_exactly(
     before = master_ids_of(sb)
     gen = sb.generation(change_pct=1.0, delete_pct=0.5, insert_pct=0.4)
     master_ids = master_ids_of(sb)
-    changed = [i for i in gen.changed_ids if i in master_ids]
+    changed = [i for i in gen.changed if i in master_ids]
     [result] = await engine.sync(config, db_url)
     stats = result.stats
-    inserted = [i for i in gen.inserted_ids if i in master_ids]
+    inserted = [i for i in gen.inserted if i in master_ids]
     deleted = await db.fetch(f'SELECT _pk FROM mirror."{TABLE}" WHERE _deleted_at IS NOT NULL')
     assert stats.updated == len(changed) > 0
     assert stats.inserted == len(inserted) > 0
-    assert {r["_pk"] for r in deleted} == set(gen.deleted_ids) & before
+    assert {r["_pk"] for r in deleted} == set(gen.deleted) & before
     assert stats.deleted == len(deleted) > 0
     await assert_mirror_equals(db, TABLE, sb.records("master", "LOCATION"), MASTER)
     # a record that comes back is undeleted
@@ -117,12 +117,12 @@ async def test_without_key_lookup_a_delete_needs_two_complete_passes(
     await run_once()
     before = master_ids_of(sb)
     gen = sb.generation(change_pct=0, delete_pct=1.0, insert_pct=0)
-    assert gen.deleted_ids
+    assert gen.deleted
     first = await run_once()
     assert first.stats.deleted == 0
     assert len(await live(db, TABLE)) == 3_000
     second = await run_once()
-    assert second.stats.deleted == len(set(gen.deleted_ids) & before) > 0
+    assert second.stats.deleted == len(set(gen.deleted) & before) > 0
     await assert_mirror_equals(db, TABLE, sb.records("master", "LOCATION"), MASTER)
 
 
@@ -166,9 +166,9 @@ async def test_incremental_reads_only_recent_changes_and_never_deletes(
     assert result.stats.records < 1_000  # only the changed and the new, not 4,000
     assert result.stats.deleted == 0
     alive = {r["_id"] for r in sb.records("master", "LOCATION")}
-    assert result.stats.inserted == len([i for i in gen.inserted_ids if i in alive])
+    assert result.stats.inserted == len([i for i in gen.inserted if i in alive])
     rows = await live(db, TABLE)
-    assert set(gen.deleted_ids) & before <= rows.keys()  # still there: never deleted
+    assert set(gen.deleted) & before <= rows.keys()  # still there: never deleted
 
 
 async def test_poison_records_are_quarantined_and_neighbours_land(

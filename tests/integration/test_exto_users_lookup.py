@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from syncer import engine, push
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 
@@ -23,11 +23,11 @@ async def enqueue(db: asyncpg.Connection, operation: str, rows: list[dict[str, A
     await outbox.enqueue(db, "exto", "users", operation, rows)
 
 
-def active(sb: Sandbox) -> list[str]:
+def active(sb: ExtoSandbox) -> list[str]:
     return [u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1]
 
 
-def gets(sb: Sandbox, path: str) -> list[dict[str, str]]:
+def gets(sb: ExtoSandbox, path: str) -> list[dict[str, str]]:
     return [e.query for e in sb.request_log if e.method == "GET" and e.path == path]
 
 

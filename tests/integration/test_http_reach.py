@@ -10,12 +10,12 @@ from aiohttp.test_utils import TestServer
 from syncer import errors
 from syncer.connectors.registry import CONNECTORS
 from syncer.http import VendorClient
-from syncer.sandbox import SandboxConfig, create_app
+from syncer.sandbox.exto import ExtoConfig, create_app
 from tests.conftest import TOKEN, exto_config
 
 
 async def test_a_vendor_lost_after_it_answered_is_retried() -> None:
-    server = TestServer(create_app(SandboxConfig(master_records=50, rate_limit=0)))
+    server = TestServer(create_app(ExtoConfig(master_records=50, rate_limit=0)))
     await server.start_server()
     conn = exto_config(f"http://127.0.0.1:{server.port}/data", max_attempts=2).connections[0]
     spec = CONNECTORS["exto"].stream("master:LOCATION", {})

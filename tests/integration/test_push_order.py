@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from syncer import engine, push
-from syncer.sandbox.state import Sandbox
+from syncer.sandbox.exto.state import ExtoSandbox
 from tests import outbox as outbox_rows
 from tests.conftest import SandboxFactory, exto_config
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 RECORDS = "/data/api/v1/master-record/LOCATION"
 
 
-def config(sb: Sandbox, url: str, **kw: Any) -> Any:
+def config(sb: ExtoSandbox, url: str, **kw: Any) -> Any:
     user = next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1)
     options = {"unique:LOCATION": "serial_number", "user_name": user}
     return exto_config(url, options=options, **kw)
@@ -34,11 +34,11 @@ async def outbox(db: asyncpg.Connection) -> list[tuple[str, int | None]]:
     return [(r["state"], r["superseded_by"]) for r in rows]
 
 
-def writes(sb: Sandbox) -> list[str]:
+def writes(sb: ExtoSandbox) -> list[str]:
     return [e.method for e in sb.request_log if e.path == RECORDS and e.method != "GET"]
 
 
-def record(sb: Sandbox, serial: int) -> dict[str, Any]:
+def record(sb: ExtoSandbox, serial: int) -> dict[str, Any]:
     [found] = [
         r
         for r in sb.records("master")

@@ -15,9 +15,9 @@ from aiohttp import web
 from syncer import errors, push
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig
 from syncer.sandbox.actito import create_app as actito_app
+from syncer.sandbox.exto.state import ExtoSandbox
 from syncer.sandbox.ioto import IotoConfig
 from syncer.sandbox.ioto import create_app as ioto_app
-from syncer.sandbox.state import Sandbox
 from syncer.sandbox.xtrakit import XtraKitConfig
 from syncer.sandbox.xtrakit import create_app as xtrakit_app
 from tests import outbox
@@ -44,7 +44,7 @@ async def streams(db: asyncpg.Connection) -> list[str]:
     return [r["stream"] for r in await db.fetch("SELECT stream FROM syncer.streams")]
 
 
-def exto(sb: Sandbox, url: str, **options: str) -> Any:
+def exto(sb: ExtoSandbox, url: str, **options: str) -> Any:
     user = next(u["user"]["userName"] for u in sb.data.users if u["user"]["status"] == 1)
     return exto_config(url, options={"user_name": user, **options})
 
@@ -166,7 +166,7 @@ async def test_xtrakit_adds_to_a_path_that_does_not_exist_cost_one_request_and_e
     a record's own path (a delete of a gone id) stays "already gone"."""
     monkeypatch.setenv(TOKEN_ENV, "sandbox-xtrakit-key")
     sizes = {"customers": 20, "items": 10, "categories": 5, "sales": 5}
-    app = xtrakit_app(XtraKitConfig(**{**sizes, "rate_limit_per_minute": 0}))
+    app = xtrakit_app(XtraKitConfig(**{**sizes, "rate_limit": 0}))
     url = f"http://127.0.0.1:{await serve(app)}/api/v9"
     cfg = vendor_config("xtrakit", url, ("customers",))
     rows = [{"customer_phone": f"+2332000{i:05d}", "customer_name": "N"} for i in range(64)]

@@ -8,7 +8,7 @@ import pytest
 
 from syncer import engine, errors
 from syncer.run import StreamResult
-from syncer.sandbox import Sandbox
+from syncer.sandbox.exto import ExtoSandbox
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.mirror_check import assert_mirror_equals, live
 
@@ -18,7 +18,7 @@ MASTER = "master:LOCATION"
 TABLE = "exto__master_location"
 
 
-async def loaded(sandbox: SandboxFactory, db_url: str, **knobs: object) -> tuple[str, Sandbox]:
+async def loaded(sandbox: SandboxFactory, db_url: str, **knobs: object) -> tuple[str, ExtoSandbox]:
     """A sandbox of 3,000 records and a mirror that already holds them all."""
     url, sb = await sandbox(master_records=3_000, **knobs)
     [first] = await engine.sync(exto_config(url, page_size=100), db_url)

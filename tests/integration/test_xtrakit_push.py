@@ -23,7 +23,7 @@ Serve = Callable[[web.Application], Awaitable[int]]
 
 async def start(serve: Serve, **knobs: Any) -> tuple[str, XtraKitSandbox]:
     sizes = {"customers": 300, "items": 200, "categories": 10, "sales": 100}
-    app = create_app(XtraKitConfig(**{**sizes, "rate_limit_per_minute": 0, **knobs}))
+    app = create_app(XtraKitConfig(**{**sizes, "rate_limit": 0, **knobs}))
     port = await serve(app)
     return f"http://127.0.0.1:{port}/api/v1", app[XTRAKIT_KEY]
 
@@ -202,7 +202,7 @@ async def test_pushes_stay_under_the_per_minute_limit(
     serve: Serve, db_url: str, db: asyncpg.Connection, key: str
 ) -> None:
     """30 adds against a 20-per-second sandbox limit (time scaled) get no 429."""
-    url, sb = await start(serve, rate_limit_per_minute=20)
+    url, sb = await start(serve, rate_limit=20)
     config = vendor_config("xtrakit", url, ("customers",), rate_limit=20, rate_period=60)
     await enqueue(db, "customers", "upsert", [customer(f"+23360000{n:04d}") for n in range(3)])
     [result] = await push.push(config, db_url)

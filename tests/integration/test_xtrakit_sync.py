@@ -22,7 +22,7 @@ Serve = Callable[[web.Application], Awaitable[int]]
 
 async def start(serve: Serve, **knobs: object) -> tuple[str, XtraKitSandbox]:
     sizes = {"customers": 1_500, "items": 1_200, "categories": 30, "sales": 1_100}
-    config = XtraKitConfig(**{**sizes, "rate_limit_per_minute": 0, **knobs})  # type: ignore[arg-type]
+    config = XtraKitConfig(**{**sizes, "rate_limit": 0, **knobs})  # type: ignore[arg-type]
     app = create_app(config)
     port = await serve(app)
     return f"http://127.0.0.1:{port}/api/v1", app[XTRAKIT_KEY]

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from syncer.sandbox import SandboxConfig, create_app
+from syncer.sandbox.exto import ExtoConfig, create_app
 
 Client = TestClient[web.Request, web.Application]
 StartClient = Callable[[web.Application], Awaitable[Client]]
@@ -61,16 +61,16 @@ async def start_client() -> AsyncIterator[StartClient]:
 def make_client(start_client: StartClient) -> MakeClient:
     """Start sandboxes on demand: `await make_client(clock=..., **knobs)`; closed after the test.
 
-    Knobs override SMALL; pass `config=SandboxConfig(...)` to use a config as is.
+    Knobs override SMALL; pass `config=ExtoConfig(...)` to use a config as is.
     """
 
     async def make(
         *,
-        config: SandboxConfig | None = None,
+        config: ExtoConfig | None = None,
         clock: Callable[[], float] | None = None,
         **knobs: Any,
     ) -> Client:
-        config = config or SandboxConfig(**(SMALL | knobs))
+        config = config or ExtoConfig(**(SMALL | knobs))
         return await start_client(
             create_app(config) if clock is None else create_app(config, clock=clock)
         )

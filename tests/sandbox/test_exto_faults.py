@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig, create_app
-from syncer.sandbox.config import FAULT_KINDS
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, create_app
+from syncer.sandbox.exto.config import FAULT_KINDS
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -27,7 +27,7 @@ QUICK_KINDS = ("500", "502", "503", "truncated", "invalid_json")
 
 async def fault_sequence(client, n, path=PAGE):
     """Send `n` GETs; return the `fault` of each logged entry (None = answered normally)."""
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     start = len(sb.request_log)
     for _ in range(n):
         response = await client.get(path, headers=AUTH)
@@ -48,7 +48,7 @@ async def test_fault_rate_injects_about_that_share_uniformly_over_kinds(make_cli
     by_kind = Counter(injected)
     assert set(by_kind) == set(QUICK_KINDS)
     assert all(20 <= n <= 70 for n in by_kind.values())
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for entry in sb.request_log:
         expected = int(entry.fault) if entry.fault in ("500", "502", "503") else 200
         assert entry.status == expected
@@ -71,13 +71,13 @@ async def test_same_seed_same_faults_and_setting_a_knob_restarts_the_sequence(ma
     assert one == await fault_sequence(second, 60)
     assert one != await fault_sequence(other, 60)
     assert any(one)
-    first.app[SANDBOX_KEY].config.fault_seed = 11
+    first.app[EXTO_KEY].config.fault_seed = 11
     assert await fault_sequence(first, 60) == one
 
 
 async def test_status_faults_answer_exto_error_bodies(make_client):
     client = await make_client(fault_rate=1.0)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for kind, summary in (
         ("500", "Service Exception"),
         ("502", "Bad Gateway"),
@@ -99,7 +99,7 @@ async def test_reset_cuts_the_connection_without_an_answer(make_client, caplog):
     """A client sees a disconnect; the log shows status 0; the server logs no traceback."""
     caplog.set_level(logging.DEBUG, logger="aiohttp")
     client = await make_client(fault_rate=1.0, fault_kinds=["reset"])
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for method in ("GET", "POST"):
         with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
             await client.request(method, MASTERS, headers=AUTH, json=[{"serial_number": 9999}])
@@ -114,7 +114,7 @@ async def test_timeout_stalls_then_answers_normally(make_client):
     """A client with a shorter timeout times out (and its write never lands: nothing is done for
     a client that has gone); one that waits gets the normal answer."""
     client = await make_client(fault_rate=1.0, fault_kinds=["timeout"], fault_timeout_ms=250)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     row = [{"serial_number": 5000, "city": "Lyon"}]
     short = aiohttp.ClientTimeout(total=0.05)
     with pytest.raises(asyncio.TimeoutError):
@@ -133,7 +133,7 @@ async def test_timeout_stalls_then_answers_normally(make_client):
 
 async def test_truncated_is_half_the_normal_body_and_changes_nothing(make_client):
     client = await make_client(churn_inserts_per_page=2, churn_deletes_per_page=1)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     sb.config.apply({"churn_inserts_per_page": 0, "churn_deletes_per_page": 0})
     normal = await (await client.get(PAGE, headers=AUTH)).read()
     sb.config.apply({"churn_inserts_per_page": 2, "churn_deletes_per_page": 1})
@@ -172,7 +172,7 @@ async def test_invalid_json_is_a_page_start_then_garbage(make_client):
 async def test_faulted_writes_change_nothing(make_client):
     """Faults are decided before the write: no kind but a waited-out timeout applies it."""
     client = await make_client(fault_rate=1.0, fault_kinds=[*QUICK_KINDS, "reset"])
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     before = sb.records("master")
     ref = before[0]["refId"]
     writes = [
@@ -198,7 +198,7 @@ async def test_faulted_writes_change_nothing(make_client):
 
 async def test_faults_count_against_the_rate_limit_and_spare_other_routes(make_client, clock):
     client = await make_client(rate_limit=2, fault_rate=1.0, fault_kinds=["503"], clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     statuses = [(await client.get(MASTERS, headers=AUTH)).status for _ in range(3)]
     assert statuses == [503, 503, 429]
     assert [e.fault for e in sb.request_log] == ["503", "503", None]
@@ -210,7 +210,7 @@ async def test_faults_count_against_the_rate_limit_and_spare_other_routes(make_c
 
 async def test_fault_knobs_are_validated(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for bad in (
         {"fault_rate": 1.5},
         {"fault_rate": "x"},
@@ -239,8 +239,8 @@ async def test_fault_knobs_are_validated(make_client):
     with pytest.raises(ValueError):
         sb.config.fault_kinds = ("nope",)
     with pytest.raises(ValueError):
-        SandboxConfig(master_records=10, tied_updated_at=11)
-    assert SandboxConfig().fault_kinds == FAULT_KINDS
+        ExtoConfig(master_records=10, tied_updated_at=11)
+    assert ExtoConfig().fault_kinds == FAULT_KINDS
 
 
 # --- the 429 storm ---------------------------------------------------------------------------
@@ -271,14 +271,14 @@ async def test_storm_answers_429_with_retry_after_variants_in_proportion(make_cl
     assert variants["1"] >= 60 and variants["2"] >= 60
     assert 70 <= variants["date"] <= 130
     assert 70 <= variants["none"] <= 130
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     assert {e.fault for e in sb.request_log} == {"storm"}
     assert sb.early_requests("sandbox-token") == 0  # every request left at the same instant
 
 
 async def test_storm_share_and_the_limiter_does_not_count_storm_429s(make_client, clock):
     client = await make_client(storm_rate=0.25, fault_seed=3, rate_limit=3, clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     stormed = 0
     for _ in range(300):
         clock.advance(1.0)  # a fresh window each time: only the storm refuses
@@ -303,7 +303,7 @@ async def storm_until(client, clock, wanted):
     """Storm every request until a 429 whose Retry-After satisfies `wanted`; return that value.
 
     Between tries the clock moves 3 s on, so earlier Retry-Afters have expired."""
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     sb.config.storm_rate = 1.0
     for _ in range(50):
         clock.advance(3.0)
@@ -317,7 +317,7 @@ async def storm_until(client, clock, wanted):
 
 async def test_requests_before_a_retry_after_are_counted_early(make_client, clock):
     client = await make_client(fault_seed=2, clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     await storm_until(client, clock, lambda value: value == "1")
     clock.advance(0.04)  # already in flight when the 429 left: not early
     assert (await client.get(MASTERS, headers=AUTH)).status == 200
@@ -367,7 +367,7 @@ async def test_revoked_tokens_get_the_unknown_token_401(make_client):
         }
     assert (await client.get(MASTERS, headers={"Authorization": "Bearer b"})).status == 200
     assert (await client.get(READY)).status == 200
-    client.app[SANDBOX_KEY].config.revoked_tokens = ()
+    client.app[EXTO_KEY].config.revoked_tokens = ()
     assert (await client.get(MASTERS, headers=headers)).status == 200
 
 
@@ -375,14 +375,14 @@ async def test_revoke_after_n_lets_exactly_n_requests_through(make_client):
     client = await make_client(revoke_after=2)
     statuses = [(await client.get(MASTERS, headers=AUTH)).status for _ in range(4)]
     assert statuses == [200, 200, 401, 401]
-    assert client.app[SANDBOX_KEY].config.revoked_tokens == ("sandbox-token",)
+    assert client.app[EXTO_KEY].config.revoked_tokens == ("sandbox-token",)
 
 
 async def test_revoke_after_skips_faulted_requests_and_revokes_every_token(make_client):
     """With revoke_after=N, the (N+1)th data request answered normally is refused, for every
     token; faulted requests do not count down."""
     client = await make_client(tokens=("sandbox-token", "other"), revoke_after=4)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     statuses = [(await client.get(MASTERS, headers=AUTH)).status for _ in range(3)]
     sb.config.fault_rate, sb.config.fault_kinds = 1.0, ("503",)
     statuses.append((await client.get(MASTERS, headers=AUTH)).status)
@@ -412,9 +412,9 @@ async def test_tied_updated_at_gives_a_run_of_records_one_updated_at(make_client
     assert [r["updatedAt"] == tied for r in rows] == [100 <= i < 125 for i in range(200)]
     assert all(r["createdAt"] <= r["updatedAt"] for r in rows)
     assert tied == max(r["updatedAt"] for r in rows[100:125])
-    same = create_app(SandboxConfig(**knobs, tied_updated_at=25))[SANDBOX_KEY]
-    assert same.records("master") == client.app[SANDBOX_KEY].records("master")
-    plain = create_app(SandboxConfig(**knobs))[SANDBOX_KEY]
+    same = create_app(ExtoConfig(**knobs, tied_updated_at=25))[EXTO_KEY]
+    assert same.records("master") == client.app[EXTO_KEY].records("master")
+    plain = create_app(ExtoConfig(**knobs))[EXTO_KEY]
     untied = sorted(plain.records("master"), key=lambda r: r["_id"])
     assert [r["_id"] for r in untied] == [r["_id"] for r in rows]
     for i, (before, after) in enumerate(zip(untied, rows, strict=True)):
@@ -423,13 +423,9 @@ async def test_tied_updated_at_gives_a_run_of_records_one_updated_at(make_client
 
 
 async def test_tied_run_moves_back_to_fit_and_can_cover_everything(make_client):
-    sb = create_app(SandboxConfig(master_records=40, module_records=5, tied_updated_at=40))[
-        SANDBOX_KEY
-    ]
+    sb = create_app(ExtoConfig(master_records=40, module_records=5, tied_updated_at=40))[EXTO_KEY]
     assert len({r["updatedAt"] for r in sb.records("master")}) == 1
-    sb = create_app(SandboxConfig(master_records=40, module_records=5, tied_updated_at=30))[
-        SANDBOX_KEY
-    ]
+    sb = create_app(ExtoConfig(master_records=40, module_records=5, tied_updated_at=30))[EXTO_KEY]
     ordered = sorted(sb.records("master"), key=lambda r: r["_id"])
     tied = ordered[10]["updatedAt"]
     assert [r["updatedAt"] == tied for r in ordered] == [i >= 10 for i in range(40)]

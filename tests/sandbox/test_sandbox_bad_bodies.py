@@ -9,9 +9,10 @@ import json
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig, bad_bytes, poison_corpus
-from syncer.sandbox.data import POISON_POSITIONS, Dataset
-from syncer.sandbox.exto_faults import MAINTENANCE_PAGE
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, bad_bytes, poison_corpus
+from syncer.sandbox.exto.data import ExtoDataset
+from syncer.sandbox.exto.faults import MAINTENANCE_PAGE
+from syncer.sandbox.exto.seeding import POISON_POSITIONS
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -29,7 +30,7 @@ async def all_records(client) -> bytes:
 
 async def test_bad_records_are_served_with_raw_bytes_where_the_manifest_says(make_client):
     client = await make_client(**SMALL, bad_bytes=12)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     manifest = sb.data.bad_bytes
     assert [e.kind for e in manifest] == list(bad_bytes.KINDS) * 4
     assert [e.position for e in manifest] == sorted(e.position for e in manifest)
@@ -58,7 +59,7 @@ async def test_bad_records_are_served_with_raw_bytes_where_the_manifest_says(mak
 
 def test_the_same_seed_builds_the_same_bad_records_and_another_seed_others():
     def manifest(seed: int) -> list[bad_bytes.BadBytesEntry]:
-        return Dataset.build(SandboxConfig(**SMALL, seed=seed, bad_bytes=6)).bad_bytes
+        return ExtoDataset.build(ExtoConfig(**SMALL, seed=seed, bad_bytes=6)).bad_bytes
 
     assert manifest(3) == manifest(3)
     assert [e.position for e in manifest(3)] != [e.position for e in manifest(4)]
@@ -70,10 +71,10 @@ def test_the_same_seed_builds_the_same_bad_records_and_another_seed_others():
 def test_bad_records_never_take_the_other_poison_knobs_places():
     """With `poison` and `poison_corpus` on too, every knob's records are where it says."""
     records = poison_corpus.MIN_MASTER_RECORDS
-    config = SandboxConfig(
+    config = ExtoConfig(
         **{**SMALL, "master_records": records}, poison=True, poison_corpus=True, bad_bytes=1_000
     )
-    data = Dataset.build(config)
+    data = ExtoDataset.build(config)
     taken = set(POISON_POSITIONS) | {e.position for e in data.poison_corpus}
     positions = {e.position for e in data.bad_bytes}
     assert len(positions) == 1_000
@@ -88,12 +89,12 @@ def test_bad_records_never_take_the_other_poison_knobs_places():
 
 
 def test_bad_records_are_left_alone_by_generations():
-    sb_config = SandboxConfig(**SMALL, bad_bytes=40)
-    data = Dataset.build(sb_config)
+    sb_config = ExtoConfig(**SMALL, bad_bytes=40)
+    data = ExtoDataset.build(sb_config)
     before = {e.id for e in data.bad_bytes}
     for _ in range(5):
         result = data.generation(change_pct=20, delete_pct=5, insert_pct=5)
-        assert not before & {*result.changed_ids, *result.deleted_ids}
+        assert not before & {*result.changed, *result.deleted}
     live = {r["_id"] for r in data.collections[("master", "LOCATION")].records()}
     assert before <= live
 
@@ -101,11 +102,11 @@ def test_bad_records_are_left_alone_by_generations():
 @pytest.mark.parametrize("value", [-1, True, 1.5, 201])
 def test_a_bad_count_is_refused(value):
     with pytest.raises(ValueError, match="bad_bytes"):
-        SandboxConfig(**SMALL, bad_bytes=value)
+        ExtoConfig(**SMALL, bad_bytes=value)
 
 
 def test_without_the_knob_nothing_changes():
-    plain = Dataset.build(SandboxConfig(**SMALL))
+    plain = ExtoDataset.build(ExtoConfig(**SMALL))
     assert plain.bad_bytes == []
     raws = [plain.collections[("master", "LOCATION")].raw(s) for s in range(400)]
     assert all(orjson.loads(raw) for raw in raws)
@@ -116,7 +117,7 @@ def test_without_the_knob_nothing_changes():
 
 async def test_the_html_fault_answers_200_with_a_maintenance_page(make_client):
     client = await make_client(**SMALL, fault_rate=1.0, fault_kinds=["html"])
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     response = await client.get(MASTERS, headers=AUTH)
     assert response.status == 200 and response.content_type == "text/html"
     assert await response.read() == MAINTENANCE_PAGE
@@ -128,7 +129,7 @@ async def test_the_html_fault_answers_200_with_a_maintenance_page(make_client):
 
 async def test_html_next_answers_the_next_n_data_requests_then_stops(make_client):
     client = await make_client(**SMALL)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     answer = await client.post("/_sandbox/config", json={"html_next": 2})
     assert answer.status == 200 and orjson.loads(await answer.read()) == {"html_next": 2}
     unauthorised = await client.get(MASTERS)  # a 401 is decided first: it counts nothing down
@@ -145,7 +146,7 @@ async def test_html_next_answers_the_next_n_data_requests_then_stops(make_client
 
 async def test_an_html_answer_to_a_write_applies_nothing(make_client):
     client = await make_client(**SMALL, html_next=1)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     row = [{"serial_number": 9_999, "name": "New Depot"}]
     response = await client.post(MASTERS, json=row, headers=AUTH)
     assert response.status == 200 and response.content_type == "text/html"
@@ -157,14 +158,14 @@ async def test_a_bad_html_next_is_refused(make_client, value):
     client = await make_client(**SMALL)
     response = await client.post("/_sandbox/config", json={"html_next": value})
     assert response.status == 400
-    assert client.app[SANDBOX_KEY].config.html_next == 0
+    assert client.app[EXTO_KEY].config.html_next == 0
 
 
 async def test_html_next_is_not_counted_down_by_429s(make_client, clock):
     """The limiter decides first: a refused request gets its 429, and the outage still lasts
     for N requests the vendor accepted."""
     client = await make_client(**SMALL, rate_limit=1, html_next=2, clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     seen = []
     for step in range(4):
         response = await client.get(MASTERS, headers=AUTH)

@@ -8,7 +8,7 @@ import socket
 import aiohttp
 import orjson
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig, serve
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, serve
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -34,7 +34,7 @@ async def test_control_routes_are_not_logged_or_limited(make_client, clock):
     client = await make_client(rate_limit=1, clock=clock)
     for _ in range(5):
         assert (await client.get("/_sandbox/stats")).status == 200
-    assert client.app[SANDBOX_KEY].request_log == []
+    assert client.app[EXTO_KEY].request_log == []
 
 
 async def test_generation_route(make_client):
@@ -60,7 +60,7 @@ async def test_generation_route(make_client):
 async def test_config_route_changes_knobs(make_client):
     """POST /_sandbox/config sets runtime knobs and rejects unknown knobs and bad values."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     response = await client.post(
         "/_sandbox/config", json={"rate_limit": 5, "retry_after": True, "envelope": "array"}
     )
@@ -80,9 +80,9 @@ async def test_reset_log_route(make_client):
     """POST /_sandbox/reset-log empties the request log."""
     client = await make_client()
     await client.get(MASTERS, headers=AUTH)
-    assert client.app[SANDBOX_KEY].request_log
+    assert client.app[EXTO_KEY].request_log
     assert (await client.post("/_sandbox/reset-log")).status == 200
-    assert client.app[SANDBOX_KEY].request_log == []
+    assert client.app[EXTO_KEY].request_log == []
 
 
 async def test_serve_listens_until_cancelled():
@@ -90,7 +90,7 @@ async def test_serve_listens_until_cancelled():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = SandboxConfig(master_records=50, module_records=5, users=5, projects=3)
+    config = ExtoConfig(master_records=50, module_records=5, users=5, projects=3)
     task = asyncio.create_task(serve(config, "127.0.0.1", port))
     try:
         async with aiohttp.ClientSession() as session:

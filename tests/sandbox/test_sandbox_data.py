@@ -12,8 +12,8 @@ import sys
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig
-from syncer.sandbox.data import Dataset
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig
+from syncer.sandbox.exto.data import ExtoDataset
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -29,7 +29,7 @@ async def page(client, path=MASTERS, **params):
 
 def test_record_shape():
     """Records look like vendors.md §2.3: ObjectId _id == id, 7-char slug, ISO times."""
-    data = Dataset.build(SandboxConfig(master_records=300, module_records=100, users=20))
+    data = ExtoDataset.build(ExtoConfig(master_records=300, module_records=100, users=20))
     masters = data.collections[("master", "LOCATION")].records()
     modules = data.collections[("module", "INSPECTION")].records()
     for rec in masters + modules:
@@ -70,9 +70,9 @@ def test_dataset_is_identical_across_processes():
     """The data does not depend on the process (hash seed) or the wall clock."""
     script = (
         "import hashlib, orjson\n"
-        "from syncer.sandbox import SandboxConfig\n"
-        "from syncer.sandbox.data import Dataset\n"
-        "d = Dataset.build(SandboxConfig(master_records=500, module_records=50, users=20))\n"
+        "from syncer.sandbox.exto import ExtoConfig\n"
+        "from syncer.sandbox.exto.data import ExtoDataset\n"
+        "d = ExtoDataset.build(ExtoConfig(master_records=500, module_records=50, users=20))\n"
         "d.generation(5, 1, 1)\n"
         "rows = [c.records() for c in d.collections.values()] + [d.users, d.projects]\n"
         "print(hashlib.sha256(orjson.dumps(rows)).hexdigest())\n"
@@ -93,41 +93,41 @@ def test_dataset_is_identical_across_processes():
 async def test_generation_changes_deletes_and_inserts(make_client):
     """A generation changes, deletes and inserts its share; the API shows it at once."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     before = {r["_id"]: r for r in sb.records("master") + sb.records("module")}
     newest = max(r["updatedAt"] for r in before.values())
     result = sb.generation(change_pct=10, delete_pct=5, insert_pct=5)
     # master 200 -> 20 / 10 / 10; module 50 -> 5 / 3 / 3 (2.5 rounds half up)
-    assert (len(result.changed_ids), len(result.deleted_ids), len(result.inserted_ids)) == (
+    assert (len(result.changed), len(result.deleted), len(result.inserted)) == (
         25,
         13,
         13,
     )
     assert result.generation == 1
     after = {r["_id"]: r for r in sb.records("master") + sb.records("module")}
-    assert not set(result.deleted_ids) & set(after)
-    assert set(result.inserted_ids) <= set(after)
-    assert not set(result.changed_ids) & set(result.deleted_ids)
-    for object_id in result.changed_ids:
+    assert not set(result.deleted) & set(after)
+    assert set(result.inserted) <= set(after)
+    assert not set(result.changed) & set(result.deleted)
+    for object_id in result.changed:
         old, new = before[object_id], after[object_id]
         assert new["updatedAt"] > newest and new["updatedAt"].startswith("2025-07-02")
         assert new["createdAt"] == old["createdAt"]
         for identity in ("serial_number", "recordNumber", "city"):
             assert new["customFields"].get(identity) == old["customFields"].get(identity)
-    for object_id in result.inserted_ids:
+    for object_id in result.inserted:
         assert after[object_id]["createdAt"] == after[object_id]["updatedAt"] > newest
     body = orjson.loads(await page(client, pageSize="1000"))
     assert body["total"] == 200
     assert {r["_id"] for r in body["rows"]} == {r["_id"] for r in sb.records("master")}
     second = sb.generation(change_pct=1, delete_pct=0, insert_pct=0)
-    assert second.generation == 2 and len(second.changed_ids) == 3
+    assert second.generation == 2 and len(second.changed) == 3
 
 
 def test_generation_is_deterministic():
     """The same seed and generation number pick the same records."""
     results = []
     for _ in range(2):
-        data = Dataset.build(SandboxConfig(master_records=300, module_records=30, users=10))
+        data = ExtoDataset.build(ExtoConfig(master_records=300, module_records=30, users=10))
         results.append((data.generation(3, 2, 1), data.generation(3, 2, 1)))
     assert results[0] == results[1]
 
@@ -135,13 +135,13 @@ def test_generation_is_deterministic():
 async def test_sorted_pages_follow_generation_changes(make_client):
     """After a generation, updatedAt-sorted pages reflect the new order (caches kept correct)."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     await page(client, sort="updatedAt")
     result = sb.generation(change_pct=2, delete_pct=1, insert_pct=1)
     rows = orjson.loads(await page(client, sort="-updatedAt", pageSize="1000"))["rows"]
     expected = sorted(sb.records("master"), key=lambda r: (r["updatedAt"], r["_id"]), reverse=True)
     assert rows == expected
-    assert rows[0]["_id"] in result.inserted_ids
+    assert rows[0]["_id"] in result.inserted
 
 
 async def test_churn_inserts_shift_offsets_back(make_client):
@@ -150,7 +150,7 @@ async def test_churn_inserts_shift_offsets_back(make_client):
     first = orjson.loads(await page(client, sort="_id", pageSize="10"))["rows"]
     second = orjson.loads(await page(client, sort="_id", page="2", pageSize="10"))["rows"]
     assert second[0] == first[-1]
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     assert len(sb.records("master")) == 202
     inserted = min(sb.records("master"), key=lambda r: r["_id"])
     assert inserted["createdAt"] < "2024-01-01" <= inserted["updatedAt"]
@@ -159,7 +159,7 @@ async def test_churn_inserts_shift_offsets_back(make_client):
 async def test_churn_deletes_make_offsets_skip(make_client):
     """Deletes before the page just served make the next offset skip a live record."""
     client = await make_client(churn_deletes_per_page=1)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     order = [r["_id"] for r in sorted(sb.records("master"), key=lambda r: r["_id"])]
     seen = []
     for number in range(1, 4):
@@ -198,7 +198,7 @@ async def test_poison_page_is_served_and_parses_with_stdlib_json(make_client):
 
 def test_poison_records_are_returned_as_is():
     """sb.records() hands poison records back unchanged (NaN stays a float NaN)."""
-    data = Dataset.build(SandboxConfig(master_records=60, module_records=5, users=5, poison=True))
+    data = ExtoDataset.build(ExtoConfig(master_records=60, module_records=5, users=5, poison=True))
     records = data.collections[("master", "LOCATION")].records()
     assert len(records) == 61
     assert hashlib.sha256(json.dumps(records[:3]).encode()).hexdigest()
@@ -208,7 +208,7 @@ def test_poison_records_are_returned_as_is():
 async def test_churn_keeps_cached_sort_orders_consistent(make_client):
     """After many churned pages, every cached order still equals a fresh sort of the live data."""
     client = await make_client(churn_inserts_per_page=2, churn_deletes_per_page=2)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for number in range(1, 8):
         for sort in ("_id", "-capacity", "createdAt", ""):
             await page(client, sort=sort, page=str(number), pageSize="10")
@@ -226,8 +226,8 @@ async def test_churn_keeps_cached_sort_orders_consistent(make_client):
 
 
 def test_record_padding_gives_every_master_a_large_incompressible_field():
-    data = Dataset.build(
-        SandboxConfig(master_records=5, module_records=1, users=2, projects=1, record_padding=1_000)
+    data = ExtoDataset.build(
+        ExtoConfig(master_records=5, module_records=1, users=2, projects=1, record_padding=1_000)
     )
     pads = [
         r["customFields"]["padding"] for r in data.collections[("master", "LOCATION")].records()
@@ -235,4 +235,4 @@ def test_record_padding_gives_every_master_a_large_incompressible_field():
     assert len(pads) == 5 and all(len(p) == 1_000 for p in pads) and len(set(pads)) == 5
     assert all(set(p) <= set("0123456789abcdef") for p in pads)
     with pytest.raises(ValueError, match="record_padding"):
-        SandboxConfig(record_padding=-1)
+        ExtoConfig(record_padding=-1)

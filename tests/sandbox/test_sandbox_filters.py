@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY
-from syncer.sandbox.filters import Condition, FilterError, compile_filter, parse
+from syncer.sandbox.exto import EXTO_KEY
+from syncer.sandbox.exto.filters import Condition, FilterError, compile_filter, parse
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -153,7 +153,7 @@ def test_unknown_time_zone_raises():
 async def test_filter_over_http_matches_local_evaluation(make_client):
     """The API returns exactly the records the filter matches, with the filtered total."""
     client = await make_client()
-    records = client.app[SANDBOX_KEY].records("master")
+    records = client.app[EXTO_KEY].records("master")
     text = "city:STRING:eq:Lyon:and:capacity:NUMBER:gt:2500:or:tags:STRING:eq:D:and:active:eq:false"
     expected = [r for r in records if compile_filter(text)(r)]
     assert 0 < len(expected) < len(records)
@@ -168,7 +168,7 @@ async def test_filter_over_http_matches_local_evaluation(make_client):
 async def test_date_filter_over_http_uses_local_time_zone(make_client):
     """localTimeZone moves the calendar day the DATE filter compares."""
     client = await make_client()
-    records = client.app[SANDBOX_KEY].records("master")
+    records = client.app[EXTO_KEY].records("master")
     day = records[50]["createdAt"][:10]
     for tz in ("UTC", "Pacific/Kiritimati"):
         response = await client.get(

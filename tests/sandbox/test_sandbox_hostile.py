@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig, hostile
-from syncer.sandbox.data import Dataset
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, hostile
+from syncer.sandbox.exto.data import ExtoDataset
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -29,7 +29,7 @@ async def test_flip_types_changes_types_and_bumps_updated_at(make_client):
     """Flipped records: latitude a string, opened_on a number, country a boolean; updatedAt one
     generation on, so an updatedAt filter finds exactly them; a second call flips others."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     before = {r["_id"]: r for r in sb.records("master")}
     newest = max(r["updatedAt"] for r in before.values())
     flipped = sb.flip_types(10)
@@ -67,7 +67,7 @@ async def test_flip_types_changes_types_and_bumps_updated_at(make_client):
 async def test_flip_types_route(make_client):
     """POST /_sandbox/flip-types {"count": N} flips N and answers their ids; bad bodies 400."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     response = await client.post("/_sandbox/flip-types", json={"count": 3})
     assert response.status == 200
     body = await response.json()
@@ -85,7 +85,7 @@ async def test_flip_types_route(make_client):
 def test_flip_types_is_deterministic_and_spares_poison():
     """One seed flips the same records; poison records are never flipped, and once every good
     record is flipped a call flips none."""
-    first, second = (Dataset.build(SandboxConfig(**TINY, poison=True)) for _ in range(2))
+    first, second = (ExtoDataset.build(ExtoConfig(**TINY, poison=True)) for _ in range(2))
     assert first.flip_types(7) == second.flip_types(7)
     assert first.flip_types(5) == second.flip_types(5)
     coll = first.collections[("master", "LOCATION")]
@@ -125,21 +125,21 @@ def test_hostile_names_are_distinct_deterministic_and_cover_each_category():
     assert any(n[:1].isdigit() for n in names)
     for bad in (-1, True, 1.5):
         with pytest.raises(ValueError, match="hostile_names"):
-            SandboxConfig(hostile_names=bad)  # type: ignore[arg-type]
+            ExtoConfig(hostile_names=bad)  # type: ignore[arg-type]
 
 
 async def test_hostile_names_are_served_on_many_records(make_client):
     """Each master record carries 5 names; every name appears on many records, each name with
     one value type; pages parse with the stdlib's json; existing fields keep their values."""
     client = await make_client(hostile_names=150)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     names = sb.data.hostile_names
     assert names == hostile.names(1, 150)
     assert sb.stats()["config"]["hostile_names"] == 150
     served = await rows(client)
     assert served == sb.records("master")
     plain = await make_client()
-    base = sb.records("master"), plain.app[SANDBOX_KEY].records("master")
+    base = sb.records("master"), plain.app[EXTO_KEY].records("master")
     counts: Counter[str] = Counter()
     types: dict[str, set[type]] = {}
     per = hostile.PER_RECORD
@@ -161,7 +161,7 @@ async def test_writes_relearn_types_after_a_flip(make_client):
     """A write before a flip learns latitude as a number; after sb.flip_types the master's types
     are learnt again, so a string latitude (the flipped type) is accepted."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     bad = await client.post(MASTERS, json=[{"serial_number": 1, "latitude": "1.5"}], headers=AUTH)
     assert bad.status == 400
     assert (await bad.json())["error"]["detail"] == ["row 1: latitude must be a number"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -60,7 +60,7 @@ async def test_lies_are_runtime_knobs_checked_on_the_control_route(make_client):
     client = await make_client()
     ok = await client.post("/_sandbox/config", json={"short_pages": [3, 1, 3], "ignore_page": True})
     assert ok.status == 200
-    config = client.app[SANDBOX_KEY].config
+    config = client.app[EXTO_KEY].config
     assert config.short_pages == (1, 3) and config.ignore_page
     for bad in ({"short_pages": [0]}, {"empty_pages": "2"}, {"total_delta": 1.5}):
         response = await client.post("/_sandbox/config", json=bad)
@@ -69,12 +69,12 @@ async def test_lies_are_runtime_knobs_checked_on_the_control_route(make_client):
 
 def test_page_numbers_must_be_whole_and_positive() -> None:
     with pytest.raises(ValueError, match="page numbers"):
-        SandboxConfig(master_records=10, repeat_pages=(True,))
+        ExtoConfig(master_records=10, repeat_pages=(True,))
 
 
 async def test_restamp_puts_updated_at_in_the_future_or_changes_the_past(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     future = int(datetime(2999, 1, 1, tzinfo=UTC).timestamp() * 1000)
     [stamped] = sb.data.restamp(1, future)
     [late] = sb.data.restamp(1, 0, change=True)

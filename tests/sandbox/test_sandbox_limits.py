@@ -7,8 +7,8 @@ import time
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY
-from syncer.sandbox.ratelimit import Limiter, Rule, max_in_window
+from syncer.sandbox.common.ratelimit import Limiter, Rule, max_in_window
+from syncer.sandbox.exto import EXTO_KEY
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -102,7 +102,7 @@ async def test_limit_is_per_token_and_checked_after_auth(make_client, clock):
 async def test_rate_limit_knob_changes_at_run_time(make_client, clock):
     """Setting rate_limit to 0 lifts the limit immediately."""
     client = await make_client(rate_limit=1, clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     assert (await client.get(MASTERS, headers=AUTH)).status == 200
     assert (await client.get(MASTERS, headers=AUTH)).status == 429
     sb.config.rate_limit = 0
@@ -112,7 +112,7 @@ async def test_rate_limit_knob_changes_at_run_time(make_client, clock):
 async def test_request_log_and_max_in_window(make_client, clock):
     """The log records data and health requests; max_in_window counts accepted ones only."""
     client = await make_client(rate_limit=3, clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for _ in range(5):
         await client.get(MASTERS, params={"pageSize": "5"}, headers=AUTH)
     clock.advance(0.5)
@@ -138,7 +138,7 @@ async def test_request_log_and_max_in_window(make_client, clock):
 async def test_latency_knob_delays_data_requests(make_client):
     """latency_ms delays each data request by at least that long."""
     client = await make_client()
-    client.app[SANDBOX_KEY].config.latency_ms = 60
+    client.app[EXTO_KEY].config.latency_ms = 60
     started = time.perf_counter()
     assert (await client.get(MASTERS, headers=AUTH)).status == 200
     assert time.perf_counter() - started >= 0.055  # asyncio may wake a hair early
@@ -250,7 +250,7 @@ async def test_limiter_knobs_switch_the_kind_at_run_time(make_client, clock):
     ):
         refused = await client.post("/_sandbox/config", json=bad)
         assert refused.status == 400, bad
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     assert (sb.config.limiter, sb.config.limiter_burst, sb.config.limit_factor) == (
         "token_bucket",
         1,

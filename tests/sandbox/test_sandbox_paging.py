@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from syncer.sandbox import SANDBOX_KEY
+from syncer.sandbox.exto import EXTO_KEY
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -50,7 +50,7 @@ async def test_pages_cover_the_collection_exactly_once(make_client):
     rows = []
     for page in range(1, 5):
         rows += (await get_json(client, MASTERS, page=str(page), pageSize="60"))["rows"]
-    assert rows == client.app[SANDBOX_KEY].records("master", "LOCATION")
+    assert rows == client.app[EXTO_KEY].records("master", "LOCATION")
 
 
 async def test_page_validation_messages(make_client):
@@ -106,7 +106,7 @@ async def test_sorted_pages_concatenate_to_the_full_order(make_client):
 async def test_project_header_scopes_records(make_client):
     """x-project-id returns only records of that project, with a matching total."""
     client = await make_client()
-    records = client.app[SANDBOX_KEY].records("master")
+    records = client.app[EXTO_KEY].records("master")
     project = records[0]["projectID"]
     expected = [r for r in records if r["projectID"] == project]
     response = await client.get(
@@ -130,18 +130,18 @@ async def test_array_envelope_for_masters(make_client):
     client = await make_client(envelope="array")
     body = await get_json(client, MASTERS, page="4", pageSize="60")
     assert isinstance(body, list)
-    assert body == client.app[SANDBOX_KEY].records("master")[180:]
+    assert body == client.app[EXTO_KEY].records("master")[180:]
 
 
 async def test_user_access_shapes(make_client):
     """user-access: rows envelope by default, the seed's nested [[...]] with envelope "array"."""
     client = await make_client()
-    users = client.app[SANDBOX_KEY].records("users")
+    users = client.app[EXTO_KEY].records("users")
     body = await get_json(client, "/data/api/v1/user/user-access", pageSize="20", page="2")
     assert body["rows"] == users[20:]
     assert body["total"] == 30
     assert set(body["rows"][0]) == {"user", "groups", "projects"}
-    client.app[SANDBOX_KEY].config.envelope = "array"
+    client.app[EXTO_KEY].config.envelope = "array"
     nested = await get_json(client, "/data/api/v1/user/user-access")
     assert nested == [users]
 
@@ -149,7 +149,7 @@ async def test_user_access_shapes(make_client):
 async def test_user_access_by_user(make_client):
     """by-user finds a user by userName (any case) and answers 404 for a stranger."""
     client = await make_client()
-    entry = client.app[SANDBOX_KEY].records("users")[3]
+    entry = client.app[EXTO_KEY].records("users")[3]
     name = entry["user"]["userName"]
     path = "/data/api/v1/user/user-access/by-user"
     assert await get_json(client, path, username=name.upper()) == entry
@@ -160,7 +160,7 @@ async def test_user_access_by_user(make_client):
 async def test_groups_paging(make_client):
     """Groups page the projects list; tenant groups come on page 1 only."""
     client = await make_client()
-    everything = client.app[SANDBOX_KEY].records("groups")[0]
+    everything = client.app[EXTO_KEY].records("groups")[0]
     path = "/data/api/v1/user/groups"
     first = await get_json(client, path, pageSize="5")
     assert (first["total"], first["totalPages"]) == (12, 3)

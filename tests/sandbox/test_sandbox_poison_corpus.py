@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY, SandboxConfig, deepjson, poison_corpus
-from syncer.sandbox.data import POISON_POSITIONS, Dataset
+from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, deepjson, poison_corpus
+from syncer.sandbox.exto.data import ExtoDataset
+from syncer.sandbox.exto.seeding import POISON_POSITIONS
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -80,17 +81,17 @@ def test_positions_spread_evenly_on_multiples_of_100():
     with pytest.raises(ValueError, match="2,800"):
         poison_corpus.positions(SMALLEST - 1)
     with pytest.raises(ValueError, match="2,800"):
-        SandboxConfig(master_records=SMALLEST - 1, poison_corpus=True)
+        ExtoConfig(master_records=SMALLEST - 1, poison_corpus=True)
     with pytest.raises(ValueError, match="boolean"):
-        SandboxConfig(poison_corpus=1)  # type: ignore[arg-type]
-    assert SandboxConfig(poison_corpus=True).describe()["poison_corpus"] is True
+        ExtoConfig(poison_corpus=1)  # type: ignore[arg-type]
+    assert ExtoConfig(poison_corpus=True).describe()["poison_corpus"] is True
 
 
 async def test_corpus_pages_are_served_and_each_kind_is_where_the_manifest_says(make_client):
     """Every corpus page parses with the stdlib's json (the deep one's text is checked and
     orjson reads it); the record at each manifest position is of its kind, with its `_id`."""
     client = await make_client(**CORPUS)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     manifest = sb.data.poison_corpus
     assert [e.kind for e in manifest] == list(poison_corpus.KINDS)
     assert [e.position for e in manifest] == sorted(e.position for e in manifest)
@@ -132,7 +133,7 @@ async def test_records_returns_the_deep_record_whole_and_sorting_by_it_works(mak
     """sb.records() decodes the 1,002-level record (orjson, past the stdlib's recursion);
     sorting by its field answers; generations and churn never pick corpus records."""
     client = await make_client(**CORPUS, churn_deletes_per_page=50)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     by_kind = {e.kind: e for e in sb.data.poison_corpus}
     records = sb.records("master")
     assert len(records) == SMALLEST + 1
@@ -154,10 +155,10 @@ async def test_records_returns_the_deep_record_whole_and_sorting_by_it_works(mak
 def test_corpus_is_deterministic_and_composes_with_poison():
     """One seed builds one manifest; `poison` and `poison_corpus` together keep both layouts,
     one extra record each (master_records + 2)."""
-    both = Dataset.build(SandboxConfig(**CORPUS, poison=True))
-    again = Dataset.build(SandboxConfig(**CORPUS, poison=True))
-    alone = Dataset.build(SandboxConfig(**CORPUS))
-    poison_only = Dataset.build(SandboxConfig(**(CORPUS | {"poison_corpus": False}), poison=True))
+    both = ExtoDataset.build(ExtoConfig(**CORPUS, poison=True))
+    again = ExtoDataset.build(ExtoConfig(**CORPUS, poison=True))
+    alone = ExtoDataset.build(ExtoConfig(**CORPUS))
+    poison_only = ExtoDataset.build(ExtoConfig(**(CORPUS | {"poison_corpus": False}), poison=True))
     assert both.poison_corpus == again.poison_corpus
     assert [(e.kind, e.position) for e in both.poison_corpus] == [
         (e.kind, e.position) for e in alone.poison_corpus
@@ -171,7 +172,7 @@ def test_corpus_is_deterministic_and_composes_with_poison():
     assert json.dumps(served[: len(head)]) == json.dumps(head)
     for entry in both.poison_corpus:
         assert served[entry.position].get("_id") == entry.id
-    other = Dataset.build(SandboxConfig(**CORPUS, seed=2))
+    other = ExtoDataset.build(ExtoConfig(**CORPUS, seed=2))
     assert [e.id for e in other.poison_corpus] != [e.id for e in alone.poison_corpus]
 
 

@@ -6,7 +6,7 @@ import re
 
 import orjson
 
-from syncer.sandbox import SANDBOX_KEY
+from syncer.sandbox.exto import EXTO_KEY
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -38,7 +38,7 @@ def active_user(sb, active=True):
 async def test_upsert_updates_matches_inserts_the_rest_and_lists_new_ids_only(make_client, clock):
     """A row whose serial_number exists merges into that record; other rows insert."""
     client = await make_client(clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     before = by_serial(sb, 3)
     clock.advance(2.5)
     rows = [
@@ -71,14 +71,14 @@ async def test_a_later_row_updates_the_record_an_earlier_row_of_the_chunk_insert
     rows = [{"serial_number": 5000, "name": "first"}, {"serial_number": 5000, "city": "Pune"}]
     answer = await send(client, "POST", MASTERS, rows, 201)
     assert (answer["insertedCount"], answer["updatedCount"]) == (1, 1)
-    record = by_serial(client.app[SANDBOX_KEY], 5000)
+    record = by_serial(client.app[EXTO_KEY], 5000)
     assert record["customFields"] == {"serial_number": 5000, "name": "first", "city": "Pune"}
 
 
 async def test_token_user_and_project_scope(make_client):
     """token_users names the writer; x-project-id stamps new records and scopes matching."""
     client = await make_client(token_users={"sandbox-token": "robot@example.com"})
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     record = by_serial(sb, 7)
     other = next(p for p in ("p6iDlWb", "Vx6-j2Z", "RLze1VG") if p != record["projectID"])
     scoped = {"x-project-id": other}
@@ -91,7 +91,7 @@ async def test_token_user_and_project_scope(make_client):
 async def test_bad_bodies_are_400_and_change_nothing(make_client):
     """Not an array, empty, over 1,000 rows, non-object rows, `_id` in a row, invalid JSON."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     for body in ({"serial_number": 1}, [], [{"serial_number": 9000 + i} for i in range(1001)], [1]):
         answer = await send(client, "POST", MASTERS, body, 400)
         assert answer["error"]["summary"] == "Bad Request"
@@ -107,7 +107,7 @@ async def test_bad_bodies_are_400_and_change_nothing(make_client):
 
 async def test_an_invalid_row_fails_the_whole_chunk_with_per_row_detail(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     before = sb.records("master")
     rows = [
         {"serial_number": 1, "city": "Porto"},
@@ -134,7 +134,7 @@ async def test_an_invalid_row_fails_the_whole_chunk_with_per_row_detail(make_cli
 
 async def test_without_all_or_nothing_the_valid_rows_land_and_the_400_lists_the_rest(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     response = await client.post("/_sandbox/config", json={"all_or_nothing": False})
     assert response.status == 200
     rows = [{"serial_number": 1, "city": "Porto"}, {"serial_number": "x"}, {"serial_number": 777}]
@@ -148,7 +148,7 @@ async def test_without_all_or_nothing_the_valid_rows_land_and_the_400_lists_the_
 
 async def test_patch_updates_by_ref_id(make_client, clock):
     client = await make_client(clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     first, second = sb.records("master")[:2]
     clock.advance(1)
     rows = [{"refId": first["refId"], "capacity": 12}, {"refId": "nope123", "capacity": 1}]
@@ -171,7 +171,7 @@ async def test_patch_updates_by_ref_id(make_client, clock):
 
 async def test_soft_delete_keeps_the_record_listed_as_deleted(make_client, clock):
     client = await make_client(clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     user = active_user(sb)
     first, second = sb.records("master")[:2]
     clock.advance(3)
@@ -196,7 +196,7 @@ async def test_soft_delete_keeps_the_record_listed_as_deleted(make_client, clock
 
 async def test_hard_delete_removes_the_record(make_client):
     client = await make_client(hard_delete=True)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     first = sb.records("master")[0]
     await send(client, "DELETE", MASTERS, [{"refId": first["refId"]}], userName=active_user(sb))
     assert (await send(client, "GET", MASTERS))["total"] == 199
@@ -205,7 +205,7 @@ async def test_hard_delete_removes_the_record(make_client):
 
 async def test_a_user_without_delete_right_gets_200_success_false(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     user = active_user(sb)
     response = await client.post("/_sandbox/config", json={"users_without_delete": [user.upper()]})
     assert orjson.loads(await response.read()) == {"users_without_delete": [user]}
@@ -220,7 +220,7 @@ async def test_a_user_without_delete_right_gets_200_success_false(make_client):
 
 async def test_deletes_need_an_active_user_and_keyed_rows(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     body = [{"refId": sb.records("master")[0]["refId"]}]
     answer = await send(client, "DELETE", MASTERS, body, 400)
     assert answer["error"]["detail"] == ["Missing userName."]
@@ -234,7 +234,7 @@ async def test_deletes_need_an_active_user_and_keyed_rows(make_client):
 
 async def test_module_writes_need_an_active_user_name(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     row = [{"recordNumber": "INSP-900", "status": "Draft", "score": 1}]
     assert (await send(client, "POST", MODULES, row, 400))["error"]["detail"] == [
         "Missing userName."
@@ -257,7 +257,7 @@ async def test_module_writes_need_an_active_user_name(make_client):
 async def test_module_patch_and_delete(make_client):
     """PATCH takes one object and answers the upsert shape; DELETE by recordNumber, 404 if none."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     user = active_user(sb)
     first = sb.records("module")[0]
     answer = await send(
@@ -310,7 +310,7 @@ async def test_hiding_unowned_module_records(make_client):
     """With hide_unowned_modules, a token sees the module records its user created or is
     responsible for (inspector), or whose workflow is active (Submitted)."""
     client = await make_client(token_users={"sandbox-token": "robot@example.com"})
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     user = active_user(sb)
     await send(client, "POST", MODULES, [{"recordNumber": "INSP-900"}], 201, userName=user)
     await send(client, "POST", MASTERS, [{"serial_number": 1}], 201)  # masters: unaffected
@@ -334,7 +334,7 @@ async def test_reject_keys_fails_the_rows_naming_a_listed_key_until_cleared(make
     """Upsert, PATCH and DELETE rows naming a listed key (unique value, refId, recordNumber)
     fail validation and nothing is applied; once the knob is cleared the same rows land."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     first, second = sb.records("master")[:2]
     serial = first["customFields"]["serial_number"]
     response = await client.post(

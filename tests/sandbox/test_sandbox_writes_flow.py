@@ -6,7 +6,7 @@ import re
 
 import orjson
 
-from syncer.sandbox import SANDBOX_KEY
+from syncer.sandbox.exto import EXTO_KEY
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MODULES = "/data/api/v1/module-record/INSPECTION"
@@ -32,7 +32,7 @@ def active_user(sb, active=True):
 
 async def test_sub_table_post_appends_so_a_repeat_duplicates_rows(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     parent = sb.records("module")[0]
     where = {"moduleName": "inspection", "recordId": parent["_id"]}
     rows = [{"signer": "a"}, {"signer": "b"}]
@@ -61,7 +61,7 @@ async def test_sub_table_post_appends_so_a_repeat_duplicates_rows(make_client):
 
 async def test_sub_table_needs_an_existing_parent_and_its_parameters(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     parent = sb.records("module")[0]
     rows = [{"signer": "a"}]
     answer = await send(client, "POST", TABLE, rows, 400, moduleName="INSPECTION")
@@ -79,7 +79,7 @@ async def test_sub_table_needs_an_existing_parent_and_its_parameters(make_client
 
 async def test_sub_table_delete_by_record_number(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     where = {"moduleName": "INSPECTION", "recordId": sb.records("module")[0]["_id"]}
     await send(client, "POST", TABLE, [{"n": 1}, {"n": 2}, {"n": 3}], 201, **where)
     body = [{"recordNumber": "Signatures-2"}, {"recordNumber": "Signatures-9"}]
@@ -95,7 +95,7 @@ async def test_sub_table_delete_by_record_number(make_client):
 
 async def test_workflow_action_sets_the_status(make_client, clock):
     client = await make_client(clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     user = active_user(sb)
     ids = [r["_id"] for r in sb.records("module")[:3]]
     clock.advance(4)
@@ -116,7 +116,7 @@ async def test_workflow_action_sets_the_status(make_client, clock):
 
 async def test_workflow_refusals_change_nothing(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     user = active_user(sb)
     before = sb.records("module")
     ids = [before[0]["_id"]]

@@ -9,8 +9,7 @@ import aiohttp
 import orjson
 import pytest
 
-from syncer.sandbox import SANDBOX_KEY
-from syncer.sandbox.state import AppliedWrite
+from syncer.sandbox.exto import EXTO_KEY, AppliedWrite
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -29,7 +28,7 @@ def serials(sb):
 
 async def test_the_ledger_lists_applied_writes_only(make_client, clock):
     client = await make_client(clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     ref = sb.records("master")[0]["refId"]
     clock.advance(5)
     rows = [{"serial_number": 2, "city": "Lagos"}, {"serial_number": 900}]
@@ -66,7 +65,7 @@ async def test_a_write_changing_no_value_counts_as_updated_but_changes_nothing(m
     """A retried upsert (or PATCH) of values already held: answered as updates, record untouched
     (updatedAt stays), not in the ledger."""
     client = await make_client(clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     rows = [{"serial_number": 3, "city": "Lagos"}, {"serial_number": 901, "name": "n"}]
     await send(client, "POST", MASTERS, rows, 201)
     before = sb.records("master")
@@ -87,7 +86,7 @@ async def test_a_write_changing_no_value_counts_as_updated_but_changes_nothing(m
 async def test_write_delay_answers_late_after_the_write_landed(make_client):
     """A client that times out first still finds its write applied."""
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     response = await client.post("/_sandbox/config", json={"write_delay_ms": 300})
     assert response.status == 200
     with pytest.raises(asyncio.TimeoutError):
@@ -111,7 +110,7 @@ async def test_write_delay_answers_late_after_the_write_landed(make_client):
 
 async def test_write_fail_after_apply_answers_504_to_writes_that_landed(make_client):
     client = await make_client(write_fail_after_apply=2)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     await send(client, "POST", MASTERS, [{"serial_number": "x"}], 400)  # not applied: no fault
     for serial in (5001, 5002):
         answer = await send(client, "POST", MASTERS, [{"serial_number": serial}], 504)
@@ -127,7 +126,7 @@ async def test_write_fail_after_apply_answers_504_to_writes_that_landed(make_cli
 
 async def test_writes_need_a_token_and_count_toward_the_rate_limit(make_client, clock):
     client = await make_client(rate_limit=2, clock=clock)
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     response = await client.post(MASTERS, json=[{"serial_number": 6001}])
     assert response.status == 401
     await send(client, "GET", MASTERS)

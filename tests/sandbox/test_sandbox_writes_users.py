@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from syncer.sandbox import SANDBOX_KEY
+from syncer.sandbox.exto import EXTO_KEY
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 ACCESS = "/data/api/v1/user/user-access"
@@ -37,7 +37,7 @@ async def by_user(client, name):
 
 async def test_grant_access_creates_then_updates_the_user(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     answer = await send(client, "POST", ACCESS, NEW_USER)
     assert answer["insertedCount"] == 1 and answer["updatedCount"] == 0
     [new_id] = answer["insertedIds"]
@@ -65,7 +65,7 @@ async def test_grant_access_creates_then_updates_the_user(make_client):
 
 async def test_grant_access_refusals(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     other_email = NEW_USER | {"user": NEW_USER["user"] | {"email": "jd@example.com"}}
     answer = await send(client, "POST", ACCESS, other_email, 400)
     assert answer["error"]["detail"] == ["userName and email must be the same"]
@@ -101,7 +101,7 @@ async def test_revoke_groups_and_remove_projects(make_client):
     assert await send(client, "DELETE", PROJECT_ACCESS, body) == {"status": "success"}
     entry = await by_user(client, "john.doe@example.com")
     assert [p["projectID"] for p in entry["projects"]] == ["Vx6-j2Z"]
-    ops = [w.operation for w in client.app[SANDBOX_KEY].ledger]
+    ops = [w.operation for w in client.app[EXTO_KEY].ledger]
     assert ops == ["user.upsert", "user.upsert", "user.revoke", "user.remove_projects"]
 
 
@@ -117,12 +117,12 @@ async def test_revoke_refusals(make_client):
     body = {"username": "nobody@example.com", "projectIds": ["p6iDlWb"]}
     answer = await send(client, "DELETE", PROJECT_ACCESS, body, 400)
     assert answer["error"]["detail"] == ["User nobody@example.com not found."]
-    assert client.app[SANDBOX_KEY].ledger == []
+    assert client.app[EXTO_KEY].ledger == []
 
 
 async def test_activation_answers_the_raw_bulk_result(make_client):
     client = await make_client()
-    sb = client.app[SANDBOX_KEY]
+    sb = client.app[EXTO_KEY]
     users = [u["user"] for u in sb.records("users")]
     inactive = next(u["userName"] for u in users if u["status"] == 0)
     active = next(u["userName"] for u in users if u["status"] == 1)

@@ -17,10 +17,10 @@ from syncer.sandbox.actito.config import (
     DEFAULT_PROFILE_TABLE,
     ActitoConfig,
 )
-from syncer.sandbox.actito.data import GenerationResult
 from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
-from syncer.sandbox.state import RequestLogEntry
+from syncer.sandbox.common.generation import GenerationResult
+from syncer.sandbox.common.requestlog import RequestLogEntry
 
 __all__ = [
     "ACTITO_KEY",

@@ -6,11 +6,11 @@ import time
 
 from aiohttp import web
 
-from syncer.sandbox.actito import control, routes, write_routes
+from syncer.sandbox.actito import control, reads, writes
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.middleware import actito_middleware
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
-from syncer.sandbox.ratelimit import Clock
+from syncer.sandbox.common.ratelimit import Clock
 
 
 def create_app(
@@ -25,7 +25,7 @@ def create_app(
     """
     app = web.Application(middlewares=[actito_middleware])
     app[ACTITO_KEY] = ActitoSandbox(config or ActitoConfig(), clock=clock)
-    routes.add_routes(app)
-    write_routes.add_routes(app)
+    reads.add_routes(app)
+    writes.add_routes(app)
     control.add_routes(app)
     return app

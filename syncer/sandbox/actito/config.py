@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind
+from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind
 
 DEFAULT_API_KEY = "sandbox-actito-key"
 DEFAULT_ENTITY = "sandbox"
@@ -18,9 +18,9 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "api_keys": tuple,
     "token_ttl_seconds": int,
     "max_concurrent": int,
-    "calls_per_minute": int,
+    "rate_limit": int,
     "throttle_ms_per_excess_call": float,
-    # how calls_per_minute is counted (docs/vendors/actito.md, "Licence limits")
+    # how rate_limit is counted (docs/vendors/actito.md, "Licence limits")
     "limiter": str,
     "limiter_burst": int,
     "limit_factor": float,
@@ -60,10 +60,10 @@ class ActitoConfig:
     #: data requests in flight per licence; one more is refused with 429 at once; 0 = no cap
     max_concurrent: int = 5
     #: calls per sliding 60 s before responses slow down (never refused); 0 = never slow down
-    calls_per_minute: int = 100
-    #: latency added per call over `calls_per_minute` in the last 60 s
+    rate_limit: int = 100
+    #: latency added per call over `rate_limit` in the last 60 s
     throttle_ms_per_excess_call: float = 200.0
-    #: how calls over `calls_per_minute` are counted: "sliding", "fixed" (minutes on the clock)
+    #: how calls over `rate_limit` are counted: "sliding", "fixed" (minutes on the clock)
     #: or "token_bucket" (`limiter_burst` tokens), at `limit_factor` of it (`limits.CallWindow`)
     limiter: LimiterKind = "sliding"
     limiter_burst: int = 1

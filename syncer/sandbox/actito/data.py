@@ -8,7 +8,6 @@ new profileIds and business keys are above every key ever issued, like an auto-i
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from syncer.sandbox.actito import records
 from syncer.sandbox.actito.config import ActitoConfig
@@ -19,22 +18,17 @@ from syncer.sandbox.actito.records import (
     GENERATION_EPOCH_S,
 )
 from syncer.sandbox.actito.tables import Table
+from syncer.sandbox.common.generation import GenerationResult, shares
 
 #: attributes the profile table declares unique (and the v4 lookup accepts)
 PROFILE_UNIQUE = ("emailAddress", "customerId")
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """What one `generation()` did: profileIds (int) first, then business keys (str)."""
-
-    changed: tuple[int | str, ...]
-    deleted: tuple[int | str, ...]
-    inserted: tuple[int | str, ...]
-    generation: int = 0
+#: what one `generation()` did: profileIds (int) first, then business keys (str)
+Generation = GenerationResult[tuple[int | str, ...]]
 
 
-class Dataset:
+class ActitoDataset:
     """All live Actito data of one sandbox and the deterministic ways it changes."""
 
     def __init__(self, seed: int, profiles: Table[int], custom: Table[str]) -> None:
@@ -48,7 +42,7 @@ class Dataset:
         self.churn_step = 0
 
     @classmethod
-    def build(cls, config: ActitoConfig) -> Dataset:
+    def build(cls, config: ActitoConfig) -> ActitoDataset:
         """Generate the dataset `config` describes."""
         profiles: Table[int] = Table("profiles", config.profile_table, int, PROFILE_UNIQUE)
         rng = random.Random(f"{config.seed}:profiles:{config.profile_table}")
@@ -68,7 +62,7 @@ class Dataset:
 
     def generation(
         self, change_pct: float, delete_pct: float, insert_pct: float, *, cascade: bool = False
-    ) -> GenerationResult:
+    ) -> Generation:
         """Advance one generation: change, delete and insert a share of each table.
 
         Counts are percentages of each table's live count, rounded half up; changed and deleted
@@ -82,8 +76,8 @@ class Dataset:
         deleted: list[int | str] = []
         inserted: list[int | str] = []
         rng = random.Random(f"{self.seed}:generation:{g}:profiles:{self.profiles.name}")
-        n_change, n_delete, n_insert = (
-            _share(len(self.profiles), pct) for pct in (change_pct, delete_pct, insert_pct)
+        n_change, n_delete, n_insert = shares(
+            len(self.profiles), change_pct, delete_pct, insert_pct
         )
         picks = rng.sample(self.profiles.keys(), min(len(self.profiles), n_change + n_delete))
         for offset, pid in enumerate(picks[:n_change]):
@@ -95,9 +89,7 @@ class Dataset:
         inserted.extend(self._insert_profiles(rng, n_insert, base + n_change))
 
         rng = random.Random(f"{self.seed}:generation:{g}:custom:{self.custom.name}")
-        n_change, n_delete, n_insert = (
-            _share(len(self.custom), pct) for pct in (change_pct, delete_pct, insert_pct)
-        )
+        n_change, n_delete, n_insert = shares(len(self.custom), change_pct, delete_pct, insert_pct)
         keys = rng.sample(self.custom.keys(), min(len(self.custom), n_change + n_delete))
         for offset, key in enumerate(keys[:n_change]):
             order = self.custom[key]
@@ -107,7 +99,7 @@ class Dataset:
             self.custom.delete(key)
             deleted.append(key)
         inserted.extend(self._insert_orders(rng, n_insert, base + n_change))
-        return GenerationResult(tuple(changed), tuple(deleted), tuple(inserted), g)
+        return Generation(tuple(changed), tuple(deleted), tuple(inserted), g)
 
     def churn(
         self, table: Table[int] | Table[str], inserts: int, deletes: int, *, cascade: bool
@@ -193,8 +185,3 @@ def _moments(rng: random.Random, count: int) -> list[tuple[int, int]]:
         updated = created if roll < 0.4 else min(BASE_END_S, created + int(roll * 60 * DAY_S))
         moments.append((created, updated))
     return moments
-
-
-def _share(live: int, pct: float) -> int:
-    """`pct` percent of `live`, rounded half up."""
-    return int(live * pct / 100 + 0.5)

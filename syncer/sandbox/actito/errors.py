@@ -6,17 +6,16 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from syncer.sandbox.wire import StatusError, json_response
+from syncer.sandbox.common.wire import StatusError, json_response
 
 
 class ApiError(StatusError):
-    """An error answer: its status, message and extra headers (e.g. `Retry-After`)."""
+    """An Actito error answer: its status, message and extra headers (e.g. `Retry-After`)."""
 
-
-def error_response(error: ApiError) -> web.Response:
-    """The JSON error body; `error` is the status's reason phrase, e.g. "Too Many Requests"."""
-    body = {"status": error.status, "error": _phrase(error.status), "message": error.message}
-    return json_response(body, status=error.status, headers=error.headers)
+    def response(self, request: web.Request) -> web.Response:
+        """The JSON error body; `error` is the status's reason phrase, e.g. "Too Many Requests"."""
+        body = {"status": self.status, "error": _phrase(self.status), "message": self.message}
+        return json_response(body, status=self.status, headers=self.headers)
 
 
 def _phrase(status: int) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 #: every `AppliedWrite.operation`
 OPERATIONS = (
@@ -32,8 +30,3 @@ class AppliedWrite:
     key: str
     #: True when the write created the profile or record
     created: bool
-
-
-def ledger_entries(ledger: Iterable[AppliedWrite]) -> list[dict[str, Any]]:
-    """The ledger as JSON: `[{at, method, path, operation, key, created}]`."""
-    return [asdict(entry) for entry in ledger]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from syncer.sandbox.ratelimit import LimiterKind, Rule
+from syncer.sandbox.common.ratelimit import LimiterKind, Rule
 
 
 class LicenceGate:

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from syncer.sandbox.actito import control, routes
-from syncer.sandbox.actito.errors import ApiError, error_response
+from syncer.sandbox.actito import reads
+from syncer.sandbox.actito.errors import ApiError
 from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
-from syncer.sandbox.state import RequestLogEntry
-from syncer.sandbox.wire import bearer_token
+from syncer.sandbox.common.control import is_control
+from syncer.sandbox.common.requestlog import RequestLogEntry
+from syncer.sandbox.common.wire import bearer_token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -30,7 +31,7 @@ async def actito_middleware(request: web.Request, handler: Handler) -> web.Strea
         try:
             return await handler(request)
         except ApiError as exc:
-            return error_response(exc)
+            return exc.response(request)
     at = sb.clock()
     if kind == "token":
         token = request.headers.get("Authorization", "").strip() or None
@@ -43,12 +44,12 @@ async def actito_middleware(request: web.Request, handler: Handler) -> web.Strea
         else:
             response = await _admit(sb, request, handler, token, at)
     except ApiError as exc:
-        response = error_response(exc)
+        response = exc.response(request)
     except web.HTTPException as exc:  # no such route (404) or method (405)
         message = f"No route for {request.method} {request.path}"
-        response = error_response(ApiError(exc.status, message))
+        response = ApiError(exc.status, message).response(request)
     except Exception as exc:
-        response = error_response(ApiError(500, repr(exc)))
+        response = ApiError(500, repr(exc)).response(request)
     sb.log(
         RequestLogEntry(
             at, request.method, request.path, dict(request.query), token, response.status
@@ -64,7 +65,7 @@ async def _admit(
     refusal = sb.tokens.refusal(token, at, sb.config.api_keys)
     if refusal is not None:
         raise ApiError(401, refusal)
-    routes.check_accept(request)
+    reads.check_accept(request)
     config = sb.config
     if not sb.gate.enter(config.max_concurrent):
         error = ApiError(
@@ -76,7 +77,7 @@ async def _admit(
     try:
         delay = sb.calls.throttle_ms(
             at,
-            config.calls_per_minute,
+            config.rate_limit,
             config.throttle_ms_per_excess_call,
             kind=config.limiter,
             burst=config.limiter_burst,
@@ -95,11 +96,11 @@ async def _admit(
 def _route_kind(request: web.Request) -> str:
     """ "control", "token" or "data" (unknown paths count as data, except under `_sandbox/`).
 
-    Decided by the matched handler, not the path, so the app may be mounted under any prefix.
+    Decided by the matched route, not the path, so the app may be mounted under any prefix.
     """
     match = request.match_info
     if match.http_exception is not None:
         return "control" if "_sandbox" in request.path.split("/") else "data"
-    if match.handler is routes.issue_token:
+    if match.handler is reads.issue_token:
         return "token"
-    return "control" if match.handler in control.HANDLERS else "data"
+    return "control" if is_control(request) else "data"

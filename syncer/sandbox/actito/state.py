@@ -19,23 +19,24 @@ from aiohttp import web
 
 from syncer.sandbox.actito.config import ActitoConfig
 from syncer.sandbox.actito.cursor import Cursors
-from syncer.sandbox.actito.data import Dataset, GenerationResult
+from syncer.sandbox.actito.data import ActitoDataset, Generation
 from syncer.sandbox.actito.ledger import AppliedWrite
 from syncer.sandbox.actito.limits import CallWindow, LicenceGate
 from syncer.sandbox.actito.structure import TableInfo, custom_table_info, profile_table_info
 from syncer.sandbox.actito.tables import Table
 from syncer.sandbox.actito.tokens import TokenStore
-from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.state import RequestLog, RequestLogEntry
+from syncer.sandbox.common.ledger import WriteLedger
+from syncer.sandbox.common.ratelimit import Clock
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 
 
-class ActitoSandbox(RequestLog):
+class ActitoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one Actito sandbox app (one entity, one licence)."""
 
     def __init__(self, config: ActitoConfig, clock: Clock = time.monotonic) -> None:
         self.config = config
         self.clock = clock
-        self.data = Dataset.build(config)
+        self.data = ActitoDataset.build(config)
         self.tables = (
             profile_table_info(config.profile_table),
             custom_table_info(config.entity, config.custom_table),
@@ -47,7 +48,7 @@ class ActitoSandbox(RequestLog):
         #: every token and data request (control routes excluded), in arrival order
         self.request_log: list[RequestLogEntry] = []
         self._token_requests = 0
-        #: calls slowed down for exceeding calls_per_minute, and the latency they were given
+        #: calls slowed down for exceeding rate_limit, and the latency they were given
         self.throttled_calls = 0
         self.throttled_ms = 0.0
         #: every write applied to the data, in order (refused writes never appear)
@@ -92,8 +93,8 @@ class ActitoSandbox(RequestLog):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
-        """Move both tables on by one deterministic generation (`Dataset.generation`)."""
+    ) -> Generation:
+        """Move both tables on by one deterministic generation (`ActitoDataset.generation`)."""
         return self.data.generation(
             change_pct, delete_pct, insert_pct, cascade=self.config.cascade_deletes
         )
@@ -117,9 +118,6 @@ class ActitoSandbox(RequestLog):
             return False
         self.config.write_fail_after_apply -= 1
         return True
-
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
 
     @property
     def token_requests(self) -> int:

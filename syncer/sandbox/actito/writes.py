@@ -1,200 +1,124 @@
-"""Apply one write to the dataset (vendors.md §3.4, §6.2): profile create-or-update, custom record
-upsert and full update, deletes. One record per call; refusals raise `ApiError` and change nothing.
+"""The Actito write routes (vendors.md §3.4): one profile or custom record per call.
 
-    outcome = upsert_profile(data, info, body, allow_update=True, now="2025-07-01 00:00:05")
-    outcome.operation, outcome.key, outcome.created  # "profile.update", 42, False
+Writes are data routes like the reads: the middleware applies the token, the concurrency cap and
+the per-minute slow-down. A handler validates, applies the write at once (reads see it), adds it
+to the ledger, then honours the write fault knobs: `write_delay_ms`, then a 504 while
+`write_fail_after_apply` counts down. Refused writes (400/403/404/409) change nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import asyncio
 from typing import Any
 
-from syncer.sandbox.actito import records
-from syncer.sandbox.actito.data import Dataset
+import orjson
+from aiohttp import web
+
+from syncer.sandbox.actito import reads, write_records
 from syncer.sandbox.actito.errors import ApiError
-from syncer.sandbox.actito.structure import TableInfo
-from syncer.sandbox.actito.validation import (
-    allowed_fields,
-    check_values,
-    json_object,
-    missing_mandatory,
-    pairs,
-)
-
-#: profile attributes Actito generates and a write must not send (the Creating or Updating a
-#: Single Profile page: "technical attributes should not be mentioned")
-TECHNICAL = ("profileId", "creationMoment", "updateMoment")
-PROFILE_FIELDS = ("attributes", "subscriptions", "segmentations", "dataCollectionInformation")
-#: a custom record's attribute the sandbox sets to the write time unless the body gives it
-UPDATE_TIME = "updateMoment"
+from syncer.sandbox.actito.state import ACTITO_KEY, ActitoSandbox
+from syncer.sandbox.common.wire import json_response
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a write did: its ledger operation, the key written and whether it created it."""
-
-    operation: str
-    key: int | str
-    created: bool
-
-
-def upsert_profile(
-    data: Dataset, info: TableInfo, body: Any, *, allow_update: bool, now: str
-) -> Outcome:
-    """Create a profile, or with `allow_update` merge into the one its unique attributes match.
-
-    A match on several profiles, or any match without `allow_update`, is a 409.
-    """
-    values, subscribed = _profile_body(info, body)
-    table = data.profiles
-    match = _match(data, values)
-    if match is not None:
-        profile_id, how = match
-        if not allow_update:
-            raise ApiError(
-                409,
-                f"A profile with {how} already exists (profileId {profile_id}); "
-                "send allowUpdate=true to update it",
-            )
-        old = table[profile_id]
-        merged = records.fields(old) | values | {"updateMoment": now}
-        chosen = records.subscriptions(old) | subscribed
-        table.replace(profile_id, records.profile_record(profile_id, merged, chosen))
-        return Outcome("profile.update", profile_id, created=False)
-
-    missing = missing_mandatory(info.definition, values, skip=TECHNICAL)
-    if missing:
-        raise ApiError(400, f"Missing mandatory attribute(s): {', '.join(missing)}")
-    profile_id = data.take_profile_id()
-    declared = {a["name"]: None for a in info.definition["attributes"]}
-    created = declared | values | {"creationMoment": now, "updateMoment": now}
-    chosen = {s["name"]: False for s in info.definition["subscriptions"]} | subscribed
-    table.insert(profile_id, records.profile_record(profile_id, created, chosen))
-    return Outcome("profile.create", profile_id, created=True)
+async def profile_post(request: web.Request) -> web.Response:
+    """Create a profile (201 + `Location`), or with `allowUpdate=true` merge into its match."""
+    sb = request.app[ACTITO_KEY]
+    reads.profile_data(sb, request)
+    info = reads.known_table(sb, "profiles", request.match_info["table"])
+    allow_update = _allow_update(request.query.get("allowUpdate"))
+    body = await _body(request)
+    outcome = write_records.upsert_profile(
+        sb.data, info, body, allow_update=allow_update, now=sb.now_moment()
+    )
+    return await _applied(sb, request, outcome, {"profileId": outcome.key})
 
 
-def upsert_record(data: Dataset, info: TableInfo, body: Any, *, now: str) -> Outcome:
-    """Create the record the primary key names, or merge the given properties into it."""
-    values = _properties(info, body)
-    primary = info.definition["primaryKeyAttribute"]
-    key = values.get(primary)
-    if not isinstance(key, str):
-        raise ApiError(400, f"Missing primary key attribute {primary!r}")
-    table = data.custom
-    old = table.get(key)
-    if old is not None:
-        merged = records.fields(old) | {UPDATE_TIME: now} | values
-        table.replace(key, records.order_record(key, merged))
-        return Outcome("custom.upsert", key, created=False)
-    created = {info.definition["creationTimeAttribute"]: now, UPDATE_TIME: now} | values
-    _require_mandatory(info, created)
-    table.insert(key, records.order_record(key, created))
-    return Outcome("custom.upsert", key, created=True)
+async def profile_delete(request: web.Request) -> web.Response:
+    """Delete the profile `{profileId}` (or `{attribute}={value}`) names → 204."""
+    sb = request.app[ACTITO_KEY]
+    table = reads.profile_data(sb, request)
+    row = reads.find_profile(table, request.match_info["ref"])
+    outcome = write_records.delete_profile(
+        sb.data, row["profileId"], cascade=sb.config.cascade_deletes
+    )
+    return await _applied(sb, request, outcome, None)
 
 
-def update_record(data: Dataset, info: TableInfo, key: str, body: Any, *, now: str) -> Outcome:
-    """Replace every property of record `key` (404 if absent); its creation time stays unless
-    the body gives one."""
-    values = _properties(info, body)
-    primary = info.definition["primaryKeyAttribute"]
-    if values.get(primary, key) != key:
-        raise ApiError(400, f"{primary} {values[primary]!r} differs from the path's {key!r}")
-    table = data.custom
-    old = table.get(key)
-    if old is None:
-        raise ApiError(404, f"No record {key!r} in table {info.name!r}")
-    creation = info.definition["creationTimeAttribute"]
-    replaced = {creation: records.fields(old)[creation], UPDATE_TIME: now} | values
-    replaced[primary] = key
-    _require_mandatory(info, replaced)
-    table.replace(key, records.order_record(key, replaced))
-    return Outcome("custom.update", key, created=False)
+async def record_post(request: web.Request) -> web.Response:
+    """Upsert by the primary key: created 201 + `Location`, updated 200; `{"businessKey"}`."""
+    sb = request.app[ACTITO_KEY]
+    reads.custom_data(sb, request)
+    info = reads.known_table(sb, "custom", request.match_info["table"])
+    body = await _body(request)
+    outcome = write_records.upsert_record(sb.data, info, body, now=sb.now_moment())
+    return await _applied(sb, request, outcome, {"businessKey": outcome.key})
 
 
-def delete_profile(data: Dataset, profile_id: int, *, cascade: bool) -> Outcome:
-    """Delete a profile (its orders too with `cascade`); 404 if absent."""
-    if profile_id not in data.profiles:
-        raise ApiError(404, f"No profile {profile_id} in table {data.profiles.name!r}")
-    data.delete_profile(profile_id, cascade=cascade)
-    return Outcome("profile.delete", profile_id, created=False)
+async def record_put(request: web.Request) -> web.Response:
+    """Full update of record `{businessKey}` → 204 (404 if it does not exist)."""
+    sb = request.app[ACTITO_KEY]
+    reads.custom_data(sb, request)
+    info = reads.known_table(sb, "custom", request.match_info["table"])
+    body = await _body(request)
+    key = request.match_info["key"]
+    outcome = write_records.update_record(sb.data, info, key, body, now=sb.now_moment())
+    return await _applied(sb, request, outcome, None)
 
 
-def delete_record(data: Dataset, key: str) -> Outcome:
-    """Delete record `key`; 404 if absent."""
-    if key not in data.custom:
-        raise ApiError(404, f"No record {key!r} in table {data.custom.name!r}")
-    data.custom.delete(key)
-    return Outcome("custom.delete", key, created=False)
+async def record_delete(request: web.Request) -> web.Response:
+    """Delete record `{businessKey}` → 204 (404 if it does not exist)."""
+    sb = request.app[ACTITO_KEY]
+    reads.custom_data(sb, request)
+    outcome = write_records.delete_record(sb.data, request.match_info["key"])
+    return await _applied(sb, request, outcome, None)
 
 
-def _profile_body(info: TableInfo, body: Any) -> tuple[dict[str, Any], dict[str, bool]]:
-    """A profile write's attributes `{name: value}` and subscriptions `{name: subscribe}`;
-    400 for anything the table or the operation does not accept."""
-    body = json_object(body)
-    allowed_fields(body, PROFILE_FIELDS)
-    values = pairs(body, "attributes")
-    sent = [name for name in TECHNICAL if name in values]
-    if sent:
-        raise ApiError(
-            400, f"Technical attribute(s) must not be sent: {', '.join(sent)} (Actito sets them)"
-        )
-    check_values(info.definition, values, "attribute")
-    subscribed = _subscriptions(info, body.get("subscriptions", []))
-    segmentations = body.get("segmentations", [])
-    if not isinstance(segmentations, list):
-        raise ApiError(400, "segmentations must be a list")
-    if segmentations:
-        raise ApiError(400, f"Unknown segmentation: table {info.name!r} declares none")
-    if not isinstance(body.get("dataCollectionInformation", {}), dict):
-        raise ApiError(400, "dataCollectionInformation must be an object")
-    return values, subscribed
+async def _applied(
+    sb: ActitoSandbox, request: web.Request, outcome: write_records.Outcome, body: Any
+) -> web.Response:
+    """Ledger the applied write, then delay and fault it as the knobs say, then answer:
+    201 + `Location` when created, else 200 with `body`, or 204 when `body` is None."""
+    sb.record_write(request.method, request.path, outcome.operation, outcome.key, outcome.created)
+    fail = sb.take_write_failure()
+    if sb.config.write_delay_ms > 0:
+        await asyncio.sleep(sb.config.write_delay_ms / 1000)
+    if fail:
+        raise ApiError(504, "Gateway Timeout: the write was applied but its answer was lost")
+    if body is None:
+        return web.Response(status=204)
+    if outcome.created:
+        location = {"Location": f"{request.path}/{outcome.key}"}
+        return json_response(body, status=201, headers=location)
+    return json_response(body)
 
 
-def _match(data: Dataset, values: Mapping[str, Any]) -> tuple[int, str] | None:
-    """The profile the unique attributes in `values` name, and how (`"customerId = 'C-1'"`);
-    409 when they name several."""
-    matches: dict[int, str] = {}
-    for name, value in values.items():
-        if value is not None and data.profiles.is_unique(name):
-            row = data.profiles.find_unique(name, records.text(value))
-            if row is not None:
-                matches.setdefault(row["profileId"], f"{name} = {value!r}")
-    if len(matches) > 1:
-        found = "; ".join(f"{how} is profile {pid}" for pid, how in matches.items())
-        raise ApiError(409, f"The unique attributes match several profiles: {found}")
-    return next(iter(matches.items()), None)
+async def _body(request: web.Request) -> Any:
+    """The request's JSON body (any JSON value; the write checks its shape); 400 if not JSON."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "The body must be JSON") from exc
 
 
-def _properties(info: TableInfo, body: Any) -> dict[str, Any]:
-    body = json_object(body)
-    allowed_fields(body, ("properties",))
-    values = pairs(body, "properties")
-    check_values(info.definition, values, "property")
-    return values
+def _allow_update(value: str | None) -> bool:
+    """`allowUpdate`: absent or `false` → False, `true` → True (any case); else 400."""
+    if value is None or value.lower() == "false":
+        return False
+    if value.lower() == "true":
+        return True
+    raise ApiError(400, f"allowUpdate must be true or false, not {value!r}")
 
 
-def _require_mandatory(info: TableInfo, values: Mapping[str, Any]) -> None:
-    missing = missing_mandatory(info.definition, values)
-    if missing:
-        raise ApiError(400, f"Missing mandatory properties: {', '.join(missing)}")
-
-
-def _subscriptions(info: TableInfo, items: Any) -> dict[str, bool]:
-    """The body's `[{name, subscribe}]` as `{name: subscribe}`; 400 for an undeclared name."""
-    declared = {s["name"] for s in info.definition["subscriptions"]}
-    if not isinstance(items, list):
-        raise ApiError(400, "subscriptions must be a list of {name, subscribe} objects")
-    chosen: dict[str, bool] = {}
-    for item in items:
-        if (
-            not isinstance(item, dict)
-            or set(item) != {"name", "subscribe"}
-            or not isinstance(item["subscribe"], bool)
-        ):
-            raise ApiError(400, "Each subscription must be an object {name, subscribe: bool}")
-        if item["name"] not in declared:
-            raise ApiError(400, f"Unknown subscription {item['name']!r} in table {info.name!r}")
-        chosen[item["name"]] = item["subscribe"]
-    return chosen
+def add_routes(app: web.Application) -> None:
+    """Register the write routes on `app`, at its root, on both path families."""
+    router = app.router
+    router.add_post("/v4/entity/{entity}/table/{table}/profile", profile_post)
+    router.add_delete("/v4/entity/{entity}/table/{table}/profile/{ref}", profile_delete)
+    router.add_post("/v5/entities/{entity}/profile-tables/{table}/profiles", profile_post)
+    router.add_delete("/v5/entities/{entity}/profile-tables/{table}/profiles/{ref}", profile_delete)
+    for prefix in ("", "/custom-data"):
+        records = prefix + "/v4/entity/{entity}/customTable/{table}/record"
+        router.add_post(records, record_post)
+        router.add_put(records + "/{key}", record_put)
+        router.add_delete(records + "/{key}", record_delete)

@@ -9,9 +9,9 @@ In a test, served by `aiohttp.test_utils.TestServer`:
 
 from __future__ import annotations
 
+from syncer.sandbox.common.generation import GenerationResult
 from syncer.sandbox.ioto.app import create_app
 from syncer.sandbox.ioto.config import DEFAULT_ACCOUNT, DEFAULT_TOKEN, IotoConfig
-from syncer.sandbox.ioto.data import GenerationResult
 from syncer.sandbox.ioto.ledger import AppliedWrite
 from syncer.sandbox.ioto.state import IOTO_KEY, IotoSandbox
 

@@ -6,10 +6,10 @@ import time
 
 from aiohttp import web
 
-from syncer.sandbox.ioto import api, control
+from syncer.sandbox.common.ratelimit import Clock
+from syncer.sandbox.ioto import control, reads
 from syncer.sandbox.ioto.config import IotoConfig
 from syncer.sandbox.ioto.state import IOTO_KEY, IotoSandbox
-from syncer.sandbox.ratelimit import Clock
 
 
 def create_app(config: IotoConfig | None = None, clock: Clock = time.monotonic) -> web.Application:
@@ -23,5 +23,5 @@ def create_app(config: IotoConfig | None = None, clock: Clock = time.monotonic) 
     app = web.Application()
     app[IOTO_KEY] = IotoSandbox(config or IotoConfig(), clock=clock)
     control.add_routes(app)
-    api.add_routes(app)  # the catch-all goes last
+    reads.add_routes(app)  # the catch-all goes last
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from syncer.sandbox.ratelimit import Clock
+from syncer.sandbox.common.ratelimit import Clock
 
 #: numbers above this are milliseconds, below it seconds (year 5138 in seconds, 1973 in ms)
 _MS_THRESHOLD = 100_000_000_000

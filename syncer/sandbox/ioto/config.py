@@ -6,9 +6,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
 from syncer.sandbox.ioto.items import claim_id
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
 
 DEFAULT_TOKEN = "sandbox-ioto-token"
 DEFAULT_ACCOUNT = "01SANDBOXACCOUNT000000000"
@@ -34,7 +34,7 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "page_bytes_cap": int,
     "filtered_ratio": float,
     "empty_page_every": int,
-    "throttle_per_second": int,
+    "rate_limit": int,
     # the throttle's kind (docs/vendors/ioto.md, "Throttle")
     "limiter": str,
     "limiter_burst": int,
@@ -77,9 +77,9 @@ class IotoConfig:
     #: every Nth find page served is empty but still carries `next` (0 = off)
     empty_page_every: int = 0
     #: requests admitted in any 1-second window, all tokens together (0 = unlimited)
-    throttle_per_second: int = 0
+    rate_limit: int = 0
     #: how the throttle counts: "sliding", "fixed" or "token_bucket" (`limiter_burst` tokens),
-    #: enforcing `limit_factor` of `throttle_per_second` (`syncer.sandbox.ratelimit.Rule`)
+    #: enforcing `limit_factor` of `rate_limit` (`syncer.sandbox.common.ratelimit.Rule`)
     limiter: LimiterKind = "sliding"
     limiter_burst: int = 1
     limit_factor: float = 1.0
@@ -118,7 +118,7 @@ class IotoConfig:
     def limit_rule(self) -> Rule:
         """The API Gateway throttle the sandbox enforces now."""
         return Rule(
-            self.throttle_per_second,
+            self.rate_limit,
             1.0,
             self.limiter,
             burst=self.limiter_burst,

@@ -1,16 +1,14 @@
-"""Sandbox-only control routes under `/_sandbox/`: no auth, no throttle, not logged."""
+"""Ioto's control routes under `/_sandbox/` (the shared ones of `common.control`, and the
+generation answer): refusals are `{"error"}` bodies, answers are written by orjson."""
 
 from __future__ import annotations
 
 import orjson
 from aiohttp import web
 
-from syncer.sandbox.control_helpers import ControlJson
-from syncer.sandbox.ioto.ledger import ledger_entries
+from syncer.sandbox.common.control import ControlJson, ControlRoutes
+from syncer.sandbox.common.wire import json_response
 from syncer.sandbox.ioto.state import IOTO_KEY
-from syncer.sandbox.wire import json_response
-
-PREFIX = "/_sandbox"
 
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
@@ -20,10 +18,7 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 
 
 JSON = ControlJson(bad_request=_bad_request, respond=json_response, parser="orjson")
-
-
-async def stats(request: web.Request) -> web.Response:
-    return json_response(request.app[IOTO_KEY].stats())
+ROUTES = ControlRoutes(JSON, lambda request: request.app[IOTO_KEY])
 
 
 async def generation(request: web.Request) -> web.Response:
@@ -47,29 +42,16 @@ async def generation(request: web.Request) -> web.Response:
     )
 
 
-config = JSON.config_route(lambda request: request.app[IOTO_KEY].config)
-
-
-async def reset_log(request: web.Request) -> web.Response:
-    request.app[IOTO_KEY].reset_log()
-    return json_response({"ok": True})
-
-
-async def ledger(request: web.Request) -> web.Response:
-    """The applied writes, oldest first: `[{at, operation, model, key, created}]`."""
-    return json_response(ledger_entries(request.app[IOTO_KEY].ledger))
-
-
-async def reset_ledger(request: web.Request) -> web.Response:
-    request.app[IOTO_KEY].reset_ledger()
-    return json_response({"ok": True})
-
-
 def add_routes(app: web.Application) -> None:
-    """Register the control routes on `app`."""
-    app.router.add_get(PREFIX + "/stats", stats)
-    app.router.add_post(PREFIX + "/generation", generation)
-    app.router.add_post(PREFIX + "/config", config)
-    app.router.add_post(PREFIX + "/reset-log", reset_log)
-    app.router.add_get(PREFIX + "/ledger", ledger)
-    app.router.add_post(PREFIX + "/reset-ledger", reset_ledger)
+    """Register the control routes on `app` (before the API's catch-all)."""
+    ROUTES.add_routes(
+        app,
+        [
+            ("GET", "/stats", ROUTES.stats),
+            ("POST", "/generation", generation),
+            ("POST", "/config", ROUTES.config),
+            ("POST", "/reset-log", ROUTES.reset_log),
+            ("GET", "/ledger", ROUTES.ledger),
+            ("POST", "/reset-ledger", ROUTES.reset_ledger),
+        ],
+    )

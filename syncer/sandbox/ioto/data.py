@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Container
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from syncer.sandbox.common.generation import GenerationResult, shares
 from syncer.sandbox.ioto.config import IotoConfig
 from syncer.sandbox.ioto.items import (
     BASE_END_MS,
@@ -28,15 +28,9 @@ from syncer.sandbox.ioto.table import Table
 GENERATION_EPOCH_MS = int(datetime(2025, 7, 1, tzinfo=UTC).timestamp() * 1000)
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """What one generation did, as natural keys per model (Device: id; Store: "deviceId/key";
-    Log: id)."""
-
-    changed: dict[str, tuple[str, ...]]
-    deleted: dict[str, tuple[str, ...]]
-    inserted: dict[str, tuple[str, ...]]
-    generation: int
+#: what one `generation()` did, as natural keys per model (Device: id; Store:
+#: "deviceId/key"; Log: id)
+Generation = GenerationResult[dict[str, tuple[str, ...]]]
 
 
 class IotoDataset:
@@ -85,9 +79,7 @@ class IotoDataset:
     def records(self, model: str) -> list[Item]:
         return [item for _, item in self.tables[model].live()]
 
-    def generation(
-        self, change_pct: float, delete_pct: float, insert_pct: float
-    ) -> GenerationResult:
+    def generation(self, change_pct: float, delete_pct: float, insert_pct: float) -> Generation:
         """Advance one generation: change, delete and insert a share of each data model.
 
         Counts are percentages of each model's live count, rounded half up; the items are chosen
@@ -104,16 +96,14 @@ class IotoDataset:
             table = self.tables[name]
             rng = random.Random(f"{self.seed}:ioto:generation:{g}:{name}")
             live = len(table)
-            n_change, n_delete, n_insert = (
-                int(live * pct / 100 + 0.5) for pct in (change_pct, delete_pct, insert_pct)
-            )
+            n_change, n_delete, n_insert = shares(live, change_pct, delete_pct, insert_pct)
             picks = rng.sample(table.keys, min(live, n_change + n_delete))
             changed[name] = tuple(self._change(table, rng, key, at) for key in picks[:n_change])
             deleted[name] = tuple(
                 table.model.natural_key(table.delete(key)) for key in picks[n_change:]
             )
             inserted[name] = tuple(self._insert(table, rng, at) for _ in range(n_insert))
-        return GenerationResult(changed, deleted, inserted, g)
+        return Generation(changed, deleted, inserted, g)
 
     def churn(self, model: str, inserts: int, deletes: int) -> None:
         """Change `model` between two page requests, like writers working during a scan.

@@ -5,17 +5,17 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.wire import StatusError
 
-class IotoError(Exception):
+
+class IotoError(StatusError):
     """An error answer: Ioto's own are text/plain; API Gateway's (429, 403 route) are JSON."""
 
     def __init__(self, status: int, message: str, *, gateway: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message)
         self.gateway = gateway
 
-    def response(self) -> web.Response:
+    def response(self, request: web.Request) -> web.Response:
         if self.gateway:
             body = orjson.dumps({"message": self.message})
             return web.Response(status=self.status, body=body, content_type="application/json")

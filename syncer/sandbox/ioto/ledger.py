@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -19,8 +18,3 @@ class AppliedWrite:
     key: str
     #: True when the write inserted the item (a create of a new key), else False
     created: bool
-
-
-def ledger_entries(ledger: list[AppliedWrite]) -> list[dict[str, Any]]:
-    """The ledger as JSON: `[{at, operation, model, key, created}]`, oldest first."""
-    return [asdict(write) for write in ledger]

@@ -19,17 +19,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.ledger import WriteLedger
+from syncer.sandbox.common.ratelimit import Clock, Limiter
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.ioto.clock import DataClock
 from syncer.sandbox.ioto.config import IotoConfig
-from syncer.sandbox.ioto.data import GENERATION_EPOCH_MS, GenerationResult, IotoDataset
+from syncer.sandbox.ioto.data import GENERATION_EPOCH_MS, Generation, IotoDataset
 from syncer.sandbox.ioto.items import DAY_MS
 from syncer.sandbox.ioto.ledger import AppliedWrite
 from syncer.sandbox.ioto.models import DATA_MODELS, MODELS, Item
-from syncer.sandbox.ratelimit import Clock, Limiter
-from syncer.sandbox.state import RequestLog, RequestLogEntry
 
 
-class IotoSandbox(RequestLog):
+class IotoSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one Ioto sandbox app."""
 
     def __init__(self, config: IotoConfig, clock: Clock = time.monotonic) -> None:
@@ -85,9 +86,6 @@ class IotoSandbox(RequestLog):
         self.ledger.append(AppliedWrite(self.clock(), "remove", model, natural, False))
         return item
 
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
-
     def records(self, model: str) -> list[dict[str, Any]]:
         """The live items of `model` exactly as the find routes serve them: (pk, sk) order, items
         the hidden filter drops (`filtered_ratio`) and expired items left out; fresh dicts each
@@ -101,7 +99,7 @@ class IotoSandbox(RequestLog):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
+    ) -> Generation:
         """Move Device, Store and Log on by one deterministic generation; sandbox time moves on
         to the generation's instant if it is behind."""
         result = self.data.generation(change_pct, delete_pct, insert_pct)

@@ -19,13 +19,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from syncer.sandbox.common.wire import json_response
 from syncer.sandbox.ioto.clock import instant_ms
 from syncer.sandbox.ioto.errors import IotoError
 from syncer.sandbox.ioto.items import iso, ulid
 from syncer.sandbox.ioto.models import MODELS, Item, Model
 from syncer.sandbox.ioto.paging import matches
 from syncer.sandbox.ioto.state import IotoSandbox
-from syncer.sandbox.wire import json_response
 
 #: attributes the service maintains: a create or update that sends one → 400
 READ_ONLY = ("accountId", "created", "updated")

@@ -12,9 +12,10 @@ Routes sit at the app root (`/api/v1/...`), so it can also be mounted as a sub-a
 
 from __future__ import annotations
 
+from syncer.sandbox.common.generation import GenerationResult
 from syncer.sandbox.xtrakit.app import create_app
 from syncer.sandbox.xtrakit.config import DEFAULT_KEY, XtraKitConfig
-from syncer.sandbox.xtrakit.data import COLLECTIONS, GenerationResult
+from syncer.sandbox.xtrakit.data import COLLECTIONS
 from syncer.sandbox.xtrakit.ledger import OPERATIONS, AppliedWrite
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 

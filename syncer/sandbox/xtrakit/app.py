@@ -6,8 +6,8 @@ import time
 
 from aiohttp import web
 
-from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.xtrakit import api, control, writes
+from syncer.sandbox.common.ratelimit import Clock
+from syncer.sandbox.xtrakit import control, reads, writes
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 
@@ -23,9 +23,9 @@ def create_app(
     dataset is generated here; `app[XTRAKIT_KEY]` is the live `XtraKitSandbox`. `clock` drives
     the rate limiter and the request log (inject a fake one to test limits without sleeping).
     """
-    app = web.Application(middlewares=[api.xtrakit_middleware])
+    app = web.Application(middlewares=[reads.xtrakit_middleware])
     app[XTRAKIT_KEY] = XtraKitSandbox(config or XtraKitConfig(), clock=clock)
-    api.add_routes(app)
+    reads.add_routes(app)
     writes.add_routes(app)
     control.add_routes(app)
     return app

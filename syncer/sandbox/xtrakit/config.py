@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.ratelimit import LIMITER_KNOBS, LimiterKind
+from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind
 
 DEFAULT_KEY = "sandbox-xtrakit-key"
 
 #: knobs that `POST /_sandbox/config` (and tests, by assignment) may change while the sandbox runs
 RUNTIME_KNOBS: Mapping[str, type] = {
     "api_keys": tuple,
-    "rate_limit_per_minute": int,
+    "rate_limit": int,
     "rate_limit_headers": bool,
     # the throttle's kind (docs/vendors/xtrakit.md, "Rate limit")
     "limiter": str,
@@ -51,12 +51,12 @@ class XtraKitConfig:
     #: keys accepted as `Authorization: Bearer <key>`; replacing them emulates a key reset
     api_keys: tuple[str, ...] = (DEFAULT_KEY,)
     #: accepted requests per key in any 60-second sliding window; 0 = unlimited
-    rate_limit_per_minute: int = 60
+    rate_limit: int = 60
     #: X-RateLimit-Limit / X-RateLimit-Remaining on throttled routes, Retry-After on 429
     rate_limit_headers: bool = True
     #: how the throttle counts: "sliding", "fixed" (minutes on the clock) or "token_bucket"
-    #: (`limiter_burst` tokens), enforcing `limit_factor` of `rate_limit_per_minute`
-    #: (`syncer.sandbox.ratelimit.Rule`)
+    #: (`limiter_burst` tokens), enforcing `limit_factor` of `rate_limit`
+    #: (`syncer.sandbox.common.ratelimit.Rule`)
     limiter: LimiterKind = "sliding"
     limiter_burst: int = 1
     limit_factor: float = 1.0

@@ -1,20 +1,16 @@
-"""Sandbox-only control routes under `/_sandbox/`: no auth, no rate limit, not logged."""
+"""XtraKit's control routes under `/_sandbox/` (the shared ones of `common.control`, the
+generation answer, and the ledger as `{count, ledger}`, emptied by `DELETE`)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from syncer.sandbox.control_helpers import ControlJson, bad_request
-from syncer.sandbox.xtrakit.api import CONTROL_ROUTE
-from syncer.sandbox.xtrakit.ledger import ledger_json
+from syncer.sandbox.common.control import ControlJson, ControlRoutes, bad_request
+from syncer.sandbox.common.ledger import ledger_json
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY
 
-PREFIX = "/_sandbox"
 JSON = ControlJson(bad_request=bad_request, respond=web.json_response)
-
-
-async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[XTRAKIT_KEY].stats())
+ROUTES = ControlRoutes(JSON, lambda request: request.app[XTRAKIT_KEY])
 
 
 async def generation(request: web.Request) -> web.Response:
@@ -42,14 +38,15 @@ async def reset_ledger(request: web.Request) -> web.Response:
     return web.json_response({"cleared": cleared})
 
 
-config = JSON.config_route(lambda request: request.app[XTRAKIT_KEY].config)
-
-
 def add_routes(app: web.Application) -> None:
-    """Register the control routes on `app` (named so the API middleware lets them through)."""
-    app.router.add_get(PREFIX + "/stats", stats, name=CONTROL_ROUTE + "stats")
-    app.router.add_post(PREFIX + "/generation", generation, name=CONTROL_ROUTE + "generation")
-    app.router.add_post(PREFIX + "/config", config, name=CONTROL_ROUTE + "config")
-    ledger_route = app.router.add_resource(PREFIX + "/ledger", name=CONTROL_ROUTE + "ledger")
-    ledger_route.add_route("GET", ledger)
-    ledger_route.add_route("DELETE", reset_ledger)
+    """Register the control routes on `app` (named, so the API middleware lets them through)."""
+    ROUTES.add_routes(
+        app,
+        [
+            ("GET", "/stats", ROUTES.stats),
+            ("POST", "/generation", generation),
+            ("POST", "/config", ROUTES.config),
+            ("GET", "/ledger", ledger),
+            ("DELETE", "/ledger", reset_ledger),
+        ],
+    )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from syncer.sandbox.common.generation import GenerationResult, shares
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.records import BASE_END, BASE_START, DAY, Account, Record
 
@@ -23,14 +24,8 @@ GENERATION_EPOCH = int(datetime(2025, 7, 1, tzinfo=UTC).timestamp())
 Factory = Callable[[random.Random, int, int, int], Record]
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """What one `generation()` did, as ids per collection (every collection is a key)."""
-
-    changed: dict[str, tuple[int, ...]]
-    deleted: dict[str, tuple[int, ...]]
-    inserted: dict[str, tuple[int, ...]]
-    generation: int = 0
+#: what one `generation()` did, as ids per collection (every collection is a key)
+Generation = GenerationResult[dict[str, tuple[int, ...]]]
 
 
 class Table:
@@ -78,7 +73,7 @@ class Table:
 
 
 @dataclass
-class Dataset:
+class XtraKitDataset:
     """All live XtraKit data of one sandbox and the deterministic ways it changes."""
 
     seed: int
@@ -89,7 +84,7 @@ class Dataset:
     factories: dict[str, Factory] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, config: XtraKitConfig) -> Dataset:
+    def build(cls, config: XtraKitConfig) -> XtraKitDataset:
         """Generate the dataset `config` describes."""
         account = Account.for_seed(config.seed, config.customers, config.categories)
         data = cls(
@@ -120,9 +115,7 @@ class Dataset:
             records.append(make(rng, id_, created, updated))
         return records
 
-    def generation(
-        self, change_pct: float, delete_pct: float, insert_pct: float
-    ) -> GenerationResult:
+    def generation(self, change_pct: float, delete_pct: float, insert_pct: float) -> Generation:
         """Advance one generation: change, delete and insert a share of each collection.
 
         Counts are percentages of each collection's live count, rounded half up; the records are
@@ -138,9 +131,7 @@ class Dataset:
         for name, table in self.tables.items():
             rng = random.Random(f"{self.seed}:xtrakit:generation:{g}:{name}")
             live = len(table)
-            n_change, n_delete, n_insert = (
-                _share(live, pct) for pct in (change_pct, delete_pct, insert_pct)
-            )
+            n_change, n_delete, n_insert = shares(live, change_pct, delete_pct, insert_pct)
             picks = rng.sample(list(table.rows), min(live, n_change + n_delete))
             new_versions = [
                 self.account.changed(name, rng, table.rows[id_], at) for id_ in picks[:n_change]
@@ -152,7 +143,7 @@ class Dataset:
             changed[name] = tuple(sorted(picks[:n_change]))
             deleted[name] = tuple(sorted(picks[n_change:]))
             inserted[name] = tuple(range(table.next_id - n_insert, table.next_id))
-        return GenerationResult(changed, deleted, inserted, g)
+        return Generation(changed, deleted, inserted, g)
 
     def churn(
         self, table: Table, selection: list[Record], offset: int, inserts: int, deletes: int
@@ -172,8 +163,3 @@ class Dataset:
             at = GENERATION_EPOCH + self.generation_number * DAY + step
             make = self.factories[table.name]
             table.insert([make(rng, id_, at, at) for id_ in table.take_ids(inserts)])
-
-
-def _share(live: int, pct: float) -> int:
-    """`pct` percent of `live`, rounded half up."""
-    return int(live * pct / 100 + 0.5)

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.xtrakit.query import ApiError
+from syncer.sandbox.xtrakit.errors import ApiError
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _SIX_DIGITS = re.compile(r"\d{6}")

@@ -6,9 +6,7 @@ sb.ledger  # [AppliedWrite(at=1000.0, method="POST", path="/api/v1/sales/add",
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 #: every `AppliedWrite.operation`, as "<entity>.<verb>"
 OPERATIONS = (
@@ -35,8 +33,3 @@ class AppliedWrite:
     operation: str
     #: what names the record: a customer's id, an item's item_code, a sale's invoice_code
     key: str
-
-
-def ledger_json(ledger: Iterable[AppliedWrite]) -> list[dict[str, Any]]:
-    """The ledger as JSON: `[{at, method, path, operation, key}]`, oldest first."""
-    return [asdict(entry) for entry in ledger]

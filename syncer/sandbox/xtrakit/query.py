@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from syncer.sandbox.wire import StatusError
+from syncer.sandbox.xtrakit.errors import ApiError
 from syncer.sandbox.xtrakit.records import Record
 
 Predicate = Callable[[Record], bool]
@@ -23,10 +23,6 @@ Rule = Callable[[str, str], Predicate]
 _INTEGER = re.compile(r"[+-]?\d+")
 #: `YYYY-MM-DD`, optionally followed by ` H:m` or ` H:m:s` (one or two digits each)
 _DATETIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?")
-
-
-class ApiError(StatusError):
-    """An XtraKit error answer: HTTP status and the envelope's `message` (`data` is null)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 For example:
 
     sb = create_app(XtraKitConfig(customers=500))[XTRAKIT_KEY]
-    sb.config.rate_limit_per_minute = 0  # knobs are read on every request
+    sb.config.rate_limit = 0  # knobs are read on every request
     sb.generation(change_pct=5.0)  # the vendor's data moves on
     assert sb.max_in_window("sandbox-xtrakit-key") <= 60
     assert [w.operation for w in sb.ledger] == ["customer.add"]  # after one POST /customers/add
@@ -17,25 +17,26 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.ratelimit import Clock
-from syncer.sandbox.state import RequestLog, RequestLogEntry
+from syncer.sandbox.common.ledger import WriteLedger
+from syncer.sandbox.common.ratelimit import Clock
+from syncer.sandbox.common.requestlog import RequestLog, RequestLogEntry
 from syncer.sandbox.xtrakit.config import XtraKitConfig
 from syncer.sandbox.xtrakit.data import (
     COLLECTIONS,
     GENERATION_EPOCH,
-    Dataset,
-    GenerationResult,
+    Generation,
     Table,
+    XtraKitDataset,
 )
 from syncer.sandbox.xtrakit.ledger import AppliedWrite
-from syncer.sandbox.xtrakit.ratelimit import Throttle
+from syncer.sandbox.xtrakit.limits import Throttle
 from syncer.sandbox.xtrakit.records import DAY
 
 #: the rate-limit window: Laravel's `throttle:api` counts per minute
 WINDOW = 60.0
 
 
-class XtraKitSandbox(RequestLog):
+class XtraKitSandbox(RequestLog, WriteLedger[AppliedWrite]):
     """The live state behind one XtraKit sandbox app."""
 
     def __init__(self, config: XtraKitConfig, clock: Clock = time.monotonic) -> None:
@@ -43,7 +44,7 @@ class XtraKitSandbox(RequestLog):
         self.clock = clock
         self.throttle = Throttle(window=WINDOW, clock=clock)
         self.request_log: list[RequestLogEntry] = []
-        self.data = Dataset.build(config)
+        self.data = XtraKitDataset.build(config)
         #: every write that changed the data, oldest first
         self.ledger: list[AppliedWrite] = []
         #: draws the item codes of added items (deterministic for a given sequence of writes)
@@ -64,8 +65,8 @@ class XtraKitSandbox(RequestLog):
 
     def generation(
         self, change_pct: float = 1.0, delete_pct: float = 0.1, insert_pct: float = 0.1
-    ) -> GenerationResult:
-        """Move every collection on by one deterministic generation (`Dataset.generation`)."""
+    ) -> Generation:
+        """Move every collection on by one deterministic generation (`XtraKitDataset`)."""
         return self.data.generation(change_pct, delete_pct, insert_pct)
 
     def write_time(self) -> int:
@@ -83,9 +84,6 @@ class XtraKitSandbox(RequestLog):
             self.config.write_fail_after_apply -= 1
             return True
         return False
-
-    def reset_ledger(self) -> None:
-        self.ledger.clear()
 
     def max_in_window(self, token: str, window: float = WINDOW) -> int:
         """Most accepted (non-429) requests from `token` in any `window` seconds, from the log."""

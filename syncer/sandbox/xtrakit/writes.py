@@ -1,6 +1,6 @@
 """The XtraKit write routes (vendors.md §4.4, §6.3): add, edit (full replacement) and delete.
 
-One record per call; no upsert. The middleware in `api` has already applied auth, the rate limit,
+One record per call; no upsert. The middleware in `reads` has already applied auth, the rate limit,
 the suspended switch and latency. A write that changes the data does so at once (lists see it on
 the next request), is entered in `sb.ledger`, waits `write_delay_ms`, and is answered: 201 for an
 add, 200 for an edit, `delete_status` for a delete, or 500 while `write_fail_after_apply` counts
@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from syncer.sandbox.xtrakit.api import API, envelope
 from syncer.sandbox.xtrakit.data import Table
+from syncer.sandbox.xtrakit.errors import ApiError, envelope
 from syncer.sandbox.xtrakit.forms import (
     CUSTOMER,
     ITEM,
@@ -26,7 +26,7 @@ from syncer.sandbox.xtrakit.forms import (
     read_input,
     validate,
 )
-from syncer.sandbox.xtrakit.query import ApiError
+from syncer.sandbox.xtrakit.reads import API
 from syncer.sandbox.xtrakit.records import Record, day, timestamp
 from syncer.sandbox.xtrakit.state import XTRAKIT_KEY, XtraKitSandbox
 

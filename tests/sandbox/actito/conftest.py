@@ -15,7 +15,7 @@ Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 #: a dataset small enough to build in milliseconds; no per-minute slow-down unless a test asks
-SMALL = {"profiles": 300, "custom_records": 200, "calls_per_minute": 0}
+SMALL = {"profiles": 300, "custom_records": 200, "rate_limit": 0}
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ async def test_token_route_is_outside_the_cap(make_actito):
 
 
 async def test_calls_over_the_minute_limit_are_slowed_never_refused(make_actito, clock):
-    """Beyond calls_per_minute each call waits throttle_ms x the calls over the limit."""
-    client = await make_actito(calls_per_minute=3, throttle_ms_per_excess_call=30, clock=clock)
+    """Beyond rate_limit each call waits throttle_ms x the calls over the limit."""
+    client = await make_actito(rate_limit=3, throttle_ms_per_excess_call=30, clock=clock)
     headers = await bearer(client)
     sb = sandbox(client)
     for _ in range(4):
@@ -72,7 +72,7 @@ async def test_calls_over_the_minute_limit_are_slowed_never_refused(make_actito,
 
 async def test_refused_and_unauthenticated_calls_do_not_count_per_minute(make_actito, clock):
     """401s never reach the limits, so they earn no one a slow-down."""
-    client = await make_actito(calls_per_minute=1, throttle_ms_per_excess_call=30, clock=clock)
+    client = await make_actito(rate_limit=1, throttle_ms_per_excess_call=30, clock=clock)
     for _ in range(3):
         assert (await client.get(PROFILES)).status == 401
     assert (await client.get(PROFILES, headers=await bearer(client))).status == 200
@@ -82,7 +82,7 @@ async def test_refused_and_unauthenticated_calls_do_not_count_per_minute(make_ac
 async def test_slowed_calls_stay_in_flight_and_hit_the_cap(make_actito, clock):
     """A client ignoring the per-minute limit fills its slots with slowed calls, then gets 429."""
     client = await make_actito(
-        calls_per_minute=1, throttle_ms_per_excess_call=250, max_concurrent=2, clock=clock
+        rate_limit=1, throttle_ms_per_excess_call=250, max_concurrent=2, clock=clock
     )
     headers = await bearer(client)
     assert (await client.get(PROFILES, headers=headers)).status == 200  # within the limit
@@ -141,7 +141,7 @@ def test_call_window_limit_factor_stretches_the_minute():
 
 async def test_limiter_knobs_over_http(make_actito, clock):
     """The limiter knobs are runtime knobs of POST /_sandbox/config, checked like the others."""
-    client = await make_actito(calls_per_minute=1, throttle_ms_per_excess_call=1, clock=clock)
+    client = await make_actito(rate_limit=1, throttle_ms_per_excess_call=1, clock=clock)
     answer = await client.post(
         "/_sandbox/config", json={"limiter": "fixed", "limiter_burst": 2, "limit_factor": 0.75}
     )

@@ -152,7 +152,7 @@ async def test_sixth_concurrent_write_is_429(make_actito):
 
 async def test_writes_count_per_minute_like_reads(make_actito, clock):
     """Reads and writes share the calls-per-minute window and its slow-down."""
-    client = await make_actito(calls_per_minute=2, throttle_ms_per_excess_call=20, clock=clock)
+    client = await make_actito(rate_limit=2, throttle_ms_per_excess_call=20, clock=clock)
     headers = await bearer(client)
     assert (await client.get(PROFILES, headers=headers)).status == 200
     assert (await send(client, "POST", V4_RECORDS, headers, order_body()))[0] == 201

@@ -8,8 +8,8 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from syncer.sandbox.common.requestlog import RequestLogEntry
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, create_app
-from syncer.sandbox.state import RequestLogEntry
 
 TOKEN = "sandbox-ioto-token"
 ACCOUNT = "01SANDBOXACCOUNT000000000"
@@ -103,9 +103,9 @@ async def test_bad_bodies_are_400_text(ioto):
 
 
 async def test_throttle_answers_429_json_on_a_fake_clock(ioto, fake_clock):
-    """Above throttle_per_second in any 1 s window (all tokens together): 429 with API
+    """Above rate_limit in any 1 s window (all tokens together): 429 with API
     Gateway's JSON; the window frees up as the clock moves."""
-    sandbox = await ioto(throttle_per_second=2, clock=fake_clock)
+    sandbox = await ioto(rate_limit=2, clock=fake_clock)
     body = {"_type": "Store"}
     assert [(await sandbox.call(GENERIC, body)).status for _ in range(2)] == [200, 200]
     fake_clock.advance(0.5)
@@ -114,7 +114,7 @@ async def test_throttle_answers_429_json_on_a_fake_clock(ioto, fake_clock):
     assert refused.json() == {"message": "Too Many Requests"}
     fake_clock.advance(0.5)
     assert (await sandbox.call(GENERIC, body)).status == 200
-    sandbox.sb.config.throttle_per_second = 0
+    sandbox.sb.config.rate_limit = 0
     assert [(await sandbox.call(GENERIC, body)).status for _ in range(5)] == [200] * 5
     assert sandbox.sb.count_status(429) == 1
 
@@ -171,7 +171,7 @@ async def test_latency_knob_delays_answers(ioto):
 async def test_throttle_kinds_and_factor(ioto, fake_clock):
     """The throttle as a token bucket without burst (requests must come 1/rate apart), then
     as fixed windows at half the rate; both set through POST /_sandbox/config."""
-    sandbox = await ioto(throttle_per_second=4, clock=fake_clock)
+    sandbox = await ioto(rate_limit=4, clock=fake_clock)
     body = {"_type": "Store"}
     answer = await sandbox.client.post("/_sandbox/config", json={"limiter": "token_bucket"})
     assert answer.status == 200

@@ -180,7 +180,7 @@ async def test_generation_route(ioto):
 async def test_config_route_and_control_routes_are_unlogged(ioto, fake_clock):
     """POST /_sandbox/config sets runtime knobs (400 on unknown knobs or bad values); control
     routes need no token, ignore the throttle and stay out of the request log."""
-    sandbox = await ioto(throttle_per_second=1, clock=fake_clock)
+    sandbox = await ioto(rate_limit=1, clock=fake_clock)
     response = await sandbox.client.post(
         "/_sandbox/config", json={"default_limit": 7, "unknown_route_403": True}
     )

@@ -71,8 +71,8 @@ async def test_write_delay_applies_before_answering(ioto):
 
 
 async def test_throttle_applies_to_writes(ioto, fake_clock):
-    """Writes count toward throttle_per_second; a refused write (429 JSON) is not applied."""
-    sandbox = await ioto(throttle_per_second=2, clock=fake_clock)
+    """Writes count toward rate_limit; a refused write (429 JSON) is not applied."""
+    sandbox = await ioto(rate_limit=2, clock=fake_clock)
     device = a_device(sandbox)
     statuses = [(await sandbox.call(CREATE, store(device, key=f"t.{i}"))).status for i in range(3)]
     assert statuses == [200, 200, 429]

@@ -15,7 +15,7 @@ Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 #: a dataset small enough to build in milliseconds; no rate limit unless a test asks for one
-SMALL = {"customers": 120, "items": 90, "categories": 12, "sales": 150, "rate_limit_per_minute": 0}
+SMALL = {"customers": 120, "items": 90, "categories": 12, "sales": 150, "rate_limit": 0}
 
 
 @pytest.fixture

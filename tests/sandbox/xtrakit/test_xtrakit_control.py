@@ -12,7 +12,7 @@ from syncer.sandbox.xtrakit import XTRAKIT_KEY, XtraKitConfig, create_app
 
 async def test_stats_reports_requests_windows_and_counts(make_xtrakit, clock):
     """stats: counts per status, busiest minute per key, live record counts, knobs."""
-    client = await make_xtrakit(rate_limit_per_minute=2, clock=clock)
+    client = await make_xtrakit(rate_limit=2, clock=clock)
     for _ in range(3):
         await client.get(CUSTOMERS, headers=AUTH)
     await client.get(CUSTOMERS)
@@ -22,13 +22,13 @@ async def test_stats_reports_requests_windows_and_counts(make_xtrakit, clock):
     assert stats["max_in_window"] == {KEY: 2}
     assert stats["records"] == {"customers": 120, "items": 90, "categories": 12, "sales": 150}
     assert stats["generation"] == 0
-    assert stats["config"]["rate_limit_per_minute"] == 2
+    assert stats["config"]["rate_limit"] == 2
     assert "api_keys" not in stats["config"]
 
 
 async def test_control_routes_are_not_logged_or_limited(make_xtrakit, clock):
     """Control routes need no key, are never rate limited or suspended, and are not logged."""
-    client = await make_xtrakit(rate_limit_per_minute=1, suspended=True, clock=clock)
+    client = await make_xtrakit(rate_limit=1, suspended=True, clock=clock)
     for _ in range(5):
         assert (await client.get("/_sandbox/stats")).status == 200
     assert (await client.post("/_sandbox/config", json={})).status == 200
@@ -60,17 +60,17 @@ async def test_config_route_changes_knobs(make_xtrakit):
     sb = client.app[XTRAKIT_KEY]
     response = await client.post(
         "/_sandbox/config",
-        json={"rate_limit_per_minute": 5, "pagination": False, "api_keys": ["k2"]},
+        json={"rate_limit": 5, "pagination": False, "api_keys": ["k2"]},
     )
     assert orjson.loads(await response.read()) == {
-        "rate_limit_per_minute": 5,
+        "rate_limit": 5,
         "pagination": False,
         "api_keys": ["k2"],
     }
-    assert (sb.config.rate_limit_per_minute, sb.config.pagination) == (5, False)
+    assert (sb.config.rate_limit, sb.config.pagination) == (5, False)
     assert sb.config.api_keys == ("k2",)
     for bad in (
-        {"rate_limit_per_minute": "x"},
+        {"rate_limit": "x"},
         {"suspended": 1},
         {"seed": 3},
         {"latency_ms": -1},
@@ -79,7 +79,7 @@ async def test_config_route_changes_knobs(make_xtrakit):
     ):
         assert (await client.post("/_sandbox/config", json=bad)).status == 400, bad
     assert (await client.post("/_sandbox/config", data=b"[1]")).status == 400
-    assert sb.config.rate_limit_per_minute == 5
+    assert sb.config.rate_limit == 5
 
 
 async def test_mounted_under_xtrakit_as_a_sub_app():

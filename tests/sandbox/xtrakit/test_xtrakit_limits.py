@@ -8,12 +8,12 @@ import orjson
 from xtrakit_support import API, AUTH, CUSTOMERS, KEY, SALES
 
 from syncer.sandbox.xtrakit import XTRAKIT_KEY
-from syncer.sandbox.xtrakit.ratelimit import Throttle
+from syncer.sandbox.xtrakit.limits import Throttle
 
 
 async def test_sixty_first_request_in_a_minute_is_429_with_retry_after(make_xtrakit, clock):
     """60 requests pass in a minute; the 61st is 429 in the envelope, with Retry-After."""
-    client = await make_xtrakit(rate_limit_per_minute=60, clock=clock)
+    client = await make_xtrakit(rate_limit=60, clock=clock)
     for n in range(60):
         response = await client.get(CUSTOMERS, headers=AUTH)
         assert response.status == 200
@@ -42,7 +42,7 @@ async def test_sixty_first_request_in_a_minute_is_429_with_retry_after(make_xtra
 
 async def test_retry_after_is_at_least_one_second(make_xtrakit, clock):
     """Retry-After rounds up to whole seconds and never says 0."""
-    client = await make_xtrakit(rate_limit_per_minute=1, clock=clock)
+    client = await make_xtrakit(rate_limit=1, clock=clock)
     assert (await client.get(CUSTOMERS, headers=AUTH)).status == 200
     clock.advance(59.99)
     refused = await client.get(CUSTOMERS, headers=AUTH)
@@ -51,7 +51,7 @@ async def test_retry_after_is_at_least_one_second(make_xtrakit, clock):
 
 async def test_limit_is_per_key_and_after_auth(make_xtrakit, clock):
     """Each key has its own window; bad keys get 401 without using anyone's window."""
-    client = await make_xtrakit(rate_limit_per_minute=1, api_keys=("a", "b"), clock=clock)
+    client = await make_xtrakit(rate_limit=1, api_keys=("a", "b"), clock=clock)
     assert (await client.get(CUSTOMERS, headers={"Authorization": "Bearer a"})).status == 200
     assert (await client.get(CUSTOMERS, headers={"Authorization": "Bearer a"})).status == 429
     bad = await client.get(CUSTOMERS, headers={"Authorization": "Bearer zzz"})
@@ -61,7 +61,7 @@ async def test_limit_is_per_key_and_after_auth(make_xtrakit, clock):
 
 async def test_headers_knob_and_unlimited(make_xtrakit, clock):
     """rate_limit_headers=False drops the headers (429 still comes); 0 lifts the limit."""
-    client = await make_xtrakit(rate_limit_per_minute=1, rate_limit_headers=False, clock=clock)
+    client = await make_xtrakit(rate_limit=1, rate_limit_headers=False, clock=clock)
     sb = client.app[XTRAKIT_KEY]
     first = await client.get(CUSTOMERS, headers=AUTH)
     refused = await client.get(CUSTOMERS, headers=AUTH)
@@ -70,14 +70,14 @@ async def test_headers_knob_and_unlimited(make_xtrakit, clock):
         assert not {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} & set(
             response.headers
         )
-    sb.config.rate_limit_per_minute = 0
+    sb.config.rate_limit = 0
     free = await client.get(CUSTOMERS, headers=AUTH)
     assert free.status == 200 and "X-RateLimit-Limit" not in free.headers
 
 
 async def test_402_and_400_answers_count_and_carry_the_headers(make_xtrakit, clock):
     """Admitted requests that then fail (402 suspended, 400 paging) used a slot, with headers."""
-    client = await make_xtrakit(rate_limit_per_minute=3, clock=clock)
+    client = await make_xtrakit(rate_limit=3, clock=clock)
     bad_page = await client.get(CUSTOMERS, params={"per_page": "0"}, headers=AUTH)
     assert (bad_page.status, bad_page.headers["X-RateLimit-Remaining"]) == (400, "2")
     client.app[XTRAKIT_KEY].config.suspended = True
@@ -89,7 +89,7 @@ async def test_402_and_400_answers_count_and_carry_the_headers(make_xtrakit, clo
 
 async def test_request_log_and_max_in_window(make_xtrakit, clock):
     """The log records every API request; max_in_window counts the accepted ones per minute."""
-    client = await make_xtrakit(rate_limit_per_minute=3, clock=clock)
+    client = await make_xtrakit(rate_limit=3, clock=clock)
     sb = client.app[XTRAKIT_KEY]
     for _ in range(5):
         await client.get(CUSTOMERS, params={"per_page": "5"}, headers=AUTH)
@@ -138,7 +138,7 @@ def test_throttle_window_is_half_open():
 async def test_token_bucket_throttle_says_when_the_next_token_comes(make_xtrakit, clock):
     """Token bucket, 60 a minute, burst 1: a request each second passes; one sooner is 429
     with Retry-After 1 (the whole seconds until the next token)."""
-    client = await make_xtrakit(rate_limit_per_minute=60, limiter="token_bucket", clock=clock)
+    client = await make_xtrakit(rate_limit=60, limiter="token_bucket", clock=clock)
     for _ in range(5):
         assert (await client.get(CUSTOMERS, headers=AUTH)).status == 200
         clock.advance(1.0)
@@ -150,9 +150,7 @@ async def test_token_bucket_throttle_says_when_the_next_token_comes(make_xtrakit
 
 async def test_fixed_minutes_and_limit_factor(make_xtrakit, clock):
     """Fixed at limit_factor 0.5: 2 a minute become 2 per clock span of 120 s."""
-    client = await make_xtrakit(
-        rate_limit_per_minute=2, limiter="fixed", limit_factor=0.5, clock=clock
-    )
+    client = await make_xtrakit(rate_limit=2, limiter="fixed", limit_factor=0.5, clock=clock)
     clock.now = 1200.0  # the start of a span
     statuses = []
     for _ in range(3):

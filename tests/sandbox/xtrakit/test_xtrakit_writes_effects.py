@@ -141,7 +141,7 @@ async def test_suspended_account_refuses_writes_with_402(make_xtrakit):
 
 async def test_writes_share_the_rate_limit_with_reads(make_xtrakit, clock):
     """Writes use the key's 60/min window like reads; a 429 write is not applied."""
-    client = await make_xtrakit(rate_limit_per_minute=3, clock=clock)
+    client = await make_xtrakit(rate_limit=3, clock=clock)
     sb = client.app[XTRAKIT_KEY]
     response = await client.post(CUSTOMERS_ADD, json=CUSTOMER_BODY, headers=AUTH)
     assert (response.status, response.headers["X-RateLimit-Remaining"]) == (201, "2")
