@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from typing import Any
 
 from syncer import errors, records
@@ -131,6 +132,7 @@ def _get_pool() -> ProcessPoolExecutor:
         # forkserver: workers never inherit this process's threads or event loop
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["syncer.workers"])
+        _start_forkserver_deaf_to_ctrl_c()
         _pool = ProcessPoolExecutor(
             max_workers=_workers(),
             mp_context=context,
@@ -139,6 +141,20 @@ def _get_pool() -> ProcessPoolExecutor:
         )
         atexit.register(_reset)
     return _pool
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the forkserver with SIGINT ignored: the workers it forks inherit that, so a Ctrl-C
+    that reaches the whole process group while a worker is still starting (before its
+    initializer runs) cannot print a KeyboardInterrupt traceback from it. syncer's own process
+    handles Ctrl-C (exit 130); its workers' decoding is cancelled with the run."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal dispositions can only be changed from the main thread
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _watch_parent(pid: int) -> None:
