@@ -3,7 +3,6 @@ token, each sent once (never retried: a check answers now, or says why not)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from syncer import errors, log
@@ -33,11 +32,6 @@ async def check(config: Config) -> list[Probe]:
         except errors.SyncerError as exc:
             probes.append(Probe(conn.name, "not probed", exc.message, exc.exit_code))
     return probes
-
-
-def missing_tokens(config: Config) -> list[str]:
-    """The token variables `config` names that the environment does not set."""
-    return [c.token_env for c in config.connections if not os.environ.get(c.token_env, "").strip()]
 
 
 async def _probe(conn: ConnectionConfig) -> Probe:

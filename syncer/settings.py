@@ -307,16 +307,19 @@ class ConnectionConfig(BaseModel):
         return SecretStr(value.strip())
 
 
-def tokens(connections: Iterable[ConnectionConfig]) -> dict[str, SecretStr]:
-    """Each connection's token by name; one ConfigError naming every variable not set."""
-    found: dict[str, SecretStr] = {}
+def missing_tokens(connections: Iterable[ConnectionConfig]) -> list[str]:
+    """The token variables the connections name that the environment does not set (each once)."""
     missing: list[str] = []
     for conn in connections:
-        try:
-            found[conn.name] = conn.token()
-        except errors.ConfigError:
-            if conn.token_env not in missing:
-                missing.append(conn.token_env)
+        if not os.environ.get(conn.token_env, "").strip() and conn.token_env not in missing:
+            missing.append(conn.token_env)
+    return missing
+
+
+def tokens(connections: Iterable[ConnectionConfig]) -> dict[str, SecretStr]:
+    """Each connection's token by name; one ConfigError naming every variable not set."""
+    chosen = list(connections)
+    missing = missing_tokens(chosen)
     if missing:
         several = len(missing) > 1
         raise errors.ConfigError(
@@ -324,7 +327,7 @@ def tokens(connections: Iterable[ConnectionConfig]) -> dict[str, SecretStr]:
             f"{'are' if several else 'is'} not set; export {'each' if several else 'it'} with "
             "the vendor's token"
         )
-    return found
+    return {conn.name: conn.token() for conn in chosen}
 
 
 class Config(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from syncer import errors, probe
+from syncer import errors, probe, settings
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -32,7 +32,7 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         ),
         [[p.connection, p.readiness, p.said] for p in probes],
     )
-    missing = probe.missing_tokens(cfg)
+    missing = settings.missing_tokens(cfg.connections)
     if missing:
         out.print(
             f"not set: {', '.join(missing)}; export each with its vendor's token, e.g. "
