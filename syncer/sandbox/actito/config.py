@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind
+from syncer.sandbox.common.knobs import apply_knobs, check_knob, describe_knobs
+from syncer.sandbox.common.ratelimit import LIMITER_RUNTIME, LimiterKnobs
 
 DEFAULT_API_KEY = "sandbox-actito-key"
 DEFAULT_ENTITY = "sandbox"
@@ -18,12 +18,9 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "api_keys": tuple,
     "token_ttl_seconds": int,
     "max_concurrent": int,
-    "rate_limit": int,
-    "throttle_ms_per_excess_call": float,
     # how rate_limit is counted (docs/vendors/actito.md, "Licence limits")
-    "limiter": str,
-    "limiter_burst": int,
-    "limit_factor": float,
+    **LIMITER_RUNTIME,
+    "throttle_ms_per_excess_call": float,
     "latency_ms": float,
     "default_limit": int,
     "list_max_limit": int,
@@ -40,7 +37,7 @@ _POSITIVE = frozenset({"token_ttl_seconds", "default_limit", "list_max_limit"})
 
 
 @dataclass
-class ActitoConfig:
+class ActitoConfig(LimiterKnobs):
     """Everything the Actito sandbox can be told.
 
     The dataset fields (seed, names, sizes) are read once by `create_app`; the others are read on
@@ -59,15 +56,11 @@ class ActitoConfig:
     token_ttl_seconds: int = 900
     #: data requests in flight per licence; one more is refused with 429 at once; 0 = no cap
     max_concurrent: int = 5
-    #: calls per sliding 60 s before responses slow down (never refused); 0 = never slow down
+    #: calls per 60 s (counted the `limiter` way: `limits.CallWindow`) before responses slow
+    #: down (never refused); 0 = never slow down
     rate_limit: int = 100
     #: latency added per call over `rate_limit` in the last 60 s
     throttle_ms_per_excess_call: float = 200.0
-    #: how calls over `rate_limit` are counted: "sliding", "fixed" (minutes on the clock)
-    #: or "token_bucket" (`limiter_burst` tokens), at `limit_factor` of it (`limits.CallWindow`)
-    limiter: LimiterKind = "sliding"
-    limiter_burst: int = 1
-    limit_factor: float = 1.0
     #: latency added to every accepted data request
     latency_ms: float = 0.0
     #: `limit` when a list request sends none (vendors.md §3.3 [A]: start at 100)
@@ -114,11 +107,4 @@ class ActitoConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
-    if name in LIMITER_KNOBS:
-        return LIMITER_KNOBS[name](name, value)
-    if kind is tuple:
-        items = string_list(name, value)
-        if not all(isinstance(item, str) and item for item in items):
-            raise ValueError(f"{name} must be a list of non-empty strings")
-        return items
-    return check_value(name, kind, value, minimum=1 if name in _POSITIVE else 0)
+    return check_knob(name, kind, value, minimum=1 if name in _POSITIVE else 0)

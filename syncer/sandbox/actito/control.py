@@ -20,32 +20,11 @@ ROUTES = ControlRoutes(JSON, lambda request: request.app[ACTITO_KEY])
 async def generation(request: web.Request) -> web.Response:
     """Body `{change_pct, delete_pct, insert_pct}` (each optional, 0..100) → what it did."""
     result = request.app[ACTITO_KEY].generation(**await JSON.generation_knobs(request))
-    return json_response(
-        {
-            "generation": result.generation,
-            "counts": {
-                "changed": len(result.changed),
-                "deleted": len(result.deleted),
-                "inserted": len(result.inserted),
-            },
-            "changed": result.changed,
-            "deleted": result.deleted,
-            "inserted": result.inserted,
-        }
-    )
+    outcome = result.outcome()
+    counts = {kind: len(keys) for kind, keys in outcome.items()}
+    return json_response({"generation": result.generation, "counts": counts} | outcome)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the control routes on `app`, under `/_sandbox/`."""
-    ROUTES.add_routes(
-        app,
-        [
-            ("GET", "/stats", ROUTES.stats),
-            ("POST", "/generation", generation),
-            ("POST", "/config", ROUTES.config),
-            ("POST", "/reset-log", ROUTES.reset_log),
-            ("GET", "/log", ROUTES.request_log),
-            ("GET", "/ledger", ROUTES.ledger),
-            ("POST", "/reset-ledger", ROUTES.reset_ledger),
-        ],
-    )
+    ROUTES.add_routes(app, ROUTES.standard(generation))

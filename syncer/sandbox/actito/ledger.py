@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncer.sandbox.common.ledger import WriteCall
+
 #: every `AppliedWrite.operation`
 OPERATIONS = (
     "profile.create",
@@ -16,16 +18,9 @@ OPERATIONS = (
 
 
 @dataclass(frozen=True)
-class AppliedWrite:
+class AppliedWrite(WriteCall):
     """One state-changing write call (refused calls never appear; a faulted 504 one does)."""
 
-    #: sandbox clock reading when the write was applied
-    at: float
-    method: str
-    #: the path as sent, with any mount prefix
-    path: str
-    #: one of `OPERATIONS`
-    operation: str
     #: the profileId (as a string) or the businessKey written
     key: str
     #: True when the write created the profile or record

@@ -166,6 +166,22 @@ class ControlRoutes:
         self.sandbox(request).reset_ledger()
         return self.json.respond({"ok": True})
 
+    def standard(self, generation: Handler, *, log: Handler | bool = True) -> list[Route]:
+        """The routes every vendor but XtraKit has: stats, `generation`, config, the request log
+        (`GET /log` answered by `log`, by the shared answer when True, absent when False; its
+        reset always) and the ledger."""
+        routes: list[Route] = [
+            ("GET", "/stats", self.stats),
+            ("POST", "/generation", generation),
+            ("POST", "/config", self.config),
+            ("POST", "/reset-log", self.reset_log),
+            ("GET", "/ledger", self.ledger),
+            ("POST", "/reset-ledger", self.reset_ledger),
+        ]
+        if log is not False:
+            routes.append(("GET", "/log", self.request_log if log is True else log))
+        return routes
+
     def add_routes(self, app: web.Application, routes: Iterable[Route]) -> None:
         """Register `routes` on `app` under `PREFIX`, each named as a control route."""
         for method, path, handler in routes:

@@ -22,6 +22,10 @@ class GenerationResult(Generic[Keys]):
     inserted: Keys
     generation: int = 0
 
+    def outcome(self) -> dict[str, Keys]:
+        """`{"changed": ..., "deleted": ..., "inserted": ...}`: the keys, for a control answer."""
+        return {"changed": self.changed, "deleted": self.deleted, "inserted": self.inserted}
+
 
 def shares(
     live: int, change_pct: float, delete_pct: float, insert_pct: float

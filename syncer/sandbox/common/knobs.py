@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -41,6 +43,20 @@ def string_list(name: str, value: object) -> tuple[object, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ValueError(f"{name} must be a list of strings")
     return tuple(value)
+
+
+def check_knob(name: str, kind: type, value: object, *, minimum: int = 0) -> object:
+    """Return `value`, normalised, if it fits knob `name` of type `kind` by the rule most knobs
+    follow, else raise ValueError: the limiter knobs by `LIMITER_KNOBS`, a tuple knob as a list of
+    non-empty strings, any other by `check_value` (at least `minimum`)."""
+    if name in LIMITER_KNOBS:
+        return LIMITER_KNOBS[name](name, value)
+    if kind is tuple:
+        items = string_list(name, value)
+        if not all(isinstance(item, str) and item.strip() for item in items):
+            raise ValueError(f"{name} must be a list of non-empty strings")
+        return items
+    return check_value(name, kind, value, minimum=minimum)
 
 
 def apply_knobs(

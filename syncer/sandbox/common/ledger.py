@@ -9,13 +9,27 @@ and whether it was created); what is done with the ledger is written here once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 W = TypeVar("W")
+
+
+@dataclass(frozen=True)
+class WriteCall:
+    """What every ledger entry of a vendor written to over HTTP paths holds (Exto, Actito and
+    XtraKit's `AppliedWrite` add what their writes name)."""
+
+    #: sandbox clock reading when the write was applied
+    at: float
+    method: str
+    #: the path as sent, with any mount prefix
+    path: str
+    #: what was done, "<thing>.<verb>" (each vendor's `ledger.py` lists its own)
+    operation: str
 
 
 class WriteLedger(Generic[W]):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -193,3 +193,37 @@ LIMITER_KNOBS: dict[str, Callable[[str, object], object]] = {
     "limiter_burst": check_burst,
     "limit_factor": check_factor,
 }
+
+
+#: the runtime knobs of `LimiterKnobs`, and their types (each vendor's RUNTIME_KNOBS holds them)
+LIMITER_RUNTIME: Mapping[str, type] = {
+    "rate_limit": int,
+    "limiter": str,
+    "limiter_burst": int,
+    "limit_factor": float,
+}
+
+
+@dataclass
+class LimiterKnobs:
+    """The rate-limit knobs of every vendor's sandbox config (a base): each vendor sets its own
+    `rate_limit` default and says over what window it counts."""
+
+    #: requests per window (the vendor's); 0 = unlimited
+    rate_limit: int = 0
+    #: how `rate_limit` is counted: "sliding", "fixed" (windows on the clock) or "token_bucket"
+    #: (`limiter_burst` tokens, refilled at `rate_limit` a window); the vendor really enforces
+    #: `limit_factor` of `rate_limit` (`Rule`)
+    limiter: LimiterKind = "sliding"
+    limiter_burst: int = 1
+    limit_factor: float = 1.0
+
+    def limit_rule(self, window: float) -> Rule:
+        """The rule the knobs make now, for `window` seconds."""
+        return Rule(
+            self.rate_limit,
+            window,
+            self.limiter,
+            burst=self.limiter_burst,
+            factor=self.limit_factor,
+        )

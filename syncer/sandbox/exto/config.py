@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
+from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LIMITER_RUNTIME, LimiterKnobs
 from syncer.sandbox.exto.poison_corpus import MIN_MASTER_RECORDS as MIN_CORPUS_RECORDS
 
 Envelope = Literal["rows", "array"]
@@ -21,12 +21,9 @@ DEFAULT_API_USER = "api@example.com"
 #: knobs that `POST /_sandbox/config` (and tests) may change while the sandbox runs, and their types
 RUNTIME_KNOBS: Mapping[str, type] = {
     "latency_ms": float,
-    "rate_limit": int,
-    "retry_after": bool,
     # the limiter's kind (docs/sandbox.md "Auth, rate limit, latency, errors")
-    "limiter": str,
-    "limiter_burst": int,
-    "limit_factor": float,
+    **LIMITER_RUNTIME,
+    "retry_after": bool,
     "churn_inserts_per_page": int,
     "churn_deletes_per_page": int,
     "envelope": str,
@@ -89,7 +86,7 @@ def _default_unique_fields() -> dict[str, tuple[str, ...]]:
 
 
 @dataclass
-class ExtoConfig:
+class ExtoConfig(LimiterKnobs):
     """Everything the Exto sandbox can be told.
 
     The dataset fields (seed, sizes, names, tokens, poison, poison_corpus, hostile_names,
@@ -106,16 +103,10 @@ class ExtoConfig:
     users: int = 300
     projects: int = 40
     tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
-    #: accepted requests per token in any 1-second sliding window; 0 = unlimited
+    #: accepted requests per token in any second (counted the `limiter` way); 0 = unlimited
     rate_limit: int = 3
     #: send `Retry-After: 1` with 429 responses (Exto does not document one)
     retry_after: bool = False
-    #: how `rate_limit` is counted: "sliding" (a 1 s sliding window), "fixed" (1 s windows on the
-    #: clock) or "token_bucket" (`limiter_burst` tokens refilled at `rate_limit` a second); the
-    #: limit really enforced is `limit_factor` of `rate_limit` (`ratelimit.Rule`)
-    limiter: LimiterKind = "sliding"
-    limiter_burst: int = 1
-    limit_factor: float = 1.0
     #: added to every data request, after the rate-limit decision
     latency_ms: float = 0.0
     envelope: Envelope = "rows"
@@ -256,12 +247,6 @@ class ExtoConfig:
         Raises ValueError (changing nothing) for an unknown knob or a bad value.
         """
         return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
-
-    def limit_rule(self) -> Rule:
-        """The per-token rate limit the sandbox enforces now."""
-        return Rule(
-            self.rate_limit, 1.0, self.limiter, burst=self.limiter_burst, factor=self.limit_factor
-        )
 
     def runtime_knobs(self) -> dict[str, object]:
         """The current values of every runtime knob."""

@@ -18,16 +18,11 @@ async def generation(request: web.Request) -> web.Response:
     sb = request.app[EXTO_KEY]
     async with sb.data_lock:  # not while a filter scan reads the collections in a thread
         result = sb.generation(**knobs)
+    outcome = result.outcome()
     return web.json_response(
-        {
-            "generation": result.generation,
-            "changed": len(result.changed),
-            "deleted": len(result.deleted),
-            "inserted": len(result.inserted),
-            "changed_ids": list(result.changed),
-            "deleted_ids": list(result.deleted),
-            "inserted_ids": list(result.inserted),
-        }
+        {"generation": result.generation}
+        | {kind: len(keys) for kind, keys in outcome.items()}
+        | {f"{kind}_ids": list(keys) for kind, keys in outcome.items()}
     )
 
 
@@ -61,15 +56,5 @@ async def request_log(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the control routes on `app`."""
     ROUTES.add_routes(
-        app,
-        [
-            ("GET", "/stats", ROUTES.stats),
-            ("POST", "/generation", generation),
-            ("POST", "/flip-types", flip_types),
-            ("POST", "/config", ROUTES.config),
-            ("POST", "/reset-log", ROUTES.reset_log),
-            ("GET", "/log", request_log),
-            ("GET", "/ledger", ROUTES.ledger),
-            ("POST", "/reset-ledger", ROUTES.reset_ledger),
-        ],
+        app, [*ROUTES.standard(generation, log=request_log), ("POST", "/flip-types", flip_types)]
     )

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncer.sandbox.common.ledger import WriteCall
+
 
 @dataclass(frozen=True)
-class AppliedWrite:
+class AppliedWrite(WriteCall):
     """One write that changed the sandbox's data, whatever it was answered (a 504 fault included).
 
     Writes that changed nothing (refused, failed validation, matched no record) are not recorded.
+    `operation` is one of master.upsert, master.patch, master.delete, module.upsert, module.patch,
+    module.delete, subtable.append, subtable.delete, workflow, user.upsert, user.revoke,
+    user.remove_projects, user.activate, user.deactivate; `path` includes the `/data` prefix.
     """
 
-    #: sandbox clock reading when the write was applied
-    at: float
-    method: str
-    #: the path as sent, including the `/data` prefix
-    path: str
-    #: what was done, "<thing>.<verb>": master.upsert, master.patch, master.delete, module.upsert,
-    #: module.patch, module.delete, subtable.append, subtable.delete, workflow, user.upsert,
-    #: user.revoke, user.remove_projects, user.activate, user.deactivate
-    operation: str
     #: what the write touched, in order: unique-field values (upserts), refIds or recordNumbers
     #: (patches, deletes), record or row ids (workflow, sub-tables), usernames (users)
     keys: tuple[str, ...]

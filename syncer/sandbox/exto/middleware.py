@@ -147,7 +147,7 @@ def _verdict(sb: ExtoSandbox, token: str | None, at: float) -> Verdict:
     if storm is not None:
         return Verdict(ApiError(429, "TOO MANY REQUESTS", "Rate limit exceeded."), storm)
     limit = config.rate_limit
-    if not sb.limiter.admit(token, config.limit_rule(), now=at):
+    if not sb.limiter.admit(token, config.limit_rule(1.0), now=at):
         error = ApiError(429, "TOO MANY REQUESTS", f"Rate limit exceeded: {limit} per second.")
         if config.retry_after:
             error.headers["Retry-After"] = "1"

@@ -6,8 +6,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind, Rule
+from syncer.sandbox.common.knobs import apply_knobs, check_knob, describe_knobs
+from syncer.sandbox.common.ratelimit import LIMITER_RUNTIME, LimiterKnobs
 from syncer.sandbox.ioto.items import claim_id
 
 DEFAULT_TOKEN = "sandbox-ioto-token"
@@ -34,11 +34,8 @@ RUNTIME_KNOBS: Mapping[str, type] = {
     "page_bytes_cap": int,
     "filtered_ratio": float,
     "empty_page_every": int,
-    "rate_limit": int,
     # the throttle's kind (docs/vendors/ioto.md, "Throttle")
-    "limiter": str,
-    "limiter_burst": int,
-    "limit_factor": float,
+    **LIMITER_RUNTIME,
     "unknown_route_403": bool,
     "latency_ms": float,
     "churn_inserts_per_page": int,
@@ -50,7 +47,7 @@ RUNTIME_KNOBS: Mapping[str, type] = {
 
 
 @dataclass
-class IotoConfig:
+class IotoConfig(LimiterKnobs):
     """Everything the Ioto sandbox can be told.
 
     The dataset fields (seed, sizes, account_id) are read once by `create_app`; `tokens` and the
@@ -76,13 +73,9 @@ class IotoConfig:
     filtered_ratio: float = 0.0
     #: every Nth find page served is empty but still carries `next` (0 = off)
     empty_page_every: int = 0
-    #: requests admitted in any 1-second window, all tokens together (0 = unlimited)
+    #: requests admitted in any 1-second window (counted the `limiter` way), all tokens
+    #: together (0 = unlimited)
     rate_limit: int = 0
-    #: how the throttle counts: "sliding", "fixed" or "token_bucket" (`limiter_burst` tokens),
-    #: enforcing `limit_factor` of `rate_limit` (`syncer.sandbox.common.ratelimit.Rule`)
-    limiter: LimiterKind = "sliding"
-    limiter_burst: int = 1
-    limit_factor: float = 1.0
     #: answer unknown routes and non-POST methods like API Gateway (403) instead of 400
     unknown_route_403: bool = False
     #: added to every logged request, after the throttle decision
@@ -115,16 +108,6 @@ class IotoConfig:
         """
         return apply_knobs(self, RUNTIME_KNOBS, changes, _check)
 
-    def limit_rule(self) -> Rule:
-        """The API Gateway throttle the sandbox enforces now."""
-        return Rule(
-            self.rate_limit,
-            1.0,
-            self.limiter,
-            burst=self.limiter_burst,
-            factor=self.limit_factor,
-        )
-
     def describe(self) -> dict[str, object]:
         """Every knob and its value, for the stats route (tokens are not shown)."""
         return describe_knobs(self, hide="tokens")
@@ -132,14 +115,7 @@ class IotoConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` if it fits knob `name` of type `kind`, else raise ValueError."""
-    if name in LIMITER_KNOBS:
-        return LIMITER_KNOBS[name](name, value)
-    if kind is tuple:
-        ids = string_list(name, value)
-        if not all(isinstance(item, str) and item for item in ids):
-            raise ValueError(f"{name} must be a list of non-empty strings")
-        return ids
-    checked = check_value(name, kind, value)
+    checked = check_knob(name, kind, value)
     if isinstance(checked, int | float):
         if name in ("max_limit", "default_limit") and checked < 1:
             raise ValueError(f"{name} must be >= 1")

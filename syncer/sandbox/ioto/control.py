@@ -22,36 +22,18 @@ ROUTES = ControlRoutes(JSON, lambda request: request.app[IOTO_KEY])
 
 
 async def generation(request: web.Request) -> web.Response:
-    """Body `{change_pct, delete_pct, insert_pct}` (each optional, 0..100) → what it did."""
+    """Body `{change_pct, delete_pct, insert_pct}` (each optional, 0..100) → what it did, with
+    counts per model."""
     result = request.app[IOTO_KEY].generation(**await JSON.generation_knobs(request))
-    return json_response(
-        {
-            "generation": result.generation,
-            "counts": {
-                model: {
-                    "changed": len(result.changed[model]),
-                    "deleted": len(result.deleted[model]),
-                    "inserted": len(result.inserted[model]),
-                }
-                for model in result.changed
-            },
-            "changed": result.changed,
-            "deleted": result.deleted,
-            "inserted": result.inserted,
-        }
-    )
+    outcome = result.outcome()
+    counts = {
+        model: {kind: len(keys[model]) for kind, keys in outcome.items()}
+        for model in result.changed
+    }
+    return json_response({"generation": result.generation, "counts": counts} | outcome)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the control routes on `app` (before the API's catch-all)."""
-    ROUTES.add_routes(
-        app,
-        [
-            ("GET", "/stats", ROUTES.stats),
-            ("POST", "/generation", generation),
-            ("POST", "/config", ROUTES.config),
-            ("POST", "/reset-log", ROUTES.reset_log),
-            ("GET", "/ledger", ROUTES.ledger),
-            ("POST", "/reset-ledger", ROUTES.reset_ledger),
-        ],
-    )
+    """Register the control routes on `app` (before the API's catch-all); Ioto's request log is
+    read in-process only (`sb.request_log`), never over HTTP."""
+    ROUTES.add_routes(app, ROUTES.standard(generation, log=False))

@@ -56,7 +56,7 @@ async def _answer(
     request: web.Request, sb: IotoSandbox, at: float, token: str | None, logged: dict[str, str]
 ) -> web.Response:
     config = sb.config
-    throttled = not sb.limiter.admit("*", config.limit_rule(), now=at)
+    throttled = not sb.limiter.admit("*", config.limit_rule(1.0), now=at)
     if config.latency_ms > 0:
         await asyncio.sleep(config.latency_ms / 1000)
     if throttled:

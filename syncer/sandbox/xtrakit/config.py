@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncer.sandbox.common.knobs import apply_knobs, check_value, describe_knobs, string_list
-from syncer.sandbox.common.ratelimit import LIMITER_KNOBS, LimiterKind
+from syncer.sandbox.common.knobs import apply_knobs, check_knob, describe_knobs
+from syncer.sandbox.common.ratelimit import LIMITER_RUNTIME, LimiterKnobs
 
 DEFAULT_KEY = "sandbox-xtrakit-key"
 
 #: knobs that `POST /_sandbox/config` (and tests, by assignment) may change while the sandbox runs
 RUNTIME_KNOBS: Mapping[str, type] = {
     "api_keys": tuple,
-    "rate_limit": int,
-    "rate_limit_headers": bool,
     # the throttle's kind (docs/vendors/xtrakit.md, "Rate limit")
-    "limiter": str,
-    "limiter_burst": int,
-    "limit_factor": float,
+    **LIMITER_RUNTIME,
+    "rate_limit_headers": bool,
     "suspended": bool,
     "pagination": bool,
     "default_per_page": int,
@@ -36,7 +33,7 @@ SIZE_KNOBS = ("customers", "items", "categories", "sales")
 
 
 @dataclass
-class XtraKitConfig:
+class XtraKitConfig(LimiterKnobs):
     """Everything the XtraKit sandbox can be told.
 
     `seed` and the four sizes are read once by `create_app`; every other knob is read on each
@@ -50,16 +47,10 @@ class XtraKitConfig:
     sales: int = 5_000
     #: keys accepted as `Authorization: Bearer <key>`; replacing them emulates a key reset
     api_keys: tuple[str, ...] = (DEFAULT_KEY,)
-    #: accepted requests per key in any 60-second sliding window; 0 = unlimited
+    #: accepted requests per key in any 60 seconds (counted the `limiter` way); 0 = unlimited
     rate_limit: int = 60
     #: X-RateLimit-Limit / X-RateLimit-Remaining on throttled routes, Retry-After on 429
     rate_limit_headers: bool = True
-    #: how the throttle counts: "sliding", "fixed" (minutes on the clock) or "token_bucket"
-    #: (`limiter_burst` tokens), enforcing `limit_factor` of `rate_limit`
-    #: (`syncer.sandbox.common.ratelimit.Rule`)
-    limiter: LimiterKind = "sliding"
-    limiter_burst: int = 1
-    limit_factor: float = 1.0
     #: every authenticated call answers 402 "Payment required"
     suspended: bool = False
     #: False: lists carry no `pagination` object, ignore page/per_page and stop at 20 records
@@ -107,14 +98,7 @@ class XtraKitConfig:
 
 def _check(name: str, kind: type, value: object) -> object:
     """Return `value` (normalised) if it fits knob `name` of type `kind`, else raise ValueError."""
-    if name in LIMITER_KNOBS:
-        return LIMITER_KNOBS[name](name, value)
-    if kind is tuple:
-        keys = string_list(name, value)
-        if not all(isinstance(key, str) and key.strip() for key in keys):
-            raise ValueError(f"{name} must hold non-empty strings")
-        return keys
-    checked = check_value(name, kind, value)
+    checked = check_knob(name, kind, value)
     if name == "delete_status" and checked not in DELETE_STATUSES:
         raise ValueError("delete_status must be 200 or 204")
     return checked

@@ -16,7 +16,7 @@ ROUTES = ControlRoutes(JSON, lambda request: request.app[XTRAKIT_KEY])
 async def generation(request: web.Request) -> web.Response:
     """Body `{change_pct, delete_pct, insert_pct}` (each optional) → what the generation did."""
     result = request.app[XTRAKIT_KEY].generation(**await JSON.generation_knobs(request))
-    outcome = {"changed": result.changed, "deleted": result.deleted, "inserted": result.inserted}
+    outcome = result.outcome()
     return web.json_response(
         {"generation": result.generation}
         | {kind: {name: len(ids) for name, ids in by.items()} for kind, by in outcome.items()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncer.sandbox.common.ledger import WriteCall
+
 #: every `AppliedWrite.operation`, as "<entity>.<verb>"
 OPERATIONS = (
     "customer.add",
@@ -21,15 +23,8 @@ OPERATIONS = (
 
 
 @dataclass(frozen=True)
-class AppliedWrite:
+class AppliedWrite(WriteCall):
     """One write that changed the sandbox's data (whatever it was answered, 500 included)."""
 
-    #: sandbox clock reading when the write was applied
-    at: float
-    method: str
-    #: the path as sent, with any mount prefix
-    path: str
-    #: one of OPERATIONS
-    operation: str
     #: what names the record: a customer's id, an item's item_code, a sale's invoice_code
     key: str
