@@ -3,34 +3,22 @@ outbox to the Actito sandbox over HTTP, with the mirror following."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from syncer import engine, push
-from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig, ActitoSandbox, create_app
-from tests import outbox
-from tests.conftest import TOKEN_ENV, vendor_config
+from tests import outbox, sandboxes
+from tests.conftest import vendor_config
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
 OPTIONS = {"entity": "sandbox", "unique:customers": "emailAddress", "unique:orders": "orderId"}
-Serve = Callable[[web.Application], Awaitable[int]]
-
-
-async def start(serve: Serve) -> tuple[str, ActitoSandbox]:
-    app = create_app(ActitoConfig(profiles=60, custom_records=40))
-    port = await serve(app)
-    return f"http://127.0.0.1:{port}", app[ACTITO_KEY]
-
-
-@pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(TOKEN_ENV, "sandbox-actito-key")
-    return "sandbox-actito-key"
+start = partial(sandboxes.actito, profiles=60, custom_records=40)
+key = sandboxes.token_fixture(sandboxes.ACTITO_KEY)
 
 
 def config(url: str, *streams: str) -> Any:

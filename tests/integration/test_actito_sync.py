@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from syncer import engine, errors
-from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig, ActitoSandbox, create_app
 from syncer.settings import Config
+from tests import sandboxes
 from tests.conftest import TOKEN_ENV, vendor_config
 from tests.integration.mirror_check import assert_mirror_equals
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
-KEY = "sandbox-actito-key"
 OPTIONS = {"entity": "sandbox"}
 STREAMS = ("entities", "profiles:customers", "custom:orders")
-Serve = Callable[[web.Application], Awaitable[int]]
-
-
-async def start(serve: Serve, **knobs: object) -> tuple[str, ActitoSandbox]:
-    config = ActitoConfig(**{"profiles": 1_200, "custom_records": 900, **knobs})  # type: ignore[arg-type]
-    app = create_app(config)
-    port = await serve(app)
-    return f"http://127.0.0.1:{port}", app[ACTITO_KEY]
+start = partial(sandboxes.actito, profiles=1_200, custom_records=900)
+key = sandboxes.token_fixture(sandboxes.ACTITO_KEY)
 
 
 def config_for(url: str, streams: tuple[str, ...] = STREAMS, **conn: object) -> Config:
     return vendor_config(
         "actito", url, streams, options=OPTIONS, max_in_flight=4, page_size=100, **conn
     )
-
-
-@pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(TOKEN_ENV, KEY)
-    return KEY
 
 
 async def test_full_sync_equals_the_sandbox_and_a_second_writes_nothing(

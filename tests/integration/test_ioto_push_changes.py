@@ -3,34 +3,22 @@ HTTP: one item per call, the mirror following the answers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 
 import asyncpg
 import orjson
 import pytest
-from aiohttp import web
 
 from syncer import engine, push
-from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, IotoSandbox, create_app
-from tests import outbox
-from tests.conftest import TOKEN_ENV, vendor_config
+from tests import outbox, sandboxes
+from tests.conftest import vendor_config
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
 OPTIONS = {"account_id": "01SANDBOXACCOUNT000000000"}
-Serve = Callable[[web.Application], Awaitable[int]]
-
-
-async def start(serve: Serve) -> tuple[str, IotoSandbox]:
-    app = create_app(IotoConfig(devices=20, store_items=60, logs=10))
-    port = await serve(app)
-    return f"http://127.0.0.1:{port}", app[IOTO_KEY]
-
-
-@pytest.fixture
-def token(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(TOKEN_ENV, "sandbox-ioto-token")
-    return "sandbox-ioto-token"
+start = partial(sandboxes.ioto, devices=20, store_items=60, logs=10)
+token = sandboxes.token_fixture(sandboxes.IOTO_TOKEN)
 
 
 enqueue = outbox.enqueuer("ioto")

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from syncer import engine, errors
-from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, IotoSandbox, create_app
 from syncer.settings import Config
+from tests import sandboxes
 from tests.conftest import TOKEN_ENV, vendor_config
 from tests.integration.mirror_check import assert_mirror_equals
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "sandbox-ioto-token"
 OPTIONS = {"account_id": "01SANDBOXACCOUNT000000000"}
 STREAMS = {"devices": "Device", "store": "Store", "generic:Log": "Log"}
-Serve = Callable[[web.Application], Awaitable[int]]
-
-
-async def start(serve: Serve, **knobs: object) -> tuple[str, IotoSandbox]:
-    sizes = {"devices": 1_100, "store_items": 1_300, "logs": 900}
-    app = create_app(IotoConfig(**{**sizes, **knobs}))  # type: ignore[arg-type]
-    port = await serve(app)
-    return f"http://127.0.0.1:{port}", app[IOTO_KEY]
+start = partial(sandboxes.ioto, devices=1_100, store_items=1_300, logs=900)
+token = sandboxes.token_fixture(sandboxes.IOTO_TOKEN)
 
 
 def config_for(url: str, streams: tuple[str, ...] = tuple(STREAMS), **conn: object) -> Config:
@@ -35,12 +28,6 @@ def config_for(url: str, streams: tuple[str, ...] = tuple(STREAMS), **conn: obje
 
 def table(stream: str) -> str:
     return "ioto__" + stream.replace(":", "_").lower()
-
-
-@pytest.fixture
-def token(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    return TOKEN
 
 
 async def test_full_sync_equals_the_sandbox_and_a_second_writes_nothing(

@@ -3,35 +3,21 @@ key, add for a new one), append-only sales, and no duplicate from an add whose a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from syncer import engine, errors, push
-from syncer.sandbox.xtrakit import XTRAKIT_KEY, XtraKitConfig, XtraKitSandbox, create_app
-from tests import outbox
-from tests.conftest import TOKEN_ENV, vendor_config
+from tests import outbox, sandboxes
+from tests.conftest import vendor_config
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
-KEY = "sandbox-xtrakit-key"
-Serve = Callable[[web.Application], Awaitable[int]]
-
-
-async def start(serve: Serve, **knobs: Any) -> tuple[str, XtraKitSandbox]:
-    sizes = {"customers": 300, "items": 200, "categories": 10, "sales": 100}
-    app = create_app(XtraKitConfig(**{**sizes, "rate_limit": 0, **knobs}))
-    port = await serve(app)
-    return f"http://127.0.0.1:{port}/api/v1", app[XTRAKIT_KEY]
-
-
-@pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(TOKEN_ENV, KEY)
-    return KEY
+start = partial(sandboxes.xtrakit, customers=300, items=200, categories=10, sales=100)
+key = sandboxes.token_fixture(sandboxes.XTRAKIT_KEY)
 
 
 enqueue = outbox.enqueuer("xtrakit")

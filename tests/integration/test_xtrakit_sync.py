@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from syncer import engine, errors
-from syncer.sandbox.xtrakit import XTRAKIT_KEY, XtraKitConfig, XtraKitSandbox, create_app
-from tests.conftest import TOKEN_ENV, vendor_config
+from tests import sandboxes
+from tests.conftest import vendor_config
 from tests.integration.mirror_check import assert_mirror_equals
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
-KEY = "sandbox-xtrakit-key"
 STREAMS = ("customers", "items", "categories", "sales")
-Serve = Callable[[web.Application], Awaitable[int]]
-
-
-async def start(serve: Serve, **knobs: object) -> tuple[str, XtraKitSandbox]:
-    sizes = {"customers": 1_500, "items": 1_200, "categories": 30, "sales": 1_100}
-    config = XtraKitConfig(**{**sizes, "rate_limit": 0, **knobs})  # type: ignore[arg-type]
-    app = create_app(config)
-    port = await serve(app)
-    return f"http://127.0.0.1:{port}/api/v1", app[XTRAKIT_KEY]
-
-
-@pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(TOKEN_ENV, KEY)
-    return KEY
+start = partial(sandboxes.xtrakit, customers=1_500, items=1_200, categories=30, sales=1_100)
+key = sandboxes.token_fixture(sandboxes.XTRAKIT_KEY)
 
 
 async def test_full_sync_equals_the_sandbox_and_a_second_writes_nothing(
@@ -85,7 +71,8 @@ async def test_a_suspended_account_stops_at_once_with_the_auth_code(
     url, sb = await start(serve, suspended=True)
     [result] = await engine.sync(vendor_config("xtrakit", url, ("items",)), db_url)
     assert result.exit_code == errors.ExitCode.AUTH_OR_CONFIG
-    assert result.error is not None and "402" in result.error and KEY not in result.error
+    assert result.error is not None and "402" in result.error
+    assert sandboxes.XTRAKIT_KEY not in result.error
     assert len(sb.request_log) == 1
 
 
