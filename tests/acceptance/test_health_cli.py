@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from aiohttp import web
 from tests.commands import env, syncer
 from tests.configs import exto_file
 from tests.conftest import TOKEN, SandboxFactory
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.acceptance
 
-Serve = Callable[[web.Application], Awaitable[int]]
 BAD_TOKEN = "not-the-token-7f3e"
 #: the path of the webhook: a credential, as in most webhook services
 HOOK_PATH = "/hook/s3cr3t-path-91c2"

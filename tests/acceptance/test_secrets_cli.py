@@ -8,7 +8,6 @@ import os
 import shutil
 import stat
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,11 +17,11 @@ from aiohttp import web
 
 from tests.commands import env, syncer, write_config
 from tests.conftest import TOKEN_ENV, SandboxFactory
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.acceptance
 
 CANARY = "pw-canary-5e0b7d21"
-Serve = Callable[[web.Application], Awaitable[int]]
 
 
 def with_query(url: str, query: str) -> str:

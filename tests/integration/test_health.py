@@ -14,10 +14,10 @@ from aiohttp import web
 
 from syncer import health
 from syncer.settings import Config
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
-Serve = Callable[[web.Application], Awaitable[int]]
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 

@@ -5,12 +5,10 @@ rows still outstanding. Each vendor's sandbox over HTTP, real Postgres."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from syncer import errors, push
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig
@@ -22,10 +20,10 @@ from syncer.sandbox.xtrakit import XtraKitConfig
 from syncer.sandbox.xtrakit import create_app as xtrakit_app
 from tests import outbox
 from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config, vendor_config
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
-Serve = Callable[[web.Application], Awaitable[int]]
 CONFIG_ERROR = errors.ExitCode.AUTH_OR_CONFIG
 
 
