@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from syncer import engine, push
+from syncer.settings import Config
 from tests import outbox
 from tests.conftest import TOKEN, SandboxFactory, exto_config
 
@@ -29,6 +30,32 @@ def new_rows(n: int, start: int = 1_000_000) -> list[dict[str, object]]:
         {"serial_number": start + i, "name": f"Pushed {i}", "city": "Lyon", "capacity": i}
         for i in range(n)
     ]
+
+
+async def desired_locations(
+    url: str, db_url: str, db: asyncpg.Connection, limit: int | None = None
+) -> Config:
+    """A config whose desired-state table `analytics.desired_locations` (serial_number, name,
+    city) holds what a first sync mirrored (its first `limit` serial numbers, or all)."""
+    desired = [
+        {
+            "table": "analytics.desired_locations",
+            "endpoint": "master:LOCATION",
+            "key": "serial_number",
+            "fields": ["name", "city"],
+        }
+    ]
+    config = exto_config(url, options=OPTIONS, desired=desired)
+    await engine.sync(config, db_url)
+    await db.execute("CREATE SCHEMA analytics")
+    await db.execute(
+        "CREATE TABLE analytics.desired_locations AS "
+        "SELECT (_data->'customFields'->>'serial_number')::int AS serial_number, "
+        "_data->'customFields'->>'name' AS name, _data->'customFields'->>'city' AS city "
+        "FROM mirror.exto__master_location ORDER BY 1"
+        + ("" if limit is None else f" LIMIT {limit}")
+    )
+    return config
 
 
 async def test_bad_rows_are_isolated_by_bisection_and_the_rest_accepted(
@@ -132,23 +159,7 @@ async def test_a_desired_state_table_sends_only_what_differs(
     """1% of 5,000 desired rows differ: only those are sent, in ceil(n/1,000) POSTs; a second
     push sends nothing, because the mirror was refreshed from the vendor."""
     url, sb = await sandbox(master_records=5_000)
-    desired = [
-        {
-            "table": "analytics.desired_locations",
-            "endpoint": "master:LOCATION",
-            "key": "serial_number",
-            "fields": ["name", "city"],
-        }
-    ]
-    config = exto_config(url, options=OPTIONS, desired=desired)
-    await engine.sync(config, db_url)
-    await db.execute("CREATE SCHEMA analytics")
-    await db.execute(
-        "CREATE TABLE analytics.desired_locations AS "
-        "SELECT (_data->'customFields'->>'serial_number')::int AS serial_number, "
-        "_data->'customFields'->>'name' AS name, _data->'customFields'->>'city' AS city "
-        "FROM mirror.exto__master_location"
-    )
+    config = await desired_locations(url, db_url, db)
     await db.execute(
         "UPDATE analytics.desired_locations SET city = 'Renamed ' || serial_number "
         "WHERE serial_number % 100 = 0"
@@ -177,23 +188,7 @@ async def test_null_in_a_desired_column_leaves_the_vendors_value(
     """NULL is no opinion: a row whose only difference is a NULL is not sent, and a row sent
     for another field does not carry the NULL (the vendor keeps its value)."""
     url, sb = await sandbox(master_records=200)
-    desired = [
-        {
-            "table": "analytics.desired_locations",
-            "endpoint": "master:LOCATION",
-            "key": "serial_number",
-            "fields": ["name", "city"],
-        }
-    ]
-    config = exto_config(url, options=OPTIONS, desired=desired)
-    await engine.sync(config, db_url)
-    await db.execute("CREATE SCHEMA analytics")
-    await db.execute(
-        "CREATE TABLE analytics.desired_locations AS "
-        "SELECT (_data->'customFields'->>'serial_number')::int AS serial_number, "
-        "_data->'customFields'->>'name' AS name, _data->'customFields'->>'city' AS city "
-        "FROM mirror.exto__master_location ORDER BY 1 LIMIT 2"
-    )
+    config = await desired_locations(url, db_url, db, limit=2)
     first, second = [
         r["serial_number"]
         for r in await db.fetch("SELECT serial_number FROM analytics.desired_locations ORDER BY 1")
