@@ -188,12 +188,11 @@ async def test_a_rejected_update_superseded_by_a_later_upsert_is_never_sent_agai
     assert record(sb, serial)["customFields"]["city"] == "New"
 
 
-async def test_a_desired_state_table_keeps_one_outstanding_row_per_key(
-    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
-) -> None:
-    """A desired row the vendor rejects, diffed by three pushes: one outstanding row (the
-    newest), the two before it superseded; each push sends the key once."""
-    url, sb = await sandbox(master_records=20)
+async def wanted_city(
+    sb: ExtoSandbox, url: str, db: asyncpg.Connection, db_url: str
+) -> tuple[Any, dict[str, Any]]:
+    """A config whose desired-state table asks the city 'Wanted' for one record a first sync
+    mirrored, and that record; the sandbox rejects writes to it (`reject_keys`)."""
     desired = [
         {
             "table": "analytics.desired_locations",
@@ -213,6 +212,17 @@ async def test_a_desired_state_table_keeps_one_outstanding_row_per_key(
         serial,
     )
     sb.config.reject_keys = (str(serial),)
+    return cfg, target
+
+
+async def test_a_desired_state_table_keeps_one_outstanding_row_per_key(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """A desired row the vendor rejects, diffed by three pushes: one outstanding row (the
+    newest), the two before it superseded; each push sends the key once."""
+    url, sb = await sandbox(master_records=20)
+    cfg, target = await wanted_city(sb, url, db, db_url)
+    serial = target["customFields"]["serial_number"]
     for _ in range(3):
         sb.reset_log()
         [result] = await push.push(cfg, db_url)
@@ -235,25 +245,8 @@ async def test_a_desired_row_the_table_no_longer_asks_for_is_superseded(
     sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
 ) -> None:
     url, sb = await sandbox(master_records=20)
-    desired = [
-        {
-            "table": "analytics.desired_locations",
-            "endpoint": "master:LOCATION",
-            "key": "serial_number",
-            "fields": ["city"],
-        }
-    ]
-    cfg = config(sb, url, desired=desired)
-    await engine.sync(cfg, db_url)
-    target = sb.records("master")[1]
-    serial, city = target["customFields"]["serial_number"], target["customFields"]["city"]
-    await db.execute("CREATE SCHEMA analytics")
-    await db.execute(
-        "CREATE TABLE analytics.desired_locations AS SELECT $1::int AS serial_number, "
-        "'Wanted'::text AS city",
-        serial,
-    )
-    sb.config.reject_keys = (str(serial),)
+    cfg, target = await wanted_city(sb, url, db, db_url)
+    city = target["customFields"]["city"]
     await push.push(cfg, db_url)
     await db.execute("UPDATE analytics.desired_locations SET city = $1", city)
     sb.config.reject_keys = ()
