@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import orjson
+from exto_support import AUTH, MASTERS, MODULES, OBJECT_ID, send
 
 from syncer.sandbox.exto import EXTO_KEY
-
-AUTH = {"Authorization": "Bearer sandbox-token"}
-MASTERS = "/data/api/v1/master-record/LOCATION"
-MODULES = "/data/api/v1/module-record/INSPECTION"
-OBJECT_ID = re.compile(r"[0-9a-f]{24}")
-
-
-async def send(client, method, path, body=None, expect=200, headers=None, **params):
-    """Send a JSON write; assert the status; return the decoded answer (None if empty)."""
-    response = await client.request(
-        method, path, json=body, params=params, headers=AUTH | (headers or {})
-    )
-    raw = await response.read()
-    assert response.status == expect, raw[:500]
-    return orjson.loads(raw) if raw else None
 
 
 def by_serial(sb, serial):

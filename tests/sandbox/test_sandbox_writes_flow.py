@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
-import orjson
+from exto_support import MODULES, OBJECT_ID, send
 
 from syncer.sandbox.exto import EXTO_KEY
 
-AUTH = {"Authorization": "Bearer sandbox-token"}
-MODULES = "/data/api/v1/module-record/INSPECTION"
 TABLE = "/data/api/v1/sub-table/Signatures"
 WORKFLOW = "/data/api/v1/workflow/INSPECTION"
-OBJECT_ID = re.compile(r"[0-9a-f]{24}")
-
-
-async def send(client, method, path, body=None, expect=200, headers=None, **params):
-    response = await client.request(
-        method, path, json=body, params=params, headers=AUTH | (headers or {})
-    )
-    raw = await response.read()
-    assert response.status == expect, raw[:500]
-    return orjson.loads(raw) if raw else None
 
 
 def active_user(sb, active=True):

@@ -8,18 +8,9 @@ import time
 import aiohttp
 import orjson
 import pytest
+from exto_support import AUTH, MASTERS, send
 
 from syncer.sandbox.exto import EXTO_KEY, AppliedWrite
-
-AUTH = {"Authorization": "Bearer sandbox-token"}
-MASTERS = "/data/api/v1/master-record/LOCATION"
-
-
-async def send(client, method, path, body=None, expect=200, **params):
-    response = await client.request(method, path, json=body, params=params, headers=AUTH)
-    raw = await response.read()
-    assert response.status == expect, raw[:500]
-    return orjson.loads(raw) if raw else None
 
 
 def serials(sb):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
+from exto_support import send
 
 from syncer.sandbox.exto import EXTO_KEY
 
-AUTH = {"Authorization": "Bearer sandbox-token"}
 ACCESS = "/data/api/v1/user/user-access"
 PROJECT_ACCESS = "/data/api/v1/user/project-access"
 ACTIVATE = "/data/api/v1/user/activate-users"
@@ -22,13 +21,6 @@ NEW_USER = {
     "projects": [{"projectId": "p6iDlWb", "groups": ["G1"], "spaces": ["S1"]}],
     "groups": ["G1"],
 }
-
-
-async def send(client, method, path, body=None, expect=200, **params):
-    response = await client.request(method, path, json=body, params=params, headers=AUTH)
-    raw = await response.read()
-    assert response.status == expect, raw[:500]
-    return orjson.loads(raw) if raw else None
 
 
 async def by_user(client, name):
