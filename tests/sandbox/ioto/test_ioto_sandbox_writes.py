@@ -6,15 +6,11 @@ import re
 
 import orjson
 import pytest
+from ioto_support import CREATE, FIND, GET, REMOVE, UPDATE, a_device, store
 
 from syncer.sandbox.ioto import AppliedWrite
 
 ACCOUNT = "01SANDBOXACCOUNT000000000"
-CREATE = "/tok/generic/create"
-UPDATE = "/tok/generic/update"
-REMOVE = "/tok/generic/remove"
-GET = "/tok/generic/get"
-FIND = "/tok/generic/find"
 T0 = "2025-07-01T00:00:00.000Z"
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -31,20 +27,6 @@ async def refused(sandbox, path, body, status=400, **query):
     reply = await sandbox.call(path, body, params=query or None)
     assert (reply.status, reply.content_type) == (status, "text/plain"), reply.text
     return reply.text
-
-
-def a_device(sandbox):
-    return sandbox.sb.records("Device")[0]["id"]
-
-
-def store(device, key="zz.test", value=1, **more):
-    return {
-        "_type": "Store",
-        "deviceId": device,
-        "key": key,
-        "value": value,
-        "type": "number",
-    } | more
 
 
 async def test_upsert_inserts_then_replaces(ioto, fake_clock):

@@ -6,26 +6,9 @@ import asyncio
 import time
 
 import orjson
+from ioto_support import CREATE, FIND, GET, a_device, store
 
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig, create_app
-
-CREATE = "/tok/generic/create"
-GET = "/tok/generic/get"
-FIND = "/tok/generic/find"
-
-
-def store(device, key="zz.test", value=1, **more):
-    return {
-        "_type": "Store",
-        "deviceId": device,
-        "key": key,
-        "value": value,
-        "type": "number",
-    } | more
-
-
-def a_device(sandbox):
-    return sandbox.sb.records("Device")[0]["id"]
 
 
 async def test_write_fail_after_apply_applies_then_answers_500(ioto):
