@@ -40,17 +40,22 @@ def env(db_url: str, token: str = TOKEN) -> dict[str, str]:
     return {**os.environ, "SYNCER_DATABASE_URL": db_url, TOKEN_ENV: token, "COLUMNS": "200"}
 
 
-async def syncer(*args: str, environ: dict[str, str]) -> tuple[int, str, str]:
+async def syncer(
+    *args: str, environ: dict[str, str], stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """Run `python -m syncer *args` to its end (`stdin` fed to it, if given): exit code, stdout,
+    stderr."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "syncer",
         *args,
         env=environ,
+        stdin=None if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=240)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

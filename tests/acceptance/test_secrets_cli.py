@@ -3,11 +3,9 @@ malformed URLs, plain-HTTP base URLs, Actito's exchanged token."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import stat
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,22 +35,6 @@ def with_password(url: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}:{password}@{host}"))
 
 
-async def run_with_stdin(*args: str, environ: dict[str, str], stdin: bytes) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncer",
-        *args,
-        env=environ,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
 async def test_psql_gets_the_password_in_its_environment_and_none_on_its_command_line(
     db_url: str, tmp_path: Path
@@ -70,7 +52,7 @@ async def test_psql_gets_the_password_in_its_environment_and_none_on_its_command
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     environ = env(with_query(with_password(db_url, CANARY), f"password={CANARY}"))
     environ["PATH"] = f"{fake.parent}{os.pathsep}{environ['PATH']}"
-    code, out, err = await run_with_stdin(
+    code, out, err = await syncer(
         "psql", environ=environ, stdin=b"select 'psql-' || 'reached-' || 42 as probe;\n"
     )
     assert code == 0, err
