@@ -13,8 +13,8 @@ from typing import Any
 from syncer import errors
 from syncer.mirror import Mirror, StreamRef, translate_errors
 from syncer.models import StreamStats
-from syncer.run import RunMode, RunStatus
 from syncer.sql import queries
+from syncer.status import RunMode, RunStatus
 
 
 @dataclass(frozen=True)

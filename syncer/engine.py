@@ -23,8 +23,9 @@ from syncer.http import VendorClient
 from syncer.log import register_secret
 from syncer.mirror import Mirror, StreamState
 from syncer.models import Paging, StreamSpec, StreamStats
-from syncer.run import Bounds, Mode, Pass, Progress, RunContext, RunStatus, StreamResult
+from syncer.run import Bounds, Pass, Progress, RunContext, StreamResult
 from syncer.settings import Config, ConnectionConfig, tokens
+from syncer.status import Mode, RunStatus
 
 log = structlog.get_logger(__name__)
 

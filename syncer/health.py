@@ -22,12 +22,10 @@ import orjson
 
 from syncer import __version__, errors, log
 from syncer.mirror import Mirror, translate_errors
-from syncer.run import RunStatus
 from syncer.settings import Config
 from syncer.sql import queries
+from syncer.status import LANDED, RunStatus
 
-#: statuses of a run that finished without failing: the stream is fresh from its end
-GOOD = (RunStatus.SUCCEEDED, RunStatus.QUARANTINED, RunStatus.INCOMPLETE)
 #: statuses of a finished run that failed (abandoned: its process ended before it finished)
 FAILED = (RunStatus.FAILED, RunStatus.ABANDONED)
 #: seconds one notification may take, connecting included
@@ -176,7 +174,7 @@ async def stream_runs(mirror: Mirror, streams: Sequence[tuple[str, str]]) -> lis
             queries["stream_health"],
             [c for c, _ in streams],
             [s for _, s in streams],
-            list(GOOD),
+            list(LANDED),
         )
     return [StreamRuns(**dict(row)) for row in rows]
 

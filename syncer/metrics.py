@@ -28,6 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from syncer import errors
+from syncer.status import LANDED
 
 if TYPE_CHECKING:
     from syncer.models import StreamStats
@@ -120,5 +121,5 @@ def run_finished(result: Finished) -> None:
     QUARANTINED.labels(*labels).inc(stats.quarantined)
     RUNS.labels(*labels, result.status).inc()
     RUN_SECONDS.labels(*labels, result.mode).observe(result.seconds)
-    if result.status in ("succeeded", "quarantined", "incomplete"):
+    if result.status in LANDED:
         LAST_SUCCESS.labels(*labels).set(time.time())

@@ -32,6 +32,7 @@ from rich.text import Text
 from syncer import log
 from syncer.models import StreamStats
 from syncer.run import StreamResult
+from syncer.status import RunStatus
 
 # off a terminal, wide enough not to wrap a table (COLUMNS, when set, wins)
 out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
@@ -119,7 +120,11 @@ def _words(columns: Sequence[Column], rows: Sequence[Sequence[Cell]]) -> list[in
     return widths
 
 
-_STATUS_STYLE = {"succeeded": "green", "quarantined": "yellow", "incomplete": "yellow"}
+_STATUS_STYLE: dict[str, str] = {
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.QUARANTINED: "yellow",
+    RunStatus.INCOMPLETE: "yellow",
+}
 
 
 def run_status(word: str) -> Text:
@@ -261,6 +266,6 @@ def summary(results: Sequence[StreamResult]) -> None:
             line(f"{name}: resumed its pass at page {r.resumed_from}")
         if r.error:
             out.print(Text.assemble((f"{name}: ", "red"), log.scrub(r.error)), highlight=False)
-        if r.status == "incomplete" or r.stats.held_deletes:
+        if r.status == RunStatus.INCOMPLETE or r.stats.held_deletes:
             for warning in r.stats.warnings:
                 line(f"{name}: {warning}")

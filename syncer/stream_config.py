@@ -29,6 +29,9 @@ from typing import Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+#: the modes a config may name: `status.Mode`'s values but backfill (which needs its days). A
+#: Literal of strings, not of the enum's members, so that a mistake reads "should be 'full' or
+#: 'incremental'"
 Mode = Literal["full", "incremental"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

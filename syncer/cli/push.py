@@ -18,6 +18,7 @@ from syncer.cli.app import (
     run,
 )
 from syncer.mirror import Mirror
+from syncer.mirror.outbox import OutboxState
 from syncer.report import Column, out, show
 
 outbox_app = group(
@@ -169,7 +170,7 @@ def outbox_drop(
         for row_id, state in sorted(kept.items()):
             if state is None:
                 reasons.append(f"{row_id}: no such outbox row")
-            elif state == "dropped":
+            elif state == OutboxState.DROPPED:
                 reasons.append(f"{row_id}: already dropped")
             else:
                 reasons.append(f"{row_id}: {state}, and only pending, rejected or invalid rows go")

@@ -20,6 +20,7 @@ from syncer.cli.app import (
 )
 from syncer.report import Bars, out, summary
 from syncer.run import Bounds, StreamResult
+from syncer.status import Mode, RunStatus
 
 
 def sync(
@@ -53,7 +54,7 @@ def sync(
 
     Example: syncer sync --config config/sandbox.toml --stream master:LOCATION --mode incremental
     """
-    if mode not in (None, "full", "incremental"):
+    if mode not in (None, Mode.FULL, Mode.INCREMENTAL):
         raise typer.BadParameter("must be full or incremental", param_hint="--mode")
     cfg = load(config)
     url = database(cfg)
@@ -78,7 +79,7 @@ def pull(
     with bars.progress:
         results = run(engine.sync(cfg, url, only=only, mode=mode, progress=bars, bounds=bounds))
     summary(results)
-    if any(r.status not in ("failed", "already_running") for r in results):
+    if any(r.status not in (RunStatus.FAILED, RunStatus.ALREADY_RUNNING) for r in results):
         out.print(
             f"\nOpen the mirror with psql: {self_command()} psql   (or: psql "
             f"'{db.display_url(url)}'; typed views are in schema mirror_view)",

@@ -21,7 +21,7 @@ from syncer.models import PushSpec, StreamStats
 from syncer.push import order as push_order
 from syncer.push.order import Key
 from syncer.push.settle import EndpointRefused, check_whole, landed, read_back, sender
-from syncer.run import RunMode, RunStatus
+from syncer.status import RunMode, RunStatus
 
 log = structlog.get_logger(__name__)
 

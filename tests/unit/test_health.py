@@ -10,6 +10,7 @@ import pytest
 
 from syncer import errors, health, log, settings
 from syncer.health import StreamRuns, evaluate
+from syncer.status import LANDED
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ def test_a_failed_only_run_says_it_never_succeeded() -> None:
     assert verdict.problem == "failed" and verdict.detail.endswith("; it never succeeded")
 
 
-@pytest.mark.parametrize("status", health.GOOD)
+@pytest.mark.parametrize("status", LANDED)
 def test_a_run_that_finished_without_failing_makes_the_stream_fresh(status: str) -> None:
     verdict = evaluate(
         runs(
