@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,10 +18,22 @@ import asyncpg
 import orjson
 from rss import PeakRss  # bench/rss.py, beside this file
 
-from syncer import migrate
+from syncer import db, log, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
+
+
+def bench_database() -> str:
+    """The server benches create their databases on: SYNCER_BENCH_DATABASE_URL, else syncer's
+    own (the embedded Postgres when no URL is configured)."""
+    return os.environ.get("SYNCER_BENCH_DATABASE_URL") or db.resolve_url()
+
+
+def standalone(measure: Callable[[str], Awaitable[Any]], report: Callable[[Any], None]) -> None:
+    """Run one bench program on its own: `report(await measure(bench_database()))`."""
+    log.configure(json=True, level="warning")
+    report(asyncio.run(measure(bench_database())))
 
 
 def free_port() -> int:

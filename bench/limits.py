@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -178,14 +177,5 @@ def report(results: list[dict[str, Any]]) -> None:
         )
 
 
-async def main() -> None:
-    sys.path.insert(0, os.path.dirname(__file__))
-    from syncer import db, log
-
-    log.configure(json=True, level="warning")
-    admin = os.environ.get("SYNCER_BENCH_DATABASE_URL") or db.resolve_url()
-    report(await measure_limits(admin))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    common.standalone(measure_limits, report)

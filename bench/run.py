@@ -22,6 +22,7 @@ from aiohttp import web
 from common import (  # bench/common.py, beside this file
     ROOT,
     TOKEN,
+    bench_database,
     free_port,
     fresh_database,
     start_sandbox,
@@ -291,7 +292,7 @@ async def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 async def main() -> None:
     log.configure(json=True, level="warning")
-    admin = os.environ.get("SYNCER_BENCH_DATABASE_URL") or db.resolve_url()
+    admin = bench_database()
     print(f"database: {db.display_url(admin)}", flush=True)
     big_port, small_port = free_port(), free_port()
     sandboxes = [start_sandbox(BIG, big_port), start_sandbox(SMALL, small_port)]

@@ -351,14 +351,5 @@ def report(results: list[dict[str, Any]]) -> None:
         )
 
 
-async def main() -> None:
-    sys.path.insert(0, os.path.dirname(__file__))
-    from syncer import db, log
-
-    log.configure(json=True, level="warning")
-    admin = os.environ.get("SYNCER_BENCH_DATABASE_URL") or db.resolve_url()
-    report(await measure_scaleout(admin))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    common.standalone(measure_scaleout, report)

@@ -20,9 +20,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from common import fresh_database  # bench/common.py, beside this file
+from common import fresh_database, standalone  # bench/common.py, beside this file
 
-from syncer import db, log
 from syncer.sandbox.actito import ACTITO_KEY, ActitoConfig
 from syncer.sandbox.actito import create_app as actito_app
 from syncer.sandbox.ioto import IOTO_KEY, IotoConfig
@@ -185,12 +184,5 @@ def report(results: list[dict[str, Any]]) -> None:
         )
 
 
-async def main() -> None:
-    sys.path.insert(0, os.path.dirname(__file__))
-
-    log.configure(json=True, level="warning")
-    report(await measure_vendors(db.resolve_url(), fresh_database))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    standalone(lambda admin: measure_vendors(admin, fresh_database), report)
