@@ -1,14 +1,16 @@
 """`syncer grant-analyst ROLE`: a read-only role for analysts who query the mirror with SQL.
 
-The role may read every mirror table and typed view, now and later (default privileges of the
-role syncer writes as), and nothing else: no writes, no DDL, no access to syncer's own
+The role may read every mirror table and typed view, the freshness and history views
+(`mirror_meta`) and the history tables (`mirror_history`), now and later (default privileges of
+the role syncer writes as), and nothing else: no writes, no DDL, no access to syncer's own
 bookkeeping (`syncer.*`: runs, checkpoints, the outbox and its payloads, the quarantine). It is
 created NOLOGIN unless a password is given (from an environment variable): grant it to people's
 own login roles (`GRANT analyst TO alice`).
 
 An existing role is made read-only or refused, in one transaction (a refusal changes nothing):
-- in syncer's schemas (`syncer`, `mirror`, `mirror_view`) syncer revokes every right but reading
-  the mirror: table and column grants, sequences, CREATE, default privileges syncer's role gave;
+- in syncer's schemas (`syncer`, `mirror`, `mirror_view`, `mirror_meta`, `mirror_history`)
+  syncer revokes every right but reading the last four: table and column grants, sequences,
+  CREATE, default privileges syncer's role gave;
 - anything else that lets the role write is the database owner's to change, never syncer's:
   attributes (SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS, REPLICATION), membership in a role
   that may write, ownership of objects, write grants elsewhere, CREATE on the database or on
@@ -29,7 +31,9 @@ from syncer import errors, names
 from syncer.mirror import connect_one, translate_errors
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-SCHEMAS = ("mirror", "mirror_view")
+#: the schemas the analyst role reads: the mirror tables, their typed views, freshness and run
+#: history (mirror_meta), and the history of streams that keep one (mirror_history)
+SCHEMAS = ("mirror", "mirror_view", "mirror_meta", "mirror_history")
 #: every schema syncer owns: rights in them are syncer's to revoke
 OWN_SCHEMAS = ("syncer", *SCHEMAS)
 #: predefined roles that write outside any table's privileges
@@ -247,7 +251,9 @@ def _refusal(role: str, rights: list[tuple[str, str, str | None]]) -> str:
         f"role {role} cannot be made read-only, so nothing was changed: "
         + "; ".join(shown)
         + more
-        + ". syncer changes rights only in its own schemas (syncer, mirror, mirror_view); "
+        + ". syncer changes rights only in its own schemas ("
+        + ", ".join(OWN_SCHEMAS)
+        + "); "
         "fix these, or choose a new role name, then run grant-analyst again"
     )
 

@@ -28,6 +28,7 @@ from pydantic import (
 
 from syncer import errors
 from syncer.stream_config import (
+    DesiredState,
     Schedule,
     StreamConfig,
     StreamSettings,
@@ -37,34 +38,6 @@ from syncer.stream_config import (
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _CONNECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-class DesiredState(BaseModel):
-    """A table or view whose rows say what the vendor should hold for one push endpoint."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    table: str = Field(description="schema.table (or view) in the mirror database")
-    endpoint: str = Field(description="push endpoint, e.g. master:LOCATION")
-    key: str = Field(description="the column holding the vendor's unique field")
-    fields: tuple[str, ...] = Field(min_length=1, description="columns sent when they differ")
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
-            raise ValueError("use schema.table with lower-case letters, digits and _")
-        return value
-
-    @field_validator("key", "fields")
-    @classmethod
-    def _columns(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        for column in (value,) if isinstance(value, str) else value:
-            if not _IDENTIFIER.match(column):
-                raise ValueError(f"{column!r}: use lower-case letters, digits and _")
-        return value
 
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -180,6 +153,14 @@ class ConnectionConfig(BaseModel):
     max_staleness: float | None = Field(
         default=None, gt=0, description="seconds (or 30m, 26h, 7d) before `syncer health` warns"
     )
+    history: bool = Field(
+        default=False,
+        description="keep every version of every key of each stream (per_stream may say otherwise)",
+    )
+    hash_key_env: str | None = Field(
+        default=None,
+        description="the environment variable holding the key of the streams' `hash` fields",
+    )
     per_stream: dict[str, StreamSettings] = Field(
         default_factory=dict, description="settings of single streams, over the connection's"
     )
@@ -223,6 +204,9 @@ class ConnectionConfig(BaseModel):
             max_staleness=own.max_staleness or self.max_staleness,
             options={**self.options, **own.options},
             headers={**self.headers, **own.headers},
+            history=self.history if own.history is None else own.history,
+            exclude=own.exclude,
+            hash=own.hash,
         )
 
     @field_validator("name")

@@ -1,4 +1,5 @@
-"""Settings per stream: a connection's defaults, overridden stream by stream.
+"""Settings per stream (a connection's defaults, overridden stream by stream), and of a push's
+desired-state tables (`DesiredState`).
 
     [[connections]]
     name = "exto"
@@ -14,6 +15,9 @@
     max_staleness = "26h"
     options = { status = "Approved", filter = "city:STRING:eq:Lyon" }
     headers = { "X-PROJECT-ID" = "42" }
+    history = true                      # every version of every key, in mirror_history
+    exclude = ["customFields.notes"]    # never stored, never in the hash
+    hash = ["customFields.email"]       # stored as a keyed hash (connection's hash_key_env)
 
 `options` are the vendor's read options for the stream, merged over the connection's (Exto:
 `status`, `filter`); `headers` are sent with the stream's requests, over the connection's.
@@ -34,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #: 'incremental'"
 Mode = Literal["full", "incremental"]
 
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -89,6 +94,18 @@ class StreamSettings(BaseModel):
     )
     options: dict[str, str] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
+    history: bool | None = Field(
+        default=None,
+        description="keep every version of every key in mirror_history.<table> (type-2)",
+    )
+    exclude: tuple[str, ...] = Field(
+        default=(),
+        description="field paths (customFields.email) never stored and never in the hash",
+    )
+    hash: tuple[str, ...] = Field(
+        default=(),
+        description="field paths stored as a keyed hash (the key in the connection's hash_key_env)",
+    )
 
     @field_validator("max_staleness", mode="before")
     @classmethod
@@ -109,7 +126,39 @@ class StreamConfig:
     max_staleness: float | None
     options: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: keep every version of every key (mirror_history.<table>)
+    history: bool = False
+    #: field paths never stored, and field paths stored as a keyed hash
+    exclude: tuple[str, ...] = ()
+    hash: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:
         return f"{self.connection}/{self.name}"
+
+
+class DesiredState(BaseModel):
+    """A table or view whose rows say what the vendor should hold for one push endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str = Field(description="schema.table (or view) in the mirror database")
+    endpoint: str = Field(description="push endpoint, e.g. master:LOCATION")
+    key: str = Field(description="the column holding the vendor's unique field")
+    fields: tuple[str, ...] = Field(min_length=1, description="columns sent when they differ")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+            raise ValueError("use schema.table with lower-case letters, digits and _")
+        return value
+
+    @field_validator("key", "fields")
+    @classmethod
+    def _columns(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for column in (value,) if isinstance(value, str) else value:
+            if not _IDENTIFIER.match(column):
+                raise ValueError(f"{column!r}: use lower-case letters, digits and _")
+        return value

@@ -28,8 +28,8 @@ from syncer.mirror.base import (
 )
 from syncer.mirror.views import ViewColumn, Views, typed_column
 from syncer.models import ViewSpec
-from syncer.settings import DesiredState
 from syncer.sql import queries
+from syncer.stream_config import DesiredState
 
 
 class OutboxState(StrEnum):

@@ -10,7 +10,8 @@ from syncer import errors
 from syncer.connectors.registry import CONNECTORS
 from syncer.mirror import Fence, Mirror, desired_diff_sql
 from syncer.models import PushSpec
-from syncer.settings import Config, ConnectionConfig, DesiredState
+from syncer.settings import Config, ConnectionConfig
+from syncer.stream_config import DesiredState
 
 log = structlog.get_logger(__name__)
 
