@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
+from tests.sandbox.json_calls import call
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 MASTERS = "/data/api/v1/master-record/LOCATION"
@@ -22,11 +22,14 @@ async def send(
     headers: dict[str, str] | None = None,
     **params: Any,
 ) -> Any:
-    """Send a JSON write with the token; assert the status; return the decoded answer (None if
-    the body is empty)."""
-    response = await client.request(
-        method, path, json=body, params=params, headers=AUTH | (headers or {})
+    """Send a JSON write with the token (and `headers`); assert the status; return the decoded
+    answer (None if the body is empty)."""
+    return await call(
+        client,
+        method,
+        path,
+        body=body,
+        expect=expect,
+        headers=AUTH | (headers or {}),
+        params=params,
     )
-    raw = await response.read()
-    assert response.status == expect, raw[:500]
-    return orjson.loads(raw) if raw else None

@@ -8,6 +8,8 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.sandbox.json_calls import call
+
 Client = TestClient[web.Request, web.Application]
 
 KEY = "sandbox-xtrakit-key"
@@ -76,11 +78,8 @@ async def send(
     expect: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Any:
-    """Send `body` as JSON with the default key; check the status; return the decoded body
-    (None for an empty one)."""
-    response = await client.request(
-        method, path, json=body, headers=AUTH if headers is None else headers
+    """Send `body` as JSON with the default key (`headers` replace it); check the status; return
+    the decoded body (None for an empty one)."""
+    return await call(
+        client, method, path, body=body, expect=expect, headers=AUTH if headers is None else headers
     )
-    raw = await response.read()
-    assert response.status == expect, raw[:300]
-    return orjson.loads(raw) if raw else None
