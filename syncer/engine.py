@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from syncer import budget, deletes, errors, metrics, read
+from syncer import budget, deletes, errors, metrics, read, schedules
 from syncer.connectors.registry import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -80,6 +80,7 @@ async def sync(
         budget.store(database_url) as budgets,
         contextlib.AsyncExitStack() as stack,
     ):
+        await schedules.record(mirror, config)  # mirror_meta.streams: vendor, next run
         clients: dict[str, VendorClient] = {}
         for conn, _ in chosen:
             if conn.name not in clients:
