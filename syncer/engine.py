@@ -80,7 +80,8 @@ async def sync(
         budget.store(database_url) as budgets,
         contextlib.AsyncExitStack() as stack,
     ):
-        await schedules.record(mirror, config)  # mirror_meta.streams: vendor, next run
+        # mirror_meta.streams: each stream's vendor and next scheduled run
+        await schedules.record(mirror, config, [(c.name, s.name) for c, s in chosen])
         clients: dict[str, VendorClient] = {}
         for conn, _ in chosen:
             if conn.name not in clients:

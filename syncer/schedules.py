@@ -1,17 +1,18 @@
 """The next times a config's schedules fire, recorded where SQL can read them.
 
-Postgres cannot read cron, so whenever syncer runs with a config (every sync, a worker's start,
-a queued run) it records each configured stream's vendor, its schedules as written and their
-next TICKS ticks (syncer.configured_streams); mirror_meta.streams shows the first tick after
-now(). Every run of a stream records them afresh, so with a worker running they never run out;
-a stream without a schedule has none (next_run_at NULL).
+Postgres cannot read cron, so whenever syncer runs with a config it records each configured
+stream's vendor, its schedules as written and their next TICKS ticks
+(syncer.configured_streams); mirror_meta.streams shows the first tick after now(). A worker's
+start and a queued run record the whole config (forgetting the streams it dropped); every sync
+records the streams it runs, afresh, so with a worker running the ticks never run out. A stream
+without a schedule has none (next_run_at NULL).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 
 from croniter import croniter
@@ -42,12 +43,17 @@ def upcoming(
     return list(itertools.islice(unique, count))
 
 
-def configured(config: Config, now: datetime | None = None) -> list[ConfiguredStream]:
-    """Every stream of the config with its vendor, schedules and next ticks."""
+def configured(
+    config: Config, now: datetime | None = None, only: Collection[tuple[str, str]] | None = None
+) -> list[ConfiguredStream]:
+    """Every stream of the config (or the (connection, stream) pairs `only` names) with its
+    vendor, schedules and next ticks."""
     now = now or datetime.now(UTC)
     found = []
     for conn in config.connections:
         for name in conn.streams:
+            if only is not None and (conn.name, name) not in only:
+                continue
             own = conn.stream_config(name).schedules
             found.append(
                 ConfiguredStream(
@@ -61,9 +67,17 @@ def configured(config: Config, now: datetime | None = None) -> list[ConfiguredSt
     return found
 
 
-async def record(mirror: Mirror, config: Config) -> None:
-    """Record the config's streams and their next ticks (mirror_meta.streams reads them)."""
-    await mirror.meta.record([c.name for c in config.connections], configured(config))
+async def record(
+    mirror: Mirror, config: Config, only: Collection[tuple[str, str]] | None = None
+) -> None:
+    """Record the config's streams and their next ticks (mirror_meta.streams reads them); the
+    streams of its connections it no longer names are forgotten. With `only`, just those
+    (connection, stream) pairs, forgetting nothing: a run records the streams it runs, and a
+    worker's job of one stream does not compute the ticks of every other."""
+    if only is None:
+        await mirror.meta.record([c.name for c in config.connections], configured(config))
+    else:
+        await mirror.meta.record([], configured(config, only=set(only)))
 
 
 async def record_at(database_url: str, config: Config) -> None:

@@ -29,8 +29,8 @@ class Meta(Part):
     """`mirror.meta`: the config's streams, where SQL (mirror_meta.streams) can read them."""
 
     async def record(self, connections: Sequence[str], streams: Sequence[ConfiguredStream]) -> None:
-        """Replace what is recorded of `connections`' streams with `streams`, in one
-        transaction (a stream the config dropped loses its schedules)."""
+        """Record `streams`, and forget the other streams of `connections` (a stream the
+        config dropped loses its schedules), in one transaction."""
         with translate_errors("recording the config's streams and schedules"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(

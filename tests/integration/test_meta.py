@@ -208,7 +208,7 @@ async def test_the_schema_change_log_names_stream_and_typed_view(
 
 
 async def test_a_configured_stream_has_its_next_run_before_it_ever_syncs(
-    db_url: str, as_analyst: Read
+    db_url: str, token_env: str, as_analyst: Read
 ) -> None:
     """Recorded from the config: schedules per stream, none (NULL), dropped streams forgotten."""
     hourly = [{"cron": "15 * * * *", "mode": "incremental"}, {"cron": "0 3 * * 0", "mode": "full"}]
@@ -228,6 +228,18 @@ async def test_a_configured_stream_has_its_next_run_before_it_ever_syncs(
     assert location["next_run_at"] == soonest
     assert rows["users"]["next_run_at"] is None and rows["users"]["schedules"] == []
 
+    # a run records the streams it runs, afresh, and forgets none
+    daily = exto_config(
+        "http://127.0.0.1:9/data",
+        streams=("master:LOCATION", "users"),
+        per_stream={"users": {"schedules": [{"cron": "0 5 * * *", "mode": "full"}]}},
+    )
+    await engine.sync(daily, db_url, only=["users"])  # fails (nothing listens): records first
+    rows = {r["stream"]: r for r in await rows_of(as_analyst, "streams")}
+    assert rows["users"]["next_run_at"] == croniter("0 5 * * *", now).get_next(datetime)
+    assert rows["master:LOCATION"]["next_run_at"] == soonest
+
+    # the whole config forgets the streams it no longer names
     await schedules.record_at(db_url, exto_config("http://127.0.0.1:9/data", streams=("users",)))
     assert [r["stream"] for r in await rows_of(as_analyst, "streams")] == ["users"]
 
