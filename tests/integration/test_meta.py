@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 from croniter import croniter
 
-from syncer import admin, engine, jobs, roles, schedules
+from syncer import admin, engine, jobs, push, roles, schedules
+from tests import outbox
 from tests.conftest import TOKEN, SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -127,6 +128,23 @@ async def test_counts_follow_deletes_held_then_confirmed(
     assert row["deleted_rows"] == confirmed
     assert row["last_run_mode"] == "deletes"
     assert row["last_success_run_id"] == held.run_id  # a sync, not the operator's run
+
+
+async def test_counts_follow_a_push_that_the_mirror_follows(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str, as_analyst: Read
+) -> None:
+    url, _ = await sandbox(master_records=100)
+    config = exto_config(url, options={"unique:LOCATION": "serial_number"})
+    await engine.sync(config, db_url)
+    [before] = await rows_of(as_analyst, "streams")
+    rows = [{"serial_number": 2_000_000 + i, "name": f"Pushed {i}"} for i in range(30)]
+    await outbox.enqueue(db, "exto", "master:LOCATION", "upsert", rows)
+    [pushed] = await push.push(config, db_url)
+    assert pushed.accepted == 30
+    [after] = await rows_of(as_analyst, "streams")
+    assert (after["live_rows"], after["deleted_rows"]) == await counts(db)
+    assert after["live_rows"] == before["live_rows"] + 30
+    assert after["last_run_mode"] == "push"
 
 
 async def test_a_failed_run_naming_its_base_url_shows_neither_url_nor_token(
