@@ -226,7 +226,7 @@ async def test_the_schema_change_log_names_stream_and_typed_view(
 
 
 async def test_a_configured_stream_has_its_next_run_before_it_ever_syncs(
-    db_url: str, token_env: str, as_analyst: Read
+    db_url: str, db: asyncpg.Connection, token_env: str, as_analyst: Read
 ) -> None:
     """Recorded from the config: schedules per stream, none (NULL), dropped streams forgotten."""
     hourly = [{"cron": "15 * * * *", "mode": "incremental"}, {"cron": "0 3 * * 0", "mode": "full"}]
@@ -245,6 +245,22 @@ async def test_a_configured_stream_has_its_next_run_before_it_ever_syncs(
     soonest = min(croniter(c, now).get_next(datetime) for c in ("15 * * * *", "0 3 * * 0"))
     assert location["next_run_at"] == soonest
     assert rows["users"]["next_run_at"] is None and rows["users"]["schedules"] == []
+
+    # an unchanged config rewrites nothing (its ticks are good for a while)
+    written = "SELECT xmin::text FROM syncer.configured_streams ORDER BY stream"
+    first = [r["xmin"] for r in await db.fetch(written)]
+    await schedules.record_at(db_url, config)
+    assert [r["xmin"] for r in await db.fetch(written)] == first
+    # ticks run out while nothing runs (no worker): NULL, then the next record renews them
+    await db.execute(
+        "UPDATE syncer.configured_streams SET upcoming = ARRAY[now() - interval '1 hour'], "
+        "upcoming_modes = '{full}' WHERE stream = 'master:LOCATION'"
+    )
+    stale = {r["stream"]: r for r in await rows_of(as_analyst, "streams")}
+    assert stale["master:LOCATION"]["next_run_at"] is None
+    await schedules.record_at(db_url, config)
+    renewed = {r["stream"]: r for r in await rows_of(as_analyst, "streams")}
+    assert renewed["master:LOCATION"]["next_run_at"] == soonest
 
     # a run records the streams it runs, afresh, and forgets none
     daily = exto_config(
