@@ -36,8 +36,9 @@ def ticks(schedule: Schedule, after: datetime) -> Iterator[tuple[datetime, str]]
 def upcoming(
     schedules: Sequence[Schedule], after: datetime, count: int = TICKS
 ) -> list[tuple[datetime, str]]:
-    """The next `count` ticks of all `schedules` together, ascending; a tick two schedules
-    share is one run (the first schedule's mode, as the worker's queueing lock keeps one)."""
+    """The next `count` ticks of all `schedules` together, ascending. A tick two schedules
+    share is listed once, with the first schedule's mode (the workers run both, one after the
+    other: the stream's lock keeps them apart)."""
     merged = heapq.merge(*(ticks(s, after) for s in schedules), key=lambda tick: tick[0])
     unique = (next(group) for _, group in itertools.groupby(merged, key=lambda tick: tick[0]))
     return list(itertools.islice(unique, count))

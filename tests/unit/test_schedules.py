@@ -23,7 +23,7 @@ def test_ticks_of_several_schedules_merge_in_order_and_a_shared_tick_is_one_run(
     weekly = Schedule(cron="0 2 * * 0", mode="full")
     hourly = Schedule(cron="0 * * * *", mode="incremental")
     assert schedules.upcoming([daily, weekly], NOW, 3) == [
-        (at(1, 2), "incremental"),  # Sunday 02:00: both fire, one run (the first schedule's)
+        (at(1, 2), "incremental"),  # Sunday 02:00: both fire; listed once, the first's mode
         (at(2, 2), "incremental"),
         (at(3, 2), "incremental"),
     ]
