@@ -114,7 +114,9 @@ CREATE VIEW mirror_meta.streams AS
 SELECT COALESCE(s.connection, c.connection) AS connection,
        COALESCE(s.stream, c.stream) AS stream,
        c.vendor,
-       'mirror.' || pg_catalog.quote_ident(s.table_name) AS mirror_table,
+       CASE WHEN pg_catalog.to_regclass('mirror.' || pg_catalog.quote_ident(s.table_name))
+                 IS NOT NULL
+            THEN 'mirror.' || pg_catalog.quote_ident(s.table_name) END AS mirror_table,
        CASE WHEN pg_catalog.to_regclass('mirror_view.' || pg_catalog.quote_ident(s.table_name))
                  IS NOT NULL
             THEN 'mirror_view.' || pg_catalog.quote_ident(s.table_name) END AS typed_view,

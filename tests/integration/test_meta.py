@@ -159,6 +159,7 @@ async def test_a_failed_run_naming_its_base_url_shows_neither_url_nor_token(
 
     [row] = await rows_of(as_analyst, "streams")
     assert row["last_run_status"] == "failed" and row["last_success_run_id"] is None
+    assert row["mirror_table"] is None  # a first run that read nothing leaves no table
     assert "cannot reach <url>" in row["last_run_error"]
     [run] = await rows_of(as_analyst, "runs")
     assert run["error"] == row["last_run_error"]
