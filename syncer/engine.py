@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from syncer import budget, deletes, errors, metrics, read
+from syncer import budget, deletes, errors, metrics, read, schedules
 from syncer.connectors.registry import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -80,6 +80,8 @@ async def sync(
         budget.store(database_url) as budgets,
         contextlib.AsyncExitStack() as stack,
     ):
+        # mirror_meta.streams: each stream's vendor and next scheduled run
+        await schedules.record(mirror, config, [(c.name, s.name) for c, s in chosen])
         clients: dict[str, VendorClient] = {}
         for conn, _ in chosen:
             if conn.name not in clients:

@@ -35,7 +35,7 @@ import structlog
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate import exceptions as procrastinate_errors
 
-from syncer import engine, errors, jobs_schema, push
+from syncer import engine, errors, jobs_schema, push, schedules
 from syncer.connectors.registry import CONNECTORS
 from syncer.run import Bounds
 from syncer.settings import Config
@@ -289,6 +289,7 @@ async def queue_streams(
     """`syncer sync --queue`: one job per chosen stream; (CONNECTION/STREAM, job id or None
     when a run of it already waits)."""
     chosen = engine.plan(config, only)
+    await schedules.record_at(database_url, config)  # mirror_meta.streams: the next runs
     app = make_app(database_url, max_size=1)
     queued = []
     async with app.open_async():

@@ -15,7 +15,7 @@ import typer
 from procrastinate import exceptions as procrastinate_errors
 from rich.table import Table
 
-from syncer import errors, jobs, jobs_schema, log, metrics, migrate
+from syncer import errors, jobs, jobs_schema, log, metrics, migrate, schedules
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -100,8 +100,9 @@ async def _worker(
     await _check_schema(url)
     app = jobs.make_app(url, max_size=concurrency + 3)
     env = jobs.WorkerEnv(cfg, url, stalled_after)
-    schedules = jobs.register_schedules(app, cfg)
-    structlog.get_logger(__name__).info("worker.schedules", schedules=schedules)
+    periodic = jobs.register_schedules(app, cfg)
+    structlog.get_logger(__name__).info("worker.schedules", schedules=periodic)
+    await schedules.record_at(url, cfg)  # mirror_meta.streams: each stream's next run
     runner = await metrics.serve(serving[1], serving[0]) if serving else None
     try:
         async with app.open_async():

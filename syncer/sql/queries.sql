@@ -500,3 +500,23 @@ WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);
 -- $1 field path, $2 values, $3 run_id: mark deleted the live records whose field holds a value
 UPDATE mirror.{table} SET _deleted_at = pg_catalog.now(), _run_id = $3
 WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);
+
+-- name: record_configured_stream
+-- $1 connection, $2 stream, $3 vendor, $4 schedules as written ('CRON MODE'), $5 their next
+-- ticks (ascending), $6 each tick's mode: what the config says of a stream (mirror_meta.streams).
+-- The row is rewritten only when the vendor or the schedules changed, or half its ticks have
+-- passed: a run of an unchanged config writes nothing here.
+INSERT INTO syncer.configured_streams AS c
+    (connection, stream, vendor, schedules, upcoming, upcoming_modes)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (connection, stream) DO UPDATE
+SET vendor = EXCLUDED.vendor, schedules = EXCLUDED.schedules, upcoming = EXCLUDED.upcoming,
+    upcoming_modes = EXCLUDED.upcoming_modes, recorded_at = pg_catalog.now()
+WHERE c.vendor <> EXCLUDED.vendor OR c.schedules <> EXCLUDED.schedules
+   OR c.upcoming[pg_catalog.cardinality(c.upcoming) / 2 + 1] <= pg_catalog.now();
+
+-- name: forget_configured_streams
+-- $1 connections, $2 qualified names (CONNECTION/STREAM) the config still has: a stream the
+-- config of its connection no longer names has no schedule any more
+DELETE FROM syncer.configured_streams
+WHERE connection = ANY($1::text[]) AND NOT (connection || '/' || stream = ANY($2::text[]));

@@ -23,7 +23,11 @@ The convention, for whoever writes the docs:
   be in its `--help`, each `make` target must exist);
   `<!-- example: serves until stopped -->` starts it, waits until it listens on the port written
   in it (8765 there stands for a free port of its own), and stops it;
-  `<!-- example: in connection NAME -->` merges a TOML fragment into connection NAME.
+  `<!-- example: in connection NAME -->` merges a TOML fragment into connection NAME;
+  `<!-- example: as analyst -->` runs a ```sql block as the analyst role: the shared setup runs
+  `syncer grant-analyst` for a role of its own (a unique name, dropped at the end), and the
+  block runs under `SET ROLE` that role, so it reads what an analyst may read and nothing else
+  (schema syncer is closed to it). Every ```sql block of docs/analysts.md carries it.
 
 A failure names the file and line of the example (and of the failing command, for ```sh).
 """
@@ -122,6 +126,8 @@ class DocEnv:
     env: dict[str, str]
     db_url: str
     port: int
+    #: the read-only role `syncer grant-analyst` made (`<!-- example: as analyst -->` blocks)
+    analyst: str
 
 
 def free_port() -> int:
@@ -171,6 +177,7 @@ async def doc_env(
 ) -> AsyncIterator[DocEnv]:
     """One sandbox, one database synced from it with `config/sandbox.toml`, for every example."""
     name = f"syncer_docs_{uuid.uuid4().hex[:10]}"
+    analyst = f"analyst_docs_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg_admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
@@ -190,7 +197,7 @@ async def doc_env(
         "SYNCER_DATABASE_URL": with_database(pg_admin_url, name),
         "COLUMNS": "200",
     }
-    env = DocEnv(workdir, environ, environ["SYNCER_DATABASE_URL"], port)
+    env = DocEnv(workdir, environ, environ["SYNCER_DATABASE_URL"], port, analyst)
     sandbox = await asyncio.create_subprocess_exec(
         *("syncer", "sandbox", "--port", str(port), "--no-limits"),
         *("--records", "200", "--other-records", "200"),
@@ -203,6 +210,8 @@ async def doc_env(
         assert await wait_ready(port, sandbox, 60), "the sandbox did not start"
         code, out = await run(["syncer", "sync", "--config", "config/sandbox.toml"], env)
         assert code == 0, out
+        code, out = await run(["syncer", "grant-analyst", analyst], env)
+        assert code == 0, out
         yield env
     finally:
         sandbox.terminate()
@@ -210,6 +219,8 @@ async def doc_env(
         admin = await asyncpg.connect(pg_admin_url)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # its rights were in the database just dropped: nothing else holds the role
+            await admin.execute(f'DROP ROLE IF EXISTS "{analyst}"')
         finally:
             await admin.close()
 
@@ -219,6 +230,7 @@ class Treatment:
     skip: str | None = None
     serves: bool = False
     connection: str = "exto"
+    analyst: bool = False
 
 
 def treatment(example: Example) -> Treatment:
@@ -232,6 +244,8 @@ def treatment(example: Example) -> Treatment:
         return Treatment(serves=True)
     if m := re.fullmatch(r"in connection (\w+)", marker):
         return Treatment(connection=m.group(1))
+    if marker == "as analyst":
+        return Treatment(analyst=True)
     raise AssertionError(f"{example.where}: unknown marker <!-- example: {marker} -->")
 
 
@@ -294,14 +308,19 @@ async def run_serving(example: Example, env: DocEnv) -> None:
         raise AssertionError(f"{example.where}: never listened on its port\n{out.decode()}")
 
 
-async def run_sql(example: Example, env: DocEnv) -> None:
+async def run_sql(example: Example, env: DocEnv, analyst: bool = False) -> None:
+    """Run the block (as the analyst role when marked); outbox rows it added are pushed."""
     conn = await asyncpg.connect(env.db_url)
     try:
         before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM syncer.outbox")
         try:
+            if analyst:
+                await conn.execute(f'SET ROLE "{env.analyst}"')
             await conn.execute(example.text)
         except asyncpg.PostgresError as exc:
             raise AssertionError(f"{example.where}: {type(exc).__name__}: {exc}") from None
+        finally:
+            await conn.execute("RESET ROLE")
         added = await conn.fetchval("SELECT count(*) FROM syncer.outbox WHERE id > $1", before)
         if not added:
             return
@@ -397,6 +416,8 @@ async def run_example(example: Example, env: DocEnv) -> None:
         return
     if example.lang not in RUN:
         raise AssertionError(f"{example.where}: no treatment for ```{example.lang} blocks")
+    if how.analyst and example.lang != "sql":
+        raise AssertionError(f"{example.where}: only ```sql blocks run as the analyst role")
     if how.serves:
         await run_serving(example, env)
     elif example.lang == "sh":
@@ -405,7 +426,7 @@ async def run_example(example: Example, env: DocEnv) -> None:
         code, out = await run(python_argv(example, env, env.port), env)
         assert code == 0, f"{example.where}: exited {code}\n{out}"
     elif example.lang == "sql":
-        await run_sql(example, env)
+        await run_sql(example, env, how.analyst)
     elif example.lang == "toml":
         run_toml(example, env, how.connection)
     else:
@@ -433,6 +454,22 @@ async def test_an_sql_error_fails_naming_the_block(doc_env: DocEnv) -> None:
     example = Example("docs/x.md", 3, "sql", "SELECT no_such_column FROM syncer.runs;\n")
     with pytest.raises(AssertionError, match=r"docs/x\.md:3: UndefinedColumnError"):
         await run_example(example, doc_env)
+
+
+async def test_an_analyst_block_runs_as_the_role_and_cannot_read_schema_syncer(
+    doc_env: DocEnv,
+) -> None:
+    example = Example("docs/x.md", 9, "sql", "SELECT count(*) FROM syncer.runs;\n", "as analyst")
+    with pytest.raises(
+        AssertionError, match=r"docs/x\.md:9: InsufficientPrivilegeError: .*schema syncer"
+    ):
+        await run_example(example, doc_env)
+    whoami = Example(
+        "docs/x.md", 11, "sql", "DO $$ BEGIN ASSERT current_user = session_user; END $$;\n"
+    )
+    await run_example(whoami, doc_env)  # the role is reset after the block: the next runs as before
+    reads = Example("docs/x.md", 13, "sql", "SELECT * FROM mirror_meta.streams;\n", "as analyst")
+    await run_example(reads, doc_env)
 
 
 async def test_an_outbox_row_the_vendor_rejects_fails(doc_env: DocEnv) -> None:
@@ -466,3 +503,12 @@ async def test_an_invalid_config_fragment_fails(doc_env: DocEnv) -> None:
     example = Example("docs/x.md", 5, "toml", "rate_limt = 3\n", "in connection actito")
     with pytest.raises(AssertionError, match=r"docs/x\.md:5: in connection 'actito'"):
         await run_example(example, doc_env)
+
+
+def test_every_sql_block_of_the_analysts_guide_runs_as_the_analyst() -> None:
+    """docs/analysts.md is read by people with the analyst role: a query there that needs more
+    (schema syncer) would fail them, so each one is run as that role."""
+    blocks = [e for e in EXAMPLES if e.path == "docs/analysts.md" and e.lang == "sql"]
+    assert blocks
+    unmarked = [e.where for e in blocks if e.marker != "as analyst"]
+    assert not unmarked, f"mark these <!-- example: as analyst -->: {', '.join(unmarked)}"
