@@ -42,6 +42,11 @@ from syncer.sql import for_table, queries
 log = structlog.get_logger(__name__)
 
 
+#: how long replacing a typed view waits for analysts' queries on it: the replacement needs
+#: the view to itself, and while it waits every new query on the view queues behind it
+VIEW_LOCK_TIMEOUT = "5s"
+
+
 class Views(Part):
     """The typed views of the mirror tables."""
 
@@ -61,8 +66,9 @@ class Views(Part):
         change is published). Column names come from syncer.stream_columns (a field keeps the
         name it was first given). New columns and type changes go to the schema-change log
         with `run_id`, and become warnings in `stats` (new columns only once the view exists),
-        as do fields left without a column. Should Postgres still refuse the new definition,
-        the view stays as it was, a warning says why, and the sync goes on."""
+        as do fields left without a column. Should the view not be replaced (Postgres refuses
+        the new definition, or analysts' queries hold it past VIEW_LOCK_TIMEOUT), it stays as it
+        was, a warning says why, the sync goes on, and the next run tries again."""
         view = view or ViewSpec()
         qualified = f"mirror_view.{ref.table}"
         with translate_errors(f"creating the typed view of {ref.stream}"):
@@ -70,14 +76,15 @@ class Views(Part):
                 columns, warnings = await self.columns(conn, ref, view)
                 try:
                     async with conn.transaction():
+                        await conn.execute(queries["view_lock_timeout"], VIEW_LOCK_TIMEOUT)
                         changes = await self._replace(conn, ref, view, columns, run_id, vendor)
                 except asyncpg.PostgresError as exc:
                     if isinstance(exc, asyncpg.PostgresConnectionError):
                         raise
                     changes = []
                     warnings.append(
-                        f"{qualified} was left as it is: Postgres refused its new definition "
-                        f"({exc}); the new columns come at the next refresh"
+                        f"{qualified} was left as it is: it could not be replaced ({exc}); "
+                        "the next run tries again"
                     )
         for warning in warnings + [c.detail for c in changes]:
             log.warning("view.changed", stream=ref.stream, message=warning)
@@ -243,7 +250,9 @@ class Views(Part):
         """Whether the typed view is there and commented (a view made before comments were
         written is refreshed once more)."""
         with translate_errors("looking for the typed view"):
-            found = await self.pool.fetchval(queries["view_current"], f"mirror_view.{ref.table}")
+            found = await self.pool.fetchval(
+                queries["view_current"], f"mirror_view.{ref.table}", ref.stream_id
+            )
         return bool(found)
 
 

@@ -481,8 +481,19 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream_id, path) DO UPDATE SET column_type = EXCLUDED.column_type;
 
 -- name: view_current
--- $1 qualified view name: the typed view exists and has its comments
-SELECT pg_catalog.obj_description(pg_catalog.to_regclass($1), 'pg_class') IS NOT NULL;
+-- $1 qualified view name, $2 stream_id: the typed view exists, has its comments, and has
+-- published every named field in the type its values want (a refresh that could not replace
+-- the view left one that has not: the next run tries again)
+SELECT pg_catalog.obj_description(pg_catalog.to_regclass($1), 'pg_class') IS NOT NULL
+   AND NOT EXISTS (
+       SELECT 1 FROM syncer.stream_columns c
+       WHERE c.stream_id = $2 AND c.column_name IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM syncer.view_columns v
+           WHERE v.stream_id = c.stream_id AND v.path = c.path AND v.column_type = c.column_type));
+
+-- name: view_lock_timeout
+-- $1 how long replacing a typed view may wait for the analysts' queries on it
+SELECT pg_catalog.set_config('lock_timeout', $1, true);
 
 -- name: view_attributes
 -- $1 qualified view name: its columns in order, with their types (none: no such view)

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from syncer import engine, errors, roles
+from syncer.mirror import views
 from syncer.mirror.view_schema import ABSENT_PASSES
 from syncer.run import StreamResult
 from syncer.sandbox.exto import ExtoSandbox
@@ -294,3 +295,32 @@ async def test_a_resumed_pass_keeps_the_fields_it_saw_before_the_crash(
         ["customFields", "region"],
     )
     assert count == 0  # seen by the pass (page 1, before the crash), so the count starts over
+
+
+async def test_a_view_busy_with_an_analysts_query_is_replaced_by_a_later_run(
+    sandbox: SandboxFactory,
+    db_url: str,
+    db: asyncpg.Connection,
+    token_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An analyst's transaction holds the typed view: the refresh waits VIEW_LOCK_TIMEOUT at
+    most, the sync exits 0 with a warning, and the next run, with nothing new, adds the
+    column."""
+    monkeypatch.setattr(views, "VIEW_LOCK_TIMEOUT", "200ms")
+    url, sb = await sandbox(master_records=200)
+    await _sync(url, db_url)
+    _edit(sb, 2, lambda fields: fields.update(region="north"))
+    reader = await asyncpg.connect(db_url)
+    try:
+        async with reader.transaction():
+            await reader.fetchval(f"SELECT count(*) FROM {VIEW}")
+            busy = await _sync(url, db_url)
+    finally:
+        await reader.close()
+    assert any("was left as it is" in w and "lock timeout" in w for w in busy.stats.warnings)
+    assert "region" not in await _columns(db)
+    later = await _sync(url, db_url)
+    assert "region" in await _columns(db)
+    [region] = [c for c in await _changes(db, "new_field") if c["column_name"] == "region"]
+    assert region["run_id"] == later.run_id
