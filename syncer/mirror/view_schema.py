@@ -37,8 +37,8 @@ ENGINE_DOCS = {
         "keeps its time, so this is not the mirror's freshness: see mirror_meta."
     ),
     "_deleted_at": (
-        "When syncer found the record gone from the vendor (confirmed by two complete passes); "
-        "NULL while it exists. The typed view shows only rows where it is NULL."
+        "When syncer found the record gone from the vendor (confirmed, never on one pass's "
+        "word); NULL while it exists. The typed view shows only rows where it is NULL."
     ),
     "_run_id": "The sync run that last wrote this row (mirror_meta's run history has it).",
 }
