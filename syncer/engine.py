@@ -238,7 +238,9 @@ async def _run(ctx: RunContext, mode: Mode) -> None:
             elif run.full:
                 await deletes.infer(ctx, run)
                 if effective != Mode.BACKFILL:
-                    await mirror.views.note_complete_pass(ref, run.pass_id, run_id, stats)
+                    await mirror.views.note_complete_pass(
+                        ref, run.pass_id, run_id, ctx.fence, stats
+                    )
             cursor = await mirror.store.finish_pass(
                 ref,
                 run.pass_id,

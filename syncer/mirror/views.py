@@ -18,6 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 from syncer import names
 from syncer.mirror.base import (
     ENGINE_COLUMNS,
+    Fence,
     Part,
     Quote,
     StreamRef,
@@ -171,13 +172,19 @@ class Views(Part):
         )
 
     async def note_complete_pass(
-        self, ref: StreamRef, pass_id: int, run_id: int | None, stats: StreamStats | None = None
+        self,
+        ref: StreamRef,
+        pass_id: int,
+        run_id: int | None,
+        fence: Fence,
+        stats: StreamStats | None = None,
     ) -> list[SchemaChange]:
         """After a complete full pass (before it is closed): count, per field with a column,
         the complete passes in a row that did not see it; one that reaches ABSENT_PASSES goes
-        to the schema-change log and becomes a run warning. Its column stays."""
+        to the schema-change log and becomes a run warning. Its column stays. Fenced: a run
+        that lost the stream's lock counts nothing."""
         with translate_errors(f"noting the fields the pass of {ref.stream} saw"):
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.fenced(fence) as conn:
                 rows = await conn.fetch(
                     queries["count_absent_fields"], ref.stream_id, pass_id, ABSENT_PASSES
                 )

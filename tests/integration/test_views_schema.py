@@ -324,3 +324,20 @@ async def test_a_view_busy_with_an_analysts_query_is_replaced_by_a_later_run(
     assert "region" in await _columns(db)
     [region] = [c for c in await _changes(db, "new_field") if c["column_name"] == "region"]
     assert region["run_id"] == later.run_id
+
+
+async def test_a_dropped_view_comes_back_with_every_column_it_published(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """An operator dropped the typed view: the next run makes it again with the columns it
+    had, in their order, type-change columns included, and comments them."""
+    url, sb = await sandbox(master_records=200)
+    await _sync(url, db_url)
+    sb.flip_types(10)
+    await _sync(url, db_url)
+    had = await _columns(db)
+    assert "latitude_jsonb" in had
+    await db.execute(f"DROP VIEW {VIEW}")
+    await _sync(url, db_url)
+    assert await _columns(db) == had
+    assert await db.fetchval(f"SELECT obj_description('{VIEW}'::regclass)")
