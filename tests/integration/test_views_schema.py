@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from syncer import engine, errors, roles
+from syncer import engine, errors, migrate, roles
 from syncer.mirror import views
 from syncer.mirror.view_schema import ABSENT_PASSES
 from syncer.run import StreamResult
@@ -341,3 +341,28 @@ async def test_a_dropped_view_comes_back_with_every_column_it_published(
     await _sync(url, db_url)
     assert await _columns(db) == had
     assert await db.fetchval(f"SELECT obj_description('{VIEW}'::regclass)")
+
+
+async def test_migration_publishes_the_columns_existing_views_have_in_their_order(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """A database from before migration 0015 (its view made by DROP and CREATE, no published
+    columns, no comments): the migration publishes the view's columns in the view's order,
+    and the next run with a new field replaces the view, keeping them."""
+    url, sb = await sandbox(master_records=200)
+    await _sync(url, db_url)
+    had = await _columns(db)
+    await db.execute(
+        "DROP TABLE syncer.view_columns, syncer.pass_fields; "
+        "ALTER TABLE syncer.stream_columns DROP COLUMN absent_passes; "
+        "ALTER TABLE syncer.passes DROP COLUMN fields_tracked; "
+        "DELETE FROM syncer.schema_migrations WHERE version = '0015_view_columns'; "
+        f"COMMENT ON VIEW {VIEW} IS NULL"
+    )
+    assert await migrate.migrate(db_url) == ["0015_view_columns"]
+    published = await db.fetch("SELECT column_name FROM syncer.view_columns ORDER BY seq")
+    assert [r["column_name"] for r in published] == [n for n in had if not n.startswith("_")]
+    _edit(sb, 2, lambda fields: fields.update(region="north"))
+    await _sync(url, db_url)
+    after = await _columns(db)
+    assert list(after)[: len(had)] == list(had) and list(after)[len(had) :] == ["region"]
