@@ -46,6 +46,10 @@ ENGINE_DOCS = {
 #: the engine columns of a typed view, after its typed columns when the view is first made
 VIEW_TAIL = ("_data", "_source_updated_at", "_synced_at", "_run_id")
 
+#: typed columns a view may publish, type-change columns included: Postgres allows 1,600
+#: columns per relation, and _pk and VIEW_TAIL take five
+MAX_TYPED_COLUMNS = 1_600 - 1 - len(VIEW_TAIL)
+
 
 @dataclass(frozen=True)
 class Published:
@@ -83,15 +87,25 @@ def dotted(path: Sequence[str]) -> str:
     return ".".join(path)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a refresh publishes: new columns, the log entries they are, and the fields that
+    wanted a column the view has no room for (Postgres allows 1,600 per relation)."""
+
+    fresh: list[Published]
+    changes: list[SchemaChange]
+    left_out: list[Wanted]
+
+
 def plan_publication(
     wanted: Iterable[Wanted], published: Sequence[Published], table: str, reserved: set[str]
-) -> tuple[list[Published], list[SchemaChange]]:
-    """(the columns to publish now, the schema changes they are) for a view's wanted columns.
+) -> Plan:
+    """The columns to publish now for a view's wanted columns, and the changes they are.
 
     A field with no published column gets its own name (new_field). A field whose published
     columns all have another type than its values now want gets one more, `<name>_<type>`,
     named clear of `reserved` and every published name (type_change); its earlier columns stay
-    as they are.
+    as they are. Past MAX_TYPED_COLUMNS, nothing more is published.
     """
     by_path: dict[tuple[str, ...], list[Published]] = {}
     for column in published:
@@ -99,10 +113,14 @@ def plan_publication(
     taken = set(reserved) | {c.name for c in published}
     fresh: list[Published] = []
     changes: list[SchemaChange] = []
+    left_out: list[Wanted] = []
     view = f"mirror_view.{table}"
     for want in wanted:
         have = by_path.get(want.path, [])
         if any(c.sql_type == want.sql_type for c in have):
+            continue
+        if len(published) + len(fresh) >= MAX_TYPED_COLUMNS:
+            left_out.append(want)
             continue
         if not have:
             column = Published(want.name, want.path, want.sql_type)
@@ -137,7 +155,7 @@ def plan_publication(
         taken.add(column.name)
         by_path.setdefault(want.path, []).append(column)
         fresh.append(column)
-    return fresh, changes
+    return Plan(fresh, changes, left_out)
 
 
 def absent_change(path: Sequence[str], column: str, table: str) -> SchemaChange:

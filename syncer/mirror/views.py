@@ -16,6 +16,7 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import names
+from syncer.mirror import schema_log
 from syncer.mirror.base import (
     ENGINE_COLUMNS,
     Fence,
@@ -27,13 +28,12 @@ from syncer.mirror.base import (
 )
 from syncer.mirror.view_columns import MAX_VIEW_COLUMNS, name_columns
 from syncer.mirror.view_schema import (
-    ABSENT_PASSES,
+    MAX_TYPED_COLUMNS,
     VIEW_TAIL,
     Described,
     Published,
     SchemaChange,
     Wanted,
-    absent_change,
     comments_sql,
     plan_publication,
 )
@@ -78,7 +78,9 @@ class Views(Part):
                 try:
                     async with conn.transaction():
                         await conn.execute(queries["view_lock_timeout"], VIEW_LOCK_TIMEOUT)
-                        changes = await self._replace(conn, ref, view, columns, run_id, vendor)
+                        changes = await self._replace(
+                            conn, ref, view, columns, run_id, vendor, warnings
+                        )
                 except asyncpg.PostgresError as exc:
                     if isinstance(exc, asyncpg.PostgresConnectionError):
                         raise
@@ -101,9 +103,11 @@ class Views(Part):
         columns: list[ViewColumn],
         run_id: int | None,
         vendor: str | None,
+        notes: list[str],
     ) -> list[SchemaChange]:
         """Publish the columns the fields now want, CREATE OR REPLACE the view, comment it,
-        and log the changes; returns them (empty the first time the view is made)."""
+        and log the changes; returns them (empty the first time the view is made), and adds
+        to `notes` what could not be published."""
         qualified = f"mirror_view.{ref.table}"
         existing = [
             (r["attname"], r["type"])
@@ -115,7 +119,15 @@ class Views(Part):
         ]
         reserved = set(ENGINE_COLUMNS) | {"_data"} | {c.name for c in columns}
         wanted = [Wanted(c.name, tuple(c.path), c.sql_type, tuple(c.kinds)) for c in columns]
-        fresh, changes = plan_publication(wanted, published, ref.table, reserved)
+        plan = plan_publication(wanted, published, ref.table, reserved)
+        fresh, changes = plan.fresh, plan.changes
+        if plan.left_out:
+            notes.append(
+                f"{len(plan.left_out)} fields of {ref.stream} want a column "
+                f"{qualified} has no room for ({MAX_TYPED_COLUMNS} typed columns at most, "
+                f"type-change columns included), e.g. {'.'.join(plan.left_out[0].path)} as "
+                f"{plan.left_out[0].sql_type}; their values stay in _data"
+            )
         await conn.executemany(
             queries["publish_column"],
             [(ref.stream_id, c.name, list(c.path), c.sql_type, run_id) for c in fresh],
@@ -144,32 +156,8 @@ class Views(Part):
         await conn.execute(
             await server_quoted(conn, lambda quote: comments_sql(described, names_now, quote))
         )
-        await self._log(conn, ref, run_id, changes)
+        await schema_log.log_changes(conn, ref, run_id, changes)
         return changes if existing else []
-
-    async def _log(
-        self,
-        conn: PoolConnectionProxy[asyncpg.Record],
-        ref: StreamRef,
-        run_id: int | None,
-        changes: list[SchemaChange],
-    ) -> None:
-        await conn.executemany(
-            queries["log_schema_change"],
-            [
-                (
-                    ref.stream_id,
-                    run_id,
-                    c.kind,
-                    list(c.path),
-                    c.column,
-                    c.old_type,
-                    c.new_type,
-                    c.detail,
-                )
-                for c in changes
-            ],
-        )
 
     async def note_complete_pass(
         self,
@@ -181,19 +169,12 @@ class Views(Part):
     ) -> list[SchemaChange]:
         """After a complete full pass (before it is closed): count, per field with a column,
         the complete passes in a row that did not see it; one that reaches ABSENT_PASSES goes
-        to the schema-change log and becomes a run warning. Its column stays. Fenced: a run
+        to the schema-change log (schema_log.ABSENT_PASSES) and becomes a run warning. Its
+        column stays. Fenced: a run
         that lost the stream's lock counts nothing."""
         with translate_errors(f"noting the fields the pass of {ref.stream} saw"):
             async with self.fenced(fence) as conn:
-                rows = await conn.fetch(
-                    queries["count_absent_fields"], ref.stream_id, pass_id, ABSENT_PASSES
-                )
-                changes = [
-                    absent_change(r["path"], r["column_name"], ref.table)
-                    for r in rows
-                    if r["reached"]
-                ]
-                await self._log(conn, ref, run_id, changes)
+                changes = await schema_log.absent_fields(conn, ref, pass_id, run_id)
         for change in changes:
             log.warning("view.field_absent", stream=ref.stream, message=change.detail)
             if stats is not None:

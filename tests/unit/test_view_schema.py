@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from syncer.mirror.view_schema import (
     ENGINE_DOCS,
+    MAX_TYPED_COLUMNS,
     Described,
+    Plan,
     Published,
     Wanted,
     comments_sql,
@@ -24,9 +26,8 @@ def _tagged(value: str) -> str:
 
 
 def test_a_new_field_is_published_under_its_name() -> None:
-    fresh, changes = plan_publication(
-        [Wanted("latitude", LAT, "numeric", ("number",))], [], "exto__m", set()
-    )
+    plan = plan_publication([Wanted("latitude", LAT, "numeric", ("number",))], [], "exto__m", set())
+    fresh, changes = plan.fresh, plan.changes
     assert fresh == [Published("latitude", LAT, "numeric")]
     [change] = changes
     assert (change.kind, change.column, change.old_type, change.new_type) == (
@@ -40,7 +41,8 @@ def test_a_new_field_is_published_under_its_name() -> None:
 def test_a_type_change_adds_a_column_and_keeps_the_old_one() -> None:
     published = [Published("latitude", LAT, "numeric")]
     wanted = [Wanted("latitude", LAT, "jsonb", ("number", "string"))]
-    fresh, changes = plan_publication(wanted, published, "exto__m", set())
+    plan = plan_publication(wanted, published, "exto__m", set())
+    fresh, changes = plan.fresh, plan.changes
     assert fresh == [Published("latitude_jsonb", LAT, "jsonb")]
     [change] = changes
     assert (change.kind, change.column, change.old_type, change.new_type) == (
@@ -51,14 +53,22 @@ def test_a_type_change_adds_a_column_and_keeps_the_old_one() -> None:
     )
     assert "column latitude of mirror_view.exto__m keeps type numeric" in change.detail
     # published once: nothing more to do the next time
-    assert plan_publication(wanted, published + fresh, "exto__m", set()) == ([], [])
+    assert plan_publication(wanted, published + fresh, "exto__m", set()) == Plan([], [], [])
 
 
 def test_a_type_change_column_never_takes_a_name_in_use() -> None:
     published = [Published("latitude", LAT, "numeric")]
     wanted = [Wanted("latitude", LAT, "jsonb", ("number", "string"))]
-    fresh, _ = plan_publication(wanted, published, "exto__m", {"latitude_jsonb"})
+    fresh = plan_publication(wanted, published, "exto__m", {"latitude_jsonb"}).fresh
     assert fresh[0].name.startswith("latitude_jsonb_") and fresh[0].name != "latitude_jsonb"
+
+
+def test_a_full_view_publishes_nothing_more_and_says_which_fields_wanted_a_column() -> None:
+    published = [Published(f"f{i}", (f"f{i}",), "text") for i in range(MAX_TYPED_COLUMNS - 1)]
+    wanted = [Wanted("a", ("a",), "text", ("string",)), Wanted("b", ("b",), "text", ("string",))]
+    plan = plan_publication(wanted, published, "exto__m", set())
+    assert [c.name for c in plan.fresh] == ["a"] and [w.name for w in plan.left_out] == ["b"]
+    assert [c.column for c in plan.changes] == ["a"]
 
 
 def test_replacing_keeps_the_existing_columns_in_place_and_appends() -> None:
