@@ -147,9 +147,10 @@ def plan_publication(
                     name,
                     old.sql_type,
                     want.sql_type,
-                    f"field {dotted(want.path)} now holds {' and '.join(want.kinds)} values: "
-                    f"column {old.name} of {view} keeps type {old.sql_type} (NULL where a value "
-                    f"is not one), new column {name} holds the field as {want.sql_type}",
+                    f"field {dotted(want.path)} changed type (its values are now "
+                    f"{' and '.join(want.kinds)}): column {old.name} of {view} keeps type "
+                    f"{old.sql_type} (NULL where a value is not one), new column {name} holds "
+                    f"the field as {want.sql_type}",
                 )
             )
         taken.add(column.name)
