@@ -43,6 +43,11 @@ ENGINE_DOCS = {
     "_run_id": "The sync run that last wrote this row (mirror_meta's run history has it).",
 }
 
+#: the version of the typed views' definition (their expressions, their WHERE), written in
+#: each view's comment: change it with the definition, and every view is replaced once, at its
+#: stream's next run, even where no field changed
+VIEW_VERSION = "2"
+
 #: the engine columns of a typed view, after its typed columns when the view is first made
 VIEW_TAIL = ("_data", "_source_updated_at", "_synced_at", "_run_id")
 
@@ -201,7 +206,7 @@ def comments_sql(described: Described, view_columns: Sequence[str], quote: Quote
             f"Live records of {source} (connection {d.connection}), one typed column per field "
             f"of mirror.{d.table}._data. Columns are only ever added, never dropped or retyped: "
             "a field whose type changed gets a new column <name>_<type> (the schema-change log "
-            "in mirror_meta says when)."
+            f"in mirror_meta says when). {version_mark()}"
         ),
     ]
     for name, text in ENGINE_DOCS.items():
@@ -225,6 +230,11 @@ def comments_sql(described: Described, view_columns: Sequence[str], quote: Quote
             f"COMMENT ON COLUMN mirror_view.{table_q}.{names.quote(name)} IS {quote(text)}"
         )
     return ";\n".join(statements)
+
+
+def version_mark() -> str:
+    """What a typed view's comment holds when the view has this version's definition."""
+    return f"[syncer typed view v{VIEW_VERSION}]"
 
 
 def _day(moment: datetime | None) -> str:

@@ -36,6 +36,7 @@ from syncer.mirror.view_schema import (
     Wanted,
     comments_sql,
     plan_publication,
+    version_mark,
 )
 from syncer.models import StreamStats, ViewSpec
 from syncer.sql import for_table, queries
@@ -235,11 +236,11 @@ class Views(Part):
         return counts
 
     async def exists(self, ref: StreamRef) -> bool:
-        """Whether the typed view is there and commented (a view made before comments were
-        written is refreshed once more)."""
+        """Whether the typed view is there as this version defines it (view_schema's
+        VIEW_VERSION) with every column its fields want: else the run refreshes it."""
         with translate_errors("looking for the typed view"):
             found = await self.pool.fetchval(
-                queries["view_current"], f"mirror_view.{ref.table}", ref.stream_id
+                queries["view_current"], f"mirror_view.{ref.table}", ref.stream_id, version_mark()
             )
         return bool(found)
 

@@ -481,10 +481,12 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream_id, path) DO UPDATE SET column_type = EXCLUDED.column_type;
 
 -- name: view_current
--- $1 qualified view name, $2 stream_id: the typed view exists, has its comments, and has
--- published every named field in the type its values want (a refresh that could not replace
--- the view left one that has not: the next run tries again)
-SELECT pg_catalog.obj_description(pg_catalog.to_regclass($1), 'pg_class') IS NOT NULL
+-- $1 qualified view name, $2 stream_id, $3 the version mark of the views' definition: the
+-- typed view exists, its comment has the mark (a view made by an older definition, or before
+-- views were commented, is replaced once), and it has published every named field in the type
+-- its values want (a refresh that could not replace the view left one that has not: the next
+-- run tries again)
+SELECT pg_catalog.strpos(pg_catalog.obj_description(pg_catalog.to_regclass($1), 'pg_class'), $3) > 0
    AND NOT EXISTS (
        SELECT 1 FROM syncer.stream_columns c
        WHERE c.stream_id = $2 AND c.column_name IS NOT NULL AND NOT EXISTS (

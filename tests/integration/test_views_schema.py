@@ -13,7 +13,7 @@ import pytest
 
 from syncer import engine, errors, migrate, roles
 from syncer.mirror import views
-from syncer.mirror.view_schema import ABSENT_PASSES
+from syncer.mirror.view_schema import ABSENT_PASSES, version_mark
 from syncer.run import StreamResult
 from syncer.sandbox.exto import ExtoSandbox
 from tests.commands import write_config
@@ -366,3 +366,23 @@ async def test_migration_publishes_the_columns_existing_views_have_in_their_orde
     await _sync(url, db_url)
     after = await _columns(db)
     assert list(after)[: len(had)] == list(had) and list(after)[len(had) :] == ["region"]
+
+
+async def test_a_view_of_an_older_definition_is_replaced_once(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """A view made by an older definition (its comment carries another version mark) is
+    replaced at the next run though no field changed, and only then."""
+    url, _ = await sandbox(master_records=200)
+    await _sync(url, db_url)
+    await db.execute(f"COMMENT ON VIEW {VIEW} IS 'made by [syncer typed view v0]'")
+    oid = await db.fetchval("SELECT $1::regclass::oid", VIEW)
+    rule = "SELECT xmin::text FROM pg_rewrite WHERE ev_class = $1"  # the view's definition
+    before = await db.fetchval(rule, oid)
+    await _sync(url, db_url)
+    assert version_mark() in await db.fetchval(f"SELECT obj_description('{VIEW}'::regclass)")
+    assert await db.fetchval("SELECT $1::regclass::oid", VIEW) == oid  # replaced, not remade
+    replaced = await db.fetchval(rule, oid)
+    assert replaced != before
+    await _sync(url, db_url)
+    assert await db.fetchval(rule, oid) == replaced
