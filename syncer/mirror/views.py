@@ -8,6 +8,7 @@ server quoted (base.server_quoted). Every other query is a named one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -133,7 +134,8 @@ class Views(Part):
             queries["publish_column"],
             [(ref.stream_id, c.name, list(c.path), c.sql_type, run_id) for c in fresh],
         )
-        published += fresh
+        now = await conn.fetchval(queries["transaction_time"])
+        published += [dataclasses.replace(c, added_at=now) for c in fresh]
         ddl = await server_quoted(
             conn, lambda quote: view_ddl(ref.table, published, existing, view, quote)
         )
@@ -169,10 +171,9 @@ class Views(Part):
         stats: StreamStats | None = None,
     ) -> list[SchemaChange]:
         """After a complete full pass (before it is closed): count, per field with a column,
-        the complete passes in a row that did not see it; one that reaches ABSENT_PASSES goes
-        to the schema-change log (schema_log.ABSENT_PASSES) and becomes a run warning. Its
-        column stays. Fenced: a run
-        that lost the stream's lock counts nothing."""
+        the complete passes in a row that did not see it; one that reaches ABSENT_PASSES
+        goes to the schema-change log and becomes a run warning. Its column stays. Fenced: a
+        run that lost the stream's lock counts nothing."""
         with translate_errors(f"noting the fields the pass of {ref.stream} saw"):
             async with self.fenced(fence) as conn:
                 changes = await schema_log.absent_fields(conn, ref, pass_id, run_id)

@@ -514,6 +514,10 @@ FROM syncer.view_columns WHERE stream_id = $1 ORDER BY seq;
 INSERT INTO syncer.view_columns (stream_id, column_name, path, column_type, run_id)
 VALUES ($1, $2, $3, $4, $5);
 
+-- name: transaction_time
+-- the time the transaction's rows are stamped with (their DEFAULT pg_catalog.now())
+SELECT pg_catalog.now();
+
 -- name: fields_first_seen
 -- $1 stream_id: when each field was first given a column (or found without one)
 SELECT path, assigned_at FROM syncer.stream_columns WHERE stream_id = $1;

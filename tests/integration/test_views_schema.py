@@ -136,6 +136,13 @@ async def test_analyst_objects_survive_a_new_field_and_a_type_change(
     assert latitude["run_id"] == result.run_id and "latitude_jsonb" in latitude["detail"]
     warnings = " | ".join(result.stats.warnings)
     assert "latitude_jsonb" in warnings and "region" in warnings
+    described = await db.fetchval(
+        "SELECT col_description($1::regclass, attnum) FROM pg_attribute "
+        "WHERE attrelid = $1::regclass AND attname = 'latitude_jsonb'",
+        VIEW,
+    )
+    assert described.startswith("Field customFields.latitude ")
+    assert "JSON kinds seen: number, string" in described and "this column since" in described
 
     # nothing new: no change logged, the view as it was
     logged = await db.fetchval("SELECT count(*) FROM syncer.schema_changes")
