@@ -239,6 +239,10 @@ async def _run(ctx: RunContext, mode: Mode) -> None:
                 read.warn_incomplete(spec, run, stats)
             elif run.full:
                 await deletes.infer(ctx, run)
+                if effective != Mode.BACKFILL:
+                    await mirror.views.note_complete_pass(
+                        ref, run.pass_id, run_id, ctx.fence, stats
+                    )
             cursor = await mirror.store.finish_pass(
                 ref,
                 run.pass_id,
@@ -249,7 +253,9 @@ async def _run(ctx: RunContext, mode: Mode) -> None:
             )
             log.info("pass.finished", complete=complete, cursor=cursor and cursor.isoformat())
             if new_fields or not await mirror.views.exists(ref):
-                result.view = await mirror.views.refresh(ref, spec.view, stats)
+                result.view = await mirror.views.refresh(
+                    ref, spec.view, stats, run_id=run_id, vendor=ctx.client.connector.vendor
+                )
             result.status = _status(stats, complete)
             if result.status != RunStatus.SUCCEEDED or stats.held_deletes:
                 result.exit_code = errors.ExitCode.QUARANTINED

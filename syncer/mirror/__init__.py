@@ -32,8 +32,8 @@ from syncer.mirror.follow import Follow
 from syncer.mirror.meta import Meta
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
 from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
+from syncer.mirror.view_columns import MAX_VIEW_COLUMNS
 from syncer.mirror.views import (
-    MAX_VIEW_COLUMNS,
     ViewColumn,
     Views,
     assign_view_columns,

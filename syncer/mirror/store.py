@@ -94,6 +94,7 @@ class Store(Part):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self._fields: dict[int, set[Field]] = {}  # per stream: (path, kind) pairs recorded
+        self._pass_fields: dict[int, set[tuple[str, ...]]] = {}  # per pass: paths it saw
 
     # -- passes and runs ---------------------------------------------------------------------
 
@@ -194,6 +195,9 @@ class Store(Part):
         """
         rows, rejected = prepared.rows, prepared.rejected
         known = await self._known_fields(ref)
+        # a full pass notes the field paths it sees (the absent-field count at its end)
+        pass_seen = await self._seen_in_pass(pass_id) if record_keys and page else None
+        pass_new = {p for p, _ in prepared.fields} - pass_seen if pass_seen is not None else set()
         newest = max((r.updated_at for r in rows if r.updated_at is not None), default=None)
         bad_keys = [b.key for b in rejected if b.key is not None]
         with translate_errors(f"merging page {page} of {ref.stream}"):
@@ -230,6 +234,9 @@ class Store(Part):
                         f"the pass of {ref.stream} changed under this run; rerun the sync"
                     )
                 new_fields = await self._add_fields(conn, ref, prepared.fields - known)
+                await conn.executemany(
+                    queries["note_pass_field"], [(pass_id, list(p)) for p in sorted(pass_new)]
+                )
                 if rejected:
                     await conn.executemany(
                         queries["quarantine"],
@@ -240,6 +247,8 @@ class Store(Part):
         if page is not None:
             faults.reached("after_commit")
         known |= new_fields
+        if pass_seen is not None:
+            pass_seen |= pass_new
         inserted, updated = merged["inserted"], merged["updated"]
         unchanged = len(rows) - inserted - updated
         stats.merged(inserted, updated, unchanged, len(rejected))
@@ -274,6 +283,17 @@ class Store(Part):
                 rows = await self.pool.fetch(queries["known_fields"], ref.stream_id)
             self._fields[ref.stream_id] = {(tuple(r["path"]), r["json_type"]) for r in rows}
         return self._fields[ref.stream_id]
+
+    async def _seen_in_pass(self, pass_id: int | None) -> set[tuple[str, ...]] | None:
+        if pass_id is None:
+            return None
+        if pass_id not in self._pass_fields:
+            with translate_errors("reading the fields the pass saw"):
+                rows = await self.pool.fetch(queries["pass_fields"], pass_id)
+            if len(self._pass_fields) >= 256:  # passes long over; a live one reloads
+                self._pass_fields.clear()
+            self._pass_fields[pass_id] = {tuple(r["path"]) for r in rows}
+        return self._pass_fields[pass_id]
 
     async def _add_fields(
         self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, new: set[Field]

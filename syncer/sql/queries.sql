@@ -480,9 +480,80 @@ INSERT INTO syncer.stream_columns (stream_id, path, column_name, column_type)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream_id, path) DO UPDATE SET column_type = EXCLUDED.column_type;
 
--- name: drop_view
--- the typed view of a mirror table, before it is created again
-DROP VIEW IF EXISTS mirror_view.{table};
+-- name: view_current
+-- $1 qualified view name, $2 stream_id, $3 the version mark of the views' definition: the
+-- typed view exists, its comment has the mark (a view made by an older definition, or before
+-- views were commented, is replaced once), and it has published every named field in the type
+-- its values want (a refresh that could not replace the view left one that has not: the next
+-- run tries again)
+SELECT pg_catalog.strpos(pg_catalog.obj_description(pg_catalog.to_regclass($1), 'pg_class'), $3) > 0
+   AND NOT EXISTS (
+       SELECT 1 FROM syncer.stream_columns c
+       WHERE c.stream_id = $2 AND c.column_name IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM syncer.view_columns v
+           WHERE v.stream_id = c.stream_id AND v.path = c.path AND v.column_type = c.column_type));
+
+-- name: view_lock_timeout
+-- $1 how long replacing a typed view may wait for the analysts' queries on it
+SELECT pg_catalog.set_config('lock_timeout', $1, true);
+
+-- name: view_attributes
+-- $1 qualified view name: its columns in order, with their types (none: no such view)
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum;
+
+-- name: published_columns
+-- $1 stream_id: the typed columns its view has published, in the order they were
+SELECT column_name, path, column_type, added_at
+FROM syncer.view_columns WHERE stream_id = $1 ORDER BY seq;
+
+-- name: publish_column
+-- $1 stream_id, $2 column name, $3 field path, $4 SQL type, $5 run_id
+INSERT INTO syncer.view_columns (stream_id, column_name, path, column_type, run_id)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: transaction_time
+-- the time the transaction's rows are stamped with (their DEFAULT pg_catalog.now())
+SELECT pg_catalog.now();
+
+-- name: fields_first_seen
+-- $1 stream_id: when each field was first given a column (or found without one)
+SELECT path, assigned_at FROM syncer.stream_columns WHERE stream_id = $1;
+
+-- name: log_schema_change
+-- $1 stream_id, $2 run_id, $3 kind, $4 path, $5 column, $6 old type, $7 new type, $8 detail
+INSERT INTO syncer.schema_changes
+    (stream_id, run_id, kind, path, column_name, old_type, new_type, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: pass_fields
+-- $1 pass_id: the field paths the pass has seen so far
+SELECT path FROM syncer.pass_fields WHERE pass_id = $1;
+
+-- name: note_pass_field
+-- $1 pass_id, $2 path: a field the pass saw (committed with the page that showed it)
+INSERT INTO syncer.pass_fields (pass_id, path) VALUES ($1, $2) ON CONFLICT DO NOTHING;
+
+-- name: count_absent_fields
+-- $1 stream_id, $2 pass_id (complete, full, not yet closed), $3 passes that make a field
+-- absent. Per field with a column: 0 when the pass saw it, one more when it did not; only the
+-- counts that change are written (a pass that saw every field writes nothing). Returns the
+-- fields whose count just reached $3. A pass begun before fields were tracked counts nothing.
+WITH tracked AS (
+    SELECT pass_id FROM syncer.passes WHERE pass_id = $2 AND stream_id = $1 AND fields_tracked
+), counted AS (
+    SELECT c.path, CASE WHEN f.path IS NULL THEN c.absent_passes + 1 ELSE 0 END AS n
+    FROM syncer.stream_columns c
+    CROSS JOIN tracked t
+    LEFT JOIN syncer.pass_fields f ON f.pass_id = t.pass_id AND f.path = c.path
+    WHERE c.stream_id = $1 AND c.column_name IS NOT NULL
+)
+UPDATE syncer.stream_columns c SET absent_passes = counted.n
+FROM counted
+WHERE c.stream_id = $1 AND c.path = counted.path AND c.absent_passes <> counted.n
+RETURNING c.path, c.column_name, counted.n = $3 AS reached;
 
 -- name: records_named
 -- $1 field path, $2 values: each mirrored record whose field at $1 holds one of $2 (as text),

@@ -8,6 +8,8 @@ import pytest
 
 from syncer import errors, mirror, names
 from syncer.mirror import assign_view_columns, view_ddl
+from syncer.mirror.view_schema import Published
+from syncer.mirror.views import ViewColumn
 from syncer.models import ListField, ViewSpec
 from syncer.settings import load_config
 
@@ -77,6 +79,10 @@ def test_quote_refuses_raw_strings() -> None:
         names.quote('a"b')
 
 
+def _published(columns: list[ViewColumn]) -> list[Published]:
+    return [Published(c.name, tuple(c.path), c.sql_type) for c in columns]
+
+
 def _tagged(value: str) -> str:
     """A stand-in for the server's quote_literal: marks where each literal goes."""
     return f"<{value}>"
@@ -89,7 +95,7 @@ def test_view_columns_prefer_custom_fields_and_pass_paths_as_literals() -> None:
         (["name"], ["string"]),
         (["customFields", "it's"], ["number"]),
     ]
-    ddl = view_ddl("exto__m", assign_view_columns(fields, view)[0], view, _tagged)
+    ddl = view_ddl("exto__m", _published(assign_view_columns(fields, view)[0]), [], view, _tagged)
     assert ' AS "name"' in ddl and "<it's>::text" in ddl and ' AS "it_s"' in ddl
     assert ddl.count(' AS "name') == 2
     assert "'it" not in ddl  # the raw field name never enters the text unquoted
@@ -99,7 +105,7 @@ def test_view_pivots_lists_and_casts_declared_numeric_strings() -> None:
     pivot = ListField("attributes")
     view = ViewSpec(lists=(pivot,), numeric=frozenset({"quantity"}))
     fields = [([pivot.container, "email"], ["string"]), (["quantity"], ["string"])]
-    ddl = view_ddl("actito__p", assign_view_columns(fields, view)[0], view, _tagged)
+    ddl = view_ddl("actito__p", _published(assign_view_columns(fields, view)[0]), [], view, _tagged)
     assert (
         "pg_catalog.jsonb_path_query_first(_data, <$.attributes[*] ? (@.name == $n).value>" in ddl
     )
