@@ -211,18 +211,14 @@ async def test_quarantine_counts_by_reason_without_payloads(
 async def test_the_schema_change_log_names_stream_and_typed_view(
     sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str, as_analyst: Read
 ) -> None:
+    """The first sync logs each typed column as a new field; the view names its stream."""
     url, _ = await sandbox(master_records=100)
     [result] = await engine.sync(exto_config(url), db_url)
-    await db.execute(
-        "INSERT INTO syncer.schema_changes (stream_id, run_id, kind, path, column_name, "
-        "new_type, detail) SELECT stream_id, $1, 'new_field', '{customFields,colour}', "
-        "'custom_fields_colour', 'text', 'new field customFields.colour' FROM syncer.streams",
-        result.run_id,
-    )
-    [change] = await rows_of(as_analyst, "schema_changes")
+    changes = {c["field"]: c for c in await rows_of(as_analyst, "schema_changes")}
+    change = changes["customFields.city"]
     assert (change["connection"], change["stream"]) == ("exto", "master:LOCATION")
     assert change["typed_view"] == f"mirror_view.{TABLE}"
-    assert change["field"] == "customFields.colour" and change["kind"] == "new_field"
+    assert change["kind"] == "new_field" and change["column_name"] == "city"
     assert change["run_id"] == result.run_id and change["at"] is not None
 
 
