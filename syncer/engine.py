@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from syncer import budget, deletes, errors, metrics, read
+from syncer import budget, deletes, errors, metrics, read, redact
 from syncer.connectors.registry import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -70,6 +70,8 @@ async def sync(
     vendor's date filter: a resumable read that infers no deletes and moves no cursor."""
     chosen = plan(config, only)
     secrets = tokens(c for c, _ in chosen)
+    for conn, spec in chosen:  # the hash keys, before any request
+        redact.for_stream(conn, spec.name, spec.view)
     for token in secrets.values():
         register_secret(token.get_secret_value())
     invocation = str(uuid.uuid4())

@@ -150,6 +150,9 @@ def typed_column(
             f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'number' THEN {text}::numeric "
             f"WHEN {text} ~ {quote(_NUMERIC_TEXT)} THEN pg_catalog.btrim({text})::numeric END"
         )
+    if sql_type == "timestamptz" and "local_timestamp" in kinds:
+        # written without an offset: read in the vendor's zone, never the session's
+        return f"syncer.try_timestamptz_in({text}, {quote(view.time_zone)})"
     return {
         "numeric": f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'number' THEN {text}::numeric END",
         "boolean": f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END",
@@ -166,10 +169,15 @@ def column_type(path: list[str], kinds: list[str], view: ViewSpec) -> str:
     kinds = sorted(set(kinds) - {"null"})
     if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
         return "numeric"
-    single = {"number": "numeric", "boolean": "boolean", "timestamp": "timestamptz"}
+    single = {
+        "number": "numeric",
+        "boolean": "boolean",
+        "timestamp": "timestamptz",
+        "local_timestamp": "timestamptz",
+    }
     if len(kinds) == 1 and kinds[0] in {*single, "date"}:
         return single.get(kinds[0], "date")
-    if kinds and set(kinds) <= {"string", "timestamp", "date"}:
+    if kinds and set(kinds) <= {"string", "timestamp", "local_timestamp", "date"}:
         return "text"
     return "jsonb"
 
@@ -239,8 +247,12 @@ def view_ddl(table: str, columns: list[ViewColumn], view: ViewSpec, quote: Quote
         cols.append(f"{expression} AS {names.quote(column.name)}")
     cols += ["_data", "_source_updated_at", "_synced_at", "_run_id"]
     table_q = names.quote(table)
+    where = "_deleted_at IS NULL"
+    if view.soft_delete is not None:
+        # the vendor's own soft delete: kept in the mirror, out of the analyst's view
+        where += f" AND (_data -> {quote(view.soft_delete)}::text) IS DISTINCT FROM 'true'::jsonb"
     return (
         f"CREATE VIEW mirror_view.{table_q} AS SELECT "
         + ", ".join(cols)
-        + f" FROM mirror.{table_q} WHERE _deleted_at IS NULL"
+        + f" FROM mirror.{table_q} WHERE {where}"
     )
