@@ -29,6 +29,7 @@ from syncer.mirror.base import (
 )
 from syncer.mirror.follow import Follow
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
+from syncer.mirror.redaction import Lists
 from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
 from syncer.mirror.views import (
     MAX_VIEW_COLUMNS,
@@ -76,6 +77,7 @@ class Mirror(Database):
         self.views = Views(self)
         self.outbox = Outbox(self, self.views)
         self.follow = Follow(self)
+        self.lists = Lists(self)  # a stream's exclude and hash lists (redaction.py)
 
     @classmethod
     @contextlib.asynccontextmanager

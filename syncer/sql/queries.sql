@@ -500,3 +500,45 @@ WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);
 -- $1 field path, $2 values, $3 run_id: mark deleted the live records whose field holds a value
 UPDATE mirror.{table} SET _deleted_at = pg_catalog.now(), _run_id = $3
 WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);
+
+-- (typed: a stream's exclude and hash lists, syncer/mirror/redaction.py)
+
+-- name: redaction_lists
+-- $1 stream_id: the lists the stream's last run had, locked until the transaction ends
+SELECT exclude, hashed FROM syncer.stream_redaction WHERE stream_id = $1 FOR UPDATE;
+
+-- name: save_redaction_lists
+-- $1 stream_id, $2 exclude, $3 hashed
+INSERT INTO syncer.stream_redaction (stream_id, exclude, hashed) VALUES ($1, $2, $3)
+ON CONFLICT (stream_id) DO UPDATE
+    SET exclude = EXCLUDED.exclude, hashed = EXCLUDED.hashed, changed_at = pg_catalog.now();
+
+-- name: record_list_change
+-- $1 stream_id, $2 run_id, $3 kind, $4 path (as written in the config, one element), $5 detail
+INSERT INTO syncer.schema_changes (stream_id, run_id, kind, path, detail)
+VALUES ($1, $2, $3, ARRAY[$4::text], $5);
+
+-- name: rows_holding
+-- $1 top-level keys: the rows whose _data has one of them
+SELECT _pk, _data::text AS data FROM mirror.{table} WHERE _data ?| $1::text[];
+
+-- name: rewrite_row
+-- $1 _pk, $2 data, $3 hash
+UPDATE mirror.{table} SET _data = $2::jsonb, _hash = $3 WHERE _pk = $1;
+
+-- name: history_columns
+-- $1 'mirror_history.<table>', quoted: its columns, none when it does not exist
+SELECT attname::text FROM pg_catalog.pg_attribute
+WHERE attrelid = pg_catalog.to_regclass($1) AND attnum > 0 AND NOT attisdropped;
+
+-- name: history_rows_holding
+-- $1 top-level keys
+SELECT ctid, _data::text AS data FROM mirror_history.{table} WHERE _data ?| $1::text[];
+
+-- name: rewrite_history_data
+-- $1 ctid, $2 data
+UPDATE mirror_history.{table} SET _data = $2::jsonb WHERE ctid = $1;
+
+-- name: rewrite_history_row
+-- $1 ctid, $2 data, $3 hash
+UPDATE mirror_history.{table} SET _data = $2::jsonb, _hash = $3 WHERE ctid = $1;
