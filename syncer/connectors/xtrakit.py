@@ -32,7 +32,9 @@ _NUMERIC = frozenset(
         "amount_paid",
         "amount_due",
         "discount",
+        "discount_amount",
         "tax",
+        "tax_amount",
         "customer_id",
     }
 )
