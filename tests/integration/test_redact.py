@@ -16,6 +16,7 @@ import pytest
 from syncer import engine, errors, records
 from syncer.settings import Config
 from tests.conftest import SandboxFactory, exto_config
+from tests.integration.analyst_role import as_analyst
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +86,14 @@ async def test_excluded_never_stored_hashed_stored_keyed_and_the_hash_after_both
         )
     }
     assert "manager" in columns and not {"address", "notes"} & columns
+    async with as_analyst(db_url, db):
+        seen = await db.fetch(f"SELECT _pk, manager, _data FROM mirror_view.{TABLE}")
+        assert len(seen) == 200
+        for row in seen:
+            assert row["manager"] == digest(source[row["_pk"]]["customFields"]["manager"])
+            assert '"address"' not in row["_data"]
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.fetch("SELECT * FROM syncer.stream_redaction")
     assert await changes(db) == [
         ("excluded", "customFields.address", True),
         ("excluded", "customFields.notes", True),

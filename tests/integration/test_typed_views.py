@@ -17,6 +17,7 @@ import pytest
 from syncer import engine, errors
 from tests import sandboxes
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory, exto_config, vendor_config
+from tests.integration.analyst_role import as_analyst
 from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,11 @@ async def test_actito_moments_are_instants_in_the_connection_zone(
     config = vendor_config("actito", url, ("profiles:customers", "custom:orders"), options=options)
     results = await engine.sync(config, db_url)
     assert [r.status for r in results] == ["succeeded"] * 2, [r.error for r in results]
+    async with as_analyst(db_url, db):
+        await check_actito(db, sb, zone)
+
+
+async def check_actito(db: asyncpg.Connection, sb: Any, zone: str) -> None:
     for table, records, list_key, key in (
         ("actito__profiles_customers", sb.records("profiles"), "attributes", "profileId"),
         ("actito__custom_orders", sb.records("custom"), "properties", "businessKey"),
@@ -96,6 +102,11 @@ async def test_xtrakit_stamps_are_timestamptz_and_dates_are_dates(
     url, sb = await xtrakit(serve)
     results = await engine.sync(vendor_config("xtrakit", url, ("customers", "sales")), db_url)
     assert [r.status for r in results] == ["succeeded"] * 2, [r.error for r in results]
+    async with as_analyst(db_url, db):
+        await check_xtrakit(db, sb)
+
+
+async def check_xtrakit(db: asyncpg.Connection, sb: Any) -> None:
     types = await column_types(db, "xtrakit__sales")
     assert types["created_at"] == types["updated_at"] == "timestamp with time zone"
     assert types["due_date"] == types["payment_date"] == "date"
@@ -126,6 +137,11 @@ async def test_ioto_dates_are_timestamptz_and_updated_fills_source_updated_at(
     config = vendor_config("ioto", url, ("devices", "store", "generic:Log"), options=options)
     results = await engine.sync(config, db_url)
     assert [r.status for r in results] == ["succeeded"] * 3, [r.error for r in results]
+    async with as_analyst(db_url, db):
+        await check_ioto(db)
+
+
+async def check_ioto(db: asyncpg.Connection) -> None:
     types = await column_types(db, "ioto__devices")
     for column in ("created", "updated", "accessed"):
         assert types[column] == "timestamp with time zone", column
@@ -160,6 +176,11 @@ async def test_exto_soft_deletes_stay_in_the_mirror_and_leave_the_view(
         assert answer.status == 200, await answer.text()
     results = await engine.sync(config, db_url)
     assert results[0].status == "succeeded" and results[0].stats.updated == 3
+    async with as_analyst(db_url, db):
+        await check_exto_soft_deletes(db, doomed)
+
+
+async def check_exto_soft_deletes(db: asyncpg.Connection, doomed: list[str]) -> None:
     soft = await db.fetch(
         "SELECT _data ->> 'refId' AS ref, _deleted_at FROM mirror.exto__master_location "
         "WHERE (_data ->> 'isDeleted')::boolean"
