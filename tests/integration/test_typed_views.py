@@ -15,6 +15,8 @@ import asyncpg
 import pytest
 
 from syncer import engine, errors
+from syncer.mirror import Mirror
+from syncer.models import ViewSpec
 from tests import sandboxes
 from tests.conftest import TOKEN, TOKEN_ENV, SandboxFactory, exto_config, vendor_config
 from tests.integration.analyst_role import as_analyst
@@ -193,3 +195,37 @@ async def check_exto_soft_deletes(db: asyncpg.Connection, doomed: list[str]) -> 
     )
     assert shown == 0
     assert await db.fetchval("SELECT count(*) FROM mirror_view.exto__master_location") == 297
+
+
+async def test_a_mirror_synced_before_the_upgrade_gets_its_stamps_typed(
+    serve: Serve, db_url: str, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before migration 0016, stamps without an offset were recorded as strings (a text column);
+    syncer.reclassify_local_timestamps forgets that kind for fields whose every value is such a
+    stamp, so the next sync types them, and leaves real strings alone."""
+    monkeypatch.setenv(TOKEN_ENV, sandboxes.XTRAKIT_KEY)
+    url, _ = await xtrakit(serve)
+    config = vendor_config("xtrakit", url, ("customers",))
+    await engine.sync(config, db_url)
+    # the state an older syncer left: the stamps' kind "string", the view's columns text
+    await db.execute(
+        "UPDATE syncer.stream_fields SET json_type = 'string' WHERE json_type = 'local_timestamp'"
+    )
+    async with Mirror.connect(db_url) as mirror:
+        ref = await mirror.ensure_stream("xtrakit", "customers")
+        await mirror.views.refresh(ref, ViewSpec())
+    assert (await column_types(db, "xtrakit__customers"))["updated_at"] == "text"
+    assert await db.fetchval("SELECT syncer.reclassify_local_timestamps()") == 2
+    kinds = dict(
+        await db.fetch(
+            "SELECT path[1], pg_catalog.array_agg(json_type) FROM syncer.stream_fields "
+            "GROUP BY path[1]"
+        )
+    )
+    assert "created_at" not in kinds and "updated_at" not in kinds
+    assert kinds["customer_email"] == ["string"]
+    results = await engine.sync(config, db_url)
+    assert results[0].status == "succeeded", results[0].error
+    types = await column_types(db, "xtrakit__customers")
+    assert types["updated_at"] == types["created_at"] == "timestamp with time zone"
+    assert types["customer_email"] == "text"
