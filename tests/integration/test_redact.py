@@ -13,8 +13,9 @@ import asyncpg
 import orjson
 import pytest
 
-from syncer import engine, errors, records
+from syncer import engine, errors, push, records
 from syncer.settings import Config
+from tests import outbox
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.analyst_role import as_analyst
 
@@ -195,3 +196,36 @@ async def test_the_same_value_hashes_alike_in_every_stream_and_connection(
     emails = {u["user"]["email"] for u in sb.records("users")}
     expected = sum(r["customFields"]["manager"] in emails for r in sb.records("master", "LOCATION"))
     assert joined == expected > 0
+
+
+async def test_records_a_push_reads_back_are_redacted_too(
+    sandbox: SandboxFactory,
+    db_url: str,
+    db: asyncpg.Connection,
+    token_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mirror follows a push with the records it reads back: the same lists apply."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    url, _ = await sandbox(master_records=20)
+    cfg = exto_config(
+        url,
+        options={"unique:LOCATION": "serial_number"},
+        hash_key_env=KEY_ENV,
+        per_stream={MASTER: {"exclude": ["customFields.city"], "hash": ["customFields.name"]}},
+    )
+    await engine.sync(cfg, db_url)
+    rows = [{"serial_number": 900_000 + i, "name": f"Pushed {i}", "city": "Lyon"} for i in range(3)]
+    await outbox.enqueue(db, "exto", MASTER, "upsert", rows)
+    [result] = await push.push(cfg, db_url)
+    assert result.accepted == 3
+    followed = await db.fetch(
+        f"SELECT _data -> 'customFields' AS c, _hash, _data::text AS d FROM mirror.{TABLE} "
+        "WHERE (_data -> 'customFields' ->> 'serial_number')::int >= 900000"
+    )
+    assert len(followed) == 3
+    for row in followed:
+        custom = orjson.loads(row["c"])
+        assert "city" not in custom
+        assert custom["name"] in {digest(f"Pushed {i}") for i in range(3)}
+        assert bytes(row["_hash"]) == records.content_hash(orjson.loads(row["d"]))
