@@ -70,8 +70,10 @@ async def sync(
     vendor's date filter: a resumable read that infers no deletes and moves no cursor."""
     chosen = plan(config, only)
     secrets = tokens(c for c, _ in chosen)
-    for conn, spec in chosen:  # the hash keys, before any request
-        redact.for_stream(conn, spec.name, spec.view)
+    for conn, spec in chosen:  # the hash keys, before any request; masked like the tokens
+        found = redact.for_stream(conn, spec.name, spec.view)
+        if found is not None and found.key:
+            register_secret(found.key.decode())
     for token in secrets.values():
         register_secret(token.get_secret_value())
     invocation = str(uuid.uuid4())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -15,7 +16,8 @@ import pytest
 
 from syncer import engine, errors, push, records
 from syncer.settings import Config
-from tests import outbox
+from tests import commands, outbox
+from tests.configs import exto_file
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.analyst_role import as_analyst
 
@@ -229,3 +231,25 @@ async def test_records_a_push_reads_back_are_redacted_too(
         assert "city" not in custom
         assert custom["name"] in {digest(f"Pushed {i}") for i in range(3)}
         assert bytes(row["_hash"]) == records.content_hash(orjson.loads(row["d"]))
+
+
+async def test_the_command_exits_6_naming_the_variable_and_never_shows_the_key(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    url, sb = await sandbox(master_records=30)
+    path = exto_file(
+        tmp_path,
+        url,
+        hash_key_env=KEY_ENV,
+        extra=f'[connections.per_stream."{MASTER}"]\nhash = ["customFields.manager"]\n',
+    )
+    environ = {k: v for k, v in commands.env(db_url).items() if k != KEY_ENV}
+    code, out, err = await commands.syncer("sync", "--config", str(path), environ=environ)
+    assert code == 6 and KEY_ENV in out + err, (out, err)
+    assert sb.request_log == []
+    code, out, err = await commands.syncer(
+        "sync", "--config", str(path), environ={**environ, KEY_ENV: KEY}
+    )
+    assert code == 0, (out, err)
+    assert KEY not in out + err
+    assert await db.fetchval(f"SELECT count(*) FROM mirror.{TABLE}") == 30
