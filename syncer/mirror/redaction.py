@@ -61,10 +61,17 @@ class Lists(Part):
                 ]
                 if not changes:
                     return []
+                lists = redaction.lists if redaction is not None else ()
                 await conn.executemany(
                     queries["record_list_change"],
                     [
-                        (ref.stream_id, run_id, kind, path, _DETAIL[kind].format(path=path))
+                        (
+                            ref.stream_id,
+                            run_id,
+                            kind,
+                            field_path(path, lists),
+                            _DETAIL[kind].format(path=path),
+                        )
                         for kind, path in changes
                     ],
                 )
@@ -80,6 +87,21 @@ class Lists(Part):
                 if added.exclude or added.hashed:
                     await _rewrite(conn, ref.table, added)
         return changes
+
+
+def field_path(text: str, lists: tuple[tuple[str, str, str], ...]) -> list[str]:
+    """A config path as syncer.stream_fields writes field paths, so a list change lines up with
+    the field's column: `customFields.email` -> [customFields, email], Actito's
+    `attributes[emailAddress]` -> [attributes[name].value, emailAddress]."""
+    path = parse_path(text)
+    if path.entry is None:
+        return list(path.keys)
+    if len(path.keys) == 1:
+        name_key, value_key = next(
+            ((n, v) for k, n, v in lists if k == path.keys[0]), ("name", "value")
+        )
+        return [f"{path.keys[0]}[{name_key}].{value_key}", path.entry]
+    return [*path.keys, path.entry]
 
 
 async def _rewrite(conn: PoolConnectionProxy[asyncpg.Record], table: str, added: Redaction) -> None:

@@ -514,9 +514,9 @@ ON CONFLICT (stream_id) DO UPDATE
     SET exclude = EXCLUDED.exclude, hashed = EXCLUDED.hashed, changed_at = pg_catalog.now();
 
 -- name: record_list_change
--- $1 stream_id, $2 run_id, $3 kind, $4 path (as written in the config, one element), $5 detail
+-- $1 stream_id, $2 run_id, $3 kind, $4 path (as syncer.stream_fields writes it), $5 detail
 INSERT INTO syncer.schema_changes (stream_id, run_id, kind, path, detail)
-VALUES ($1, $2, $3, ARRAY[$4::text], $5);
+VALUES ($1, $2, $3, $4::text[], $5);
 
 -- name: rows_holding
 -- $1 top-level keys: the rows whose _data has one of them

@@ -16,10 +16,11 @@ import pytest
 
 from syncer import engine, errors, push, records
 from syncer.settings import Config
-from tests import commands, outbox
+from tests import commands, outbox, sandboxes
 from tests.configs import exto_file
-from tests.conftest import SandboxFactory, exto_config
+from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config, vendor_config
 from tests.integration.analyst_role import as_analyst
+from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
 
@@ -253,3 +254,47 @@ async def test_the_command_exits_6_naming_the_variable_and_never_shows_the_key(
     assert code == 0, (out, err)
     assert KEY not in out + err
     assert await db.fetchval(f"SELECT count(*) FROM mirror.{TABLE}") == 30
+
+
+async def test_actito_attributes_are_excluded_and_hashed_by_name(
+    serve: Serve, db_url: str, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, sandboxes.ACTITO_KEY)
+    monkeypatch.setenv(KEY_ENV, KEY)
+    url, sb = await sandboxes.actito(serve, profiles=150, custom_records=10)
+    lists = {"hash": ["attributes[emailAddress]"], "exclude": ["attributes[gsmNumber]"]}
+    cfg = vendor_config(
+        "actito",
+        url,
+        ("profiles:customers",),
+        options={"entity": "sandbox"},
+        hash_key_env=KEY_ENV,
+        per_stream={"profiles:customers": lists},
+    )
+    results = await engine.sync(cfg, db_url)
+    assert results[0].status == "succeeded", results[0].error
+    emails = {
+        str(p["profileId"]): next(
+            a["value"] for a in p["attributes"] if a["name"] == "emailAddress"
+        )
+        for p in sb.records("profiles")
+    }
+    async with as_analyst(db_url, db):
+        rows = await db.fetch(
+            "SELECT _pk, email_address, _data::text AS d "
+            "FROM mirror_view.actito__profiles_customers"
+        )
+        assert len(rows) == 150
+        for row in rows:
+            assert row["email_address"] == digest(emails[row["_pk"]])
+            assert "gsmNumber" not in row["d"] and emails[row["_pk"]] not in row["d"]
+    # the change names the field as the typed view does, so it lines up with its column
+    paths = await db.fetch(
+        "SELECT c.kind, c.path, EXISTS (SELECT 1 FROM syncer.stream_fields f "
+        "WHERE f.stream_id = c.stream_id AND f.path = c.path) AS known "
+        "FROM syncer.schema_changes c ORDER BY c.id"
+    )
+    assert [(r["kind"], list(r["path"]), r["known"]) for r in paths] == [
+        ("excluded", ["attributes[name].value", "gsmNumber"], False),
+        ("hashed", ["attributes[name].value", "emailAddress"], True),
+    ]

@@ -136,3 +136,16 @@ def test_an_unset_key_variable_is_a_config_error_naming_it(
     monkeypatch.setenv("MY_HASH_KEY", KEY)
     found = redact.for_stream(conn, "users", ViewSpec())
     assert found is not None and found.key == KEY.encode()
+
+
+def test_list_changes_name_fields_as_the_typed_view_does() -> None:
+    from syncer.mirror.redaction import field_path
+
+    lists = (("attributes", "name", "value"), ("subscriptions", "name", "subscribe"))
+    assert field_path("customFields.email", lists) == ["customFields", "email"]
+    assert field_path("attributes[emailAddress]", lists) == [
+        "attributes[name].value",
+        "emailAddress",
+    ]
+    assert field_path("subscriptions[News]", lists) == ["subscriptions[name].subscribe", "News"]
+    assert ACTITO_VIEW.lists[0].container == "attributes[name].value"
