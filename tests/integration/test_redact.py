@@ -20,6 +20,7 @@ from tests import commands, outbox, sandboxes
 from tests.configs import exto_file
 from tests.conftest import TOKEN_ENV, SandboxFactory, exto_config, vendor_config
 from tests.integration.analyst_role import as_analyst
+from tests.integration.test_exto_users_lookup import _Skipping
 from tests.sandboxes import Serve
 
 pytestmark = pytest.mark.integration
@@ -298,3 +299,30 @@ async def test_actito_attributes_are_excluded_and_hashed_by_name(
         ("excluded", ["attributes[name].value", "gsmNumber"], False),
         ("hashed", ["attributes[name].value", "emailAddress"], True),
     ]
+
+
+async def test_records_a_delete_check_finds_by_name_are_redacted_too(
+    sandbox: SandboxFactory,
+    db_url: str,
+    db: asyncpg.Connection,
+    token_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user the list skipped is looked up by name before its delete: the record that lookup
+    finds reaches the mirror through the same lists."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    url, sb = await sandbox(users=30)
+    lists = {"hash": ["user.email"], "exclude": ["user.employeeId"]}
+    cfg = exto_config(url, streams=("users",), hash_key_env=KEY_ENV, per_stream={"users": lists})
+    await engine.sync(cfg, db_url)
+    hidden = sb.data.users[5]
+    hidden["user"] = {**hidden["user"], "email": "changed@example.com", "employeeId": "E-1"}
+    name = hidden["user"]["userName"]
+    sb.data.users = _Skipping(sb.data.users, name)
+    [result] = await engine.sync(cfg, db_url)
+    assert result.stats.deleted == 0 and result.stats.updated == 1
+    data = orjson.loads(
+        await db.fetchval("SELECT _data::text FROM mirror.exto__users WHERE _pk = $1", name.lower())
+    )
+    assert data["user"]["email"] == digest("changed@example.com")
+    assert "employeeId" not in data["user"]
