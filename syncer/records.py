@@ -299,6 +299,8 @@ def prepare(
             rejected.append(Rejected(None, "record is not a JSON object", raw))
             continue
         key = key_of(record)
+        # the vendor's updated-at drives the cursor: read before the lists apply
+        updated = _parse_time(_updated_value(record, cursor_field, view), view.time_zone)
         if redact is not None:
             # before anything is kept, the quarantine's copy included
             record = redact(record)
@@ -335,7 +337,6 @@ def prepare(
                 Rejected(key, f"record larger than {MAX_RECORD_BYTES} bytes", text.decode())
             )
             continue
-        updated = _parse_time(_updated_value(record, cursor_field, view), view.time_zone)
         row = Row(key, text.decode(), hashlib.blake2b(text, digest_size=16).digest(), updated)
         previous = by_key.get(key)
         duplicates += previous is not None

@@ -149,3 +149,14 @@ def test_list_changes_name_fields_as_the_typed_view_does() -> None:
     ]
     assert field_path("subscriptions[News]", lists) == ["subscriptions[name].subscribe", "News"]
     assert ACTITO_VIEW.lists[0].container == "attributes[name].value"
+
+
+def test_an_excluded_updated_at_still_moves_the_cursor() -> None:
+    """`_source_updated_at` (and so the incremental cursor) is read before the lists apply."""
+    red = redaction(exclude=("updatedAt",))
+    record = {"id": "1", "updatedAt": "2025-02-27T02:22:42.000Z"}
+    [row] = records.prepare(
+        [record], lambda r: r["id"], "updatedAt", lenient=False, redact=red.apply
+    ).rows
+    assert row.updated_at is not None and row.updated_at.year == 2025
+    assert "updatedAt" not in row.text
