@@ -28,6 +28,9 @@ from typing import Any, Protocol
 from syncer import errors
 from syncer.models import ViewSpec
 
+#: key -> HMAC-SHA256 keyed with it, copied for each value (a Redaction must stay picklable)
+_MACS: dict[bytes, hmac.HMAC] = {}
+
 _PATH = re.compile(r"^[^.\[\]]+(\.[^.\[\]]+)*(\[[^\[\]]+\])?$")
 
 
@@ -80,13 +83,15 @@ class Redaction:
     lists: tuple[tuple[str, str, str], ...] = ()
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any]:
-        """`record` without its excluded fields and with its hashed ones hashed; the objects
-        along a changed path are copied, `record` itself is left as it was."""
-        out = record
+        """`record` without its excluded fields and with its hashed ones hashed. The objects
+        along a changed path are copied once (`record` itself is left as it was): a page's
+        records cost one shallow copy each, and one per object a path goes through."""
+        out = dict(record)
+        fresh = {id(out)}
         for path in self.exclude:
-            out = self._edit(out, path, 0, None)
+            self._change(out, path, None, fresh)
         for path in self.hashed:
-            out = self._edit(out, path, 0, self.digest)
+            self._change(out, path, self.digest, fresh)
         return out
 
     def digest(self, value: Any) -> Any:
@@ -100,24 +105,34 @@ class Redaction:
                 value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
             )
             data = text.encode("utf-8", "surrogatepass")
-        return hmac.new(self.key, data, hashlib.sha256).hexdigest()
+        mac = _MACS.get(self.key)
+        if mac is None:
+            # keyed once per process: each value then costs a copy and one update
+            mac = _MACS[self.key] = hmac.new(self.key, digestmod=hashlib.sha256)
+        one = mac.copy()
+        one.update(data)
+        return one.hexdigest()
 
-    def _edit(self, obj: Any, path: FieldPath, depth: int, change: Any) -> Any:
-        """`obj` with the field at `path` (from `depth` on) removed (`change` None) or changed."""
-        if not isinstance(obj, dict):
-            return obj
-        name = path.keys[depth]
+    def _change(self, obj: dict[str, Any], path: FieldPath, change: Any, fresh: set[int]) -> None:
+        """Remove (`change` None) or change the field at `path` in `obj`, a copy of this
+        apply's; objects on the way are copied unless `fresh` says they already are."""
+        for name in path.keys[:-1]:
+            inner = obj.get(name)
+            if not isinstance(inner, dict):
+                return
+            if id(inner) not in fresh:
+                inner = obj[name] = dict(inner)
+                fresh.add(id(inner))
+            obj = inner
+        name = path.keys[-1]
         if name not in obj:
-            return obj
-        if depth + 1 < len(path.keys):
-            inner = self._edit(obj[name], path, depth + 1, change)
-            return obj if inner is obj[name] else {**obj, name: inner}
+            return
         if path.entry is not None:
-            items = self._edit_entry(obj[name], name, path.entry, change)
-            return obj if items is obj[name] else {**obj, name: items}
-        if change is None:
-            return {k: v for k, v in obj.items() if k != name}
-        return {**obj, name: change(obj[name])}
+            obj[name] = self._edit_entry(obj[name], name, path.entry, change)
+        elif change is None:
+            del obj[name]
+        else:
+            obj[name] = change(obj[name])
 
     def _edit_entry(self, items: Any, list_key: str, entry: str, change: Any) -> Any:
         """A {name, value} list with the item named `entry` dropped or its value changed."""

@@ -111,7 +111,7 @@ async def _rewrite(conn: PoolConnectionProxy[asyncpg.Record], table: str, added:
     async for row in conn.cursor(for_table("rows_holding", table), heads, prefetch=BATCH):
         data = orjson.loads(row["data"])
         new = added.apply(data)
-        if new is not data:
+        if new != data:
             updates.append((row["_pk"], records.canonical(new).decode(), records.content_hash(new)))
         if len(updates) >= BATCH:
             await conn.executemany(for_table("rewrite_row", table), updates)
@@ -130,7 +130,7 @@ async def _rewrite(conn: PoolConnectionProxy[asyncpg.Record], table: str, added:
     async for row in conn.cursor(for_table("history_rows_holding", table), heads, prefetch=BATCH):
         data = orjson.loads(row["data"])
         new = added.apply(data)
-        if new is not data:
+        if new != data:
             text = records.canonical(new).decode()
             extra = (records.content_hash(new),) if with_hash else ()
             history.append((row["ctid"], text, *extra))
