@@ -71,6 +71,8 @@ class ViewSpec:
     `lists`: lists of {name, value} objects pivoted into columns.
     `numeric`: fields (top-level or nested names) cast to numeric even though the vendor sends
     strings (XtraKit's money and quantities).
+    `instants`: fields typed timestamptz even while every value seen is null (Ioto's `expires`),
+    so the column needs no type change when the first instant arrives.
     `time_zone`: the IANA zone of timestamps the vendor writes without an offset (Actito's
     `YYYY-MM-DD HH:MM:SS` moments, XtraKit's Laravel stamps); they become timestamptz in it.
     `soft_delete`: a top-level boolean field by which the vendor marks a record deleted while
@@ -83,6 +85,7 @@ class ViewSpec:
     objects: tuple[str, ...] = ()
     lists: tuple[ListField, ...] = ()
     numeric: frozenset[str] = frozenset()
+    instants: frozenset[str] = frozenset()
     time_zone: str = "UTC"
     soft_delete: str | None = None
     updated: tuple[str, ...] = ()

@@ -169,6 +169,8 @@ def column_type(path: list[str], kinds: list[str], view: ViewSpec) -> str:
     kinds = sorted(set(kinds) - {"null"})
     if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
         return "numeric"
+    if path[-1] in view.instants and set(kinds) <= {"timestamp"}:
+        return "timestamptz"
     single = {
         "number": "numeric",
         "boolean": "boolean",

@@ -31,6 +31,14 @@ def test_local_instants_are_timestamptz_read_in_the_view_zone() -> None:
     assert "try_timestamptz_in" not in typed_column(["f"], ["timestamp"], view, lambda v: f"'{v}'")
 
 
+def test_a_declared_instant_is_timestamptz_before_any_value() -> None:
+    view = ViewSpec(instants=frozenset({"expires"}))
+    assert column_type(["expires"], ["null"], view) == "timestamptz"
+    assert column_type(["expires"], ["null", "timestamp"], view) == "timestamptz"
+    assert column_type(["expires"], ["number"], view) == "numeric"
+    assert column_type(["other"], ["null"], view) == "jsonb"
+
+
 def test_source_updated_at_from_a_list_attribute_in_the_stream_zone() -> None:
     view = ViewSpec(
         lists=(ListField("attributes"),), time_zone="Europe/Brussels", updated=("attributes", "u")
