@@ -14,11 +14,13 @@ END $$;
 
 -- Each stream's `exclude` and `hash` lists as of its last run: a run that starts with other
 -- lists records the difference in syncer.schema_changes (excluded, included, hashed, unhashed)
--- and brings the stored rows in line first.
+-- and brings the stored rows in line first. `key_check` tells a new hash key from the old one
+-- without keeping either: the keyed hash of a fixed text (syncer.redact.KEY_CHECK).
 CREATE TABLE syncer.stream_redaction (
     stream_id  bigint PRIMARY KEY REFERENCES syncer.streams,
     exclude    text[] NOT NULL DEFAULT '{}',
     hashed     text[] NOT NULL DEFAULT '{}',
+    key_check  text,
     changed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 

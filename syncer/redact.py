@@ -28,6 +28,9 @@ from typing import Any, Protocol
 from syncer import errors
 from syncer.models import ViewSpec
 
+#: the fixed text whose keyed hash tells a new key from the old one (syncer.stream_redaction)
+KEY_CHECK = "syncer: hash key check"
+
 #: key -> HMAC-SHA256 keyed with it, copied for each value (a Redaction must stay picklable)
 _MACS: dict[bytes, hmac.HMAC] = {}
 
@@ -93,6 +96,11 @@ class Redaction:
         for path in self.hashed:
             self._change(out, path, self.digest, fresh)
         return out
+
+    def key_check(self) -> str | None:
+        """What tells this key from another without revealing it: the keyed hash of
+        KEY_CHECK (None when nothing is hashed)."""
+        return self.digest(KEY_CHECK) if self.hashed else None
 
     def digest(self, value: Any) -> Any:
         """The keyed hash of one value (64 lower-case hex characters); null stays null."""

@@ -16,12 +16,15 @@ from collections.abc import Sequence
 
 import asyncpg
 import orjson
+import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import names, records
 from syncer.mirror.base import Fence, Part, StreamRef, translate_errors
 from syncer.redact import Redaction, parse_path
 from syncer.sql import for_table, queries
+
+log = structlog.get_logger(__name__)
 
 #: rows read and rewritten per round trip
 BATCH = 1_000
@@ -31,6 +34,7 @@ _DETAIL = {
     "included": "{path} is no longer excluded: the next full pass brings its values back",
     "hashed": "{path} is now stored as a keyed hash (HMAC-SHA256, hex); stored values hashed",
     "unhashed": "{path} is no longer hashed: the next full pass brings its plain values back",
+    "rekeyed": "{path} is hashed with a new key: the next full pass stores the new hashes",
 }
 
 
@@ -47,17 +51,23 @@ class Lists(Part):
         fence: Fence | None = None,
     ) -> list[tuple[str, str]]:
         """Record how the lists changed since the stream's last run and rewrite the stored
-        rows to match; returns the (kind, path) changes, none when the lists are the same."""
+        rows to match; returns the (kind, path) changes, none when the lists are the same. A
+        new hash key is a `hashed` change of each hashed path (the stored hashes cannot be
+        redone without the values: the next full pass rewrites them)."""
         with translate_errors(f"applying the exclude and hash lists of {ref.stream}"):
             async with self.fenced(fence) as conn:
                 row = await conn.fetchrow(queries["redaction_lists"], ref.stream_id)
                 before_ex = list(row["exclude"]) if row else []
                 before_h = list(row["hashed"]) if row else []
+                check = redaction.key_check() if redaction is not None else None
+                old_check = row["key_check"] if row else None
+                rekeyed = None not in (old_check, check) and old_check != check
                 changes = [
                     *(("excluded", p) for p in exclude if p not in before_ex),
                     *(("included", p) for p in before_ex if p not in exclude),
                     *(("hashed", p) for p in hashed if p not in before_h),
                     *(("unhashed", p) for p in before_h if p not in hashed),
+                    *(("rekeyed", p) for p in hashed if p in before_h and rekeyed),
                 ]
                 if not changes:
                     return []
@@ -68,7 +78,7 @@ class Lists(Part):
                         (
                             ref.stream_id,
                             run_id,
-                            kind,
+                            "hashed" if kind == "rekeyed" else kind,
                             field_path(path, lists),
                             _DETAIL[kind].format(path=path),
                         )
@@ -76,7 +86,11 @@ class Lists(Part):
                     ],
                 )
                 await conn.execute(
-                    queries["save_redaction_lists"], ref.stream_id, list(exclude), list(hashed)
+                    queries["save_redaction_lists"],
+                    ref.stream_id,
+                    list(exclude),
+                    list(hashed),
+                    check,
                 )
                 added = Redaction(
                     tuple(parse_path(p) for kind, p in changes if kind == "excluded"),
@@ -124,6 +138,8 @@ async def _rewrite(conn: PoolConnectionProxy[asyncpg.Record], table: str, added:
         )
     }
     if "_data" not in columns:
+        if columns:  # a history table of another shape: say so rather than skip it quietly
+            log.warning("history.not_redacted", table=f"mirror_history.{table}")
         return
     with_hash = "_hash" in columns
     history: list[tuple[object, ...]] = []

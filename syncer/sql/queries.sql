@@ -505,13 +505,15 @@ WHERE _deleted_at IS NULL AND _data #>> $1::text[] = ANY($2::text[]);
 
 -- name: redaction_lists
 -- $1 stream_id: the lists the stream's last run had, locked until the transaction ends
-SELECT exclude, hashed FROM syncer.stream_redaction WHERE stream_id = $1 FOR UPDATE;
+SELECT exclude, hashed, key_check FROM syncer.stream_redaction WHERE stream_id = $1 FOR UPDATE;
 
 -- name: save_redaction_lists
--- $1 stream_id, $2 exclude, $3 hashed
-INSERT INTO syncer.stream_redaction (stream_id, exclude, hashed) VALUES ($1, $2, $3)
+-- $1 stream_id, $2 exclude, $3 hashed, $4 key_check
+INSERT INTO syncer.stream_redaction (stream_id, exclude, hashed, key_check)
+VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream_id) DO UPDATE
-    SET exclude = EXCLUDED.exclude, hashed = EXCLUDED.hashed, changed_at = pg_catalog.now();
+    SET exclude = EXCLUDED.exclude, hashed = EXCLUDED.hashed, key_check = EXCLUDED.key_check,
+        changed_at = pg_catalog.now();
 
 -- name: record_list_change
 -- $1 stream_id, $2 run_id, $3 kind, $4 path (as syncer.stream_fields writes it), $5 detail

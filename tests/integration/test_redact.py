@@ -326,3 +326,32 @@ async def test_records_a_delete_check_finds_by_name_are_redacted_too(
     )
     assert data["user"]["email"] == digest("changed@example.com")
     assert "employeeId" not in data["user"]
+
+
+async def test_a_new_hash_key_is_recorded_and_the_next_full_pass_rehashes(
+    sandbox: SandboxFactory,
+    db_url: str,
+    db: asyncpg.Connection,
+    token_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    url, sb = await sandbox(master_records=40)
+    cfg = config(url, hash=["customFields.manager"])
+    await engine.sync(cfg, db_url)
+    stored_check = await db.fetchval("SELECT key_check FROM syncer.stream_redaction")
+    assert stored_check and KEY not in stored_check
+    monkeypatch.setenv(KEY_ENV, "another-key")
+    [result] = await engine.sync(cfg, db_url)
+    rows = await db.fetch(
+        "SELECT kind, detail FROM syncer.schema_changes WHERE kind = 'hashed' ORDER BY id"
+    )
+    assert [r["kind"] for r in rows] == ["hashed", "hashed"]
+    assert "new key" in rows[1]["detail"]
+    managed = sum(
+        r["customFields"]["manager"] is not None for r in sb.records("master", "LOCATION")
+    )
+    assert result.stats.updated == managed > 0  # the full pass stored the new hashes
+    [again] = await engine.sync(cfg, db_url)
+    assert again.stats.updated == 0
+    assert await db.fetchval("SELECT count(*) FROM syncer.schema_changes") == 2
