@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from syncer import errors, records, workers
+from syncer import errors, records, redact, workers
 from syncer.run import Pass, RunContext
 
 log = structlog.get_logger(__name__)
@@ -169,7 +169,14 @@ async def _lookup_each(
     unknown = [k for k, found in zip(keys, answers, strict=True) if found is None]
     held = [r for found in answers if found for r in found]
     if held:
-        prepared = records.prepare(held, spec.key, spec.cursor_field, lenient=False, view=spec.view)
+        prepared = records.prepare(
+            held,
+            spec.key,
+            spec.cursor_field,
+            lenient=False,
+            view=spec.view,
+            redact=redact.applier(ctx.client.connection, spec.name, spec.view),
+        )
         await ctx.mirror.store.merge_records(
             ctx.ref, prepared, run_id=run_id, pass_id=pass_id, stats=ctx.stats, fence=ctx.fence
         )

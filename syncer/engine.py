@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from syncer import budget, deletes, errors, metrics, read, schedules
+from syncer import budget, deletes, errors, metrics, read, redact, schedules
 from syncer.connectors.registry import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -70,6 +70,10 @@ async def sync(
     vendor's date filter: a resumable read that infers no deletes and moves no cursor."""
     chosen = plan(config, only)
     secrets = tokens(c for c, _ in chosen)
+    for conn, spec in chosen:  # the hash keys, before any request; masked like the tokens
+        found = redact.for_stream(conn, spec.name, spec.view)
+        if found is not None and found.key:
+            register_secret(found.key.decode())
     for token in secrets.values():
         register_secret(token.get_secret_value())
     invocation = str(uuid.uuid4())
@@ -233,6 +237,7 @@ async def _run(ctx: RunContext, mode: Mode) -> None:
                 ctx.progress.resumed(connection, spec.name, run.pass_id, run.next_page - 1)
         log.info("run.started", mode=effective, pass_id=run.pass_id, from_page=run.next_page)
         try:
+            await _lists(ctx, run_id)
             new_fields = await read.read_pass(ctx, run)
             complete = run.evidence.complete
             if not complete:
@@ -271,6 +276,22 @@ async def _run(ctx: RunContext, mode: Mode) -> None:
                 failed = mirror.store.finish_run(run_id, RunStatus.FAILED, stats, "interrupted")
                 await asyncio.shield(failed)
             raise
+
+
+async def _lists(ctx: RunContext, run_id: int) -> None:
+    """A change of the stream's exclude or hash lists: recorded, stored rows brought in line."""
+    conn, spec = ctx.client.connection, ctx.spec
+    own = conn.stream_config(spec.name)
+    changes = await ctx.mirror.lists.bring_in_line(
+        ctx.ref,
+        run_id,
+        own.exclude,
+        own.hash,
+        redact.for_stream(conn, spec.name, spec.view),
+        ctx.fence,
+    )
+    for kind, path in changes:
+        log.info("stream.field_list_changed", kind=kind, path=path)
 
 
 def _backfill_params(spec: StreamSpec, bounds: Bounds | None) -> dict[str, str]:

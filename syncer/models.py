@@ -71,11 +71,24 @@ class ViewSpec:
     `lists`: lists of {name, value} objects pivoted into columns.
     `numeric`: fields (top-level or nested names) cast to numeric even though the vendor sends
     strings (XtraKit's money and quantities).
+    `instants`: fields typed timestamptz even while every value seen is null (Ioto's `expires`),
+    so the column needs no type change when the first instant arrives.
+    `time_zone`: the IANA zone of timestamps the vendor writes without an offset (Actito's
+    `YYYY-MM-DD HH:MM:SS` moments, XtraKit's Laravel stamps); they become timestamptz in it.
+    `soft_delete`: a top-level boolean field by which the vendor marks a record deleted while
+    still listing it (Exto's `isDeleted`): such rows stay in the mirror, out of the typed view.
+    `updated`: the path of the record's updated-at value when it is not the stream's top-level
+    `cursor_field` (Actito's `updateMoment` attribute: `("attributes", "updateMoment")`, a name
+    in a {name, value} list); it fills `_source_updated_at`.
     """
 
     objects: tuple[str, ...] = ()
     lists: tuple[ListField, ...] = ()
     numeric: frozenset[str] = frozenset()
+    instants: frozenset[str] = frozenset()
+    time_zone: str = "UTC"
+    soft_delete: str | None = None
+    updated: tuple[str, ...] = ()
 
 
 #: build the request for one page: (pass parameters, position, page size) -> Request.

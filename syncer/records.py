@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -26,8 +27,12 @@ MAX_RECORD_BYTES = 10 * 1024 * 1024
 #: the deepest nesting a record may have (orjson's encoder refuses deeper)
 MAX_DEPTH = 254
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)")
+#: a timestamp without an offset (Actito's moments, XtraKit's Laravel stamps): read in the
+#: stream's `ViewSpec.time_zone`
+_LOCAL = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ALL_TIMESTAMPS = re.compile(rf"(?:{_TIMESTAMP.pattern}\n)*{_TIMESTAMP.pattern}")
+_ALL_LOCAL = re.compile(rf"(?:{_LOCAL.pattern}\n)*{_LOCAL.pattern}")
 _ALL_DATES = re.compile(rf"(?:{_DATE.pattern}\n)*{_DATE.pattern}")
 
 #: (field path, JSON kind) pairs seen in records; they drive the typed views
@@ -145,13 +150,15 @@ def _string_kinds(values: list[Any]) -> set[str]:
     blob = "\n".join(strings)
     if _ALL_TIMESTAMPS.fullmatch(blob):
         return {"timestamp"}
+    if _ALL_LOCAL.fullmatch(blob):
+        return {"local_timestamp"}
     if _ALL_DATES.fullmatch(blob):
         return {"date"}
     return {"string"}
 
 
 def _looks_temporal(value: str) -> bool:
-    return (len(value) >= 16 and value[10] == "T") or (len(value) == 10 and value[4] == "-")
+    return (len(value) >= 16 and value[10] in "T ") or (len(value) == 10 and value[4] == "-")
 
 
 def _field_string_kinds(objects: list[dict[str, Any]], key: str) -> set[str]:
@@ -234,15 +241,34 @@ def _raw_text(record: Any, bad_bytes: BadBytes | None = None) -> str:
     return text
 
 
-def _parse_time(value: Any) -> datetime | None:
+def _parse_time(value: Any, zone: str = "UTC") -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    # a time without an offset ("2024-08-04 10:00:00", XtraKit) is taken as UTC
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    # a time without an offset ("2024-08-04 10:00:00", XtraKit) is in the stream's time zone
+    if moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC if zone == "UTC" else ZoneInfo(zone))
+
+
+def _updated_value(record: dict[str, Any], cursor_field: str | None, view: ViewSpec) -> Any:
+    """The record's updated-at value: its top-level `cursor_field`, else the view's `updated`
+    path (a nested key, or a name in one of the view's {name, value} lists)."""
+    if cursor_field:
+        return record.get(cursor_field)
+    if not view.updated:
+        return None
+    head, *rest = view.updated
+    for pivot in view.lists:
+        if pivot.list_key == head and len(rest) == 1:
+            return _pivot(record.get(head), pivot).get(rest[0])
+    value: Any = record
+    for part in view.updated:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def prepare(
@@ -253,12 +279,16 @@ def prepare(
     lenient: bool,
     view: ViewSpec | None = None,
     bad_bytes: BadBytes | None = None,
+    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Prepared:
     """Validate, canonicalise and hash one page; duplicate keys keep the newest record.
 
     `lenient` says the page needed the lenient parser, so values must be checked for NaN;
-    `bad_bytes` (`Parsed.bad_bytes`) that its body held bytes that are not UTF-8.
+    `bad_bytes` (`Parsed.bad_bytes`) that its body held bytes that are not UTF-8. `redact`
+    (`syncer.redact.Redaction.apply`) removes and hashes the stream's `exclude` and `hash`
+    fields before the record is hashed, stored or looked at for the typed view.
     """
+    view = view or ViewSpec()
     by_key: dict[str, Row] = {}
     duplicates = 0
     rejected: list[Rejected] = []
@@ -269,6 +299,11 @@ def prepare(
             rejected.append(Rejected(None, "record is not a JSON object", raw))
             continue
         key = key_of(record)
+        # the vendor's updated-at drives the cursor: read before the lists apply
+        updated = _parse_time(_updated_value(record, cursor_field, view), view.time_zone)
+        if redact is not None:
+            # before anything is kept, the quarantine's copy included
+            record = redact(record)
         if not key:
             rejected.append(Rejected(None, "record has no key", _raw_text(record, bad_bytes)))
             continue
@@ -302,7 +337,6 @@ def prepare(
                 Rejected(key, f"record larger than {MAX_RECORD_BYTES} bytes", text.decode())
             )
             continue
-        updated = _parse_time(record.get(cursor_field)) if cursor_field else None
         row = Row(key, text.decode(), hashlib.blake2b(text, digest_size=16).digest(), updated)
         previous = by_key.get(key)
         duplicates += previous is not None

@@ -182,6 +182,23 @@ class ConnectionConfig(BaseModel):
     def _staleness(cls, value: str | float | None) -> float | None:
         return None if value is None else seconds(value)
 
+    @field_validator("hash_key_env")
+    @classmethod
+    def _hash_key_env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("must be an environment variable name such as SYNCER_HASH_KEY")
+        return value
+
+    @model_validator(mode="after")
+    def _hash_key_named(self) -> ConnectionConfig:
+        hashing = sorted(name for name, own in self.per_stream.items() if own.hash)
+        if hashing and self.hash_key_env is None:
+            raise ValueError(
+                f"per_stream {', '.join(hashing)} hash fields, but hash_key_env is not set: name "
+                "the environment variable holding the hash key"
+            )
+        return self
+
     @model_validator(mode="after")
     def _known_streams(self) -> ConnectionConfig:
         unknown = sorted(set(self.per_stream) - set(self.streams))

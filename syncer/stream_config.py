@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from syncer import redact
 
 #: the modes a config may name: `status.Mode`'s values but backfill (which needs its days). A
 #: Literal of strings, not of the enum's members, so that a mistake reads "should be 'full' or
@@ -111,6 +113,11 @@ class StreamSettings(BaseModel):
     @classmethod
     def _staleness(cls, value: str | float | None) -> float | None:
         return None if value is None else seconds(value)
+
+    @model_validator(mode="after")
+    def _redaction(self) -> StreamSettings:
+        redact.check_lists(self.exclude, self.hash)
+        return self
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Any
 
 from syncer import errors, records
 from syncer.connectors.registry import CONNECTORS
+from syncer.redact import Redaction
 
 #: bodies smaller than this are decoded in a thread of the calling process
 INLINE_BYTES = 64 * 1024
@@ -57,12 +58,19 @@ class DecodedPage:
     fingerprint: bytes | None = None
 
 
-def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
+def decode_page(
+    vendor: str,
+    stream: str,
+    options: Mapping[str, str],
+    body: bytes,
+    redaction: Redaction | None = None,
+) -> DecodedPage:
     """Parse and prepare one page (in a worker process, or on the event loop for small bodies).
 
     Raises ValueError when the body is not JSON, so the caller can retry the request. A body
     holding bytes that are not UTF-8 is JSON all the same: the records holding them are
-    rejected for the quarantine, their neighbours prepared.
+    rejected for the quarantine, their neighbours prepared. `redaction` (the stream's `exclude`
+    and `hash` fields, with the key) travels with each page: a worker reads no environment.
     """
     spec = CONNECTORS[vendor].stream(stream, options)
     parsed = records.parse_body(body)
@@ -74,6 +82,7 @@ def decode_page(vendor: str, stream: str, options: Mapping[str, str], body: byte
         lenient=not parsed.strict,
         view=spec.view,
         bad_bytes=parsed.bad_bytes,
+        redact=redaction.apply if redaction is not None else None,
     )
     return DecodedPage(
         len(page.records),
@@ -100,9 +109,15 @@ def _fingerprint(prepared: records.Prepared) -> bytes | None:
     return digest.digest()
 
 
-async def decode(vendor: str, stream: str, options: Mapping[str, str], body: bytes) -> DecodedPage:
+async def decode(
+    vendor: str,
+    stream: str,
+    options: Mapping[str, str],
+    body: bytes,
+    redaction: Redaction | None = None,
+) -> DecodedPage:
     """`decode_page`: in a worker process for large bodies, on the event loop for small ones."""
-    args = (vendor, stream, dict(options), body)
+    args = (vendor, stream, dict(options), body, redaction)
     if len(body) < INLINE_BYTES:
         return decode_page(*args)
     loop = asyncio.get_running_loop()
@@ -116,12 +131,12 @@ async def decode(vendor: str, stream: str, options: Mapping[str, str], body: byt
 
 
 def decoder(
-    vendor: str, stream: str, options: Mapping[str, str]
+    vendor: str, stream: str, options: Mapping[str, str], redaction: Redaction | None = None
 ) -> Callable[[bytes], Awaitable[DecodedPage]]:
     """`decode` bound to one stream: what a fetch hands each page's body to."""
 
     async def bound(body: bytes) -> DecodedPage:
-        return await decode(vendor, stream, options, body)
+        return await decode(vendor, stream, options, body, redaction)
 
     return bound
 

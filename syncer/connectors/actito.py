@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from syncer import errors
 from syncer.auth import Auth, TokenExchange, parse_lifetime
+from syncer.connectors import zones
 from syncer.connectors.actito_push import push
 from syncer.models import (
     Connector,
@@ -78,6 +79,7 @@ def _field(name: str) -> Callable[[Any], str | None]:
 def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
     """The spec for a configured stream name."""
     entity = quote((options or {}).get("entity", ""), safe="")
+    zone = zones.time_zone(options, "Actito")
     kind, _, table = name.partition(":")
     if name == "entities":
         # one request returns every entity: a "cursor" stream whose first page has no next
@@ -100,7 +102,9 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             paging=Paging.CURSOR,
             default_page_size=PAGE_SIZE,
             view=ViewSpec(
-                lists=(ListField("attributes"), ListField("subscriptions", value_key="subscribe"))
+                lists=(ListField("attributes"), ListField("subscriptions", value_key="subscribe")),
+                time_zone=zone,
+                updated=("attributes", "updateMoment"),
             ),
         )
     if kind == "custom" and table:
@@ -111,7 +115,11 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             page=_keyset(f"/v5/entities/{entity}/custom-tables/{table}/records"),
             paging=Paging.CURSOR,
             default_page_size=PAGE_SIZE,
-            view=ViewSpec(lists=(ListField("properties"),)),
+            view=ViewSpec(
+                lists=(ListField("properties"),),
+                time_zone=zone,
+                updated=("properties", "updateMoment"),
+            ),
         )
     raise errors.ConfigError(
         f"unknown Actito stream {name!r}; use entities, profiles:<table> or custom:<table>"

@@ -155,7 +155,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             incremental_params=_since("updatedAt", scope),
             lookup_params=_by_ids(scope),
             range_params=_between("updatedAt", scope),
-            view=ViewSpec(objects=("customFields",)),
+            view=ViewSpec(objects=("customFields",), soft_delete="isDeleted"),
         )
     if name == "users":
         return StreamSpec(
@@ -204,7 +204,7 @@ def _subtable(name: str, arg: str) -> StreamSpec:
         extract=_records_page,
         page=_paged(f"/api/v1/sub-table/{quote(table, safe='')}"),
         params={"moduleName": module, "recordId": parent},
-        view=ViewSpec(objects=("customFields",)),
+        view=ViewSpec(objects=("customFields",), soft_delete="isDeleted"),
     )
 
 

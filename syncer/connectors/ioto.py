@@ -11,7 +11,11 @@ from typing import Any
 
 from syncer import auth, errors
 from syncer.connectors.ioto_push import item_id, push, store_key
-from syncer.models import Connector, PageBody, Paging, Request, StreamSpec
+from syncer.models import Connector, PageBody, Paging, Request, StreamSpec, ViewSpec
+
+#: Ioto's time-to-live (`expires`, an ISO 8601 instant or null, vendors.md §5): typed even while
+#: every item has none
+_VIEW = ViewSpec(instants=frozenset({"expires"}))
 
 
 def _find(
@@ -49,6 +53,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             page=_find("/tok/device/find", {"accountId": account}),
             paging=Paging.CURSOR,
             cursor_field="updated",
+            view=_VIEW,
         )
     kind, _, model = name.partition(":")
     if name == "store" or (kind == "generic" and model):
@@ -60,6 +65,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
             page=_find("/tok/generic/find", {"_type": model}),
             paging=Paging.CURSOR,
             cursor_field="updated",
+            view=_VIEW,
         )
     raise errors.ConfigError(f"unknown Ioto stream {name!r}; use devices, store or generic:<Model>")
 

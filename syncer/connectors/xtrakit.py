@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from syncer import auth, errors
+from syncer.connectors import zones
 from syncer.connectors.xtrakit_push import push
 from syncer.models import Connector, PageBody, Request, StreamSpec, ViewSpec
 
@@ -31,7 +32,9 @@ _NUMERIC = frozenset(
         "amount_paid",
         "amount_due",
         "discount",
+        "discount_amount",
         "tax",
+        "tax_amount",
         "customer_id",
     }
 )
@@ -92,7 +95,7 @@ def stream(name: str, options: Mapping[str, str] | None = None) -> StreamSpec:
         extract=_collection(key),
         page=_paged(path),
         cursor_field="updated_at",
-        view=ViewSpec(numeric=_NUMERIC),
+        view=ViewSpec(numeric=_NUMERIC, time_zone=zones.time_zone(options, "XtraKit")),
     )
 
 

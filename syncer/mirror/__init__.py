@@ -31,6 +31,7 @@ from syncer.mirror.base import (
 from syncer.mirror.follow import Follow
 from syncer.mirror.meta import Meta
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
+from syncer.mirror.redaction import Lists
 from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
 from syncer.mirror.view_columns import MAX_VIEW_COLUMNS
 from syncer.mirror.views import (
@@ -79,6 +80,7 @@ class Mirror(Database):
         self.outbox = Outbox(self, self.views)
         self.follow = Follow(self)
         self.meta = Meta(self)
+        self.lists = Lists(self)  # a stream's exclude and hash lists (redaction.py)
 
     @classmethod
     @contextlib.asynccontextmanager

@@ -46,7 +46,7 @@ ENGINE_DOCS = {
 #: the version of the typed views' definition (their expressions, their WHERE), written in
 #: each view's comment: change it with the definition, and every view is replaced once, at its
 #: stream's next run, even where no field changed
-VIEW_VERSION = "2"
+VIEW_VERSION = "3"
 
 #: the engine columns of a typed view, after its typed columns when the view is first made
 VIEW_TAIL = ("_data", "_source_updated_at", "_synced_at", "_run_id")

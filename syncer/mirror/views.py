@@ -290,7 +290,8 @@ def typed_expression(
     return {
         "numeric": f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'number' THEN {text}::numeric END",
         "boolean": f"CASE WHEN pg_catalog.jsonb_typeof({ref}) = 'boolean' THEN {text}::boolean END",
-        "timestamptz": f"syncer.try_timestamptz({text})",
+        # a stamp without an offset is read in the vendor's zone, never the session's
+        "timestamptz": f"syncer.try_timestamptz_in({text}, {quote(view.time_zone)})",
         "date": f"syncer.try_date({text})",
         "text": text,
     }.get(sql_type, ref)
@@ -303,10 +304,17 @@ def column_type(path: list[str], kinds: list[str], view: ViewSpec) -> str:
     kinds = sorted(set(kinds) - {"null"})
     if path[-1] in view.numeric and set(kinds) <= {"number", "string"}:
         return "numeric"
-    single = {"number": "numeric", "boolean": "boolean", "timestamp": "timestamptz"}
+    if path[-1] in view.instants and set(kinds) <= {"timestamp"}:
+        return "timestamptz"
+    single = {
+        "number": "numeric",
+        "boolean": "boolean",
+        "timestamp": "timestamptz",
+        "local_timestamp": "timestamptz",
+    }
     if len(kinds) == 1 and kinds[0] in {*single, "date"}:
         return single.get(kinds[0], "date")
-    if kinds and set(kinds) <= {"string", "timestamp", "date"}:
+    if kinds and set(kinds) <= {"string", "timestamp", "local_timestamp", "date"}:
         return "text"
     return "jsonb"
 
@@ -368,8 +376,12 @@ def view_ddl(
         expression = expressions.get(name, f"NULL::{kept.get(name, 'text')}")
         cols.append(f"{expression} AS {names.quote(name)}")
     table_q = names.quote(table)
+    where = "_deleted_at IS NULL"
+    if view.soft_delete is not None:
+        # the vendor's own soft delete: kept in the mirror, out of the analyst's view
+        where += f" AND (_data -> {quote(view.soft_delete)}::text) IS DISTINCT FROM 'true'::jsonb"
     return (
         f"CREATE OR REPLACE VIEW mirror_view.{table_q} AS SELECT "
         + ", ".join(cols)
-        + f" FROM mirror.{table_q} WHERE _deleted_at IS NULL"
+        + f" FROM mirror.{table_q} WHERE {where}"
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from syncer import errors, records
+from syncer import errors, records, redact
 from syncer.http import VendorClient
 from syncer.mirror import Fence, Mirror, OutboxRow, OutboxState, StreamRef
 from syncer.models import PushSpec, StreamStats
@@ -356,7 +356,12 @@ class Pusher:
             return
         pull = self.client.connector.stream(spec.follow.stream, conn.options)
         prepared = records.prepare(
-            list(current.values()), pull.key, pull.cursor_field, lenient=False, view=pull.view
+            list(current.values()),
+            pull.key,
+            pull.cursor_field,
+            lenient=False,
+            view=pull.view,
+            redact=redact.applier(conn, spec.follow.stream, pull.view),
         )
         ref = await self.mirror.ensure_stream(conn.name, spec.follow.stream)
         run_id = await run.start(self.mirror, ref)

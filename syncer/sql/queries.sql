@@ -591,3 +591,47 @@ WHERE c.vendor <> EXCLUDED.vendor OR c.schedules <> EXCLUDED.schedules
 -- config of its connection no longer names has no schedule any more
 DELETE FROM syncer.configured_streams
 WHERE connection = ANY($1::text[]) AND NOT (connection || '/' || stream = ANY($2::text[]));
+
+-- (typed: a stream's exclude and hash lists, syncer/mirror/redaction.py)
+
+-- name: redaction_lists
+-- $1 stream_id: the lists the stream's last run had, locked until the transaction ends
+SELECT exclude, hashed, key_check FROM syncer.stream_redaction WHERE stream_id = $1 FOR UPDATE;
+
+-- name: save_redaction_lists
+-- $1 stream_id, $2 exclude, $3 hashed, $4 key_check
+INSERT INTO syncer.stream_redaction (stream_id, exclude, hashed, key_check)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (stream_id) DO UPDATE
+    SET exclude = EXCLUDED.exclude, hashed = EXCLUDED.hashed, key_check = EXCLUDED.key_check,
+        changed_at = pg_catalog.now();
+
+-- name: record_list_change
+-- $1 stream_id, $2 run_id, $3 kind, $4 path (as syncer.stream_fields writes it), $5 detail
+INSERT INTO syncer.schema_changes (stream_id, run_id, kind, path, detail)
+VALUES ($1, $2, $3, $4::text[], $5);
+
+-- name: rows_holding
+-- $1 top-level keys: the rows whose _data has one of them
+SELECT _pk, _data::text AS data FROM mirror.{table} WHERE _data ?| $1::text[];
+
+-- name: rewrite_row
+-- $1 _pk, $2 data, $3 hash
+UPDATE mirror.{table} SET _data = $2::jsonb, _hash = $3 WHERE _pk = $1;
+
+-- name: history_columns
+-- $1 'mirror_history.<table>', quoted: its columns, none when it does not exist
+SELECT attname::text FROM pg_catalog.pg_attribute
+WHERE attrelid = pg_catalog.to_regclass($1) AND attnum > 0 AND NOT attisdropped;
+
+-- name: history_rows_holding
+-- $1 top-level keys
+SELECT ctid, _data::text AS data FROM mirror_history.{table} WHERE _data ?| $1::text[];
+
+-- name: rewrite_history_data
+-- $1 ctid, $2 data
+UPDATE mirror_history.{table} SET _data = $2::jsonb WHERE ctid = $1;
+
+-- name: rewrite_history_row
+-- $1 ctid, $2 data, $3 hash
+UPDATE mirror_history.{table} SET _data = $2::jsonb, _hash = $3 WHERE ctid = $1;
