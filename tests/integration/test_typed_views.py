@@ -204,7 +204,7 @@ async def test_a_mirror_synced_before_the_upgrade_gets_its_stamps_typed(
 ) -> None:
     """Before migration 0016, stamps without an offset were recorded as strings (a text column);
     syncer.reclassify_local_timestamps forgets that kind for fields whose every value is such a
-    stamp, so the next sync types them, and leaves real strings alone."""
+    stamp, so the next sync gives them timestamptz columns, and leaves real strings alone."""
     monkeypatch.setenv(TOKEN_ENV, sandboxes.XTRAKIT_KEY)
     url, _ = await xtrakit(serve)
     config = vendor_config("xtrakit", url, ("customers",))
@@ -213,6 +213,10 @@ async def test_a_mirror_synced_before_the_upgrade_gets_its_stamps_typed(
     await db.execute(
         "UPDATE syncer.stream_fields SET json_type = 'string' WHERE json_type = 'local_timestamp'"
     )
+    # ... and its view published them as text
+    await db.execute("DROP VIEW mirror_view.xtrakit__customers")
+    await db.execute("DELETE FROM syncer.view_columns")
+    await db.execute("UPDATE syncer.stream_columns SET column_type = NULL")
     async with Mirror.connect(db_url) as mirror:
         ref = await mirror.ensure_stream("xtrakit", "customers")
         await mirror.views.refresh(ref, ViewSpec())
@@ -228,6 +232,10 @@ async def test_a_mirror_synced_before_the_upgrade_gets_its_stamps_typed(
     assert kinds["customer_email"] == ["string"]
     results = await engine.sync(config, db_url)
     assert results[0].status == "succeeded", results[0].error
+    # a published column keeps its type (docs/analysts.md, "Schema changes"): the stamps get
+    # columns of their own beside the text ones
     types = await column_types(db, "xtrakit__customers")
-    assert types["updated_at"] == types["created_at"] == "timestamp with time zone"
+    assert types["updated_at"] == types["created_at"] == "text"
+    assert types["updated_at_timestamptz"] == "timestamp with time zone"
+    assert types["created_at_timestamptz"] == "timestamp with time zone"
     assert types["customer_email"] == "text"
