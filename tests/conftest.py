@@ -164,3 +164,19 @@ def exto_config(
         **conn,
     }
     return Config.model_validate({"connections": [connection]})
+
+
+@pytest.fixture
+async def role_names(db: asyncpg.Connection) -> AsyncIterator[Callable[[str], str]]:
+    """Unique role names for the test (roles are global to the server), dropped after it."""
+    made: list[str] = []
+
+    def name(prefix: str) -> str:
+        made.append(f"{prefix}_{uuid.uuid4().hex[:8]}")
+        return made[-1]
+
+    yield name
+    for role in reversed(made):
+        if await db.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            await db.execute(f'DROP OWNED BY "{role}"')
+            await db.execute(f'DROP ROLE "{role}"')

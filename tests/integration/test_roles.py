@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
 import pytest
@@ -13,22 +12,6 @@ from syncer import errors, roles
 pytestmark = pytest.mark.integration
 
 TABLE = "mirror.exto__probe"
-
-
-@pytest.fixture
-async def names(db: asyncpg.Connection) -> AsyncIterator[Callable[[str], str]]:
-    """Unique role names for the test (roles are global to the server), dropped after it."""
-    made: list[str] = []
-
-    def name(prefix: str) -> str:
-        made.append(f"{prefix}_{uuid.uuid4().hex[:8]}")
-        return made[-1]
-
-    yield name
-    for role in reversed(made):
-        if await db.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-            await db.execute(f'DROP OWNED BY "{role}"')
-            await db.execute(f'DROP ROLE "{role}"')
 
 
 @pytest.fixture
@@ -72,9 +55,9 @@ def only_reading(allowed: dict[str, bool]) -> bool:
 
 
 async def test_a_new_role_reads_the_mirror_and_nothing_else(
-    db_url: str, db: asyncpg.Connection, mirror_table: str, names: Callable[[str], str]
+    db_url: str, db: asyncpg.Connection, mirror_table: str, role_names: Callable[[str], str]
 ) -> None:
-    role = names("analyst")
+    role = role_names("analyst")
     assert await roles.grant_analyst(db_url, role) is True
     assert only_reading(await attempts(db, role))
     assert await roles.write_rights(db, role) == []
@@ -83,9 +66,9 @@ async def test_a_new_role_reads_the_mirror_and_nothing_else(
 
 
 async def test_an_existing_role_loses_every_right_in_syncers_schemas(
-    db_url: str, db: asyncpg.Connection, mirror_table: str, names: Callable[[str], str]
+    db_url: str, db: asyncpg.Connection, mirror_table: str, role_names: Callable[[str], str]
 ) -> None:
-    role = names("writer")
+    role = role_names("writer")
     await db.execute(
         f'CREATE ROLE "{role}"; '
         f'GRANT INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {TABLE} TO "{role}"; '
@@ -146,11 +129,11 @@ async def test_a_role_syncer_cannot_make_read_only_is_refused_and_left_as_it_was
     db_url: str,
     db: asyncpg.Connection,
     mirror_table: str,
-    names: Callable[[str], str],
+    role_names: Callable[[str], str],
     setup: str,
     reason: str,
 ) -> None:
-    role, other = names("analyst"), names("other")
+    role, other = role_names("analyst"), role_names("other")
     database = await db.fetchval("SELECT quote_ident(current_database())")
     await db.execute("CREATE TABLE public.elsewhere (x int)")
     await db.execute(f'CREATE ROLE "{role}"; GRANT INSERT ON {TABLE} TO "{role}"')
@@ -165,10 +148,10 @@ async def test_a_role_syncer_cannot_make_read_only_is_refused_and_left_as_it_was
 
 
 async def test_a_new_role_is_refused_where_every_role_may_write(
-    db_url: str, db: asyncpg.Connection, names: Callable[[str], str]
+    db_url: str, db: asyncpg.Connection, role_names: Callable[[str], str]
 ) -> None:
     """Postgres 14 and older let every role create in public: no new role is read-only there."""
-    role = names("analyst")
+    role = role_names("analyst")
     await db.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
     with pytest.raises(errors.ConfigError, match="REVOKE CREATE ON SCHEMA public FROM PUBLIC"):
         await roles.grant_analyst(db_url, role)

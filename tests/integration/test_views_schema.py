@@ -3,8 +3,7 @@ reads: real Postgres, the Exto sandbox over HTTP, the analyst's objects owned by
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +23,6 @@ pytestmark = pytest.mark.integration
 
 TABLE = "exto__master_location"
 VIEW = f'mirror_view."{TABLE}"'
-
-
-@pytest.fixture
-async def names(db: asyncpg.Connection) -> AsyncIterator[Callable[[str], str]]:
-    """Unique role names for the test (roles are global to the server), dropped after it."""
-    made: list[str] = []
-
-    def name(prefix: str) -> str:
-        made.append(f"{prefix}_{uuid.uuid4().hex[:8]}")
-        return made[-1]
-
-    yield name
-    for role in reversed(made):
-        if await db.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-            await db.execute(f'DROP OWNED BY "{role}"')
-            await db.execute(f'DROP ROLE "{role}"')
 
 
 def _edit(sb: ExtoSandbox, count: int, change: Callable[[dict[str, Any]], None]) -> None:
@@ -80,7 +63,7 @@ async def test_analyst_objects_survive_a_new_field_and_a_type_change(
     db_url: str,
     db: asyncpg.Connection,
     token_env: str,
-    names: Callable[[str], str],
+    role_names: Callable[[str], str],
 ) -> None:
     """A view and a materialized view on the typed view, owned by another role: a new field
     and a type change later, the sync exits 0, the typed view gains the new columns (the old
@@ -89,7 +72,7 @@ async def test_analyst_objects_survive_a_new_field_and_a_type_change(
     await _sync(url, db_url)
     before = await _columns(db)
     assert before["latitude"] == "numeric"
-    analyst = names("bi")
+    analyst = role_names("bi")
     await db.execute(
         f'CREATE ROLE "{analyst}"; CREATE SCHEMA work AUTHORIZATION "{analyst}"; '
         f'GRANT USAGE ON SCHEMA mirror_view TO "{analyst}"; '
@@ -156,7 +139,7 @@ async def test_first_view_logs_each_column_and_comments_everything_for_the_analy
     db_url: str,
     db: asyncpg.Connection,
     token_env: str,
-    names: Callable[[str], str],
+    role_names: Callable[[str], str],
 ) -> None:
     """The first sync logs each typed column as a new field of its run (no warning: nothing
     changed for anyone yet); the analyst role reads the comments of the table, the view and
@@ -169,7 +152,7 @@ async def test_first_view_logs_each_column_and_comments_everything_for_the_analy
     assert {c["run_id"] for c in logged} == {result.run_id}
     assert not [w for w in result.stats.warnings if "got column" in w]
 
-    role = names("analyst")
+    role = role_names("analyst")
     await roles.grant_analyst(db_url, role)
     async with db.transaction():
         await db.execute(f'SET LOCAL ROLE "{role}"')
