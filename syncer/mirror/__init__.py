@@ -1,8 +1,9 @@
 """The only place SQL runs. `async with Mirror.connect(url) as mirror`: the base (the pool,
-locks and fences, stream registration: base.py) with three parts sharing its pool:
+locks and fences, stream registration: base.py) with five parts sharing its pool:
 `mirror.store` (passes, runs, merges, checkpoints, deletes: store.py), `mirror.views` (typed
-views: views.py), `mirror.outbox` (the outbox and desired-state diffs: outbox.py) and
-`mirror.follow` (the mirrored records a push reads and follows: follow.py).
+views: views.py), `mirror.outbox` (the outbox and desired-state diffs: outbox.py),
+`mirror.follow` (the mirrored records a push reads and follows: follow.py) and
+`mirror.history` (the type-2 history of the streams that keep one: history.py).
 asyncpg errors become MirrorError (or ConfigError) in base.translate_errors and nowhere else.
 """
 
@@ -28,6 +29,7 @@ from syncer.mirror.base import (
     translate_errors,
 )
 from syncer.mirror.follow import Follow
+from syncer.mirror.history import History, HistoryChange
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
 from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
 from syncer.mirror.views import (
@@ -46,6 +48,7 @@ __all__ = [
     "SESSION_SETTINGS",
     "DesiredColumns",
     "Fence",
+    "HistoryChange",
     "MergeArgs",
     "MergeResult",
     "Mirror",
@@ -68,7 +71,7 @@ __all__ = [
 
 class Mirror(Database):
     """The mirror database and its parts: `mirror.store`, `mirror.views`, `mirror.outbox`,
-    `mirror.follow`."""
+    `mirror.follow`, `mirror.history`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool)
@@ -76,6 +79,7 @@ class Mirror(Database):
         self.views = Views(self)
         self.outbox = Outbox(self, self.views)
         self.follow = Follow(self)
+        self.history = History(self)
 
     @classmethod
     @contextlib.asynccontextmanager

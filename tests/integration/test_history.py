@@ -1,0 +1,226 @@
+"""History (type-2) on real Postgres, the Exto sandbox over HTTP: every version of every key,
+checked key by key against what the sandbox did, and nothing for keys that did not change."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+
+from syncer import engine
+from syncer.mirror import Mirror
+from syncer.run import StreamResult
+from syncer.sandbox.exto import ExtoSandbox
+from syncer.settings import Config
+from tests.conftest import SandboxFactory, exto_config
+from tests.integration.mirror_check import expected
+
+pytestmark = pytest.mark.integration
+
+MASTER = "master:LOCATION"
+TABLE = "exto__master_location"
+HISTORY = f'mirror_history."{TABLE}"'
+
+
+@dataclass
+class Model:
+    """The versions each key should have: (operation, hash) in order, from what the sandbox
+    held at each sync (a key gone from the sandbox is deleted, back again undeleted)."""
+
+    versions: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    #: run_id -> how many versions that run should have written
+    per_run: dict[int, int] = field(default_factory=dict)
+
+    def saw(self, sb: ExtoSandbox, run_id: int) -> None:
+        now = expected(sb.records("master", "LOCATION"), MASTER)
+        written = 0
+        for key, digest in now.items():
+            seen = self.versions.setdefault(key, [])
+            if not seen:
+                seen.append(("insert", digest))
+            elif seen[-1][0] == "delete":
+                seen.append(("undelete", digest))
+            elif seen[-1][1] != digest:
+                seen.append(("update", digest))
+            else:
+                continue
+            written += 1
+        for key, seen in self.versions.items():
+            if key not in now and seen[-1][0] != "delete":
+                seen.append(("delete", seen[-1][1]))
+                written += 1
+        self.per_run[run_id] = written
+
+
+async def versions(db: asyncpg.Connection) -> dict[str, list[asyncpg.Record]]:
+    rows = await db.fetch(
+        f"SELECT * FROM {HISTORY} ORDER BY _pk, _valid_from, _valid_to NULLS LAST"
+    )
+    out: dict[str, list[asyncpg.Record]] = {}
+    for r in rows:
+        out.setdefault(r["_pk"], []).append(r)
+    return out
+
+
+async def assert_history(db: asyncpg.Connection, model: Model) -> None:
+    """Every key's versions are the model's; the intervals follow one another, the last open;
+    each run wrote exactly the versions it saw."""
+    got = await versions(db)
+    assert got.keys() == model.versions.keys()
+    wrong = [
+        k
+        for k, want in model.versions.items()
+        if [(r["_operation"], bytes(r["_hash"])) for r in got[k]] != want
+    ]
+    assert not wrong, f"{len(wrong)} keys differ, e.g. {wrong[:3]}: {got[wrong[0]]}"
+    for rows in got.values():
+        for earlier, later in itertools.pairwise(rows):
+            assert earlier["_valid_to"] == later["_valid_from"]
+        assert rows[-1]["_valid_to"] is None
+    per_run = dict(await db.fetch(f"SELECT _run_id, count(*) FROM {HISTORY} GROUP BY 1"))
+    assert per_run == {run: n for run, n in model.per_run.items() if n}
+    mirror = await db.fetch(f'SELECT _pk, _synced_at, _deleted_at, _run_id FROM mirror."{TABLE}"')
+    for m in mirror:
+        last = got[m["_pk"]][-1]
+        assert last["_valid_from"] == (m["_deleted_at"] or m["_synced_at"])
+        assert last["_run_id"] == m["_run_id"]
+
+
+async def sync_once(config: Config, db_url: str) -> StreamResult:
+    [result] = await engine.sync(config, db_url)
+    assert result.status == "succeeded", result.error
+    assert result.run_id is not None
+    return result
+
+
+def history_config(url: str, on: bool = True) -> Config:
+    return exto_config(url, per_stream={MASTER: {"history": on}})
+
+
+async def test_versions_follow_the_sandbox_through_generations(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """Changes, deletes and reappearances over several generations give exactly the versions
+    the sandbox went through, each in the run that saw it."""
+    url, sb = await sandbox()
+    config = history_config(url)
+    model = Model()
+    model.saw(sb, (await sync_once(config, db_url)).run_id or 0)
+    collection = sb.collection("master", "LOCATION")
+    assert collection is not None
+    comeback: list[dict[str, object]] = []
+    for round_ in range(3):
+        before = {r["_id"]: r for r in sb.records("master", "LOCATION")}
+        gen = sb.generation(change_pct=3.0, delete_pct=1.0, insert_pct=1.0)
+        if round_ == 1:
+            # keys deleted a generation ago come back as they were: undeleted, same hash
+            collection.insert(comeback)
+        result = await sync_once(config, db_url)
+        model.saw(sb, result.run_id or 0)
+        comeback = [before[k] for k in gen.deleted if k in before][:5]
+        await assert_history(db, model)
+    ops = {op for seen in model.versions.values() for op, _ in seen}
+    assert ops == {"insert", "update", "delete", "undelete"}
+
+
+async def test_an_unchanged_resync_writes_no_history_row(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, _ = await sandbox()
+    config = history_config(url)
+    await sync_once(config, db_url)
+    before = await db.fetch(f"SELECT * FROM {HISTORY} ORDER BY _pk")
+    assert len(before) == 3_000
+    again = await sync_once(config, db_url)
+    assert again.stats.unchanged == 3_000
+    assert await db.fetch(f"SELECT * FROM {HISTORY} ORDER BY _pk") == before
+    await db.execute("SELECT pg_stat_force_next_flush()")
+    written = await db.fetchval(
+        "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
+        "WHERE schemaname = 'mirror_history'"
+    )
+    assert written == 3_000  # the first sync's inserts, nothing since
+
+
+async def test_a_stream_without_history_has_no_table_and_no_trigger(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, _ = await sandbox()
+    await sync_once(exto_config(url), db_url)
+    assert await db.fetchval("SELECT to_regclass($1)", HISTORY) is None
+    triggers = await db.fetchval(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1)", f'mirror."{TABLE}"'
+    )
+    assert triggers == 0
+
+
+async def test_turning_history_on_off_and_on_again(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """On for a stream with rows: they start as open versions from their _synced_at. Off: no
+    trigger, the table kept, nothing recorded. On again: each key that changed meanwhile gets
+    one version for its state now."""
+    url, sb = await sandbox()
+    await sync_once(exto_config(url), db_url)
+    sb.generation(change_pct=2.0, delete_pct=1.0, insert_pct=1.0)
+    await sync_once(exto_config(url), db_url)
+    model = Model()
+    gone = await db.fetch(f'SELECT _pk, _hash FROM mirror."{TABLE}" WHERE _deleted_at IS NOT NULL')
+    assert gone
+    model.versions = {r["_pk"]: [("delete", bytes(r["_hash"]))] for r in gone}
+    on = await sync_once(history_config(url), db_url)
+    model.saw(sb, 0)
+    model.per_run = {}
+    rows = await versions(db)
+    synced = dict(
+        await db.fetch(f'SELECT _pk, coalesce(_deleted_at, _synced_at) FROM mirror."{TABLE}"')
+    )
+    assert {k: v[0]["_valid_from"] for k, v in rows.items()} == synced
+    assert {v[0]["_operation"] for v in rows.values()} == {"insert", "delete"}
+    assert on.stats.inserted == on.stats.updated == 0  # the run changed nothing itself
+
+    off = history_config(url, on=False)
+    await sync_once(off, db_url)
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1)", f'mirror."{TABLE}"'
+        )
+        == 0
+    )
+    kept = await db.fetchval(f"SELECT count(*) FROM {HISTORY}")
+    sb.generation(change_pct=2.0, delete_pct=1.0, insert_pct=1.0)
+    await sync_once(off, db_url)
+    assert await db.fetchval(f"SELECT count(*) FROM {HISTORY}") == kept
+
+    await sync_once(history_config(url), db_url)
+    model.saw(sb, 0)
+    got = await versions(db)
+    assert {k: [(r["_operation"], bytes(r["_hash"])) for r in v] for k, v in got.items()} == (
+        model.versions
+    )
+    for rows_ in got.values():
+        for earlier, later in itertools.pairwise(rows_):
+            assert earlier["_valid_to"] == later["_valid_from"]
+    # on twice: nothing more
+    count = await db.fetchval(f"SELECT count(*) FROM {HISTORY}")
+    await sync_once(history_config(url), db_url)
+    assert await db.fetchval(f"SELECT count(*) FROM {HISTORY}") == count
+
+
+async def test_a_pushed_delete_is_a_version(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """The mirror following a push records too (the triggers see every path)."""
+    url, _ = await sandbox()
+    first = await sync_once(history_config(url), db_url)
+    key = await db.fetchval(f'SELECT min(_pk) FROM mirror."{TABLE}"')
+    async with Mirror.connect(db_url) as mirror:
+        assert await mirror.follow.delete_keys(TABLE, [key], first.run_id or 0) == 1
+    rows = await db.fetch(
+        f"SELECT _operation, _valid_to IS NULL AS open FROM {HISTORY} WHERE _pk = $1 "
+        "ORDER BY _valid_from",
+        key,
+    )
+    assert [tuple(r) for r in rows] == [("insert", False), ("delete", True)]
