@@ -40,11 +40,13 @@ CREATE TABLE IF NOT EXISTS mirror.{table} (
 
 -- name: drop_empty_mirror_table
 -- a stream the vendor does not have (a mistyped name): its table goes again unless it holds
--- a row; ACCESS EXCLUSIVE first, so no merge can slip in between the check and the drop
+-- a row; ACCESS EXCLUSIVE first, so no merge can slip in between the check and the drop. Its
+-- history table (history on) goes with it: it only ever holds versions of the mirror's rows.
 LOCK TABLE mirror.{table} IN ACCESS EXCLUSIVE MODE;
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM mirror.{table}) THEN
     DROP TABLE mirror.{table};
+    DROP TABLE IF EXISTS mirror_history.{table};
   END IF;
 END $$;
 
@@ -525,6 +527,21 @@ CREATE TABLE mirror_history.{table} (
 CREATE UNIQUE INDEX ON mirror_history.{table} (_pk) WHERE _valid_to IS NULL;
 CREATE INDEX ON mirror_history.{table} (_pk, _valid_from);
 CREATE INDEX ON mirror_history.{table} (_valid_from);
+COMMENT ON TABLE mirror_history.{table} IS
+    'Every version of every key of mirror.{table} (type-2 history, syncer; docs/analysts.md)';
+COMMENT ON COLUMN mirror_history.{table}._pk IS 'the record''s key, as _pk in the mirror table';
+COMMENT ON COLUMN mirror_history.{table}._valid_from IS
+    'when syncer saw this version (the time of the transaction that wrote it to the mirror)';
+COMMENT ON COLUMN mirror_history.{table}._valid_to IS
+    'when syncer saw the key''s next version (its _valid_from); NULL: the current version';
+COMMENT ON COLUMN mirror_history.{table}._operation IS
+    'insert (first seen), update, delete (soft-deleted in the mirror), undelete (back after a delete)';
+COMMENT ON COLUMN mirror_history.{table}._data IS
+    'the record as the vendor sent it (a delete: its last content)';
+COMMENT ON COLUMN mirror_history.{table}._hash IS 'the content hash, as _hash in the mirror table';
+COMMENT ON COLUMN mirror_history.{table}._source_updated_at IS
+    'the vendor''s own updated-at of this version, where the vendor has one';
+COMMENT ON COLUMN mirror_history.{table}._run_id IS 'the run that saw this version';
 
 -- name: lock_for_history
 -- no write to the mirror table between the check of its triggers and their (un)installing,

@@ -63,6 +63,14 @@ async def test_an_unchanged_resync_writes_no_history_row(
     await sync_once(config, db_url)
     before = await db.fetch(f"SELECT * FROM {HISTORY} ORDER BY _pk")
     assert len(before) == 3_000
+    described = await db.fetch(
+        "SELECT a.attname, col_description(a.attrelid, a.attnum) AS says FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0",
+        HISTORY,
+    )
+    assert len(described) == 8 and all(r["says"] for r in described)
+    table_says = await db.fetchval("SELECT obj_description(to_regclass($1), 'pg_class')", HISTORY)
+    assert 'mirror."exto__master_location"' in table_says
     again = await sync_once(config, db_url)
     assert again.stats.unchanged == 3_000
     assert await db.fetch(f"SELECT * FROM {HISTORY} ORDER BY _pk") == before
@@ -154,3 +162,15 @@ async def test_a_pushed_delete_is_a_version(
         key,
     )
     assert [tuple(r) for r in rows] == [("insert", False), ("delete", True)]
+
+
+async def test_a_mistyped_stream_leaves_no_history_table(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """History on for a stream the vendor does not have: neither table stays behind."""
+    url, _ = await sandbox()
+    config = exto_config(url, streams=("master:LOCATOIN",), history=True)
+    [result] = await engine.sync(config, db_url)
+    assert result.status == "failed" and "LOCATOIN" in (result.error or "")
+    assert await db.fetchval("SELECT to_regclass('mirror.exto__master_locatoin')") is None
+    assert await db.fetchval("SELECT to_regclass('mirror_history.exto__master_locatoin')") is None

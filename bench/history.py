@@ -1,0 +1,149 @@
+"""History's cost: the 1%-changed re-sync of 300,000 Exto master records with `history = true`
+against the same re-sync without it, side by side in one run (target: at most 1.1x), and the
+unchanged re-sync with history on (0 history rows; its WAL bytes beside those without history).
+
+One sandbox in its own process; two fresh databases first loaded from it, one with history on
+for master:LOCATION and one without. Each round moves the sandbox on by one generation (1%
+changed, nothing deleted or inserted) and re-syncs both databases against that same data, the
+order alternating from round to round so neither side always runs on a warmer cache. The ratio
+is that of the summed seconds. Part of `make bench` (bench/run.py calls `measure_history`);
+runnable alone: `python bench/history.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import asyncpg
+import common  # bench/common.py, beside this file
+import orjson
+
+RECORDS = 300_000
+ROUNDS = 3
+STREAM = "master:LOCATION"
+
+
+def _config(base: str, history: bool) -> str:
+    connection = {
+        "name": "exto",
+        "vendor": "exto",
+        "base_url": base,
+        "token_env": "SYNCER_BENCH_TOKEN",
+        "rate_limit": 100_000,
+        "streams": [STREAM],
+        "per_stream": {STREAM: {"history": history}},
+    }
+    return orjson.dumps({"connections": [connection]}).decode()
+
+
+async def _sync(database_url: str, base: str, history: bool) -> float:
+    """Seconds of one run in its own process (it must succeed)."""
+    result = await common.sync_once_any(database_url, "--config", _config(base, history))
+    if result["status"] != "succeeded":
+        raise RuntimeError(f"syncer run failed: {result['error']}")
+    return float(result["seconds"])
+
+
+async def _scalar(database_url: str, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _history_rows(database_url: str) -> int:
+    return int(
+        await _scalar(database_url, "SELECT count(*) FROM mirror_history.exto__master_location")
+    )
+
+
+async def _settle(database_url: str) -> None:
+    """Autovacuum's work on the fresh load now, not inside a measured run."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+async def _unchanged(database_url: str, base: str, history: bool) -> tuple[float, int]:
+    """An unchanged re-sync: its seconds and the WAL bytes written meanwhile."""
+    await _settle(database_url)
+    lsn = await _scalar(database_url, "SELECT pg_current_wal_lsn()::text")
+    seconds = await _sync(database_url, base, history)
+    wal = await _scalar(
+        database_url, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", lsn
+    )
+    return seconds, int(wal)
+
+
+async def _generation(root: str) -> None:
+    body = {"change_pct": 1.0, "delete_pct": 0.0, "insert_pct": 0.0}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(root + "/_sandbox/generation", json=body) as resp,
+    ):
+        resp.raise_for_status()
+
+
+async def measure_history(admin: str) -> dict[str, Any]:
+    port = common.free_port()
+    sandbox = common.start_sandbox(RECORDS, port)
+    base = f"http://127.0.0.1:{port}/data"
+    figures: dict[str, Any] = {}
+    try:
+        await common.wait_ready(base)
+        await common.warm(base)
+        plain = await common.fresh_database(admin, "syncer_bench_history_off")
+        kept = await common.fresh_database(admin, "syncer_bench_history_on")
+        figures["history_first_load_s_off"] = await _sync(plain, base, False)
+        figures["history_first_load_s_on"] = await _sync(kept, base, True)
+
+        rows_before = await _history_rows(kept)
+        off_s, off_wal = await _unchanged(plain, base, False)
+        on_s, on_wal = await _unchanged(kept, base, True)
+        figures["history_unchanged_s_off"], figures["history_unchanged_s_on"] = off_s, on_s
+        figures["history_unchanged_wal_off"], figures["history_unchanged_wal_on"] = off_wal, on_wal
+        figures["history_unchanged_rows"] = await _history_rows(kept) - rows_before
+
+        changed = {False: 0.0, True: 0.0}
+        rows_before = await _history_rows(kept)
+        for n in range(ROUNDS):
+            await _generation(base.removesuffix("/data"))
+            order = (False, True) if n % 2 == 0 else (True, False)
+            for history in order:
+                changed[history] += await _sync(kept if history else plain, base, history)
+        figures["history_changed_s_off"] = changed[False] / ROUNDS
+        figures["history_changed_s_on"] = changed[True] / ROUNDS
+        figures["history_changed_ratio"] = changed[True] / changed[False]
+        figures["history_changed_rows"] = (await _history_rows(kept) - rows_before) / ROUNDS
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+    return figures
+
+
+def report(f: dict[str, Any]) -> None:
+    print(
+        f"history, 1% changed re-sync {f['history_changed_s_on']:.2f} s with history on, "
+        f"{f['history_changed_s_off']:.2f} s without: ratio {f['history_changed_ratio']:.3f} "
+        f"(target <= 1.1; mean of {ROUNDS} rounds, {f['history_changed_rows']:,.0f} versions "
+        "each)"
+    )
+    print(
+        f"history, unchanged re-sync  {f['history_unchanged_rows']:,} history rows, "
+        f"{f['history_unchanged_wal_on']:,} WAL bytes with history on, "
+        f"{f['history_unchanged_wal_off']:,} without (target 0 rows); "
+        f"{f['history_unchanged_s_on']:.2f} s against {f['history_unchanged_s_off']:.2f} s"
+    )
+    print(
+        f"history, first load         {f['history_first_load_s_on']:.1f} s with history on, "
+        f"{f['history_first_load_s_off']:.1f} s without ({RECORDS:,} records)"
+    )
+
+
+if __name__ == "__main__":
+    common.standalone(measure_history, report)
