@@ -6,8 +6,9 @@ One sandbox in its own process; two fresh databases first loaded from it, one wi
 for master:LOCATION and one without. Each round moves the sandbox on by one generation (1%
 changed, nothing deleted or inserted) and re-syncs both databases against that same data, the
 order alternating from round to round so neither side always runs on a warmer cache. The ratio
-is that of the summed seconds. Part of `make bench` (bench/run.py calls `measure_history`);
-runnable alone: `python bench/history.py`.
+is that of the summed seconds (each round's is printed too: a shared machine's load varies).
+Part of `make bench` (bench/run.py calls `measure_history`); runnable alone:
+`python bench/history.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import common  # bench/common.py, beside this file
 import orjson
 
 RECORDS = 300_000
-ROUNDS = 3
+ROUNDS = 5
 STREAM = "master:LOCATION"
 
 
@@ -110,12 +111,17 @@ async def measure_history(admin: str) -> dict[str, Any]:
         figures["history_unchanged_rows"] = await _history_rows(kept) - rows_before
 
         changed = {False: 0.0, True: 0.0}
+        ratios = []
         rows_before = await _history_rows(kept)
         for n in range(ROUNDS):
             await _generation(base.removesuffix("/data"))
             order = (False, True) if n % 2 == 0 else (True, False)
+            seconds = {}
             for history in order:
-                changed[history] += await _sync(kept if history else plain, base, history)
+                seconds[history] = await _sync(kept if history else plain, base, history)
+                changed[history] += seconds[history]
+            ratios.append(seconds[True] / seconds[False])
+        figures["history_changed_ratios"] = ratios
         figures["history_changed_s_off"] = changed[False] / ROUNDS
         figures["history_changed_s_on"] = changed[True] / ROUNDS
         figures["history_changed_ratio"] = changed[True] / changed[False]
@@ -131,7 +137,7 @@ def report(f: dict[str, Any]) -> None:
         f"history, 1% changed re-sync {f['history_changed_s_on']:.2f} s with history on, "
         f"{f['history_changed_s_off']:.2f} s without: ratio {f['history_changed_ratio']:.3f} "
         f"(target <= 1.1; mean of {ROUNDS} rounds, {f['history_changed_rows']:,.0f} versions "
-        "each)"
+        f"each; per round {', '.join(f'{r:.2f}' for r in f['history_changed_ratios'])})"
     )
     print(
         f"history, unchanged re-sync  {f['history_unchanged_rows']:,} history rows, "

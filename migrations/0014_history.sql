@@ -31,22 +31,25 @@ BEGIN
 END
 $fn$;
 
--- rows the statement updated: a new version for each key whose hash or deleted state changed
--- (the open version is closed first, in its own statement, so the one-open-version index
--- never sees two)
+-- rows the statement updated: a new version for each key whose hash or deleted state changed.
+-- The keys are gathered once; the open versions are closed first, in their own statement, so
+-- the one-open-version index never sees two, each found by an index probe (= ANY).
 CREATE FUNCTION syncer.history_updated() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    changed text[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+    SELECT pg_catalog.array_agg(n._pk) INTO changed
+    FROM old_rows o JOIN new_rows n ON n._pk = o._pk
+    WHERE (o._deleted_at IS NULL) <> (n._deleted_at IS NULL)
+       OR (n._deleted_at IS NULL AND o._hash <> n._hash);
+    IF changed IS NULL THEN
         RETURN NULL;
     END IF;
     EXECUTE pg_catalog.format($q$
-        UPDATE mirror_history.%I h SET _valid_to = pg_catalog.now()
-        FROM old_rows o JOIN new_rows n ON n._pk = o._pk
-        WHERE h._pk = n._pk AND h._valid_to IS NULL
-          AND ((o._deleted_at IS NULL) <> (n._deleted_at IS NULL)
-               OR (n._deleted_at IS NULL AND o._hash <> n._hash))
-    $q$, TG_TABLE_NAME);
+        UPDATE mirror_history.%I SET _valid_to = pg_catalog.now()
+        WHERE _pk = ANY ($1) AND _valid_to IS NULL
+    $q$, TG_TABLE_NAME) USING changed;
     EXECUTE pg_catalog.format($q$
         INSERT INTO mirror_history.%I
             (_pk, _valid_from, _operation, _data, _hash, _source_updated_at, _run_id)
