@@ -3,6 +3,7 @@ checked key by key against what the sandbox did, and nothing for keys that did n
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import asyncpg
@@ -174,3 +175,22 @@ async def test_a_mistyped_stream_leaves_no_history_table(
     assert result.status == "failed" and "LOCATOIN" in (result.error or "")
     assert await db.fetchval("SELECT to_regclass('mirror.exto__master_locatoin')") is None
     assert await db.fetchval("SELECT to_regclass('mirror_history.exto__master_locatoin')") is None
+
+
+async def test_turning_on_twice_at_once_opens_each_key_once(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """Two processes turning history on at the same moment (no stream lock between them):
+    one version per key, and the triggers once."""
+    url, _ = await sandbox()
+    await sync_once(exto_config(url), db_url)
+    async with Mirror.connect(db_url) as one, Mirror.connect(db_url) as two:
+        ref = await one.ensure_stream("exto", MASTER)
+        changes = await asyncio.gather(one.history.apply(ref, True), two.history.apply(ref, True))
+    assert sorted(c.opened for c in changes) == [0, 3_000]
+    assert await db.fetchval(f"SELECT count(DISTINCT _pk) FROM {HISTORY}") == 3_000
+    assert await db.fetchval(f"SELECT count(*) FROM {HISTORY}") == 3_000
+    triggers = await db.fetchval(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1)", f'mirror."{TABLE}"'
+    )
+    assert triggers == 2
