@@ -9,7 +9,7 @@ import itertools
 import asyncpg
 import pytest
 
-from syncer import engine
+from syncer import admin, engine
 from syncer.mirror import Mirror
 from syncer.run import StreamResult
 from syncer.settings import Config
@@ -194,3 +194,21 @@ async def test_turning_on_twice_at_once_opens_each_key_once(
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1)", f'mirror."{TABLE}"'
     )
     assert triggers == 2
+
+
+async def test_deletes_an_operator_confirms_are_versions_of_that_run(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    """`syncer deletes confirm` applies held deletes: each is a delete version of its run."""
+    url, sb = await sandbox()
+    config = history_config(url)
+    model = Model()
+    model.saw(sb, (await sync_once(config, db_url)).run_id or 0)
+    sb.generation(change_pct=0, delete_pct=50, insert_pct=0)
+    [held] = await engine.sync(config, db_url)
+    assert held.stats.held_deletes == 1_500
+    assert await db.fetchval(f"SELECT count(*) FROM {HISTORY}") == 3_000  # nothing yet
+    assert await admin.confirm_deletes(db_url, f"exto/{MASTER}") == 1_500
+    confirm_run = await db.fetchval("SELECT max(run_id) FROM syncer.runs")
+    model.saw(sb, confirm_run)
+    await assert_history(db, model)
