@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from syncer import admin, engine
+from syncer.connectors.registry import CONNECTORS
+from syncer.http import VendorClient
 from syncer.mirror import Mirror
 from syncer.run import StreamResult
 from syncer.settings import Config
+from syncer.sql import queries
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.history_check import HISTORY, MASTER, TABLE, Model, assert_history, versions
+from tests.integration.test_sql_hardening import plant, planted_calls
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +218,45 @@ async def test_deletes_an_operator_confirms_are_versions_of_that_run(
     confirm_run = await db.fetchval("SELECT max(run_id) FROM syncer.runs")
     model.saw(sb, confirm_run)
     await assert_history(db, model)
+
+
+@pytest.fixture
+async def hostile_first(db_url: str, db: asyncpg.Connection) -> AsyncIterator[Mirror]:
+    """A Mirror whose sessions search planted functions before pg_catalog's
+    (test_sql_hardening's trap): only schema-qualified calls escape it."""
+    await plant(db, "hostile")
+    pool = await asyncpg.create_pool(
+        db_url,
+        min_size=1,
+        max_size=8,
+        init=lambda conn: conn.execute(queries["create_stage"]),
+        server_settings={"search_path": "hostile, pg_catalog, pg_temp"},
+    )
+    assert pool is not None
+    try:
+        yield Mirror(pool)
+    finally:
+        await pool.close()
+
+
+async def test_history_calls_no_planted_function(
+    hostile_first: Mirror, sandbox: SandboxFactory, db: asyncpg.Connection, token_env: str
+) -> None:
+    """Turning history on, its triggers through two passes with changes and deletes, off and
+    on again: every function called is schema-qualified (or the trigger's path is pinned)."""
+    url, sb = await sandbox()
+    conn = history_config(url).connections[0]
+    spec = CONNECTORS["exto"].stream(MASTER, conn.options)
+    async with VendorClient(conn, CONNECTORS["exto"], conn.token().get_secret_value()) as client:
+        for _ in range(2):
+            result = await engine.sync_stream(
+                hostile_first, client, spec, "full", str(uuid.uuid4())
+            )
+            assert result.status == "succeeded", result.error
+            sb.generation(change_pct=2.0, delete_pct=1.0, insert_pct=1.0)
+    ref = await hostile_first.ensure_stream("exto", MASTER)
+    assert (await hostile_first.history.apply(ref, False)).turned == "off"
+    assert (await hostile_first.history.apply(ref, True)).turned == "on"
+    ops = {r[0] for r in await db.fetch(f"SELECT DISTINCT _operation FROM {HISTORY}")}
+    assert ops == {"insert", "update", "delete"}
+    assert await planted_calls(db, "hostile") == 0
