@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import history  # bench/history.py, beside this file
 import limits  # bench/limits.py, beside this file
 import orjson
 import scaleout  # bench/scaleout.py, beside this file
@@ -364,6 +365,8 @@ async def main() -> None:
     figures["scaleout"] = await scaleout.measure_scaleout(admin)
     print("push: 10,000 outbox rows to Exto at 3 req/s ...", flush=True)
     figures.update(await push_bench(admin))
+    print("history: 1% changed and unchanged re-syncs, with history on and off ...", flush=True)
+    figures["history"] = await history.measure_history(admin)
 
     (ROOT / "bench" / "results.json").write_text(
         orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode()
@@ -412,6 +415,7 @@ async def main() -> None:
         f"{f['push_ideal_seconds']:.1f} s: {f['push_lean_requests']} requests, "
         f"{f['push_lean_accepted']:,} accepted (push_read_back = false)"
     )
+    history.report(f["history"])
 
 
 if __name__ == "__main__":

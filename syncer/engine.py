@@ -127,6 +127,7 @@ async def sync_stream(
         try:
             async with mirror.stream_lock(conn.name, spec.name) as fence:
                 ref = await mirror.ensure_stream(conn.name, spec.name)
+                await mirror.history.apply(ref, conn.stream_config(spec.name).history, fence)
                 ctx = RunContext(
                     mirror, client, spec, ref, fence, result, invocation, progress, bounds
                 )

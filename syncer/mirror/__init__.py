@@ -1,9 +1,11 @@
 """The only place SQL runs. `async with Mirror.connect(url) as mirror`: the base (the pool,
-locks and fences, stream registration: base.py) with three parts sharing its pool:
+locks and fences, stream registration: base.py) with seven parts sharing its pool:
 `mirror.store` (passes, runs, merges, checkpoints, deletes: store.py), `mirror.views` (typed
 views: views.py), `mirror.outbox` (the outbox and desired-state diffs: outbox.py),
-`mirror.follow` (the mirrored records a push reads and follows: follow.py) and `mirror.meta`
-(the config's streams and schedules, for mirror_meta's views: meta.py).
+`mirror.follow` (the mirrored records a push reads and follows: follow.py), `mirror.meta`
+(the config's streams and schedules, for mirror_meta's views: meta.py), `mirror.lists` (a
+stream's exclude and hash lists, brought to its stored rows: redaction.py) and `mirror.history`
+(the type-2 history of the streams that keep one: history.py).
 asyncpg errors become MirrorError (or ConfigError) in base.translate_errors and nowhere else.
 """
 
@@ -29,6 +31,7 @@ from syncer.mirror.base import (
     translate_errors,
 )
 from syncer.mirror.follow import Follow
+from syncer.mirror.history import History, HistoryChange
 from syncer.mirror.meta import Meta
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
 from syncer.mirror.redaction import Lists
@@ -49,6 +52,7 @@ __all__ = [
     "SESSION_SETTINGS",
     "DesiredColumns",
     "Fence",
+    "HistoryChange",
     "MergeArgs",
     "MergeResult",
     "Mirror",
@@ -71,7 +75,7 @@ __all__ = [
 
 class Mirror(Database):
     """The mirror database and its parts: `mirror.store`, `mirror.views`, `mirror.outbox`,
-    `mirror.follow`, `mirror.meta`."""
+    `mirror.follow`, `mirror.meta`, `mirror.history`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool)
@@ -81,6 +85,7 @@ class Mirror(Database):
         self.follow = Follow(self)
         self.meta = Meta(self)
         self.lists = Lists(self)  # a stream's exclude and hash lists (redaction.py)
+        self.history = History(self)
 
     @classmethod
     @contextlib.asynccontextmanager

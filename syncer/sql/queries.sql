@@ -40,11 +40,13 @@ CREATE TABLE IF NOT EXISTS mirror.{table} (
 
 -- name: drop_empty_mirror_table
 -- a stream the vendor does not have (a mistyped name): its table goes again unless it holds
--- a row; ACCESS EXCLUSIVE first, so no merge can slip in between the check and the drop
+-- a row; ACCESS EXCLUSIVE first, so no merge can slip in between the check and the drop. Its
+-- history table (history on) goes with it: it only ever holds versions of the mirror's rows.
 LOCK TABLE mirror.{table} IN ACCESS EXCLUSIVE MODE;
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM mirror.{table}) THEN
     DROP TABLE mirror.{table};
+    DROP TABLE IF EXISTS mirror_history.{table};
   END IF;
 END $$;
 
@@ -635,3 +637,109 @@ UPDATE mirror_history.{table} SET _data = $2::jsonb WHERE ctid = $1;
 -- name: rewrite_history_row
 -- $1 ctid, $2 data, $3 hash
 UPDATE mirror_history.{table} SET _data = $2::jsonb, _hash = $3 WHERE ctid = $1;
+
+-- History (type-2) of the streams with `history = true` (syncer/mirror/history.py; the
+-- triggers' functions are in migrations/0014_history.sql).
+
+-- name: history_table_exists
+-- $1 the history table's qualified name
+SELECT pg_catalog.to_regclass($1) IS NOT NULL;
+
+-- name: create_history_table
+-- every version of every key: one open version (_valid_to NULL) per key at most; indexed for a
+-- key's versions, "as of" a time and the changes between two times (index names: Postgres's)
+CREATE TABLE mirror_history.{table} (
+    _pk                text NOT NULL,
+    _valid_from        timestamptz NOT NULL,
+    _valid_to          timestamptz,
+    _operation         text NOT NULL
+                       CHECK (_operation IN ('insert', 'update', 'delete', 'undelete')),
+    _data              jsonb NOT NULL,
+    _hash              bytea NOT NULL,
+    _source_updated_at timestamptz,
+    _run_id            bigint NOT NULL
+);
+CREATE UNIQUE INDEX ON mirror_history.{table} (_pk) WHERE _valid_to IS NULL;
+CREATE INDEX ON mirror_history.{table} (_pk, _valid_from);
+CREATE INDEX ON mirror_history.{table} (_valid_from);
+COMMENT ON TABLE mirror_history.{table} IS
+    'Every version of every key of mirror.{table} (type-2 history, syncer; docs/analysts.md)';
+COMMENT ON COLUMN mirror_history.{table}._pk IS 'the record''s key, as _pk in the mirror table';
+COMMENT ON COLUMN mirror_history.{table}._valid_from IS
+    'when syncer saw this version (the time of the transaction that wrote it to the mirror)';
+COMMENT ON COLUMN mirror_history.{table}._valid_to IS
+    'when syncer saw the key''s next version (its _valid_from); NULL: the current version';
+COMMENT ON COLUMN mirror_history.{table}._operation IS
+    'insert (first seen), update, delete (soft-deleted in the mirror), undelete (back after a delete)';
+COMMENT ON COLUMN mirror_history.{table}._data IS
+    'the record as the vendor sent it (a delete: its last content)';
+COMMENT ON COLUMN mirror_history.{table}._hash IS 'the content hash, as _hash in the mirror table';
+COMMENT ON COLUMN mirror_history.{table}._source_updated_at IS
+    'the vendor''s own updated-at of this version, where the vendor has one';
+COMMENT ON COLUMN mirror_history.{table}._run_id IS 'the run that saw this version';
+
+-- name: lock_for_history
+-- no write to the mirror table between the check of its triggers and their (un)installing,
+-- while reads go on (SHARE ROW EXCLUSIVE: what CREATE TRIGGER takes anyway)
+LOCK TABLE mirror.{table} IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: history_triggers
+-- $1 the mirror table's qualified name: how many of the two history triggers it has
+SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger
+WHERE tgrelid = pg_catalog.to_regclass($1)
+  AND tgname IN ('syncer_history_inserted', 'syncer_history_updated');
+
+-- name: install_history_triggers
+DROP TRIGGER IF EXISTS syncer_history_inserted ON mirror.{table};
+DROP TRIGGER IF EXISTS syncer_history_updated ON mirror.{table};
+CREATE TRIGGER syncer_history_inserted AFTER INSERT ON mirror.{table}
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION syncer.history_inserted();
+CREATE TRIGGER syncer_history_updated AFTER UPDATE ON mirror.{table}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION syncer.history_updated();
+
+-- name: drop_history_triggers
+DROP TRIGGER IF EXISTS syncer_history_inserted ON mirror.{table};
+DROP TRIGGER IF EXISTS syncer_history_updated ON mirror.{table};
+
+-- name: history_close_stale
+-- Catching up (history turned on, or on again after a while off): the open version of each key
+-- whose mirror row differs from it (other hash, or deleted state) ends when the mirror row last
+-- changed (its _deleted_at, else its _synced_at), never before it began.
+-- Returns how many it closed.
+WITH closed AS (
+    UPDATE mirror_history.{table} h
+    SET _valid_to = GREATEST(h._valid_from, COALESCE(m._deleted_at, m._synced_at))
+    FROM mirror.{table} m
+    WHERE h._pk = m._pk AND h._valid_to IS NULL
+      AND ((h._operation = 'delete') <> (m._deleted_at IS NOT NULL)
+           OR (m._deleted_at IS NULL AND h._hash <> m._hash))
+    RETURNING 1
+)
+SELECT pg_catalog.count(*) FROM closed;
+
+-- name: history_open_missing
+-- Catching up, then: every mirror row without an open version gets one, valid from when the
+-- mirror row last changed (not before the key's last version ended), its operation told by the
+-- key's last version: none (insert, or delete for a row already deleted), deleted (undelete),
+-- live (update, or delete). Returns how many it opened.
+WITH opened AS (
+    INSERT INTO mirror_history.{table}
+        (_pk, _valid_from, _operation, _data, _hash, _source_updated_at, _run_id)
+    SELECT m._pk,
+           GREATEST(COALESCE(m._deleted_at, m._synced_at), last._valid_to),
+           CASE WHEN m._deleted_at IS NOT NULL THEN 'delete'
+                WHEN last._operation IS NULL THEN 'insert'
+                WHEN last._operation = 'delete' THEN 'undelete'
+                ELSE 'update' END,
+           m._data, m._hash, m._source_updated_at, m._run_id
+    FROM mirror.{table} m
+    LEFT JOIN LATERAL (
+        SELECT h._operation, h._valid_to FROM mirror_history.{table} h
+        WHERE h._pk = m._pk ORDER BY h._valid_from DESC, h._valid_to DESC NULLS FIRST LIMIT 1
+    ) last ON true
+    WHERE last._operation IS NULL OR last._valid_to IS NOT NULL
+    RETURNING 1
+)
+SELECT pg_catalog.count(*) FROM opened;
