@@ -35,7 +35,7 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest -q tests/integration tests/acceptance
 
-## test-faults: every fault experiment in full (docs/reliability.md; about 40 minutes, not in CI)
+## test-faults: every fault experiment in full (docs/reliability.md; about an hour, not in CI)
 test-faults: install
 	$(PY) -m tests.faults.run
 
