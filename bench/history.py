@@ -66,22 +66,12 @@ async def _history_rows(database_url: str) -> int:
     )
 
 
-async def _settle(database_url: str) -> None:
-    """Autovacuum's work on the fresh load now, not inside a measured run."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("VACUUM ANALYZE")
-        await conn.execute("CHECKPOINT")
-    finally:
-        await conn.close()
-
-
 async def _unchanged(database_url: str, base: str, history: bool) -> tuple[float, int]:
     """An unchanged re-sync: its seconds and the WAL bytes written meanwhile to this
     database's relations (pg_walinspect: the records whose blocks are in the database; a
     temporary replication slot keeps the segments until they are read, and goes with the
     session), or, without them, all the server's WAL meanwhile, other sessions' included."""
-    await _settle(database_url)
+    await common.settle(database_url)
     conn = await asyncpg.connect(database_url)
     try:
         own = await _walinspect(conn)

@@ -30,6 +30,9 @@ from common import (  # bench/common.py, beside this file
     sync_once_any,
     wait_ready,
 )
+from common import (  # bench/common.py, beside this file
+    settle as common_settle,
+)
 
 from syncer import db, log, push
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, create_app
@@ -98,13 +101,8 @@ async def ceiling(database_url: str, base: str) -> float:
 
 
 async def settle(database_url: str) -> None:
-    """Let autovacuum's work on the fresh load happen now, not inside the measured run."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("VACUUM ANALYZE")
-        await conn.execute("CHECKPOINT")
-    finally:
-        await conn.close()
+    """`common.settle`, then a moment for the statistics collector."""
+    await common_settle(database_url)
     await asyncio.sleep(1.5)
 
 

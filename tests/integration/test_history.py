@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -17,10 +16,9 @@ from syncer.http import VendorClient
 from syncer.mirror import Mirror
 from syncer.run import StreamResult
 from syncer.settings import Config
-from syncer.sql import queries
 from tests.conftest import SandboxFactory, exto_config
 from tests.integration.history_check import HISTORY, MASTER, TABLE, Model, assert_history, versions
-from tests.integration.test_sql_hardening import plant, planted_calls
+from tests.integration.test_sql_hardening import planted_calls
 
 pytestmark = pytest.mark.integration
 
@@ -218,25 +216,6 @@ async def test_deletes_an_operator_confirms_are_versions_of_that_run(
     confirm_run = await db.fetchval("SELECT max(run_id) FROM syncer.runs")
     model.saw(sb, confirm_run)
     await assert_history(db, model)
-
-
-@pytest.fixture
-async def hostile_first(db_url: str, db: asyncpg.Connection) -> AsyncIterator[Mirror]:
-    """A Mirror whose sessions search planted functions before pg_catalog's
-    (test_sql_hardening's trap): only schema-qualified calls escape it."""
-    await plant(db, "hostile")
-    pool = await asyncpg.create_pool(
-        db_url,
-        min_size=1,
-        max_size=8,
-        init=lambda conn: conn.execute(queries["create_stage"]),
-        server_settings={"search_path": "hostile, pg_catalog, pg_temp"},
-    )
-    assert pool is not None
-    try:
-        yield Mirror(pool)
-    finally:
-        await pool.close()
 
 
 async def test_history_calls_no_planted_function(

@@ -4,7 +4,6 @@ a database whose search_path puts them first, and standard_conforming_strings of
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -16,7 +15,6 @@ from syncer.http import VendorClient
 from syncer.mirror import Mirror, desired_diff_sql
 from syncer.models import StreamStats
 from syncer.records import prepare
-from syncer.sql import queries
 from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
@@ -138,29 +136,6 @@ async def test_functions_planted_in_public_never_run_even_when_the_database_puts
     url, _ = await sandbox(master_records=300)
     await run_everything(db_url, url, db)
     assert await planted_calls(db, "public") == before
-
-
-@pytest.fixture
-async def hostile_first(db_url: str, db: asyncpg.Connection) -> AsyncIterator[Mirror]:
-    """A Mirror whose sessions search a schema of planted functions before pg_catalog, as an
-    unpinned session would under a hostile search_path: only schema-qualified calls escape."""
-    await plant(db, "hostile")
-
-    async def init(conn: asyncpg.Connection) -> None:
-        await conn.execute(queries["create_stage"])
-
-    pool = await asyncpg.create_pool(
-        db_url,
-        min_size=1,
-        max_size=8,
-        init=init,
-        server_settings={"search_path": "hostile, pg_catalog, pg_temp"},
-    )
-    assert pool is not None
-    try:
-        yield Mirror(pool)
-    finally:
-        await pool.close()
 
 
 async def test_every_function_syncer_calls_is_schema_qualified(
