@@ -281,15 +281,9 @@ async def _run(ctx: RunContext, mode: Mode) -> None:
 
 async def _lists(ctx: RunContext, run_id: int) -> None:
     """A change of the stream's exclude or hash lists: recorded, stored rows brought in line."""
-    conn, spec = ctx.client.connection, ctx.spec
-    own = conn.stream_config(spec.name)
+    own = ctx.client.connection.stream_config(ctx.spec.name)
     changes = await ctx.mirror.lists.bring_in_line(
-        ctx.ref,
-        run_id,
-        own.exclude,
-        own.hash,
-        redact.for_stream(conn, spec.name, spec.view),
-        ctx.fence,
+        ctx.ref, run_id, own.exclude, own.hash, ctx.redaction, ctx.fence
     )
     for kind, path in changes:
         log.info("stream.field_list_changed", kind=kind, path=path)

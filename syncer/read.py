@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from syncer import errors, redact, workers
+from syncer import errors, workers
 from syncer.mirror import MergeResult
 from syncer.models import Paging, StreamSpec, StreamStats
 from syncer.paging import pages_by_cursor, pages_in_order
@@ -39,8 +39,7 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
     conn = client.connection
     size = run.page_size
     settings = conn.stream_config(spec.name)
-    redaction = redact.for_stream(conn, spec.name, spec.view)
-    decode = workers.decoder(client.connector.vendor, spec.name, settings.options, redaction)
+    decode = workers.decoder(client.connector.vendor, spec.name, settings.options, ctx.redaction)
     headers = dict(settings.headers)  # the connection's, and the stream's own over them
 
     opening = spec.first() if run.next_page == 1 else _NOT_A_POSITION

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, Protocol
 
-from syncer import errors
+from syncer import errors, redact
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
 from syncer.mirror import Fence, Mirror, StreamRef
@@ -93,3 +94,9 @@ class RunContext:
     def stats(self) -> StreamStats:
         """The run's counters."""
         return self.result.stats
+
+    @cached_property
+    def redaction(self) -> redact.Redaction | None:
+        """The stream's `exclude` and `hash` lists with their key, read once per run (None:
+        the stream excludes and hashes nothing)."""
+        return redact.for_stream(self.client.connection, self.spec.name, self.spec.view)
