@@ -117,6 +117,7 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
                 fence=ctx.fence,
                 problems=run.evidence.take(),
                 evidence=run.evidence.state,
+                restage=_shared_keys(fetched, pending[-1][1]) if pending else frozenset(),
             )
             pending.append((page, fetched, asyncio.ensure_future(merge)))
             if len(pending) >= MERGES_IN_FLIGHT:
@@ -130,6 +131,13 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
             task.cancel()
         await asyncio.gather(*(task for _, _, task in pending), return_exceptions=True)
     return new_fields
+
+
+def _shared_keys(page: DecodedPage, before: DecodedPage) -> frozenset[str]:
+    """Keys of `page` that the page merging before it holds too (offset paging over a set
+    that moved): staged whatever the mirror holds, since that merge may still change them."""
+    mine = {r.key for r in page.prepared.rows}
+    return frozenset(mine.intersection(r.key for r in before.prepared.rows))
 
 
 def _pages(

@@ -32,10 +32,11 @@ from syncer.mirror.base import (
 )
 from syncer.mirror.follow import Follow
 from syncer.mirror.history import History, HistoryChange
+from syncer.mirror.merge import MergeArgs, MergeResult
 from syncer.mirror.meta import Meta
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
 from syncer.mirror.redaction import Lists
-from syncer.mirror.store import MergeArgs, MergeResult, PassState, Store, StreamState
+from syncer.mirror.store import PassState, Store, StreamState
 from syncer.mirror.view_columns import MAX_VIEW_COLUMNS
 from syncer.mirror.views import (
     ViewColumn,

@@ -1,24 +1,19 @@
-"""The store: streams' passes and checkpoints, run records, page merges (COPY into the stage,
-merge, checkpoint, quarantine, in one fenced transaction) and delete inference's SQL. Every
-query is a named one (syncer/sql/queries.sql).
+"""The store: streams' passes and checkpoints, run records, page merges (mirror.merge) and
+delete inference's SQL. Every query is a named one (syncer/sql/queries.sql).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
-from asyncpg.pool import PoolConnectionProxy
 
-from syncer import errors, faults
-from syncer.mirror.base import Database, Fence, Part, StreamRef, lost, translate_errors
+from syncer.mirror.base import Fence, StreamRef, translate_errors
+from syncer.mirror.merge import Merges
 from syncer.models import StreamStats
-from syncer.records import Field, Prepared, Row
 from syncer.sql import for_table, queries
 
 
@@ -47,54 +42,8 @@ class StreamState:
     passes: dict[str, PassState]
 
 
-@dataclass(frozen=True)
-class MergeResult:
-    """What one page's merge did."""
-
-    inserted: int
-    updated: int
-    unchanged: int
-    new_fields: int
-
-
-@dataclass(frozen=True)
-class MergeArgs:
-    """The parameters of the merge_page query, $1..$18 in field order (queries.sql says what
-    each one is)."""
-
-    run_id: int
-    stream_id: int
-    pass_id: int | None
-    #: None: rows re-read after the pass; the checkpoint stays
-    page: int | None
-    record_keys: bool
-    quarantined_keys: list[str]
-    newest_updated_at: datetime | None
-    rows_staged: int
-    run_pages: int
-    run_records: int
-    run_requests: int
-    run_rate_limited: int
-    run_retries: int
-    quarantined: int
-    next_cursor: str | None
-    #: the run's lock name (None: unfenced)
-    fence: str | None
-    problems: list[str]
-    evidence: str | None
-
-    def values(self) -> tuple[Any, ...]:
-        """The query's positional parameters."""
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
-
-
-class Store(Part):
-    """Passes, runs, merges, checkpoints and deletes of the mirror tables."""
-
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
-        self._fields: dict[int, set[Field]] = {}  # per stream: (path, kind) pairs recorded
-        self._pass_fields: dict[int, set[tuple[str, ...]]] = {}  # per pass: paths it saw
+class Store(Merges):
+    """Passes, runs, merges (mirror.merge), checkpoints and deletes of the mirror tables."""
 
     # -- passes and runs ---------------------------------------------------------------------
 
@@ -164,151 +113,6 @@ class Store(Part):
         with translate_errors("reading the runs table"):
             rows = await self.pool.fetch(queries["recent_runs"], limit)
         return [dict(r) for r in rows]
-
-    # -- pages -------------------------------------------------------------------------------
-
-    async def merge_page(
-        self,
-        ref: StreamRef,
-        *,
-        run_id: int,
-        pass_id: int | None,
-        page: int | None,
-        prepared: Prepared,
-        record_keys: bool,
-        stats: StreamStats,
-        after: Awaitable[MergeResult] | None = None,
-        next_cursor: Any = None,
-        fence: Fence | None = None,
-        problems: Sequence[str] = (),
-        evidence: dict[str, Any] | None = None,
-    ) -> MergeResult:
-        """Merge one page and move the checkpoint to it, in one transaction.
-
-        `page` None merges rows re-read after the pass (to confirm deletes): the checkpoint
-        stays. `after` is the previous page's merge: this page is staged at once but merged
-        only once that one has committed (its failure fails this one too). `stats` already
-        counts the page's records and requests; this adds what the merge did. `problems` and
-        `evidence` are the pass's completeness evidence as of this page (syncer.evidence),
-        committed with the checkpoint. With `fence`, nothing commits unless the run still
-        holds the stream's lock token (LockLost otherwise).
-        """
-        rows, rejected = prepared.rows, prepared.rejected
-        known = await self._known_fields(ref)
-        # a full pass notes the field paths it sees (the absent-field count at its end)
-        pass_seen = await self._seen_in_pass(pass_id) if record_keys and page else None
-        pass_new = {p for p, _ in prepared.fields} - pass_seen if pass_seen is not None else set()
-        newest = max((r.updated_at for r in rows if r.updated_at is not None), default=None)
-        bad_keys = [b.key for b in rejected if b.key is not None]
-        with translate_errors(f"merging page {page} of {ref.stream}"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await self._stage(conn, rows)
-                if after is not None:
-                    await after
-                args = MergeArgs(
-                    run_id=run_id,
-                    stream_id=ref.stream_id,
-                    pass_id=pass_id,
-                    page=page,
-                    record_keys=record_keys,
-                    quarantined_keys=bad_keys,
-                    newest_updated_at=newest,
-                    rows_staged=len(rows),
-                    run_pages=stats.pages,
-                    run_records=stats.records,
-                    run_requests=stats.requests,
-                    run_rate_limited=stats.rate_limited,
-                    run_retries=stats.retries,
-                    quarantined=len(rejected),
-                    next_cursor=None if next_cursor is None else orjson.dumps(next_cursor).decode(),
-                    fence=None if fence is None else fence.name,
-                    problems=list(problems),
-                    evidence=None if evidence is None else orjson.dumps(evidence).decode(),
-                )
-                merged = await conn.fetchrow(for_table("merge_page", ref.table), *args.values())
-                assert merged is not None
-                if fence is not None and merged["fence_token"] != fence.token:
-                    raise lost(fence)
-                if page is not None and not merged["checkpointed"]:
-                    raise errors.MirrorError(
-                        f"the pass of {ref.stream} changed under this run; rerun the sync"
-                    )
-                new_fields = await self._add_fields(conn, ref, prepared.fields - known)
-                await conn.executemany(
-                    queries["note_pass_field"], [(pass_id, list(p)) for p in sorted(pass_new)]
-                )
-                if rejected:
-                    await conn.executemany(
-                        queries["quarantine"],
-                        [(ref.stream_id, run_id, page, b.key, b.reason, b.raw) for b in rejected],
-                    )
-                if page is not None:
-                    faults.reached("before_commit")
-        if page is not None:
-            faults.reached("after_commit")
-        known |= new_fields
-        if pass_seen is not None:
-            pass_seen |= pass_new
-        inserted, updated = merged["inserted"], merged["updated"]
-        unchanged = len(rows) - inserted - updated
-        stats.merged(inserted, updated, unchanged, len(rejected))
-        return MergeResult(inserted, updated, unchanged, len(new_fields))
-
-    async def merge_records(
-        self,
-        ref: StreamRef,
-        prepared: Prepared,
-        *,
-        run_id: int,
-        pass_id: int | None,
-        stats: StreamStats,
-        fence: Fence | None,
-    ) -> MergeResult:
-        """Merge records read outside a pass's pages (a re-read by key, a push's read-back):
-        no page, no checkpoint, no pass keys."""
-        return await self.merge_page(
-            ref,
-            run_id=run_id,
-            pass_id=pass_id,
-            page=None,
-            prepared=prepared,
-            record_keys=False,
-            stats=stats,
-            fence=fence,
-        )
-
-    async def _known_fields(self, ref: StreamRef) -> set[Field]:
-        if ref.stream_id not in self._fields:
-            with translate_errors("reading the stream's fields"):
-                rows = await self.pool.fetch(queries["known_fields"], ref.stream_id)
-            self._fields[ref.stream_id] = {(tuple(r["path"]), r["json_type"]) for r in rows}
-        return self._fields[ref.stream_id]
-
-    async def _seen_in_pass(self, pass_id: int | None) -> set[tuple[str, ...]] | None:
-        if pass_id is None:
-            return None
-        if pass_id not in self._pass_fields:
-            with translate_errors("reading the fields the pass saw"):
-                rows = await self.pool.fetch(queries["pass_fields"], pass_id)
-            if len(self._pass_fields) >= 256:  # passes long over; a live one reloads
-                self._pass_fields.clear()
-            self._pass_fields[pass_id] = {tuple(r["path"]) for r in rows}
-        return self._pass_fields[pass_id]
-
-    async def _add_fields(
-        self, conn: PoolConnectionProxy[asyncpg.Record], ref: StreamRef, new: set[Field]
-    ) -> set[Field]:
-        for path, json_kind in sorted(new):
-            await conn.execute(queries["add_field"], ref.stream_id, list(path), json_kind)
-        return new
-
-    async def _stage(self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row]) -> None:
-        """COPY rows into the session's stage (emptied at commit); measured faster than unnest."""
-        await conn.copy_records_to_table(
-            "syncer_stage",
-            records=[(r.key, r.text, r.digest, r.updated_at) for r in rows],
-            columns=("pk", "data", "hash", "updated_at"),
-        )
 
     # -- deletes -----------------------------------------------------------------------------
 

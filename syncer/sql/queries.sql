@@ -115,17 +115,26 @@ SELECT * FROM ROWS FROM (
     pg_catalog.unnest($3::bytea[]), pg_catalog.unnest($4::timestamptz[])
 );
 
+-- name: live_hashes
+-- $1 keys of a page: the live mirror rows among them, by key and content hash (the page's
+-- rows equal to these are not staged at all: an unchanged page costs one index probe per key)
+SELECT m._pk, m._hash FROM mirror.{table} m
+WHERE m._pk = ANY($1::text[]) AND m._deleted_at IS NULL;
+
 -- name: merge_page
--- One page, in one statement (one round trip) after the COPY into syncer_stage:
+-- One page, in one statement (one round trip) after the COPY into syncer_stage of the page's
+-- rows that differ from the mirror (live_hashes; possibly none):
 -- $1 run_id, $2 stream_id, $3 pass_id, $4 page (NULL: rows re-read after the pass, the
--- checkpoint stays), $5 record keys for delete inference (full pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows staged,
+-- checkpoint stays), $5 record keys for delete inference (full pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows on the page (staged or not),
 -- $9..$13 the run's pages, records, requests, 429s and retries so far, $14 quarantined on
 -- this page, $15 cursor of the next page (cursor paging; NULL after the last page), $16 the
 -- run's fence (lock name; NULL: none), $17 completeness problems the page showed, $18 the
--- pass's evidence state after this page (NULL: unchanged).
+-- pass's evidence state after this page (NULL: unchanged), $19 the keys of every row of the
+-- page (staged or not).
 -- The fence's row is locked FOR SHARE, and its token returned: the caller commits only if it
 -- still holds the token (a new holder's take_fence waits for this commit).
--- Rows equal to the mirror (same hash, not deleted) are filtered out before the upsert, so they
+-- Staged rows equal to the mirror (same hash, not deleted: a row staged because the page
+-- before it, still merging, held its key too) are filtered out before the upsert, so they
 -- are neither written nor locked. The LATERAL ... LIMIT 1 keeps the plan an index probe per
 -- staged row whatever the planner guesses of the never-analyzed stage: a hash join would scan
 -- the whole mirror for every page.
@@ -151,15 +160,15 @@ WITH changed AS (
     FROM written
 ), keys AS (
     INSERT INTO syncer.pass_keys (pass_id, key)
-    SELECT $3::bigint, pk FROM syncer_stage WHERE $5::boolean
+    SELECT $3::bigint, k FROM pg_catalog.unnest($19::text[]) AS k WHERE $5::boolean
     UNION ALL
     SELECT $3::bigint, k FROM pg_catalog.unnest($6::text[]) AS k WHERE $5::boolean
 ), seen AS (
-    DELETE FROM syncer.missing_keys mk USING syncer_stage s
-    WHERE mk.stream_id = $2 AND mk.key = s.pk
+    DELETE FROM syncer.missing_keys mk
+    WHERE mk.stream_id = $2 AND mk.key = ANY($19::text[])
 ), unheld AS (
-    DELETE FROM syncer.held_deletes h USING syncer_stage s
-    WHERE h.stream_id = $2 AND h.key = s.pk
+    DELETE FROM syncer.held_deletes h
+    WHERE h.stream_id = $2 AND h.key = ANY($19::text[])
 ), fence AS (
     SELECT token FROM syncer.fences WHERE name = $16 FOR SHARE
 ), checkpoint AS (

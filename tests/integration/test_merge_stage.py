@@ -1,0 +1,148 @@
+"""A page's merge stages only the rows that differ from the mirror (issue 15): unchanged rows
+cost an index probe, no COPY and no write; a row the page merging before it also holds is
+staged all the same, so the later page still wins as it did when every row was staged."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+
+from syncer.connectors.registry import CONNECTORS
+from syncer.mirror import MergeResult, Mirror
+from syncer.mirror.base import StreamRef
+from syncer.mirror.merge import Merges
+from syncer.models import StreamStats
+from syncer.records import Prepared, Row, prepare
+
+pytestmark = pytest.mark.integration
+
+SPEC = CONNECTORS["exto"].stream("master:LOCATION", {})
+
+
+def page(*records: dict[str, Any]) -> Prepared:
+    return prepare(list(records), SPEC.key, None, lenient=False, view=SPEC.view)
+
+
+def rec(key: str, name: str) -> dict[str, Any]:
+    return {"_id": key, "customFields": {"name": name}}
+
+
+class Staged(list[list[str]]):
+    """The keys each merge COPYed into its stage, in order; `grew` is set at every COPY."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grew = asyncio.Event()
+
+    async def reach(self, count: int) -> None:
+        while len(self) < count:
+            self.grew.clear()
+            await asyncio.wait_for(self.grew.wait(), 10)
+
+
+@pytest.fixture
+def staged(monkeypatch: pytest.MonkeyPatch) -> Staged:
+    calls = Staged()
+    real = Merges._stage
+
+    async def spy(self: Merges, conn: Any, rows: Sequence[Row]) -> None:
+        calls.append(sorted(r.key for r in rows))
+        calls.grew.set()
+        await real(self, conn, rows)
+
+    monkeypatch.setattr(Merges, "_stage", spy)
+    return calls
+
+
+async def merge(mirror: Mirror, ref: StreamRef, prepared: Prepared, **kw: Any) -> MergeResult:
+    run_id = await mirror.store.start_run(str(uuid.uuid4()), ref, "full", None, 0)
+    return await mirror.store.merge_page(
+        ref,
+        run_id=run_id,
+        pass_id=None,
+        page=None,
+        prepared=prepared,
+        record_keys=False,
+        stats=StreamStats(),
+        **kw,
+    )
+
+
+async def test_only_rows_that_differ_are_staged(
+    db_url: str, db: asyncpg.Connection, staged: Staged
+) -> None:
+    async with Mirror.connect(db_url, max_size=3) as mirror:
+        ref = await mirror.ensure_stream("exto", "master:LOCATION")
+        first = await merge(mirror, ref, page(rec("a", "A"), rec("b", "B"), rec("c", "C")))
+        assert (first.inserted, first.updated) == (3, 0)
+        await db.execute(f"UPDATE mirror.{ref.table} SET _deleted_at = now() WHERE _pk = 'c'")
+        before = await db.fetchval(f"SELECT xmin::text FROM mirror.{ref.table} WHERE _pk = 'a'")
+
+        # a unchanged, b changed, c equal but deleted in the mirror (comes back), d new
+        again = await merge(
+            mirror, ref, page(rec("a", "A"), rec("b", "B2"), rec("c", "C"), rec("d", "D"))
+        )
+        assert staged[-1] == ["b", "c", "d"]
+        assert (again.inserted, again.updated, again.unchanged) == (1, 2, 1)
+        rows = await db.fetch(
+            f"SELECT _pk, _data->'customFields'->>'name' AS name, _deleted_at IS NULL AS live"
+            f" FROM mirror.{ref.table} ORDER BY _pk"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("a", "A", True),
+            ("b", "B2", True),
+            ("c", "C", True),
+            ("d", "D", True),
+        ]
+        # the unchanged row was neither written nor locked: the same row version
+        assert (
+            await db.fetchval(f"SELECT xmin::text FROM mirror.{ref.table} WHERE _pk = 'a'")
+            == before
+        )
+
+        # a page equal to the mirror stages nothing and still counts its rows as unchanged
+        same = await merge(
+            mirror, ref, page(rec("a", "A"), rec("b", "B2"), rec("c", "C"), rec("d", "D"))
+        )
+        assert staged[-1] == []
+        assert (same.inserted, same.updated, same.unchanged) == (0, 0, 4)
+
+
+async def test_a_key_the_page_before_still_merges_is_staged_all_the_same(
+    db_url: str, db: asyncpg.Connection, staged: Staged
+) -> None:
+    async with Mirror.connect(db_url, max_size=4) as mirror:
+        ref = await mirror.ensure_stream("exto", "master:LOCATION")
+        await merge(mirror, ref, page(rec("k", "old"), rec("x", "X")))
+        gate: asyncio.Future[MergeResult] = asyncio.get_running_loop().create_future()
+        # the page before: k changed to "new", its merge held until this page is staged
+        before = asyncio.ensure_future(merge(mirror, ref, page(rec("k", "new")), after=gate))
+        # this page still holds k as the mirror has it now ("old"), read later than the other
+        held = page(rec("k", "old"), rec("x", "X"))
+        later = asyncio.ensure_future(
+            merge(mirror, ref, held, after=before, restage=frozenset({"k"}))
+        )
+        await staged.reach(3)
+        gate.set_result(MergeResult(0, 0, 0, 0))
+        await later
+        assert staged[2] == ["k"]  # x equal to the mirror: not staged; k staged all the same
+        name = await db.fetchval(
+            f"SELECT _data->'customFields'->>'name' FROM mirror.{ref.table} WHERE _pk = 'k'"
+        )
+        assert name == "old"  # the later page wins, as when every row was staged
+
+
+def test_the_keys_two_pages_share_are_the_ones_restaged() -> None:
+    from syncer.read import _shared_keys
+    from syncer.workers import DecodedPage
+
+    def decoded(*keys: str) -> DecodedPage:
+        return DecodedPage(len(keys), len(keys), None, None, True, page(*(rec(k, k) for k in keys)))
+
+    assert _shared_keys(decoded("a", "b", "c"), decoded("c", "d", "a")) == {"a", "c"}
+    assert _shared_keys(decoded("a"), decoded("b")) == frozenset()
