@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from pydantic import SecretStr
 
-from syncer import budget, deletes, errors, metrics, read, redact, schedules
+from syncer import budget, deletes, errors, metrics, read, redact, schedules, workers
 from syncer.connectors.registry import CONNECTORS
 from syncer.evidence import PassEvidence
 from syncer.http import VendorClient
@@ -76,6 +77,22 @@ async def sync(
             register_secret(found.key.decode())
     for token in secrets.values():
         register_secret(token.get_secret_value())
+    warming = asyncio.ensure_future(workers.warm())
+    try:
+        return await _sync_chosen(config, database_url, chosen, secrets, mode, progress, bounds)
+    finally:
+        await warming  # never raises
+
+
+async def _sync_chosen(
+    config: Config,
+    database_url: str,
+    chosen: list[tuple[ConnectionConfig, StreamSpec]],
+    secrets: dict[str, SecretStr],
+    mode: str | None,
+    progress: Progress | None,
+    bounds: Bounds | None,
+) -> list[StreamResult]:
     invocation = str(uuid.uuid4())
     # per stream: the lock's connection and one per merge in flight
     pool_size = (1 + read.MERGES_IN_FLIGHT) * len(chosen) + 2

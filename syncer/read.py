@@ -43,6 +43,8 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
     headers = dict(settings.headers)  # the connection's, and the stream's own over them
 
     opening = spec.first() if run.next_page == 1 else _NOT_A_POSITION
+    # a first load: no row of the table can equal a page's, so none is looked up
+    probe = not await mirror.store.is_empty(ref)
 
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)
@@ -118,6 +120,7 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
                 problems=run.evidence.take(),
                 evidence=run.evidence.state,
                 restage=_shared_keys(fetched, pending[-1][1]) if pending else frozenset(),
+                probe=probe,
             )
             pending.append((page, fetched, asyncio.ensure_future(merge)))
             if len(pending) >= MERGES_IN_FLIGHT:

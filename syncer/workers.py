@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -139,6 +140,18 @@ def decoder(
         return await decode(vendor, stream, options, body, redaction)
 
     return bound
+
+
+async def warm() -> None:
+    """Start the worker processes now, while a run connects and registers its streams: the
+    forkserver's first fork waits for it to import syncer (about a second on a busy 2-core
+    machine), which the first large page would otherwise wait for, and on the event loop.
+    Errors are left to the first page that needs a worker."""
+    pool = _get_pool()  # here: the forkserver starts from the main thread (its signals)
+    with contextlib.suppress(Exception):
+        # the first submit forks the worker, waiting for the forkserver: in a thread
+        started = await asyncio.to_thread(pool.submit, os.getpid)
+        await asyncio.wrap_future(started)
 
 
 def _get_pool() -> ProcessPoolExecutor:

@@ -55,8 +55,8 @@ class MergeArgs:
     fence: str | None
     problems: list[str]
     evidence: str | None
-    #: the keys of every row of the page, staged or not
-    keys: list[str]
+    #: the keys of every row of the page, staged or not (a JSON array)
+    keys: str
 
     def values(self) -> tuple[Any, ...]:
         """The query's positional parameters."""
@@ -89,13 +89,15 @@ class Merges(Part):
         problems: Sequence[str] = (),
         evidence: dict[str, Any] | None = None,
         restage: frozenset[str] = frozenset(),
+        probe: bool = True,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
         Only the rows that differ from the mirror's live rows are staged and merged; rows
         equal to it cost an index probe each, no COPY and no write. `restage`: keys staged
         whatever the mirror holds now, because the page still merging before this one (`after`)
-        held them too and may change them before this merge runs.
+        held them too and may change them before this merge runs. `probe` False stages every
+        row without asking (a pass that began on an empty table: nothing there to equal).
 
         `page` None merges rows re-read after the pass (to confirm deletes): the checkpoint
         stays. `after` is the previous page's merge: this page is staged at once but merged
@@ -114,7 +116,9 @@ class Merges(Part):
         bad_keys = [b.key for b in rejected if b.key is not None]
         with translate_errors(f"merging page {page} of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
-                await self._stage(conn, await self._changed(conn, ref, rows, restage))
+                keys = orjson.dumps([r.key for r in rows]).decode()
+                changed = await self._changed(conn, ref, rows, keys, restage) if probe else rows
+                await self._stage(conn, changed)
                 if after is not None:
                     await after
                 args = MergeArgs(
@@ -136,7 +140,7 @@ class Merges(Part):
                     fence=None if fence is None else fence.name,
                     problems=list(problems),
                     evidence=None if evidence is None else orjson.dumps(evidence).decode(),
-                    keys=[r.key for r in rows],
+                    keys=keys,
                 )
                 merged = await conn.fetchrow(for_table("merge_page", ref.table), *args.values())
                 assert merged is not None
@@ -220,16 +224,23 @@ class Merges(Part):
         conn: PoolConnectionProxy[asyncpg.Record],
         ref: StreamRef,
         rows: Sequence[Row],
+        keys: str,
         restage: frozenset[str],
-    ) -> list[Row]:
+    ) -> Sequence[Row]:
         """The rows whose key the mirror does not hold live with the same content hash."""
         if not rows:
-            return []
-        live = await conn.fetch(for_table("live_hashes", ref.table), [r.key for r in rows])
+            return rows
+        live = await conn.fetch(for_table("live_hashes", ref.table), keys)
         if not live:
-            return list(rows)
-        equal = {(r["_pk"], r["_hash"]) for r in live}
-        return [r for r in rows if (r.key, r.digest) not in equal or r.key in restage]
+            return rows
+        held: dict[str, bytes] = {r["_pk"]: r["_hash"] for r in live}
+        return [r for r in rows if held.get(r.key) != r.digest or r.key in restage]
+
+    async def is_empty(self, ref: StreamRef) -> bool:
+        """Whether the stream's table holds no row at all, live or deleted."""
+        with translate_errors("reading whether the mirror is empty"):
+            empty: bool = await self.pool.fetchval(for_table("mirror_empty", ref.table))
+        return empty
 
     async def _stage(self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row]) -> None:
         """COPY rows into the session's stage (emptied at commit); measured faster than unnest."""

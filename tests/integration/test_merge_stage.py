@@ -12,12 +12,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from syncer import engine
 from syncer.connectors.registry import CONNECTORS
 from syncer.mirror import MergeResult, Mirror
 from syncer.mirror.base import StreamRef
 from syncer.mirror.merge import Merges
 from syncer.models import StreamStats
 from syncer.records import Prepared, Row, prepare
+from tests.conftest import SandboxFactory, exto_config
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +148,45 @@ def test_the_keys_two_pages_share_are_the_ones_restaged() -> None:
 
     assert _shared_keys(decoded("a", "b", "c"), decoded("c", "d", "a")) == {"a", "c"}
     assert _shared_keys(decoded("a"), decoded("b")) == frozenset()
+
+
+async def test_without_a_probe_every_row_is_staged_and_equal_rows_still_are_not_written(
+    db_url: str, db: asyncpg.Connection, staged: Staged
+) -> None:
+    async with Mirror.connect(db_url, max_size=3) as mirror:
+        ref = await mirror.ensure_stream("exto", "master:LOCATION")
+        await merge(mirror, ref, page(rec("a", "A")))
+        before = await db.fetchval(f"SELECT xmin::text FROM mirror.{ref.table} WHERE _pk = 'a'")
+        again = await merge(mirror, ref, page(rec("a", "A"), rec("b", "B")), probe=False)
+        assert staged[-1] == ["a", "b"]
+        assert (again.inserted, again.updated, again.unchanged) == (1, 0, 1)
+        after = await db.fetchval(f"SELECT xmin::text FROM mirror.{ref.table} WHERE _pk = 'a'")
+        assert after == before
+
+
+async def test_a_first_load_looks_nothing_up_and_a_re_sync_does(
+    sandbox: SandboxFactory,
+    db_url: str,
+    token_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    staged: Staged,
+) -> None:
+    probes: list[int] = []
+    real = Merges._changed
+
+    async def spy(self: Merges, conn: Any, ref: Any, rows: Sequence[Row], *rest: Any) -> Any:
+        probes.append(len(rows))
+        return await real(self, conn, ref, rows, *rest)
+
+    monkeypatch.setattr(Merges, "_changed", spy)
+    url, _ = await sandbox()
+    config = exto_config(url, streams=["master:LOCATION"])
+    [first] = await engine.sync(config, db_url)
+    assert first.status == "succeeded" and first.stats.inserted == first.stats.records > 0
+    assert probes == []
+    assert sum(len(s) for s in staged) == first.stats.records
+    staged.clear()
+    [again] = await engine.sync(config, db_url)
+    assert again.status == "succeeded" and again.stats.unchanged == again.stats.records
+    assert sum(probes) == again.stats.records
+    assert staged and not any(staged)  # nothing differed: nothing COPYed
