@@ -254,11 +254,8 @@ async def queue_pushes(
 
 #: housekeeping jobs live in a queue of their own, so cleaning them never touches run history
 HOUSEKEEPING = "syncer_housekeeping"
-#: a running job whose worker has not beaten its heart for this long is stalled: the worker was
-#: killed (SIGKILL, a lost machine). Workers beat every 10 s; a minute leaves room for a busy
-#: event loop, and a live worker is never taken for dead (its job would then run twice, held
-#: apart only by the stream's lock and fence)
-STALLED_AFTER = 60
+#: a running job whose worker has not beaten its heart for this long is stalled (jobs_schema)
+STALLED_AFTER = jobs_schema.STALLED_AFTER
 
 
 @tasks.periodic(cron="* * * * * */10", periodic_id="retry_stalled")

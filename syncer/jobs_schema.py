@@ -13,14 +13,19 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from procrastinate.schema import SchemaManager
-
 from syncer import errors
 
 #: where procrastinate's tables, types and functions live
 SCHEMA = "syncer_jobs"
 #: the migration whose transaction applies them
 MIGRATION = "0009_jobs_schema"
+
+#: a running job whose worker has not beaten its heart for this long is stalled: the worker was
+#: killed (SIGKILL, a lost machine). Workers beat every 10 s; a minute leaves room for a busy
+#: event loop, and a live worker is never taken for dead (its job would then run twice, held
+#: apart only by the stream's lock and fence). Here, not in syncer.jobs: the CLI reads it
+#: without importing procrastinate.
+STALLED_AFTER = 60
 
 
 def installed_version() -> str:
@@ -29,6 +34,8 @@ def installed_version() -> str:
 
 async def apply(conn: Any) -> None:
     """Create procrastinate's objects in SCHEMA, inside the caller's transaction (asyncpg)."""
+    from procrastinate.schema import SchemaManager  # only when the migration runs
+
     await conn.execute(f"SET LOCAL search_path = {SCHEMA}")
     await conn.execute(SchemaManager.get_schema())
     await conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")

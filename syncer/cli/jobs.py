@@ -8,14 +8,13 @@ import os
 import signal
 import socket
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
-from procrastinate import exceptions as procrastinate_errors
 from rich.table import Table
 
-from syncer import errors, jobs, jobs_schema, log, metrics, migrate, schedules
+from syncer import errors, jobs_schema, log, metrics, migrate, schedules
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -28,6 +27,9 @@ from syncer.cli.app import (
 from syncer.cli.sync import pull
 from syncer.mirror import connect_one
 from syncer.report import out
+
+if TYPE_CHECKING:  # syncer.jobs imports procrastinate: only the commands that use it do
+    from syncer.jobs import WorkerEnv
 
 jobs_app = group(
     "The job queue the workers run: list, retry or cancel jobs.\n\n"
@@ -65,7 +67,7 @@ def worker(
             help="Seconds without a heartbeat (workers beat every 10 s) after which a worker "
             "counts as dead and its running jobs are queued again.",
         ),
-    ] = jobs.STALLED_AFTER,
+    ] = jobs_schema.STALLED_AFTER,
     metrics_port: Annotated[
         int | None,
         typer.Option(help="Serve Prometheus metrics on this port (GET /metrics)."),
@@ -97,6 +99,8 @@ async def _worker(
     stalled_after: float,
     serving: tuple[str, int] | None,
 ) -> None:
+    from syncer import jobs
+
     await _check_schema(url)
     app = jobs.make_app(url, max_size=concurrency + 3)
     env = jobs.WorkerEnv(cfg, url, stalled_after)
@@ -112,7 +116,7 @@ async def _worker(
             await runner.cleanup()
 
 
-async def _run_worker(app: Any, concurrency: int, env: jobs.WorkerEnv) -> None:
+async def _run_worker(app: Any, concurrency: int, env: WorkerEnv) -> None:
     """Run the worker until SIGTERM or SIGINT (a second one ends the process at once).
 
     procrastinate also stops a worker by itself when a task of its own fails (the heartbeat or
@@ -121,6 +125,10 @@ async def _run_worker(app: Any, concurrency: int, env: jobs.WorkerEnv) -> None:
     way it no longer takes jobs, so it exits 5 and says why, for a supervisor to restart it
     (fault experiment 23); never 0 as if asked to stop, nor 1 as if syncer had a bug.
     """
+    from procrastinate import exceptions as procrastinate_errors
+
+    from syncer import jobs
+
     loop = asyncio.get_running_loop()
     running = asyncio.create_task(
         app.run_worker_async(
@@ -205,6 +213,8 @@ def backfill(
     bounds = (since.date() if since else None, until.date() if until else None)
     mode = "backfill" if since or until else "full"
     if queue:
+        from syncer import jobs
+
         queued(run(jobs.queue_streams(url, cfg, [stream], mode, bounds)))
         return
     results = pull(cfg, url, [stream], mode, bounds)
@@ -273,6 +283,8 @@ def jobs_retry(
 
 
 async def _retry(url: str, job_id: int) -> None:
+    from syncer import jobs
+
     app = jobs.make_app(url, max_size=1)
     async with app.open_async():
         manager = app.job_manager
@@ -281,7 +293,8 @@ async def _retry(url: str, job_id: int) -> None:
             raise errors.ConfigError(f"no job {job_id} (syncer jobs lists them)")
         job = found[0]
         if job.status == "doing":
-            stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=jobs.STALLED_AFTER)
+            after = jobs_schema.STALLED_AFTER
+            stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=after)
             if job_id not in {j.id for j in stalled}:
                 raise errors.ConfigError(
                     f"job {job_id} is running on a live worker: cancel it first "
@@ -316,6 +329,8 @@ def jobs_cancel(
 
 
 async def _cancel(url: str, job_id: int) -> str:
+    from syncer import jobs
+
     app = jobs.make_app(url, max_size=1)
     async with app.open_async():
         if await app.job_manager.cancel_job_by_id_async(job_id):

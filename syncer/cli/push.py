@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from syncer import errors, jobs, log, migrate, push
+from syncer import errors, log, migrate, push
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -50,6 +50,8 @@ def push_cmd(
     url = database(cfg)
     run(migrate.migrate(url))
     if queue:
+        from syncer import jobs  # procrastinate: imported only to queue
+
         jobs_queued = run(jobs.queue_pushes(url, cfg, connection or []))
         queued([(f"{name} (push)", job_id) for name, job_id in jobs_queued])
         return

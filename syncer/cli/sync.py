@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from syncer import db, engine, errors, jobs, log, migrate, settings
+from syncer import db, engine, errors, log, migrate, settings
 from syncer.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -60,6 +60,8 @@ def sync(
     url = database(cfg)
     run(migrate.migrate(url))
     if queue:
+        from syncer import jobs  # procrastinate: imported only to queue
+
         queued(run(jobs.queue_streams(url, cfg, stream or [], mode)))
         return
     results = pull(cfg, url, stream or (), mode)
