@@ -138,3 +138,10 @@ async def warm(base: str) -> None:
         url = base + "/api/v1/master-record/LOCATION"
         async with session.get(url, params={"sort": "_id", "pageSize": "1"}) as resp:
             await resp.read()
+
+
+async def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST a JSON body to a sandbox control route; its JSON answer."""
+    async with aiohttp.ClientSession() as session, session.post(base + path, json=body) as resp:
+        result: dict[str, Any] = await resp.json()
+        return result

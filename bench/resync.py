@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from common import ROOT, TOKEN, fresh_database, settle, sync_once_any  # bench/common.py
+from common import ROOT, TOKEN, fresh_database, post, settle, sync_once_any  # bench/common.py
 from rss import PeakRss  # bench/rss.py
 
 CHANGE_PCT = 1.0
@@ -138,8 +138,6 @@ async def _step(
 
 async def measure_resync(admin: str, base: str, records: int) -> dict[str, Any]:
     """First load, unchanged and 1%-changed re-syncs of `records` sandbox records at `base`."""
-    from run import post  # bench/run.py: the control routes
-
     dbs = {
         "raw": await fresh_database(admin, "syncer_bench_raw"),
         "command": await fresh_database(admin, "syncer_bench_command"),

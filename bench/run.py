@@ -17,6 +17,7 @@ import asyncpg
 import history  # bench/history.py, beside this file
 import limits  # bench/limits.py, beside this file
 import orjson
+import resync  # bench/resync.py, beside this file
 import scaleout  # bench/scaleout.py, beside this file
 import vendors  # bench/vendors.py, beside this file
 from aiohttp import web
@@ -26,12 +27,10 @@ from common import (  # bench/common.py, beside this file
     bench_database,
     free_port,
     fresh_database,
+    post,
     start_sandbox,
     sync_once_any,
     wait_ready,
-)
-from common import (  # bench/common.py, beside this file
-    settle as common_settle,
 )
 
 from syncer import db, log, push
@@ -98,44 +97,6 @@ async def ceiling(database_url: str, base: str) -> float:
     seconds = time.perf_counter() - started
     await conn.close()
     return total / seconds
-
-
-async def settle(database_url: str) -> None:
-    """`common.settle`, then a moment for the statistics collector."""
-    await common_settle(database_url)
-    await asyncio.sleep(1.5)
-
-
-async def mirror_writes(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        value = await conn.fetchval(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
-            " WHERE schemaname = 'mirror'"
-        )
-        return int(value)
-    finally:
-        await conn.close()
-
-
-async def wal_lsn(database_url: str) -> str:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text"))
-    finally:
-        await conn.close()
-
-
-async def wal_bytes(database_url: str, start: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", start
-            )
-        )
-    finally:
-        await conn.close()
 
 
 async def staging(database_url: str) -> tuple[float, float]:
@@ -283,12 +244,6 @@ async def push_bench(admin: str) -> dict[str, Any]:
     }
 
 
-async def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session, session.post(base + path, json=body) as resp:
-        result: dict[str, Any] = await resp.json()
-        return result
-
-
 async def main() -> None:
     log.configure(json=True, level="warning")
     admin = bench_database()
@@ -301,42 +256,18 @@ async def main() -> None:
     try:
         await asyncio.gather(wait_ready(big), wait_ready(small))
         ceiling_db = await fresh_database(admin, "syncer_bench_ceiling")
-        big_db = await fresh_database(admin, "syncer_bench_300k")
         small_db = await fresh_database(admin, "syncer_bench_100k")
 
         print("ceiling: fetch + COPY into an unlogged table ...", flush=True)
         figures["ceiling_records_per_s"] = await ceiling(ceiling_db, big)
-        print("syncer first load, 300,000 records ...", flush=True)
-        first = await run_syncer(big_db, big)
-        figures["first_load_records_per_s"] = BIG / first["seconds"]
+        print("first load and re-syncs, 300,000 records: raw client, syncer sync, engine ...")
+        figures["resync"] = await resync.measure_resync(admin, big, BIG)
+        steps = figures["resync"]
+        figures["first_load_records_per_s"] = BIG / steps["first_load"]["engine_s"]
         figures["first_load_ratio_to_ceiling"] = (
             figures["first_load_records_per_s"] / figures["ceiling_records_per_s"]
         )
-        figures["peak_rss_mb_300k"] = first["peak_rss_mb"]
-
-        print("unchanged re-sync ...", flush=True)
-        await settle(big_db)
-        writes_before = await mirror_writes(big_db)
-        lsn = await wal_lsn(big_db)
-        again = await run_syncer(big_db, big)
-        figures["unchanged_wal_bytes"] = await wal_bytes(big_db, lsn)
-        await asyncio.sleep(1.5)
-        figures["unchanged_rows_written"] = await mirror_writes(big_db) - writes_before
-        figures["unchanged_records_per_s"] = BIG / again["seconds"]
-
-        print("1% changed re-sync ...", flush=True)
-        gen = await post(
-            big.removesuffix("/data"),
-            "/_sandbox/generation",
-            {"change_pct": 1.0, "delete_pct": 0.0, "insert_pct": 0.0},
-        )
-        figures["generation"] = {k: v for k, v in gen.items() if not k.endswith("_ids")}
-        writes_before = await mirror_writes(big_db)
-        changed = await run_syncer(big_db, big)
-        await asyncio.sleep(1.5)
-        figures["changed_rows_written"] = await mirror_writes(big_db) - writes_before
-        figures["changed_run_updated"] = changed["stats"]["updated"]
-        figures["changed_records_per_s"] = BIG / changed["seconds"]
+        figures["peak_rss_mb_300k"] = steps["first_load"]["engine_peak_rss_mb"]
 
         print("first load, 100,000 records (memory) ...", flush=True)
         small_run = await run_syncer(small_db, small)
@@ -371,18 +302,11 @@ async def main() -> None:
     )
     f = figures
     print()
-    print(f"first load (300,000)       {f['first_load_records_per_s']:>10,.0f} records/s")
-    print(f"ceiling (fetch + COPY)     {f['ceiling_records_per_s']:>10,.0f} records/s")
-    print(f"  ratio syncer / ceiling   {f['first_load_ratio_to_ceiling']:>10.2f}   (target >= 0.5)")
+    resync.report(f["resync"])
     print(
-        f"1% changed re-sync         {f['changed_records_per_s']:>10,.0f} records/s, "
-        f"{f['changed_rows_written']:,} rows written "
-        f"({f['changed_run_updated']:,} updated by the run)"
-    )
-    print(
-        f"unchanged re-sync          {f['unchanged_records_per_s']:>10,.0f} records/s, "
-        f"{f['unchanged_rows_written']:,} rows written, {f['unchanged_wal_bytes']:,} WAL bytes "
-        f"(target 0 rows, < 1 MB)"
+        f"ceiling (fetch + COPY into an unlogged table, no merge) "
+        f"{f['ceiling_records_per_s']:,.0f} records/s; engine first load "
+        f"{f['first_load_ratio_to_ceiling']:.2f} of it"
     )
     print(
         f"peak RSS                   {f['peak_rss_mb_100k']:>10.0f} MB at 100,000; "
