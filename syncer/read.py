@@ -45,6 +45,8 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
     opening = spec.first() if run.next_page == 1 else _NOT_A_POSITION
     # a first load: no row of the table can equal a page's, so none is looked up
     probe = not await mirror.store.is_empty(ref)
+    # keys missing from an earlier pass, or held deletes, are forgotten as pages see them
+    forget = await mirror.store.deletes_pending(ref)
 
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)
@@ -121,6 +123,7 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
                 evidence=run.evidence.state,
                 restage=_shared_keys(fetched, pending[-1][1]) if pending else frozenset(),
                 probe=probe,
+                forget=forget,
             )
             pending.append((page, fetched, asyncio.ensure_future(merge)))
             if len(pending) >= MERGES_IN_FLIGHT:

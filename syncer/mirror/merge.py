@@ -57,6 +57,8 @@ class MergeArgs:
     evidence: str | None
     #: the keys of every row of the page, staged or not (a JSON array)
     keys: str
+    #: whether the stream may hold missing or held deletes of these keys, to forget
+    forget: bool
 
     def values(self) -> tuple[Any, ...]:
         """The query's positional parameters."""
@@ -90,6 +92,7 @@ class Merges(Part):
         evidence: dict[str, Any] | None = None,
         restage: frozenset[str] = frozenset(),
         probe: bool = True,
+        forget: bool = True,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
@@ -98,6 +101,8 @@ class Merges(Part):
         whatever the mirror holds now, because the page still merging before this one (`after`)
         held them too and may change them before this merge runs. `probe` False stages every
         row without asking (a pass that began on an empty table: nothing there to equal).
+        `forget` False: the stream had no missing or held deletes when the pass began (only a
+        pass's end adds them), so none of the page's keys is looked for there.
 
         `page` None merges rows re-read after the pass (to confirm deletes): the checkpoint
         stays. `after` is the previous page's merge: this page is staged at once but merged
@@ -141,6 +146,7 @@ class Merges(Part):
                     problems=list(problems),
                     evidence=None if evidence is None else orjson.dumps(evidence).decode(),
                     keys=keys,
+                    forget=forget,
                 )
                 merged = await conn.fetchrow(for_table("merge_page", ref.table), *args.values())
                 assert merged is not None
@@ -235,6 +241,12 @@ class Merges(Part):
             return rows
         held: dict[str, bytes] = {r["_pk"]: r["_hash"] for r in live}
         return [r for r in rows if held.get(r.key) != r.digest or r.key in restage]
+
+    async def deletes_pending(self, ref: StreamRef) -> bool:
+        """Whether the stream has keys missing from a pass, or deletes held."""
+        with translate_errors("reading the stream's pending deletes"):
+            pending: bool = await self.pool.fetchval(queries["deletes_pending"], ref.stream_id)
+        return pending
 
     async def is_empty(self, ref: StreamRef) -> bool:
         """Whether the stream's table holds no row at all, live or deleted."""

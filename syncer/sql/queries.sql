@@ -123,6 +123,12 @@ SELECT m._pk, m._hash FROM mirror.{table} m
 WHERE m._pk = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::jsonb)))
   AND m._deleted_at IS NULL;
 
+-- name: deletes_pending
+-- $1 stream_id: whether the stream has keys missing from a pass or deletes held (a page's
+-- merge forgets those of its keys; with none, it skips looking)
+SELECT EXISTS (SELECT 1 FROM syncer.missing_keys WHERE stream_id = $1)
+    OR EXISTS (SELECT 1 FROM syncer.held_deletes WHERE stream_id = $1);
+
 -- name: mirror_empty
 -- whether the stream's table holds no row at all, live or deleted
 SELECT NOT EXISTS (SELECT 1 FROM mirror.{table});
@@ -136,7 +142,8 @@ SELECT NOT EXISTS (SELECT 1 FROM mirror.{table});
 -- this page, $15 cursor of the next page (cursor paging; NULL after the last page), $16 the
 -- run's fence (lock name; NULL: none), $17 completeness problems the page showed, $18 the
 -- pass's evidence state after this page (NULL: unchanged), $19 the keys of every row of the
--- page (staged or not), as a JSON array.
+-- page (staged or not), as a JSON array, $20 whether to forget those keys' missing and held
+-- deletes (false: the stream has none, deletes_pending).
 -- The fence's row is locked FOR SHARE, and its token returned: the caller commits only if it
 -- still holds the token (a new holder's take_fence waits for this commit).
 -- Staged rows equal to the mirror (same hash, not deleted: a row staged because the page
@@ -171,11 +178,11 @@ WITH changed AS (
     SELECT $3::bigint, k FROM pg_catalog.unnest($6::text[]) AS k WHERE $5::boolean
 ), seen AS (
     DELETE FROM syncer.missing_keys mk
-    WHERE mk.stream_id = $2
+    WHERE $20::boolean AND mk.stream_id = $2
       AND mk.key = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($19::jsonb)))
 ), unheld AS (
     DELETE FROM syncer.held_deletes h
-    WHERE h.stream_id = $2
+    WHERE $20::boolean AND h.stream_id = $2
       AND h.key = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($19::jsonb)))
 ), fence AS (
     SELECT token FROM syncer.fences WHERE name = $16 FOR SHARE

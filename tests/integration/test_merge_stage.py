@@ -190,3 +190,38 @@ async def test_a_first_load_looks_nothing_up_and_a_re_sync_does(
     assert again.status == "succeeded" and again.stats.unchanged == again.stats.records
     assert sum(probes) == again.stats.records
     assert staged and not any(staged)  # nothing differed: nothing COPYed
+
+
+async def test_keys_seen_again_are_forgotten_from_missing_and_held_deletes(
+    sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
+) -> None:
+    url, sb = await sandbox()
+    config = exto_config(url, streams=["master:LOCATION"])
+    [first] = await engine.sync(config, db_url)
+    assert first.status == "succeeded"
+    stream_id = await db.fetchval("SELECT stream_id FROM syncer.streams")
+    pass_id = await db.fetchval("SELECT max(pass_id) FROM syncer.runs")
+    seen, gone = sb.records("master", "LOCATION")[0]["_id"], "no-such-key"
+    for key in (seen, gone):
+        await db.execute(
+            "INSERT INTO syncer.missing_keys (stream_id, key, first_missing_pass)"
+            " VALUES ($1, $2, $3)",
+            stream_id,
+            key,
+            pass_id,
+        )
+        await db.execute(
+            "INSERT INTO syncer.held_deletes (stream_id, key, pass_id, run_id)"
+            " VALUES ($1, $2, $3, $4)",
+            stream_id,
+            key,
+            pass_id,
+            first.run_id,
+        )
+    # a page holding `seen` forgets it: a later pass must not count it missing twice
+    [again] = await engine.sync(config, db_url)
+    assert again.status == "succeeded"
+    missing = [r["key"] for r in await db.fetch("SELECT key FROM syncer.missing_keys")]
+    held = [r["key"] for r in await db.fetch("SELECT key FROM syncer.held_deletes")]
+    assert seen not in missing and seen not in held
+    assert gone in missing  # (the complete pass settled every held delete)
