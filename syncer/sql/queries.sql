@@ -172,10 +172,8 @@ WITH changed AS (
            pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated
     FROM written
 ), keys AS (
-    INSERT INTO syncer.pass_keys (pass_id, key)
-    SELECT $3::bigint, k FROM pg_catalog.jsonb_array_elements_text($19::jsonb) AS k WHERE $5::boolean
-    UNION ALL
-    SELECT $3::bigint, k FROM pg_catalog.unnest($6::text[]) AS k WHERE $5::boolean
+    INSERT INTO syncer.pass_key_pages (pass_id, keys)
+    SELECT $3::bigint, $19::jsonb || pg_catalog.to_jsonb($6::text[]) WHERE $5::boolean
 ), seen AS (
     DELETE FROM syncer.missing_keys mk
     WHERE $20::boolean AND mk.stream_id = $2
@@ -225,13 +223,19 @@ VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: count_pass_keys
 -- $1 pass_id
-SELECT pg_catalog.count(*) FROM syncer.pass_keys WHERE pass_id = $1;
+SELECT COALESCE(pg_catalog.sum(pg_catalog.jsonb_array_length(keys)), 0)::bigint
+FROM syncer.pass_key_pages WHERE pass_id = $1;
 
 -- name: delete_candidates
--- $1 pass_id: live mirror keys the pass did not see
+-- $1 pass_id: live mirror keys the pass did not see (the pass's keys unnested once; a hash
+-- anti-join)
+WITH seen AS MATERIALIZED (
+    SELECT pg_catalog.jsonb_array_elements_text(p.keys) AS key
+    FROM syncer.pass_key_pages p WHERE p.pass_id = $1
+)
 SELECT m._pk FROM mirror.{table} m
 WHERE m._deleted_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM syncer.pass_keys k WHERE k.pass_id = $1 AND k.key = m._pk);
+  AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.key = m._pk);
 
 -- name: note_missing
 -- $1 stream_id, $2 keys, $3 pass_id
@@ -339,7 +343,7 @@ DELETE FROM syncer.passes WHERE stream_id = $1 AND pass_id = $2;
 
 -- name: drop_pass_keys
 -- $1 pass_id
-DELETE FROM syncer.pass_keys WHERE pass_id = $1;
+DELETE FROM syncer.pass_key_pages WHERE pass_id = $1;
 
 -- name: finish_run
 -- $1 run_id, $2 status, $3 error, $4 warnings, $5 whether the pass it finished was complete

@@ -105,7 +105,7 @@ async def test_a_vendor_that_ignores_the_page_number_ends_the_pass_at_once(
     assert result.status == "incomplete" and result.stats.deleted == 0
     assert any("held the same records as page 1" in w for w in result.stats.warnings)
     assert len(sb.request_log) <= 1 + 4  # the first page alone, then one window
-    assert await db.fetchval("SELECT count(*) FROM syncer.pass_keys") == 0
+    assert await db.fetchval("SELECT count(*) FROM syncer.pass_key_pages") == 0
     assert await db.fetchval("SELECT count(*) FROM syncer.passes") == 0
     again = await full_pass(url, db_url, window=4)
     assert again.status == "incomplete" and len(sb.request_log) <= 2 * (1 + 4)
