@@ -58,6 +58,30 @@ class Prepared:
     #: records dropped because a newer record of the page had the same key
     duplicates: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by columns (a worker's answer crosses a pipe): a page of 1,000 rows pickles
+        in about half the time of 1,000 Row tuples, and loads in half the time too."""
+        rows = self.rows
+        columns = (
+            [r.key for r in rows],
+            [r.text for r in rows],
+            [r.digest for r in rows],
+            [r.updated_at for r in rows],
+        )
+        return (_unpickle_prepared, (*columns, self.rejected, self.fields, self.duplicates))
+
+
+def _unpickle_prepared(
+    keys: list[str],
+    texts: list[str],
+    digests: list[bytes],
+    stamps: list[datetime | None],
+    rejected: list[Rejected],
+    fields: set[Field],
+    duplicates: int,
+) -> Prepared:
+    return Prepared(list(map(Row, keys, texts, digests, stamps)), rejected, fields, duplicates)
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:

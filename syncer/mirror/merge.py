@@ -59,10 +59,16 @@ class MergeArgs:
     keys: str
     #: whether the stream may hold missing or held deletes of these keys, to forget
     forget: bool
+    #: rows COPYed straight into the table (counted as inserted)
+    copied: int
 
     def values(self) -> tuple[Any, ...]:
         """The query's positional parameters."""
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+
+#: the columns a page COPYed straight into its table fills (_deleted_at stays NULL)
+_COPIED_COLUMNS = ("_pk", "_data", "_hash", "_source_updated_at", "_synced_at", "_run_id")
 
 
 class Merges(Part):
@@ -100,7 +106,10 @@ class Merges(Part):
         equal to it cost an index probe each, no COPY and no write. `restage`: keys staged
         whatever the mirror holds now, because the page still merging before this one (`after`)
         held them too and may change them before this merge runs. `probe` False stages every
-        row without asking (a pass that began on an empty table: nothing there to equal).
+        row without asking (a pass that began on an empty table: nothing there to equal), and
+        first tries COPYing the page straight into the table, skipping the stage; a key the
+        table already holds (a record the page before it held too) undoes that COPY alone,
+        and the page goes through the stage like any other.
         `forget` False: the stream had no missing or held deletes when the pass began (only a
         pass's end adds them), so none of the page's keys is looked for there.
 
@@ -122,8 +131,10 @@ class Merges(Part):
         with translate_errors(f"merging page {page} of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
                 keys = orjson.dumps([r.key for r in rows]).decode()
-                changed = await self._changed(conn, ref, rows, keys, restage) if probe else rows
-                await self._stage(conn, changed)
+                copied = 0 if probe else await self._copy_new(conn, ref, rows, run_id)
+                if not copied:
+                    changed = await self._changed(conn, ref, rows, keys, restage) if probe else rows
+                    await self._stage(conn, changed)
                 if after is not None:
                     await after
                 args = MergeArgs(
@@ -147,6 +158,7 @@ class Merges(Part):
                     evidence=None if evidence is None else orjson.dumps(evidence).decode(),
                     keys=keys,
                     forget=forget,
+                    copied=copied,
                 )
                 merged = await conn.fetchrow(for_table("merge_page", ref.table), *args.values())
                 assert merged is not None
@@ -253,6 +265,29 @@ class Merges(Part):
         with translate_errors("reading whether the mirror is empty"):
             empty: bool = await self.pool.fetchval(for_table("mirror_empty", ref.table))
         return empty
+
+    async def _copy_new(
+        self,
+        conn: PoolConnectionProxy[asyncpg.Record],
+        ref: StreamRef,
+        rows: Sequence[Row],
+        run_id: int,
+    ) -> int:
+        """COPY rows straight into the stream's table; 0 when one's key is already there."""
+        if not rows:
+            return 0
+        try:
+            async with conn.transaction():  # a savepoint: a key already there undoes only this
+                now = await conn.fetchval(queries["transaction_now"])
+                await conn.copy_records_to_table(
+                    ref.table,
+                    schema_name="mirror",
+                    records=[(r.key, r.text, r.digest, r.updated_at, now, run_id) for r in rows],
+                    columns=_COPIED_COLUMNS,
+                )
+        except asyncpg.UniqueViolationError:
+            return 0
+        return len(rows)
 
     async def _stage(self, conn: PoolConnectionProxy[asyncpg.Record], rows: Sequence[Row]) -> None:
         """COPY rows into the session's stage (emptied at commit); measured faster than unnest."""

@@ -129,6 +129,9 @@ WHERE m._pk = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::jsonb)))
 SELECT EXISTS (SELECT 1 FROM syncer.missing_keys WHERE stream_id = $1)
     OR EXISTS (SELECT 1 FROM syncer.held_deletes WHERE stream_id = $1);
 
+-- name: transaction_now
+SELECT pg_catalog.now();
+
 -- name: mirror_empty
 -- whether the stream's table holds no row at all, live or deleted
 SELECT NOT EXISTS (SELECT 1 FROM mirror.{table});
@@ -143,7 +146,8 @@ SELECT NOT EXISTS (SELECT 1 FROM mirror.{table});
 -- run's fence (lock name; NULL: none), $17 completeness problems the page showed, $18 the
 -- pass's evidence state after this page (NULL: unchanged), $19 the keys of every row of the
 -- page (staged or not), as a JSON array, $20 whether to forget those keys' missing and held
--- deletes (false: the stream has none, deletes_pending).
+-- deletes (false: the stream has none, deletes_pending), $21 rows of the page COPYed straight into
+-- the table before this statement (a pass that began on an empty table), counted as inserted.
 -- The fence's row is locked FOR SHARE, and its token returned: the caller commits only if it
 -- still holds the token (a new holder's take_fence waits for this commit).
 -- Staged rows equal to the mirror (same hash, not deleted: a row staged because the page
@@ -168,7 +172,7 @@ WITH changed AS (
         _deleted_at = NULL, _run_id = EXCLUDED._run_id
     RETURNING (xmax = 0) AS inserted
 ), counts AS (
-    SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted,
+    SELECT pg_catalog.count(*) FILTER (WHERE inserted) + $21::bigint AS inserted,
            pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated
     FROM written
 ), keys AS (

@@ -242,3 +242,21 @@ def test_html_is_not_json() -> None:
     for body in (b"<!DOCTYPE html><title>Down</title>", b"<html>caf\xe9</html>", b""):
         with pytest.raises(ValueError):
             parse_body(body)
+
+
+def test_a_prepared_page_crosses_a_pipe_whole() -> None:
+    """A worker's answer is pickled by columns: every row, rejection and field comes back."""
+    import pickle
+
+    records = [
+        {"_id": "a", "n": 1, "updatedAt": "2024-01-01T00:00:00Z"},
+        {"_id": "b", "n": [1, {"x": None}]},
+        {"_id": "a", "n": 2, "updatedAt": "2024-01-02T00:00:00+02:00"},
+        "not an object",
+    ]
+    page = prepare(records, lambda r: r.get("_id"), "updatedAt", lenient=False)
+    back = pickle.loads(pickle.dumps(page))
+    assert back == page
+    assert [type(r).__name__ for r in back.rows] == ["Row", "Row"]
+    assert back.duplicates == 1 and len(back.rejected) == 1 and back.fields == page.fields
+    assert pickle.loads(pickle.dumps(prepare([], lambda r: None, None, lenient=False))).rows == []
