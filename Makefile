@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# bytecode now, as a regular pip install would: an editable install has none, and where
+	@# PYTHONDONTWRITEBYTECODE is set every syncer command would compile its modules again
+	$(PY) -m compileall -q syncer
 	touch $@
 
 install: $(VENV)/.installed
