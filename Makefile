@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SYNCER := $(VENV)/bin/syncer
+DLT_VENV := .venv-dlt
 PORT   ?= 8765
 RECORDS ?= 50000
 
@@ -18,6 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+## the benchmark's peer, dlt, in a venv of its own (bench/requirements-dlt.txt): never syncer's pins
+$(DLT_VENV)/.installed: bench/requirements-dlt.txt
+	$(PYTHON) -m venv $(DLT_VENV)
+	$(DLT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DLT_VENV)/bin/python -m pip install --quiet -r bench/requirements-dlt.txt
+	touch $@
 
 ## run: start the embedded Postgres and the sandbox, then sync config/sandbox.toml
 run: install
@@ -51,9 +59,9 @@ typecheck: install
 
 check: lint typecheck test
 
-## bench: measure syncer against the raw fetch+COPY ceiling (not part of make test)
-bench: install
+## bench: measure syncer against the raw fetch+COPY ceiling and against dlt (not part of make test)
+bench: install $(DLT_VENV)/.installed
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .syncer .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DLT_VENV) .syncer .pytest_cache .mypy_cache .ruff_cache

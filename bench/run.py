@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import dlt_peer_run  # bench/dlt_peer_run.py, beside this file
 import history  # bench/history.py, beside this file
 import limits  # bench/limits.py, beside this file
 import orjson
@@ -281,6 +282,8 @@ async def main() -> None:
         print("limiter utilisation at 20 req/s, 100 ms latency, pages of 1,000 ...", flush=True)
         util_db_1000 = await fresh_database(admin, "syncer_bench_util_1000")
         figures["utilisation_1000"], _, _ = await utilisation(util_db_1000, big, 1000)
+        print("dlt: first load, unchanged and 1% changed re-syncs, 300,000 records ...", flush=True)
+        figures["dlt"] = await dlt_peer_run.measure_dlt(admin, big, BIG)
     finally:
         for proc in sandboxes:
             proc.terminate()
@@ -338,6 +341,7 @@ async def main() -> None:
         f"{f['push_lean_accepted']:,} accepted (push_read_back = false)"
     )
     history.report(f["history"])
+    dlt_peer_run.report(f)
 
 
 if __name__ == "__main__":
