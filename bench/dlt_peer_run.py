@@ -138,12 +138,18 @@ async def measure_dlt(admin: str, base: str, records: int) -> dict[str, Any]:
 def report(figures: dict[str, Any]) -> None:
     """dlt's records/s beside syncer's (`figures`: bench/run.py's, dlt's under "dlt")."""
     d = figures["dlt"]
+    # `syncer sync` in its own process, timed from outside like dlt's (bench/resync.py), when
+    # make bench measured it; else syncer's engine (the standalone run)
+    resync = figures.get("resync")
     for name, label in (
         ("first_load", "first load"),
         ("unchanged", "unchanged re-sync"),
         ("changed", "1% changed re-sync"),
     ):
-        mine = figures.get(SYNCER_KEYS[name])
+        if resync:
+            mine = resync[name]["records"] / resync[name]["command_wall_s"]
+        else:
+            mine = figures.get(SYNCER_KEYS[name])
         ratio = f", syncer / dlt {mine / d[f'{name}_records_per_s']:.2f}" if mine else ""
         print(
             f"dlt {label:<19} {d[f'{name}_records_per_s']:>10,.0f} records/s{ratio}; "
