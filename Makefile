@@ -6,7 +6,8 @@ SYNCER := $(VENV)/bin/syncer
 PORT   ?= 8765
 RECORDS ?= 50000
 
-.PHONY: install run sandbox test test-unit test-integration test-faults lint typecheck check bench clean
+.PHONY: install run sandbox test test-unit test-integration test-faults lint typecheck check bench \
+	bench-large clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,11 @@ check: lint typecheck test
 ## bench: measure syncer against the raw fetch+COPY ceiling (not part of make test)
 bench: install
 	$(PY) bench/run.py
+
+## bench-large: peak RSS of syncer from 100,000 to 1,000,000 records (issue 15; about 3 to 6
+## minutes, and 1.7 GB for the two sandboxes)
+bench-large: install
+	$(PY) bench/large.py
 
 clean:
 	rm -rf $(VENV) .syncer .pytest_cache .mypy_cache .ruff_cache
