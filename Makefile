@@ -53,8 +53,8 @@ check: lint typecheck test
 bench: install
 	$(PY) bench/run.py
 
-## bench-large: peak RSS of syncer from 100,000 to 1,000,000 records (issue 15; about 3 to 6
-## minutes, and 1.7 GB for the two sandboxes)
+## bench-large: peak RSS of syncer from 100,000 to 1,000,000 records (issue 15; 4 to 7
+## minutes on 2 cores, and 1.7 GB for its two sandboxes; not part of `make bench`)
 bench-large: install
 	$(PY) bench/large.py
 
