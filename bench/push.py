@@ -4,11 +4,12 @@ floor Exto's API sets (those 10 upserts plus 10 read-backs of 1,000 records, sin
 answer carries no record and no page holds more than 1,000: 20 requests, 6.7 s; BENCHMARKS.md
 "Push: the vendor's floor").
 
-Three pushes against one sandbox in this process (rate limit 3/s, URLs up to 8,192 characters,
-answered 414 beyond): serial numbers 2,000,000.. with read-back (the figure; runs of integers
-are read back by range), the same count again without read-back (`push_read_back = false`),
-and 10,000 string codes with read-back (listed keys: as many per URL as 8 KB allows). After
-each push with read-back, every pushed key's mirrored record is compared with the vendor's.
+Three pushes against one sandbox in this process (rate limit 3/s, request targets up to 8,192
+characters, answered 414 beyond; syncer keeps its own below 8,000): serial numbers 2,000,000..
+with read-back (the figure; runs of integers are read back by range), the same count again
+without read-back (`push_read_back = false`), and 10,000 string codes with read-back (listed
+keys: as many per URL as 8,000 characters allow). After each push with read-back, every pushed
+key's mirrored record is compared with the vendor's.
 Part of `make bench` (bench/run.py calls `measure_push`); runnable alone: `python bench/push.py`.
 """
 

@@ -22,9 +22,10 @@ log = structlog.get_logger(__name__)
 
 #: most keys per read-back request (Exto's largest page)
 LOOKUP_BATCH = 1000
-#: most characters of a read-back's request target (path and query, as sent): 8 KB is what
-#: many servers accept, and Exto documents 414 URI Too Long
-MAX_TARGET_CHARS = 8192
+#: most characters of a read-back's request target (path and query, as sent): servers commonly
+#: take request lines of 8 KB (Apache 8,190 bytes, nginx 8 KB buffers), method and version
+#: included; Exto documents 414 URI Too Long. A margin below that, so no 414 is spent finding it
+MAX_TARGET_CHARS = 8000
 
 
 @dataclass

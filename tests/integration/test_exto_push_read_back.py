@@ -91,17 +91,18 @@ async def test_10000_consecutive_keys_take_10_upserts_and_10_read_backs(
 async def test_listed_keys_fill_8_kb_urls_and_never_pass_them(
     sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
 ) -> None:
-    """Keys that are not integers are listed: each read-back as long as 8,192 characters allow,
-    none longer (no 414), and no more of them than those lengths need."""
+    """Keys that are not integers are listed: each read-back as long as syncer's 8,000
+    characters allow (below the sandbox's 8,192), none longer (no 414), and no more of them
+    than those lengths need."""
     url, sb = await sandbox(master_records=100, **CODE_KNOBS)
     keys: list[object] = [f"LOC-{i:06d}" for i in range(3_000)]  # 10 characters + %7C each
     await enqueue(db, keys, "code")
     [result] = await push.push(exto_config(url, options=CODE), db_url)
     assert result.accepted == 3_000
     gets = targets(sb)
-    assert all(len(t) <= 8192 for t in gets)
-    assert max(len(t) for t in gets) > 8192 - 20  # filled, not a fixed small batch
-    # 1,000 keys per upsert, about 620 per URL: two read-backs per upsert
+    assert all(len(t) <= 8000 for t in gets)
+    assert max(len(t) for t in gets) > 8000 - 20  # filled, not a fixed small batch
+    # 1,000 keys per upsert, about 600 per URL: two read-backs per upsert
     assert len(gets) == 6
     assert sb.count_status(414) == 0
     await assert_mirror_equals_vendor(db, sb, keys, "code")
@@ -111,7 +112,7 @@ async def test_a_414_halves_the_url_budget_for_the_rest_of_the_push(
     sandbox: SandboxFactory, db_url: str, db: asyncpg.Connection, token_env: str
 ) -> None:
     """A vendor whose URLs stop at 3,000 characters: the first read-back's 414s halve the
-    budget (8,192, 4,096, then 2,048) and the keys not read yet are batched again; later
+    budget (8,000, then about 4,000, then 2,000) and the keys not read yet are batched again; later
     read-backs fit at once, and nothing is lost."""
     url, sb = await sandbox(master_records=100, max_url_chars=3000, **CODE_KNOBS)
     keys: list[object] = [f"LOC-{i:06d}" for i in range(3_000)]
@@ -121,7 +122,7 @@ async def test_a_414_halves_the_url_budget_for_the_rest_of_the_push(
     statuses = [e.status for e in sb.request_log if e.method == "GET"]
     assert statuses[:2] == [414, 414]
     assert statuses[2:] == [200] * (len(statuses) - 2)
-    assert all(len(t) <= 2048 for t in targets(sb)[2:])
+    assert all(len(t) <= 2000 for t in targets(sb)[2:])
     await assert_mirror_equals_vendor(db, sb, keys, "code")
 
 
