@@ -12,6 +12,7 @@ page when they overflow this one) and ignored, so a range proves exactly what a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ LIVE = "isDeleted:PRIMITIVE:ne:true"
 _SEPARATOR = len("%7C")
 #: what a range's group adds besides the range: its live condition, its `:or:`
 _GROUP = len(f":and:{LIVE}:or:")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def filter_in(field: str, keys: Sequence[str]) -> str:
@@ -77,12 +79,12 @@ def next_page(request: Request, body: Any) -> Request | None:
 
 
 def _type(keys: Sequence[str]) -> str:
-    return "NUMBER" if all(k.lstrip("-").isdigit() for k in keys) else "STRING"
+    return "NUMBER" if all(_INTEGER.fullmatch(k) for k in keys) else "STRING"
 
 
 def _canonical(key: str) -> bool:
     """An integer written the one way Exto writes it back (no leading zero, no `-0`)."""
-    return key.lstrip("-").isdigit() and str(int(key)) == key
+    return _INTEGER.fullmatch(key) is not None and str(int(key)) == key
 
 
 def _runs(numbers: list[int]) -> list[tuple[int, int]]:

@@ -85,10 +85,7 @@ def sender(client: VendorClient, spec: PushSpec, stats: StreamStats) -> Sender:
 
 
 async def landed(
-    client: VendorClient,
-    spec: PushSpec,
-    rows: list[OutboxRow],
-    stats: StreamStats,
+    client: VendorClient, spec: PushSpec, rows: list[OutboxRow], stats: StreamStats
 ) -> dict[int, dict[str, Any] | None]:
     """The rows the vendor already holds (by outbox id), each with its record where known."""
     landed_rows = spec.unapplied.landed if spec.unapplied is not None else None
@@ -97,8 +94,7 @@ async def landed(
             sender(client, spec, stats), [r.payload for r in rows], [r.evidence for r in rows]
         )
         return {r.id: rec for r, rec in zip(rows, found, strict=True) if rec is not None}
-    keys = [spec.key(r.payload) for r in rows]
-    by_key = await read_back(client, spec, keys, stats)
+    by_key = await read_back(client, spec, [spec.key(r.payload) for r in rows], stats)
     return {
         r.id: by_key[k]
         for r in rows
@@ -108,10 +104,7 @@ async def landed(
 
 
 async def read_back(
-    client: VendorClient,
-    spec: PushSpec,
-    keys: Sequence[str],
-    stats: StreamStats,
+    client: VendorClient, spec: PushSpec, keys: Sequence[str], stats: StreamStats
 ) -> dict[str, dict[str, object]]:
     """The vendor's current records for `keys`, by key, in as few requests as the page size
     and the URL length allow. A 414 (the vendor's URLs are shorter) halves the client's budget
@@ -127,7 +120,7 @@ async def read_back(
         )
 
     # integers in their order, so a batch holds runs of them (which a lookup may send as ranges)
-    asked = sorted(set(keys), key=lambda k: (0, int(k), "") if k.isdigit() else (1, 0, k))
+    asked = sorted(set(keys), key=lambda k: (0, int(k), "") if _digits(k) else (1, 0, k))
     found: dict[str, dict[str, object]] = {}
     pending = batches(asked)
     while pending:
@@ -173,6 +166,11 @@ async def _read_batch(
         more = spec.read_back.more
         request = more(request, body) if more is not None else None
     return found
+
+
+def _digits(key: str) -> bool:
+    """Whether a key is a non-negative integer's ASCII digits (int() reads other digits too)."""
+    return key.isascii() and key.isdigit()
 
 
 def target_chars(client: VendorClient, request: Request) -> int:

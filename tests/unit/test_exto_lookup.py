@@ -54,3 +54,9 @@ def test_a_lookup_with_a_range_asks_the_largest_page_sorted_and_pages_on() -> No
     assert following == Request("/p", {**request.params, "page": "2"})
     assert exto_lookup.next_page(listed, [{}, {}]) == Request("/p", {**listed.params, "page": "2"})
     assert exto_lookup.next_page(listed, [{}]) is None
+
+
+def test_digits_of_other_scripts_are_strings_not_numbers() -> None:
+    text, ranged = exto_lookup.live_filter("code", ["1", "2", "\u00b2", "\u0663"])
+    assert not ranged
+    assert text.startswith("code:STRING:in:")
