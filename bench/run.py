@@ -8,7 +8,6 @@ Prints every figure and the ratios; writes bench/results.json.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -18,10 +17,10 @@ import dlt_peer_run  # bench/dlt_peer_run.py, beside this file
 import history  # bench/history.py, beside this file
 import limits  # bench/limits.py, beside this file
 import orjson
+import push  # bench/push.py, beside this file
 import resync  # bench/resync.py, beside this file
 import scaleout  # bench/scaleout.py, beside this file
 import vendors  # bench/vendors.py, beside this file
-from aiohttp import web
 from common import (  # bench/common.py, beside this file
     ROOT,
     TOKEN,
@@ -34,9 +33,8 @@ from common import (  # bench/common.py, beside this file
     wait_ready,
 )
 
-from syncer import db, log, push
+from syncer import db, log
 from syncer.sandbox.exto import EXTO_KEY, ExtoConfig, create_app
-from syncer.settings import Config
 
 PAGE = 1000
 WINDOW = 8
@@ -167,84 +165,6 @@ async def utilisation(database_url: str, base: str, page_size: int) -> tuple[flo
     return achieved / 20, sum(1 for e in log_entries if e["status"] == 429), len(times)
 
 
-async def push_bench(admin: str) -> dict[str, Any]:
-    """10,000 outbox rows pushed to Exto at 3 requests/s, against the ideal 10 requests / 3/s."""
-    app = create_app(
-        ExtoConfig(master_records=1000, module_records=1, users=1, projects=1, rate_limit=3)
-    )
-    sb = app[EXTO_KEY]
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    database_url = await fresh_database(admin, "syncer_bench_push")
-    conn = await asyncpg.connect(database_url)
-    rows = [
-        (orjson.dumps({"serial_number": 2_000_000 + i, "name": f"Pushed {i}"}).decode(),)
-        for i in range(10_000)
-    ]
-    await conn.executemany(
-        "INSERT INTO syncer.outbox (connection, endpoint, payload) "
-        "VALUES ('exto', 'master:LOCATION', $1::jsonb)",
-        rows,
-    )
-    await conn.close()
-    os.environ["SYNCER_BENCH_TOKEN"] = TOKEN
-    config = Config.model_validate(
-        {
-            "connections": [
-                {
-                    "name": "exto",
-                    "vendor": "exto",
-                    "base_url": f"http://127.0.0.1:{port}/data",
-                    "token_env": "SYNCER_BENCH_TOKEN",
-                    "rate_limit": 3,
-                    "streams": ["master:LOCATION"],
-                    "options": {"unique:LOCATION": "serial_number"},
-                }
-            ]
-        }
-    )
-    started = time.perf_counter()
-    try:
-        [result] = await push.push(config, database_url)
-        seconds = time.perf_counter() - started
-        posts = sum(1 for e in sb.request_log if e.method == "POST")
-        gets = sum(1 for e in sb.request_log if e.method == "GET")
-        # the same 10,000 rows again as new keys, without the read-back (push_read_back = false)
-        conn = await asyncpg.connect(database_url)
-        await conn.execute(
-            "UPDATE syncer.outbox SET state = 'pending', push_id = NULL, "
-            "payload = jsonb_set(payload, '{serial_number}', "
-            "to_jsonb((payload->>'serial_number')::int + 100000))"
-        )
-        await conn.close()
-        lean = config.model_copy(
-            update={
-                "connections": (config.connections[0].model_copy(update={"push_read_back": False}),)
-            }
-        )
-        sb.reset_log()
-        started = time.perf_counter()
-        [lean_result] = await push.push(lean, database_url)
-        lean_seconds = time.perf_counter() - started
-        lean_requests = len(sb.request_log)
-    finally:
-        await runner.cleanup()
-    return {
-        "push_lean_seconds": lean_seconds,
-        "push_lean_requests": lean_requests,
-        "push_lean_accepted": lean_result.accepted,
-        "push_floor_seconds": (posts + gets) / 3,
-        "push_seconds": seconds,
-        "push_ideal_seconds": 10 / 3,
-        "push_accepted": result.accepted,
-        "push_posts": posts,
-        "push_readbacks": gets,
-        "push_429s": sb.count_status(429),
-    }
-
-
 async def main() -> None:
     log.configure(json=True, level="warning")
     admin = bench_database()
@@ -296,7 +216,7 @@ async def main() -> None:
     print("scale-out: 8 credentials, 1, 2 and 4 workers ...", flush=True)
     figures["scaleout"] = await scaleout.measure_scaleout(admin)
     print("push: 10,000 outbox rows to Exto at 3 req/s ...", flush=True)
-    figures.update(await push_bench(admin))
+    figures["push"] = await push.measure_push(admin)
     print("history: 1% changed and unchanged re-syncs, with history on and off ...", flush=True)
     figures["history"] = await history.measure_history(admin)
 
@@ -328,18 +248,7 @@ async def main() -> None:
     )
     vendors.report(vendor_figures)
     scaleout.report(f["scaleout"])
-    print(
-        f"push 10,000 rows at 3 req/s   {f['push_seconds']:.1f} s against the ideal "
-        f"{f['push_ideal_seconds']:.1f} s (10 requests / 3 per s): {f['push_posts']} upserts, "
-        f"{f['push_readbacks']} read-backs for vendor ids and the mirror, "
-        f"{f['push_429s']} 429s, {f['push_accepted']:,} accepted; the floor for those "
-        f"{f['push_posts'] + f['push_readbacks']} requests is {f['push_floor_seconds']:.1f} s"
-    )
-    print(
-        f"  without read-back           {f['push_lean_seconds']:.1f} s against the ideal "
-        f"{f['push_ideal_seconds']:.1f} s: {f['push_lean_requests']} requests, "
-        f"{f['push_lean_accepted']:,} accepted (push_read_back = false)"
-    )
+    push.report(f["push"])
     history.report(f["history"])
     dlt_peer_run.report(f)
 

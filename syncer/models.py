@@ -182,6 +182,8 @@ class ReadBack:
     #: the row applied; None: finding the key is enough. An update of a record that is gone
     #: (still listed, soft-deleted) finds the key but did not land
     holds: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+    #: (read-back request, answer) -> the next page's request, if any (a range matches more)
+    more: Callable[[Request, Any], Request | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ _RECORDS: dict[str, tuple[str, type]] = {
         ("answer", Answer),
     ),
     **dict.fromkeys(
-        ("lookup", "identify", "lookup_batch", "found", "holds"), ("read_back", ReadBack)
+        ("lookup", "identify", "lookup_batch", "found", "holds", "more"), ("read_back", ReadBack)
     ),
     **dict.fromkeys(("evidence", "landed"), ("unapplied", Unapplied)),
     **dict.fromkeys(

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from syncer import errors
 from syncer.connectors import exto_answers as answers
-from syncer.connectors import exto_push_subtable, exto_push_users
+from syncer.connectors import exto_lookup, exto_push_subtable, exto_push_users
 from syncer.models import Answer, Follow, Name, Order, PushSpec, ReadBack, Request
 
 #: most record ids per workflow action (vendors.md §2.5; rows per write: answers.MAX_ROWS)
@@ -43,9 +43,7 @@ def _unique_field(name: str, options: Mapping[str, str]) -> str:
     return field
 
 
-def _filter_in(field: str, keys: Sequence[str]) -> str:
-    typed = "NUMBER" if all(k.lstrip("-").isdigit() for k in keys) else "STRING"
-    return f"{field}:{typed}:in:" + "|".join(keys)
+_filter_in = exto_lookup.filter_in
 
 
 def _holds(row: dict[str, Any], record: dict[str, Any]) -> bool:
@@ -129,11 +127,8 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         return None
 
     def lookup(keys: Sequence[str]) -> Request:
-        # a soft-deleted record keeps its unique value and stays listed: without this a page
-        # of len(keys) rows could hold the deleted record and miss the live one [our reading:
-        # vendors.md §2.4 filters any field; isDeleted is a top-level field, §2.3]
-        live = f"{_filter_in(unique, keys)}:and:isDeleted:PRIMITIVE:ne:true"
-        return Request(path, {"filter": live, "page": "1", "pageSize": str(len(keys))})
+        # live records only, runs of integers as ranges (exto_lookup)
+        return exto_lookup.lookup(path, {}, unique, keys)
 
     def identify(record: dict[str, Any]) -> tuple[str | None, str | None]:
         custom = record.get("customFields")
@@ -148,13 +143,18 @@ def _upsert(endpoint: str, operation: str, options: Mapping[str, str]) -> PushSp
         endpoint=endpoint,
         operation=operation,
         max_chunk=answers.MAX_ROWS,
+        # two chunks in flight: one's read-back and mirror merge overlap the next one's upsert,
+        # so the 3 requests/s, not the round trips, set the pace (a wave's keys are distinct)
+        fan_out=2,
         request=lambda rows: Request(path, params, method="POST", json=rows),
         invalid=invalid,
         key=lambda row: str(row[unique]),
         answer=Answer(
             acknowledged=answers.counts_add_up, whole_request=answers.whole_request(kind, name)
         ),
-        read_back=ReadBack(lookup=lookup, identify=identify, holds=_holds),
+        read_back=ReadBack(
+            lookup=lookup, identify=identify, holds=_holds, more=exto_lookup.next_page
+        ),
         follow=Follow(
             stream=endpoint,
             fields_at=("customFields",),

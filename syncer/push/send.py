@@ -136,26 +136,29 @@ class Pusher:
                 rows = [r for r in rows if r.id not in found]
                 log.info("push.read_back_before_resend", rows=len(maybe_sent), landed=len(found))
         chunks = push_order.chunks(spec, rows)
+        probed: list[Taken] = []
         if chunks and spec.endpoint not in self._probed:
             # an endpoint's first request goes alone: when the vendor refuses requests to it as
-            # a whole, one request learns that, not fan_out of them
-            await self._settle(spec, await self._send(spec, chunks.pop(0)), run)
+            # a whole, one request learns that, not fan_out of them (it settles beside them)
+            probed.append(await self._send(spec, chunks.pop(0)))
             self._probed.add(spec.endpoint)
         slots = asyncio.Semaphore(spec.fan_out)
         failures: list[Exception] = []
 
-        async def bounded(chunk: list[OutboxRow]) -> None:
+        async def bounded(chunk: list[OutboxRow], taken: Taken | None = None) -> None:
             # a chunk's outcome is committed before its slot frees; a wave never holds a key
             # twice, so its chunks may go concurrently
             async with slots:
                 if failures:
                     return  # after a failure nothing more is sent
                 try:
-                    await self._settle(spec, await self._send(spec, chunk), run)
+                    sent = await self._send(spec, chunk) if taken is None else taken
+                    await self._settle(spec, sent, run)
                 except Exception as exc:
                     failures.append(exc)
 
-        await asyncio.gather(*(bounded(chunk) for chunk in chunks))
+        first = [bounded([], taken) for taken in probed]
+        await asyncio.gather(*first, *(bounded(chunk) for chunk in chunks))
         if failures:
             raise next((f for f in failures if isinstance(f, EndpointRefused)), failures[0])
         await run.finish(self.mirror)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from syncer.sandbox import actito, exto, ioto, xtrakit
 from syncer.sandbox.common.serve import serve_app
-from syncer.sandbox.exto.app import CLIENT_MAX_SIZE
+from syncer.sandbox.exto.app import CLIENT_MAX_SIZE, HANDLER_ARGS
 
 __all__ = ["create_all", "serve_app"]
 
@@ -24,7 +24,7 @@ def create_all(
     ioto_config: ioto.IotoConfig | None = None,
 ) -> web.Application:
     """One app for the four vendors, each with its own auth, limits, data and control routes."""
-    root = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    root = web.Application(client_max_size=CLIENT_MAX_SIZE, handler_args=HANDLER_ARGS)
     exto.install(root, exto_config)
     root.add_subapp("/actito", actito.create_app(actito_config))
     root.add_subapp("/xtrakit", xtrakit.create_app(xtrakit_config))

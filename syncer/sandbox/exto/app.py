@@ -16,6 +16,9 @@ from syncer.sandbox.exto.state import EXTO_KEY, ExtoSandbox
 
 #: Exto's write routes take bodies of up to 1,000 records; aiohttp's default is 1 MiB
 CLIENT_MAX_SIZE = 16 * 1024 * 1024
+#: aiohttp's own request-line limit (8,190 bytes) would answer a long URL 400 before the
+#: `max_url_chars` knob decides (414, as Exto documents): the server serving the app allows more
+HANDLER_ARGS = {"max_line_size": 65_536}
 
 
 def create_app(config: ExtoConfig | None = None, clock: Clock = time.monotonic) -> web.Application:
@@ -24,7 +27,7 @@ def create_app(config: ExtoConfig | None = None, clock: Clock = time.monotonic) 
     The dataset is generated here; `app[EXTO_KEY]` is the live `ExtoSandbox`. `clock` drives the
     rate limiter and the request log (inject a fake one to test rate limits without sleeping).
     """
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, handler_args=HANDLER_ARGS)
     install(app, config, clock)
     return app
 

@@ -21,6 +21,7 @@ DEFAULT_API_USER = "api@example.com"
 #: knobs that `POST /_sandbox/config` (and tests) may change while the sandbox runs, and their types
 RUNTIME_KNOBS: Mapping[str, type] = {
     "latency_ms": float,
+    "max_url_chars": int,
     # the limiter's kind (docs/sandbox.md "Auth, rate limit, latency, errors")
     **LIMITER_RUNTIME,
     "retry_after": bool,
@@ -109,6 +110,9 @@ class ExtoConfig(LimiterKnobs):
     retry_after: bool = False
     #: added to every data request, after the rate-limit decision
     latency_ms: float = 0.0
+    #: a data request whose target (path and query, as sent) is longer than this is answered
+    #: 414 URI Too Long (Exto documents 414; 8 KB is a common server default); 0 = no limit
+    max_url_chars: int = 8192
     envelope: Envelope = "rows"
     #: after each non-empty master/module page: records inserted (sorting early) and deleted
     #: (among those before the page)

@@ -1,6 +1,7 @@
 """The Exto middleware: what every request under `/data` goes through, in this order: bearer auth
-(401), the 429 storm, the per-token rate limit (429), the fault mix (`faults`), the latency knob,
-then the handler; errors of any kind leave as Exto's JSON error body, and the request is logged.
+(401), the 429 storm, the per-token rate limit (429), the URI length (414), the fault mix
+(`faults`), the latency knob, then the handler; errors of any kind leave as Exto's JSON error
+body, and the request is logged.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ async def _data_request(
     whether an answer reaches the client."""
     if token is not None:
         sb.faults.arrived(token, at)
-    verdict = _verdict(sb, token, at)
+    verdict = _verdict(sb, token, at, request.raw_path)
     outcome.fault = "storm" if verdict.storm is not None else verdict.fault
     if sb.config.latency_ms > 0:
         await asyncio.sleep(sb.config.latency_ms / 1000)
@@ -136,10 +137,11 @@ async def _data_request(
     return fault_response(fault, normal)
 
 
-def _verdict(sb: ExtoSandbox, token: str | None, at: float) -> Verdict:
+def _verdict(sb: ExtoSandbox, token: str | None, at: float, request_target: str) -> Verdict:
     """Decide, in this order: 401 for a missing, unknown or revoked token; a storm 429; 429 when
-    the token's window is full; an HTML page while `html_next` counts down; a fault of the mix.
-    A request that passes them all counts `revoke_after` down."""
+    the token's window is full; 414 for a request target (path and query) longer than
+    `max_url_chars` (it counted in the window); an HTML page while `html_next` counts down; a
+    fault of the mix. A request that passes them all counts `revoke_after` down."""
     config = sb.config
     if token is None or token not in config.tokens or token in config.revoked_tokens:
         return Verdict(ApiError(401, "Unauthorized", "Invalid authentication token."))
@@ -152,6 +154,14 @@ def _verdict(sb: ExtoSandbox, token: str | None, at: float) -> Verdict:
         if config.retry_after:
             error.headers["Retry-After"] = "1"
         return Verdict(error)
+    if too_long(request_target, config.max_url_chars):
+        return Verdict(
+            ApiError(
+                414,
+                "URI Too Long",
+                f"The request URI is longer than {config.max_url_chars} characters.",
+            )
+        )
     if config.html_next > 0:  # a maintenance page that persists (docs/sandbox.md)
         config.html_next -= 1
         return Verdict(fault="html")
@@ -180,6 +190,11 @@ def _refuse(
         elif "Retry-After" in error.headers:
             sb.faults.retry_after_sent(token, sent, float(error.headers["Retry-After"]))
     return error.response(request)
+
+
+def too_long(target: str, most: int) -> bool:
+    """Whether a request target breaks the `max_url_chars` limit (0: no limit)."""
+    return most > 0 and len(target) > most
 
 
 _FAULT_DETAIL = {
