@@ -14,9 +14,10 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from syncer import errors, faults
+from syncer.fields import Field
 from syncer.mirror.base import Database, Fence, Part, StreamRef, lost, translate_errors
 from syncer.models import StreamStats
-from syncer.records import Field, Prepared, Row
+from syncer.records import Prepared, Row
 from syncer.sql import for_table, queries
 
 
