@@ -255,6 +255,14 @@ async def test_a_job_of_a_killed_worker_is_resumed_by_another(
     assert page >= 5
     doomed.kill()
     await doomed.wait()
+    # its heartbeat aged by an hour rather than waited 15 s for: the survivor still has to
+    # find the job stalled and queue it again
+    aged = await db.execute(
+        "UPDATE syncer_jobs.procrastinate_workers SET last_heartbeat = now() - interval '1 hour' "
+        "WHERE id = (SELECT worker_id FROM syncer_jobs.procrastinate_jobs "
+        "WHERE task_name = 'syncer:sync_stream' AND status = 'doing')"
+    )
+    assert aged == "UPDATE 1"
     survivor = await start_worker(config, environ, "--stalled-after", "15")
     try:
         assert await wait_jobs(db, 1, seconds=120) == ["succeeded"]
