@@ -119,7 +119,9 @@ async def decode(
 ) -> DecodedPage:
     """`decode_page`: in a worker process for large bodies, on the event loop for small ones."""
     args = (vendor, stream, dict(options), body, redaction)
-    if len(body) < INLINE_BYTES:
+    if len(body) < INLINE_BYTES or _starting():
+        # small, or the workers still starting (warm): a page waiting for them would stall
+        # the run's first half second; decoding it here only delays a send, never hastens one
         return decode_page(*args)
     loop = asyncio.get_running_loop()
     try:
@@ -142,16 +144,29 @@ def decoder(
     return bound
 
 
+#: the workers' start in progress (warm), while pages are decoded on the event loop
+_warming: asyncio.Task[None] | None = None
+
+
+def _starting() -> bool:
+    return _warming is not None and not _warming.done()
+
+
 async def warm() -> None:
     """Start the worker processes now, while a run connects and registers its streams: the
-    forkserver's first fork waits for it to import syncer (about a second on a busy 2-core
-    machine), which the first large page would otherwise wait for, and on the event loop.
-    Errors are left to the first page that needs a worker."""
+    forkserver's first fork waits for it to import syncer (half a second to a second on 2
+    cores), which the first pages would otherwise wait for; until then pages are decoded on
+    the event loop. Errors are left to the first page that needs a worker."""
+    global _warming
     pool = _get_pool()  # here: the forkserver starts from the main thread (its signals)
-    with contextlib.suppress(Exception):
-        # the first submit forks the worker, waiting for the forkserver: in a thread
-        started = await asyncio.to_thread(pool.submit, os.getpid)
-        await asyncio.wrap_future(started)
+    _warming = asyncio.current_task()
+    try:
+        with contextlib.suppress(Exception):
+            # the first submit forks the workers, waiting for the forkserver: in a thread
+            started = await asyncio.to_thread(pool.submit, os.getpid)
+            await asyncio.wrap_future(started)
+    finally:
+        _warming = None
 
 
 def _get_pool() -> ProcessPoolExecutor:
@@ -206,7 +221,10 @@ def _watch_parent(pid: int) -> None:
 
 
 def _workers() -> int:
-    return max(1, min(2, (os.cpu_count() or 2) - 1))
+    """Two, or one on a single core. Measured on 2 cores (bench/resync.py, 300,000 records,
+    issue 15): with one worker it was the longest chain of an unchanged re-sync (its CPU above
+    the main process's and Postgres's together), 24,730 records/s; with two, 39,748."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _reset() -> None:
