@@ -221,10 +221,13 @@ def _watch_parent(pid: int) -> None:
 
 
 def _workers() -> int:
-    """Two, or one on a single core. Measured on 2 cores (bench/resync.py, 300,000 records,
-    issue 15): with one worker it was the longest chain of an unchanged re-sync (its CPU above
-    the main process's and Postgres's together), 24,730 records/s; with two, 39,748."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """One fewer than the cores, at most two: one core stays free for the event loop. Measured
+    on 2 cores (issue 15): two workers raised an unchanged re-sync from 24,730 to 39,748
+    records/s (bench/resync.py), but with both busy the loop sent paced requests late and
+    bunched (gaps of 47.6 ms against a 50 ms interval): a token bucket without burst answered
+    429 twice in 203 requests, and utilisation fell to 0.80-0.93 (bench/limits.py); with one,
+    0.953-0.959 and no 429. The pacing guarantee wins."""
+    return max(1, min(2, (os.cpu_count() or 2) - 1))
 
 
 def _reset() -> None:
