@@ -46,16 +46,30 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
-async def fresh_database(admin_url: str, name: str) -> str:
+async def empty_database(admin_url: str, name: str) -> str:
+    """Database `name` dropped and made again, empty; its URL."""
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = with_database(admin_url, name)
+    return with_database(admin_url, name)
+
+
+async def fresh_database(admin_url: str, name: str) -> str:
+    url = await empty_database(admin_url, name)
     await migrate.migrate(url)
     return url
+
+
+async def scalar(database_url: str, sql: str, *args: Any) -> Any:
+    """One value of one query, on a connection of its own."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
 
 
 async def settle(database_url: str) -> None:

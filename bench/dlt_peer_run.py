@@ -45,13 +45,7 @@ async def _post(root: str, path: str, body: dict[str, Any]) -> None:
 
 async def _plain_database(admin: str) -> str:
     """A fresh database for dlt: no syncer migrations, dlt makes its own schemas."""
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await conn.close()
-    return common.with_database(admin, DATABASE)
+    return await common.empty_database(admin, DATABASE)
 
 
 async def _rows_written(database_url: str) -> int:

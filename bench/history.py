@@ -52,17 +52,11 @@ async def _sync(database_url: str, base: str, history: bool) -> float:
     return float(result["seconds"])
 
 
-async def _scalar(database_url: str, sql: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
-
-
 async def _history_rows(database_url: str) -> int:
     return int(
-        await _scalar(database_url, "SELECT count(*) FROM mirror_history.exto__master_location")
+        await common.scalar(
+            database_url, "SELECT count(*) FROM mirror_history.exto__master_location"
+        )
     )
 
 
@@ -124,7 +118,7 @@ async def _time_functions(database_url: str) -> bool:
 
 async def _trigger_ms(database_url: str) -> float | None:
     """Milliseconds the history triggers' functions ran since the last reset, or None."""
-    value = await _scalar(
+    value = await common.scalar(
         database_url,
         "SELECT sum(total_time) FROM pg_stat_user_functions "
         "WHERE schemaname = 'syncer' AND funcname LIKE 'history\\_%'",
@@ -133,7 +127,7 @@ async def _trigger_ms(database_url: str) -> float | None:
 
 
 async def _reset_function_stats(database_url: str) -> None:
-    await _scalar(database_url, "SELECT pg_stat_reset()")
+    await common.scalar(database_url, "SELECT pg_stat_reset()")
 
 
 async def _generation(root: str) -> None:

@@ -19,9 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
-from common import ROOT, TOKEN, fresh_database, post, settle, sync_once_any  # bench/common.py
+from common import (  # bench/common.py
+    ROOT,
+    TOKEN,
+    fresh_database,
+    post,
+    scalar,
+    settle,
+    sync_once_any,
+)
 from rss import PeakRss  # bench/rss.py
 
 CHANGE_PCT = 1.0
@@ -81,21 +88,13 @@ async def syncer_engine(database_url: str, base: str) -> dict[str, Any]:
     return result
 
 
-async def _scalar(database_url: str, sql: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
-
-
 async def _mirror_writes(database_url: str) -> int:
     await asyncio.sleep(1.0)  # the statistics collector
     sql = (
         "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint"
         " FROM pg_stat_user_tables WHERE schemaname = 'mirror'"
     )
-    return int(await _scalar(database_url, sql))
+    return int(await scalar(database_url, sql))
 
 
 async def _step(
@@ -105,7 +104,7 @@ async def _step(
     out: dict[str, Any] = {"records": records}
     # each contestant starts with the server's dirty buffers written out: the one before it
     # wrote up to 300 MB, which a checkpoint during the next run would otherwise charge it for
-    await _scalar(dbs["raw"], "CHECKPOINT")
+    await scalar(dbs["raw"], "CHECKPOINT")
     raw = await raw_client(dbs["raw"], base)
     out["raw_wall_s"], out["raw_inside_s"], out["raw_written"] = (
         raw["wall"],
@@ -114,9 +113,9 @@ async def _step(
     )
     for kind in ("command", "engine"):
         url = dbs[kind]
-        await _scalar(url, "CHECKPOINT")
+        await scalar(url, "CHECKPOINT")
         before = await _mirror_writes(url)
-        lsn = await _scalar(url, "SELECT pg_current_wal_lsn()::text")
+        lsn = await scalar(url, "SELECT pg_current_wal_lsn()::text")
         if kind == "command":
             result = await syncer_command(url, config)
             out["command_wall_s"] = result["wall"]
@@ -127,7 +126,7 @@ async def _step(
             out["engine_peak_rss_mb"] = result["peak_rss_mb"]
             out["engine_updated"] = result["stats"]["updated"]
         wal = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)"
-        out[f"{kind}_wal_bytes"] = int(await _scalar(url, wal, lsn))
+        out[f"{kind}_wal_bytes"] = int(await scalar(url, wal, lsn))
         out[f"{kind}_rows_written"] = await _mirror_writes(url) - before
     out["command_ratio"] = out["raw_wall_s"] / out["command_wall_s"]
     out["engine_ratio"] = out["raw_inside_s"] / out["engine_s"]
