@@ -77,7 +77,8 @@ async def sync(
             register_secret(found.key.decode())
     for token in secrets.values():
         register_secret(token.get_secret_value())
-    warming = asyncio.ensure_future(workers.warm())
+    rate = sum(c.rate_limit / c.rate_period for c in {c.name: c for c, _ in chosen}.values())
+    warming = asyncio.ensure_future(workers.warm(workers.workers_for(rate)))
     try:
         return await _sync_chosen(config, database_url, chosen, secrets, mode, progress, bounds)
     finally:

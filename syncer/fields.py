@@ -19,8 +19,10 @@ _ALL_TIMESTAMPS = re.compile(rf"(?:{_TIMESTAMP.pattern}\n)*{_TIMESTAMP.pattern}"
 _ALL_LOCAL = re.compile(rf"(?:{_LOCAL.pattern}\n)*{_LOCAL.pattern}")
 _ALL_DATES = re.compile(rf"(?:{_DATE.pattern}\n)*{_DATE.pattern}")
 
+#: a field's path: its name, or its object's and its own
+Path = tuple[str, ...]
 #: (field path, JSON kind) pairs seen in records; they drive the typed views
-Field = tuple[tuple[str, ...], str]
+Field = tuple[Path, str]
 
 
 _PY_KIND = {
@@ -96,6 +98,20 @@ def page_fields(records: list[dict[str, Any]], view: ViewSpec | None = None) -> 
                     out.update((path, k) for k in _field_string_kinds(objects, key))
                 else:
                     out.add((path, _PY_KIND.get(py_type, "object")))
+    return out
+
+
+def page_paths(records: list[dict[str, Any]], view: ViewSpec | None = None) -> set[Path]:
+    """The field paths of a page, without their kinds (`page_fields`' paths, for the records
+    whose fields are known already): which fields a pass saw."""
+    view = view or ViewSpec()
+    out: set[Path] = {(key,) for key in set().union(*records)}
+    for key in view.objects:
+        inner = [c for r in records if isinstance(c := r.get(key), dict)]
+        out.update((key, name) for name in set().union(*inner))
+    for listed in view.lists:
+        rows = [pivot(r.get(listed.list_key), listed) for r in records]
+        out.update((listed.container, name) for name in set().union(*rows))
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from syncer import errors, workers
+from syncer.memo import PageMemo, refill, settings_digest
 from syncer.mirror import MergeResult
 from syncer.models import Paging, StreamSpec, StreamStats
 from syncer.paging import pages_by_cursor, pages_in_order
@@ -39,7 +40,8 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
     conn = client.connection
     size = run.page_size
     settings = conn.stream_config(spec.name)
-    decode = workers.decoder(client.connector.vendor, spec.name, settings.options, ctx.redaction)
+    vendor = client.connector.vendor
+    plain = workers.knowing_decoder(vendor, spec.name, settings.options, ctx.redaction)
     headers = dict(settings.headers)  # the connection's, and the stream's own over them
 
     opening = spec.first() if run.next_page == 1 else _NOT_A_POSITION
@@ -47,6 +49,15 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
     probe = not await mirror.store.is_empty(ref)
     # keys missing from an earlier pass, or held deletes, are forgotten as pages see them
     forget = await mirror.store.deletes_pending(ref)
+    future = _FutureStamps(spec.name)
+    # a full pass's pages are remembered by their body, and not decoded when seen again
+    memo = None
+    if run.full:
+        digest = settings_digest(vendor, spec.name, settings.options, ctx.redaction)
+        memo = PageMemo(mirror, ref.stream_id, digest, recall=probe, future=future.limit)
+
+    async def unremembered(body: bytes) -> DecodedPage:
+        return await plain(body, b"")
 
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)
@@ -58,6 +69,7 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
             what = f"stream {spec.name} first page"
         else:
             what = f"stream {spec.name} page after cursor {str(position)[:80]}"
+        decode = unremembered if memo is None else memo.decoder(plain, position)
         try:
             return await client.send(request, what=what, stats=stats, decode=decode)
         except errors.FatalVendorError as exc:
@@ -92,7 +104,6 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
 
     budget = conn.window_mb * 2**20
     warned_size = False
-    future = _FutureStamps(spec.name)
     pages = _pages(spec, run, settings.window, fetch, budget)
     try:
         async for page, fetched in pages:
@@ -124,6 +135,8 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
                 restage=_shared_keys(fetched, pending[-1][1]) if pending else frozenset(),
                 probe=probe,
                 forget=forget,
+                refill=refill(plain, fetched),
+                remember=fetched.remember,
             )
             pending.append((page, fetched, asyncio.ensure_future(merge)))
             if len(pending) >= MERGES_IN_FLIGHT:
@@ -132,6 +145,8 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
         while pending:
             done_page, done_fetched, task = pending.popleft()
             finish(done_page, done_fetched, await task)
+        if memo is not None:
+            await memo.finish(prune=opening is not _NOT_A_POSITION)
     finally:
         for _, _, task in pending:
             task.cancel()

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from syncer import undecodable
-from syncer.fields import Field, page_fields, pivot
+from syncer.fields import Field, Path, page_fields, page_paths, pivot
 from syncer.models import ViewSpec
 from syncer.undecodable import BadBytes
 
@@ -46,6 +46,33 @@ class Prepared:
     fields: set[Field]
     #: records dropped because a newer record of the page had the same key
     duplicates: int = 0
+    #: rows without their text: a page recalled from syncer.memo, equal to one decoded before
+    hollow: bool = False
+    #: the newest updated-at of a hollow page (its rows carry none)
+    stamp: datetime | None = None
+    #: the field paths of all the page's records, when `fields` holds only some records'
+    #: (a page decoded against known hashes: the others' fields were read when they came)
+    paths: frozenset[Path] | None = None
+
+    @property
+    def seen_paths(self) -> frozenset[Path]:
+        """The field paths of the page's records."""
+        if self.paths is not None:
+            return self.paths
+        return frozenset(path for path, _ in self.fields)
+
+    @property
+    def lean(self) -> bool:
+        """Whether some rows carry no text (known rows, or a hollow page): a merge that must
+        write one of them decodes the page again in full."""
+        return self.hollow or any(not r.text for r in self.rows)
+
+    @property
+    def newest(self) -> datetime | None:
+        """The newest updated-at among the page's rows."""
+        if self.hollow:
+            return self.stamp
+        return max((r.updated_at for r in self.rows if r.updated_at is not None), default=None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled by columns (a worker's answer crosses a pipe): a page of 1,000 rows pickles
@@ -57,7 +84,8 @@ class Prepared:
             [r.digest for r in rows],
             [r.updated_at for r in rows],
         )
-        return (_unpickle_prepared, (*columns, self.rejected, self.fields, self.duplicates))
+        rest = (self.rejected, self.fields, self.duplicates, self.hollow, self.stamp, self.paths)
+        return (_unpickle_prepared, (*columns, *rest))
 
 
 def _unpickle_prepared(
@@ -68,8 +96,24 @@ def _unpickle_prepared(
     rejected: list[Rejected],
     fields: set[Field],
     duplicates: int,
+    hollow: bool,
+    stamp: datetime | None,
+    paths: frozenset[Path] | None,
 ) -> Prepared:
-    return Prepared(list(map(Row, keys, texts, digests, stamps)), rejected, fields, duplicates)
+    rows = list(map(Row, keys, texts, digests, stamps))
+    return Prepared(rows, rejected, fields, duplicates, hollow, stamp, paths)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoEntry:
+    """A decoded page to remember (syncer.memo), written with its merge (the keys are the
+    merge's own): its body's digest, its rows' content hashes in order, the rest of it as
+    JSON, and where it was read from as JSON."""
+
+    digest: bytes
+    hashes: bytes
+    page: str
+    position: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,19 +251,23 @@ def prepare(
     view: ViewSpec | None = None,
     bad_bytes: BadBytes | None = None,
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    known: frozenset[bytes] = frozenset(),
 ) -> Prepared:
     """Validate, canonicalise and hash one page; duplicate keys keep the newest record.
 
     `lenient` says the page needed the lenient parser, so values must be checked for NaN;
     `bad_bytes` (`Parsed.bad_bytes`) that its body held bytes that are not UTF-8. `redact`
     (`syncer.redact.Redaction.apply`) removes and hashes the stream's `exclude` and `hash`
-    fields before the record is hashed, stored or looked at for the typed view.
+    fields before the record is hashed, stored or looked at for the typed view. A record whose
+    content hash is in `known` (the mirror held it last pass, syncer.memo) comes back without
+    its text, and only its field paths are read, not their kinds.
     """
     view = view or ViewSpec()
     by_key: dict[str, Row] = {}
     duplicates = 0
     rejected: list[Rejected] = []
     accepted: list[dict[str, Any]] = []
+    familiar: list[dict[str, Any]] = []  # records whose hash is known: paths only
     for record in records:
         if not isinstance(record, dict):
             raw = _raw_text(record, bad_bytes)
@@ -264,13 +312,22 @@ def prepare(
                 Rejected(key, f"record larger than {MAX_RECORD_BYTES} bytes", text.decode())
             )
             continue
-        row = Row(key, text.decode(), hashlib.blake2b(text, digest_size=16).digest(), updated)
+        digest = hashlib.blake2b(text, digest_size=16).digest()
+        if digest in known:
+            row = Row(key, "", digest, updated)
+            familiar.append(record)
+        else:
+            row = Row(key, text.decode(), digest, updated)
+            accepted.append(record)
         previous = by_key.get(key)
         duplicates += previous is not None
         if previous is None or _newer_or_equal(row, previous):
             by_key[key] = row
-        accepted.append(record)
-    return Prepared(list(by_key.values()), rejected, page_fields(accepted, view), duplicates)
+    fields = page_fields(accepted, view)
+    if not familiar:
+        return Prepared(list(by_key.values()), rejected, fields, duplicates)
+    paths = frozenset(page_paths(familiar, view).union(path for path, _ in fields))
+    return Prepared(list(by_key.values()), rejected, fields, duplicates, paths=paths)
 
 
 def _undecodable(record: dict[str, Any], key: str, bad_bytes: BadBytes) -> Rejected | None:

@@ -38,6 +38,11 @@ from syncer.redact import Redaction
 INLINE_BYTES = 64 * 1024
 
 _pool: ProcessPoolExecutor | None = None
+#: the worker processes the pool has (warm sets it for each run)
+_size = 1
+
+#: workers run at a lower priority than the event loop: a paced send never waits for a core
+WORKER_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class DecodedPage:
     #: which records the page held, in order (None for an empty page): a page whose
     #: fingerprint equals an earlier page's of the same pass is that page again
     fingerprint: bytes | None = None
+    #: the body of a page recalled hollow (syncer.memo), kept to decode it should its merge
+    #: need its rows' text after all; None for a decoded page
+    source: bytes | None = None
+    #: what the page's merge writes to syncer.page_memo (None: nothing)
+    remember: records.MemoEntry | None = None
 
 
 def decode_page(
@@ -65,6 +75,7 @@ def decode_page(
     options: Mapping[str, str],
     body: bytes,
     redaction: Redaction | None = None,
+    known: bytes = b"",
 ) -> DecodedPage:
     """Parse and prepare one page (in a worker process, or on the event loop for small bodies).
 
@@ -72,6 +83,8 @@ def decode_page(
     holding bytes that are not UTF-8 is JSON all the same: the records holding them are
     rejected for the quarantine, their neighbours prepared. `redaction` (the stream's `exclude`
     and `hash` fields, with the key) travels with each page: a worker reads no environment.
+    `known`: content hashes (16 bytes each) the mirror held for the page last time
+    (syncer.memo); the records having one come back without their text.
     """
     spec = CONNECTORS[vendor].stream(stream, options)
     parsed = records.parse_body(body)
@@ -84,6 +97,7 @@ def decode_page(
         view=spec.view,
         bad_bytes=parsed.bad_bytes,
         redact=redaction.apply if redaction is not None else None,
+        known=frozenset(known[i : i + 16] for i in range(0, len(known), 16)),
     )
     return DecodedPage(
         len(page.records),
@@ -116,9 +130,10 @@ async def decode(
     options: Mapping[str, str],
     body: bytes,
     redaction: Redaction | None = None,
+    known: bytes = b"",
 ) -> DecodedPage:
     """`decode_page`: in a worker process for large bodies, on the event loop for small ones."""
-    args = (vendor, stream, dict(options), body, redaction)
+    args = (vendor, stream, dict(options), body, redaction, known)
     if len(body) < INLINE_BYTES or _starting():
         # small, or the workers still starting (warm): a page waiting for them would stall
         # the run's first half second; decoding it here only delays a send, never hastens one
@@ -144,6 +159,17 @@ def decoder(
     return bound
 
 
+def knowing_decoder(
+    vendor: str, stream: str, options: Mapping[str, str], redaction: Redaction | None = None
+) -> Callable[[bytes, bytes], Awaitable[DecodedPage]]:
+    """`decoder`, also given the content hashes known for each page (syncer.memo)."""
+
+    async def bound(body: bytes, known: bytes) -> DecodedPage:
+        return await decode(vendor, stream, options, body, redaction, known)
+
+    return bound
+
+
 #: the workers' start in progress (warm), while pages are decoded on the event loop
 _warming: asyncio.Task[None] | None = None
 
@@ -152,12 +178,15 @@ def _starting() -> bool:
     return _warming is not None and not _warming.done()
 
 
-async def warm() -> None:
-    """Start the worker processes now, while a run connects and registers its streams: the
-    forkserver's first fork waits for it to import syncer (half a second to a second on 2
-    cores), which the first pages would otherwise wait for; until then pages are decoded on
-    the event loop. Errors are left to the first page that needs a worker."""
-    global _warming
+async def warm(size: int = 1) -> None:
+    """Start `size` worker processes (`workers_for`) now, while a run connects and registers
+    its streams: the forkserver's first fork waits for it to import syncer (half a second to a
+    second on 2 cores), which the first pages would otherwise wait for; until then pages are
+    decoded on the event loop. Errors are left to the first page that needs a worker."""
+    global _warming, _size
+    if _pool is not None and size != _size:
+        _reset()  # a process that runs syncs one after another (a jobs worker): resized
+    _size = size
     pool = _get_pool()  # here: the forkserver starts from the main thread (its signals)
     _warming = asyncio.current_task()
     try:
@@ -177,7 +206,7 @@ def _get_pool() -> ProcessPoolExecutor:
         context.set_forkserver_preload(["syncer.workers"])
         _start_forkserver_deaf_to_ctrl_c()
         _pool = ProcessPoolExecutor(
-            max_workers=_workers(),
+            max_workers=_size,
             mp_context=context,
             initializer=_watch_parent,
             initargs=(os.getpid(),),
@@ -204,8 +233,10 @@ def _watch_parent(pid: int) -> None:
     """In each worker: exit once syncer's process is gone. A SIGKILLed syncer cannot shut its
     pool down, and its workers (children of the forkserver, not of syncer) would otherwise
     live on, holding its output pipes open. Ctrl-C is syncer's to handle: a worker ignores
-    it (its decoding is cancelled with the run), so no worker prints a traceback."""
+    it (its decoding is cancelled with the run), so no worker prints a traceback. Decoding runs
+    niced: the event loop's paced sends come first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(WORKER_NICENESS)
 
     def watch() -> None:
         while True:
@@ -220,14 +251,24 @@ def _watch_parent(pid: int) -> None:
     threading.Thread(target=watch, name="syncer-parent-watch", daemon=True).start()
 
 
-def _workers() -> int:
-    """One fewer than the cores, at most two: one core stays free for the event loop. Measured
-    on 2 cores (issue 15): two workers raised an unchanged re-sync from 24,730 to 39,748
-    records/s (bench/resync.py), but with both busy the loop sent paced requests late and
-    bunched (gaps of 47.6 ms against a 50 ms interval): a token bucket without burst answered
-    429 twice in 203 requests, and utilisation fell to 0.80-0.93 (bench/limits.py); with one,
-    0.953-0.959 and no 429. The pacing guarantee wins."""
-    return max(1, min(2, (os.cpu_count() or 2) - 1))
+#: a run whose connections together allow at least this many requests a second may decode in
+#: two workers: its pages can come faster than one worker decodes them (about 17 ms for a page
+#: of 1,000 Exto records), and its pacing gaps are too short for a late send to matter
+TWO_WORKERS_FROM = 50.0
+
+
+def workers_for(rate: float) -> int:
+    """How many decoding workers a run whose vendors allow `rate` requests a second gets: one
+    below TWO_WORKERS_FROM, else as many as the cores, at most two. Measured on 2 cores (issue
+    15): two workers raised an unchanged re-sync from 24,730 to 39,748 records/s
+    (bench/resync.py, no rate limit), but against a vendor limiting at 20 requests a second
+    the event loop, with both busy, sent paced requests late and bunched (gaps of 47.6 ms
+    against a 50 ms interval): a token bucket without burst answered 429 twice in 203
+    requests, and once in 202 with the workers niced (bench/limits.py). With one worker,
+    0.953-0.960 utilisation and no 429 in every run. Pacing comes first."""
+    if rate < TWO_WORKERS_FROM:
+        return 1
+    return max(1, min(2, os.cpu_count() or 2))
 
 
 def _reset() -> None:

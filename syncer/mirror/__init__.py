@@ -1,11 +1,12 @@
 """The only place SQL runs. `async with Mirror.connect(url) as mirror`: the base (the pool,
-locks and fences, stream registration: base.py) with seven parts sharing its pool:
+locks and fences, stream registration: base.py) with eight parts sharing its pool:
 `mirror.store` (passes, runs, merges, checkpoints, deletes: store.py), `mirror.views` (typed
 views: views.py), `mirror.outbox` (the outbox and desired-state diffs: outbox.py),
 `mirror.follow` (the mirrored records a push reads and follows: follow.py), `mirror.meta`
 (the config's streams and schedules, for mirror_meta's views: meta.py), `mirror.lists` (a
 stream's exclude and hash lists, brought to its stored rows: redaction.py) and `mirror.history`
-(the type-2 history of the streams that keep one: history.py).
+(the type-2 history of the streams that keep one: history.py), `mirror.memo` (what full passes'
+pages decoded to, by their body's digest: memo.py).
 asyncpg errors become MirrorError (or ConfigError) in base.translate_errors and nowhere else.
 """
 
@@ -32,6 +33,7 @@ from syncer.mirror.base import (
 )
 from syncer.mirror.follow import Follow
 from syncer.mirror.history import History, HistoryChange
+from syncer.mirror.memo import Memos, Recalled, Remembered
 from syncer.mirror.merge import MergeArgs, MergeResult
 from syncer.mirror.meta import Meta
 from syncer.mirror.outbox import DesiredColumns, Outbox, OutboxRow, OutboxState, desired_diff_sql
@@ -60,6 +62,8 @@ __all__ = [
     "OutboxRow",
     "OutboxState",
     "PassState",
+    "Recalled",
+    "Remembered",
     "StreamRef",
     "StreamState",
     "ViewColumn",
@@ -76,7 +80,7 @@ __all__ = [
 
 class Mirror(Database):
     """The mirror database and its parts: `mirror.store`, `mirror.views`, `mirror.outbox`,
-    `mirror.follow`, `mirror.meta`, `mirror.history`."""
+    `mirror.follow`, `mirror.meta`, `mirror.history`, `mirror.memo`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool)
@@ -87,6 +91,7 @@ class Mirror(Database):
         self.meta = Meta(self)
         self.lists = Lists(self)  # a stream's exclude and hash lists (redaction.py)
         self.history = History(self)
+        self.memo = Memos(self)
 
     @classmethod
     @contextlib.asynccontextmanager

@@ -4,7 +4,7 @@ merged, and the pass's checkpoint, quarantine and field notes, in one fenced tra
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from syncer import errors, faults
 from syncer.fields import Field
 from syncer.mirror.base import Database, Fence, Part, StreamRef, lost, translate_errors
 from syncer.models import StreamStats
-from syncer.records import Prepared, Row
+from syncer.records import MemoEntry, Prepared, Row
 from syncer.sql import for_table, queries
 
 
@@ -33,7 +33,7 @@ class MergeResult:
 
 @dataclass(frozen=True)
 class MergeArgs:
-    """The parameters of the merge_page query, $1..$18 in field order (queries.sql says what
+    """The parameters of the merge_page query, $1..$25 in field order (queries.sql says what
     each one is)."""
 
     run_id: int
@@ -62,6 +62,12 @@ class MergeArgs:
     forget: bool
     #: rows COPYed straight into the table (counted as inserted)
     copied: int
+    #: the page to remember (syncer.memo): its digest (None: not remembered), its rows'
+    #: content hashes, the rest of it (JSON) and its position (JSON)
+    memo_digest: bytes | None = None
+    memo_hashes: bytes | None = None
+    memo_page: str | None = None
+    memo_position: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         """The query's positional parameters."""
@@ -100,6 +106,8 @@ class Merges(Part):
         restage: frozenset[str] = frozenset(),
         probe: bool = True,
         forget: bool = True,
+        refill: Callable[[], Awaitable[Prepared]] | None = None,
+        remember: MemoEntry | None = None,
     ) -> MergeResult:
         """Merge one page and move the checkpoint to it, in one transaction.
 
@@ -112,7 +120,10 @@ class Merges(Part):
         table already holds (a record the page before it held too) undoes that COPY alone,
         and the page goes through the stage like any other.
         `forget` False: the stream had no missing or held deletes when the pass began (only a
-        pass's end adds them), so none of the page's keys is looked for there.
+        pass's end adds them), so none of the page's keys is looked for there. A hollow page
+        (syncer.memo: keys and hashes, no text) is merged as it is while all its rows equal
+        the mirror's, and decoded by `refill` as soon as one does not (or nothing is probed).
+        `remember`: the page's syncer.page_memo row, written with the merge.
 
         `page` None merges rows re-read after the pass (to confirm deletes): the checkpoint
         stays. `after` is the previous page's merge: this page is staged at once but merged
@@ -122,20 +133,28 @@ class Merges(Part):
         committed with the checkpoint. With `fence`, nothing commits unless the run still
         holds the stream's lock token (LockLost otherwise).
         """
-        rows, rejected = prepared.rows, prepared.rejected
         known = await self._known_fields(ref)
         # a full pass notes the field paths it sees (the absent-field count at its end)
         pass_seen = await self._seen_in_pass(pass_id) if record_keys and page else None
-        pass_new = {p for p, _ in prepared.fields} - pass_seen if pass_seen is not None else set()
-        newest = max((r.updated_at for r in rows if r.updated_at is not None), default=None)
-        bad_keys = [b.key for b in rejected if b.key is not None]
         with translate_errors(f"merging page {page} of {ref.stream}"):
             async with self.pool.acquire() as conn, conn.transaction():
+                if prepared.lean and not probe:
+                    prepared = await _refilled(refill)
+                rows = prepared.rows
                 keys = orjson.dumps([r.key for r in rows]).decode()
                 copied = 0 if probe else await self._copy_new(conn, ref, rows, run_id)
                 if not copied:
                     changed = await self._changed(conn, ref, rows, keys, restage) if probe else rows
+                    if any(not r.text for r in changed):
+                        # a row without text (syncer.memo) differs from the mirror after all
+                        prepared = await _refilled(refill)
+                        rows = prepared.rows
+                        keys = orjson.dumps([r.key for r in rows]).decode()
+                        changed = await self._changed(conn, ref, rows, keys, restage)
                     await self._stage(conn, changed)
+                rejected = prepared.rejected
+                pass_new = prepared.seen_paths - (pass_seen or set())
+                bad_keys = [b.key for b in rejected if b.key is not None]
                 if after is not None:
                     await after
                 args = MergeArgs(
@@ -145,7 +164,7 @@ class Merges(Part):
                     page=page,
                     record_keys=record_keys,
                     quarantined_keys=bad_keys,
-                    newest_updated_at=newest,
+                    newest_updated_at=prepared.newest,
                     rows_staged=len(rows),
                     run_pages=stats.pages,
                     run_records=stats.records,
@@ -160,6 +179,7 @@ class Merges(Part):
                     keys=keys,
                     forget=forget,
                     copied=copied,
+                    **_memo_args(remember),
                 )
                 merged = await conn.fetchrow(for_table("merge_page", ref.table), *args.values())
                 assert merged is not None
@@ -170,9 +190,10 @@ class Merges(Part):
                         f"the pass of {ref.stream} changed under this run; rerun the sync"
                     )
                 new_fields = await self._add_fields(conn, ref, prepared.fields - known)
-                await conn.executemany(
-                    queries["note_pass_field"], [(pass_id, list(p)) for p in sorted(pass_new)]
-                )
+                if pass_new and pass_seen is not None:
+                    await conn.executemany(
+                        queries["note_pass_field"], [(pass_id, list(p)) for p in sorted(pass_new)]
+                    )
                 if rejected:
                     await conn.executemany(
                         queries["quarantine"],
@@ -246,14 +267,17 @@ class Merges(Part):
         keys: str,
         restage: frozenset[str],
     ) -> Sequence[Row]:
-        """The rows whose key the mirror does not hold live with the same content hash."""
+        """The rows whose key the mirror does not hold live with the same content hash (the
+        comparison runs in Postgres: only the keys that differ come back), and those of
+        `restage`."""
         if not rows:
             return rows
-        live = await conn.fetch(for_table("live_hashes", ref.table), keys)
-        if not live:
-            return rows
-        held: dict[str, bytes] = {r["_pk"]: r["_hash"] for r in live}
-        return [r for r in rows if held.get(r.key) != r.digest or r.key in restage]
+        hashes = b"".join(r.digest for r in rows)
+        found = await conn.fetch(for_table("differing_keys", ref.table), keys, hashes)
+        differ = {r["key"] for r in found} | restage
+        if not differ:
+            return []
+        return [r for r in rows if r.key in differ]
 
     async def deletes_pending(self, ref: StreamRef) -> bool:
         """Whether the stream has keys missing from a pass, or deletes held."""
@@ -299,3 +323,24 @@ class Merges(Part):
             records=[(r.key, r.text, r.digest, r.updated_at) for r in rows],
             columns=("pk", "data", "hash", "updated_at"),
         )
+
+
+async def _refilled(refill: Callable[[], Awaitable[Prepared]] | None) -> Prepared:
+    """A hollow page decoded after all; its rows have text."""
+    if refill is None:
+        raise errors.SyncerError("a page recalled without its text has no way to decode it")
+    prepared = await refill()
+    assert not prepared.hollow
+    return prepared
+
+
+def _memo_args(remember: MemoEntry | None) -> dict[str, Any]:
+    """MergeArgs' memo_* fields for the page to remember (none: all NULL)."""
+    if remember is None:
+        return {}
+    return {
+        "memo_digest": remember.digest,
+        "memo_hashes": remember.hashes,
+        "memo_page": remember.page,
+        "memo_position": remember.position,
+    }

@@ -115,13 +115,19 @@ SELECT * FROM ROWS FROM (
     pg_catalog.unnest($3::bytea[]), pg_catalog.unnest($4::timestamptz[])
 );
 
--- name: live_hashes
--- $1 keys of a page: the live mirror rows among them, by key and content hash (the page's
--- rows equal to these are not staged at all: an unchanged page costs one index probe per key)
--- (keys travel as one JSON array: asyncpg encodes a text[] of 1,000 keys for more CPU)
-SELECT m._pk, m._hash FROM mirror.{table} m
-WHERE m._pk = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::jsonb)))
-  AND m._deleted_at IS NULL;
+-- name: differing_keys
+-- $1 keys of a page (a JSON array), $2 their content hashes (16 bytes each, in the keys'
+-- order): the keys whose live mirror row is missing or holds another hash. Only those rows
+-- are staged: an unchanged page costs one index probe per key and sends back nothing. The
+-- LATERAL ... LIMIT 1 keeps the plan an index probe per key (a hash join would scan the
+-- whole mirror for every page).
+SELECT k.key
+FROM pg_catalog.jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS k(key, n)
+LEFT JOIN LATERAL (
+    SELECT m._hash FROM mirror.{table} m
+    WHERE m._pk = k.key AND m._deleted_at IS NULL LIMIT 1
+) m ON true
+WHERE m._hash IS DISTINCT FROM pg_catalog.substr($2::bytea, ((k.n - 1) * 16 + 1)::integer, 16);
 
 -- name: deletes_pending
 -- $1 stream_id: whether the stream has keys missing from a pass or deletes held (a page's
@@ -138,7 +144,7 @@ SELECT NOT EXISTS (SELECT 1 FROM mirror.{table});
 
 -- name: merge_page
 -- One page, in one statement (one round trip) after the COPY into syncer_stage of the page's
--- rows that differ from the mirror (live_hashes; possibly none):
+-- rows that differ from the mirror (differing_keys; possibly none):
 -- $1 run_id, $2 stream_id, $3 pass_id, $4 page (NULL: rows re-read after the pass, the
 -- checkpoint stays), $5 record keys for delete inference (full pass), $6 keys of quarantined records, $7 newest source updated-at, $8 rows on the page (staged or not),
 -- $9..$13 the run's pages, records, requests, 429s and retries so far, $14 quarantined on
@@ -147,7 +153,9 @@ SELECT NOT EXISTS (SELECT 1 FROM mirror.{table});
 -- pass's evidence state after this page (NULL: unchanged), $19 the keys of every row of the
 -- page (staged or not), as a JSON array, $20 whether to forget those keys' missing and held
 -- deletes (false: the stream has none, deletes_pending), $21 rows of the page COPYed straight into
--- the table before this statement (a pass that began on an empty table), counted as inserted.
+-- the table before this statement (a pass that began on an empty table), counted as inserted,
+-- $22 the digest the page is remembered by (syncer.memo; NULL: not remembered), $23 its rows'
+-- content hashes, $24 the rest of it (JSON), $25 its position (JSON).
 -- The fence's row is locked FOR SHARE, and its token returned: the caller commits only if it
 -- still holds the token (a new holder's take_fence waits for this commit).
 -- Staged rows equal to the mirror (same hash, not deleted: a row staged because the page
@@ -186,6 +194,11 @@ WITH changed AS (
     DELETE FROM syncer.held_deletes h
     WHERE $20::boolean AND h.stream_id = $2
       AND h.key = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($19::jsonb)))
+), remembered AS (
+    INSERT INTO syncer.page_memo (stream_id, digest, keys, hashes, page, position)
+    SELECT $2, $22::bytea, $19::jsonb::text, $23::bytea, $24::text, $25::text
+    WHERE $22::bytea IS NOT NULL
+    ON CONFLICT (stream_id, digest) DO NOTHING
 ), fence AS (
     SELECT token FROM syncer.fences WHERE name = $16 FOR SHARE
 ), checkpoint AS (
@@ -775,3 +788,16 @@ WITH opened AS (
     RETURNING 1
 )
 SELECT pg_catalog.count(*) FROM opened;
+
+-- name: recall_page
+-- $1 stream_id, $2 digest, $3 position: the page with that body (same), else the hashes of one
+-- remembered at the same position (what the mirror likely holds for this page), or no row
+SELECT digest = $2 AS same, CASE WHEN digest = $2 THEN keys END AS keys, hashes,
+       CASE WHEN digest = $2 THEN page END AS page
+FROM syncer.page_memo
+WHERE stream_id = $1 AND (digest = $2 OR position = $3)
+ORDER BY digest = $2 DESC LIMIT 1;
+
+-- name: prune_pages
+-- $1 stream_id, $2 digests a full pass saw: the stream's other remembered pages go
+DELETE FROM syncer.page_memo WHERE stream_id = $1 AND digest <> ALL($2::bytea[]);

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import orjson
 import pytest
 
@@ -47,3 +50,11 @@ async def test_a_large_page_with_bad_bytes_lands_but_for_the_records_holding_the
         (None, "key contains bytes that are not UTF-8"),
     ]
     assert f'"_id": "{7:023x}\\xff"' in decoded.prepared.rejected[2].raw
+
+
+async def test_workers_decode_at_a_lower_priority_than_the_event_loop() -> None:
+    """The paced sends of the event loop come first: each worker runs niced."""
+    pool = workers._get_pool()
+    here = os.nice(0)
+    there = await asyncio.wrap_future(pool.submit(os.nice, 0))
+    assert there == here + workers.WORKER_NICENESS
