@@ -15,7 +15,6 @@ stream's exclude and hash lists and their key's check) and MEMO_VERSION.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -27,9 +26,9 @@ import structlog
 
 import syncer
 from syncer.mirror import Mirror, Remembered
-from syncer.records import MemoEntry, Prepared, Row
+from syncer.records import Prepared, Row
 from syncer.redact import Redaction
-from syncer.workers import DecodedPage
+from syncer.workers import DecodedPage, MemoRequest, body_digest
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +36,9 @@ log = structlog.get_logger(__name__)
 MEMO_VERSION = 1
 _HASH = 16
 
-#: a stream's decoder: (body, content hashes known for it) -> the decoded page
-Decode = Callable[[bytes, bytes], Awaitable[DecodedPage]]
+#: a stream's decoder: (body, content hashes known for it, what remembering it needs) -> the
+#: decoded page (workers.knowing_decoder)
+Decode = Callable[[bytes, bytes, MemoRequest | None], Awaitable[DecodedPage]]
 
 
 def settings_digest(
@@ -77,9 +77,6 @@ class PageMemo:
         self.seen: set[bytes] = set()
         self.recalled = 0
 
-    def digest(self, body: bytes) -> bytes:
-        return hashlib.blake2b(body, digest_size=_HASH, key=self.settings).digest()
-
     def decoder(self, decode: Decode, position: Any) -> Callable[[bytes], Awaitable[DecodedPage]]:
         """`decode` for the page read at `position`: a remembered page comes back hollow; any
         other is decoded knowing the hashes of the page remembered at its position, and
@@ -87,21 +84,22 @@ class PageMemo:
         where = orjson.dumps(position, default=str).decode()
 
         async def bound(body: bytes) -> DecodedPage:
-            digest = self.digest(body)
+            if not self.recall:
+                # a first load: the digest is taken by the worker, with the rest to remember
+                decoded = await decode(body, b"", MemoRequest(self.settings, None, where))
+                if decoded.remember is not None:
+                    self.seen.add(decoded.remember.digest)
+                return decoded
+            digest = body_digest(body, self.settings)
             self.seen.add(digest)
-            known = b""
-            if self.recall:
-                found = await self.mirror.memo.recall(self.stream_id, digest, where)
-                if found is not None and found.page is not None:
-                    page = hollow(found.page, body, self.future)
-                    if page is not None:
-                        self.recalled += 1
-                        return page
-                known = b"" if found is None else found.hashes
-            page = await decode(body, known)
-            if page.prepared.rejected:
-                return page  # its rejected records are quarantined again each pass
-            return dataclasses.replace(page, remember=remembered(page, digest, where))
+            found = await self.mirror.memo.recall(self.stream_id, digest, where)
+            if found is not None and found.page is not None:
+                page = hollow(found.page, body, self.future)
+                if page is not None:
+                    self.recalled += 1
+                    return page
+            known = b"" if found is None else found.hashes
+            return await decode(body, known, MemoRequest(self.settings, digest, where))
 
         return bound
 
@@ -111,29 +109,6 @@ class PageMemo:
         if prune:
             await self.mirror.memo.prune(self.stream_id, self.seen)
         log.debug("memo.pass", recalled=self.recalled, pages=len(self.seen))
-
-
-def remembered(page: DecodedPage, digest: bytes, position: str) -> MemoEntry:
-    """What is kept of a decoded page: everything but its rows' text and updated-at (its keys
-    are the merge's own)."""
-    rows = page.prepared.rows
-    newest = page.prepared.newest
-    rest = {
-        "records": page.record_count,
-        "items": page.item_count,
-        "total_pages": page.total_pages,
-        "next_cursor": page.next_cursor,
-        "paginated": page.paginated,
-        "body_bytes": page.body_bytes,
-        "total_records": page.total_records,
-        "fingerprint": None if page.fingerprint is None else page.fingerprint.hex(),
-        "duplicates": page.prepared.duplicates,
-        "newest": None if newest is None else newest.isoformat(),
-        "fields": sorted([list(path), kind] for path, kind in page.prepared.fields),
-        "paths": sorted(list(path) for path in page.prepared.seen_paths),
-    }
-    hashes = b"".join(r.digest for r in rows)
-    return MemoEntry(digest, hashes, orjson.dumps(rest).decode(), position)
 
 
 def hollow(found: Remembered, body: bytes, future: datetime) -> DecodedPage | None:
@@ -176,6 +151,6 @@ def refill(decode: Decode, page: DecodedPage) -> Callable[[], Awaitable[Prepared
         return None
 
     async def decoded() -> Prepared:
-        return (await decode(source, b"")).prepared
+        return (await decode(source, b"", None)).prepared
 
     return decoded

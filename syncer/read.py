@@ -57,7 +57,7 @@ async def read_pass(ctx: RunContext, run: Pass) -> bool:
         memo = PageMemo(mirror, ref.stream_id, digest, recall=probe, future=future.limit)
 
     async def unremembered(body: bytes) -> DecodedPage:
-        return await plain(body, b"")
+        return await plain(body, b"", None)
 
     async def fetch(position: Any) -> DecodedPage:
         request = spec.page(run.params, position, size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -29,6 +30,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from typing import Any
+
+import orjson
 
 from syncer import errors, records
 from syncer.connectors.registry import CONNECTORS
@@ -76,6 +79,7 @@ def decode_page(
     body: bytes,
     redaction: Redaction | None = None,
     known: bytes = b"",
+    memo: MemoRequest | None = None,
 ) -> DecodedPage:
     """Parse and prepare one page (in a worker process, or on the event loop for small bodies).
 
@@ -84,7 +88,9 @@ def decode_page(
     rejected for the quarantine, their neighbours prepared. `redaction` (the stream's `exclude`
     and `hash` fields, with the key) travels with each page: a worker reads no environment.
     `known`: content hashes (16 bytes each) the mirror held for the page last time
-    (syncer.memo); the records having one come back without their text.
+    (syncer.memo); the records having one come back without their text. With `memo`, a page
+    without quarantined records comes back with what its merge remembers of it (`remember`),
+    made here rather than on the event loop.
     """
     spec = CONNECTORS[vendor].stream(stream, options)
     parsed = records.parse_body(body)
@@ -99,7 +105,7 @@ def decode_page(
         redact=redaction.apply if redaction is not None else None,
         known=frozenset(known[i : i + 16] for i in range(0, len(known), 16)),
     )
-    return DecodedPage(
+    decoded = DecodedPage(
         len(page.records),
         page.item_count,
         page.total_pages,
@@ -110,6 +116,49 @@ def decode_page(
         page.total_records,
         _fingerprint(prepared),
     )
+    if memo is None or prepared.rejected:
+        return decoded  # a page's rejected records are quarantined again each pass
+    return dataclasses.replace(decoded, remember=memo_entry(decoded, body, memo))
+
+
+@dataclass(frozen=True)
+class MemoRequest:
+    """What a decoded page needs to be remembered (syncer.memo): the key of the body's digest
+    (the decoder's settings), the digest when already taken (else it is taken here), and
+    where the page was read from (JSON)."""
+
+    settings: bytes
+    digest: bytes | None
+    position: str
+
+
+def body_digest(body: bytes, settings: bytes) -> bytes:
+    """The digest a page is remembered by: blake2b-128 of its body, keyed by the settings."""
+    return hashlib.blake2b(body, digest_size=16, key=settings).digest()
+
+
+def memo_entry(page: DecodedPage, body: bytes, memo: MemoRequest) -> records.MemoEntry:
+    """What is kept of a decoded page: everything but its rows' text and updated-at (its keys
+    are the merge's own). syncer.memo.hollow reads it back."""
+    rows = page.prepared.rows
+    newest = page.prepared.newest
+    rest = {
+        "records": page.record_count,
+        "items": page.item_count,
+        "total_pages": page.total_pages,
+        "next_cursor": page.next_cursor,
+        "paginated": page.paginated,
+        "body_bytes": page.body_bytes,
+        "total_records": page.total_records,
+        "fingerprint": None if page.fingerprint is None else page.fingerprint.hex(),
+        "duplicates": page.prepared.duplicates,
+        "newest": None if newest is None else newest.isoformat(),
+        "fields": sorted([list(path), kind] for path, kind in page.prepared.fields),
+        "paths": sorted(list(path) for path in page.prepared.seen_paths),
+    }
+    digest = memo.digest if memo.digest is not None else body_digest(body, memo.settings)
+    hashes = b"".join(r.digest for r in rows)
+    return records.MemoEntry(digest, hashes, orjson.dumps(rest).decode(), memo.position)
 
 
 def _fingerprint(prepared: records.Prepared) -> bytes | None:
@@ -131,9 +180,10 @@ async def decode(
     body: bytes,
     redaction: Redaction | None = None,
     known: bytes = b"",
+    memo: MemoRequest | None = None,
 ) -> DecodedPage:
     """`decode_page`: in a worker process for large bodies, on the event loop for small ones."""
-    args = (vendor, stream, dict(options), body, redaction, known)
+    args = (vendor, stream, dict(options), body, redaction, known, memo)
     if len(body) < INLINE_BYTES or _starting():
         # small, or the workers still starting (warm): a page waiting for them would stall
         # the run's first half second; decoding it here only delays a send, never hastens one
@@ -161,11 +211,12 @@ def decoder(
 
 def knowing_decoder(
     vendor: str, stream: str, options: Mapping[str, str], redaction: Redaction | None = None
-) -> Callable[[bytes, bytes], Awaitable[DecodedPage]]:
-    """`decoder`, also given the content hashes known for each page (syncer.memo)."""
+) -> Callable[[bytes, bytes, MemoRequest | None], Awaitable[DecodedPage]]:
+    """`decoder`, also given the content hashes known for each page and what remembering it
+    needs (syncer.memo)."""
 
-    async def bound(body: bytes, known: bytes) -> DecodedPage:
-        return await decode(vendor, stream, options, body, redaction, known)
+    async def bound(body: bytes, known: bytes, memo: MemoRequest | None) -> DecodedPage:
+        return await decode(vendor, stream, options, body, redaction, known, memo)
 
     return bound
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from syncer.memo import hollow, remembered, settings_digest
+from syncer.memo import hollow, settings_digest
 from syncer.mirror import Remembered
 from syncer.redact import Redaction, parse_path
-from syncer.workers import DecodedPage, decode_page
+from syncer.workers import DecodedPage, MemoRequest, body_digest, decode_page, memo_entry
 
 FUTURE = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -24,7 +24,7 @@ def body(n: int = 5, updated: str = "2025-01-01T00:00:00.000Z") -> bytes:
 
 def kept(page: DecodedPage) -> Remembered:
     """The page as its merge writes it to syncer.page_memo and a recall reads it back."""
-    entry = remembered(page, b"digest", "2")
+    entry = memo_entry(page, b"", MemoRequest(b"k", b"digest", "2"))
     keys = orjson.dumps([r.key for r in page.prepared.rows]).decode()
     return Remembered(keys, entry.hashes, entry.page)
 
@@ -77,3 +77,18 @@ def test_the_digest_covers_stream_options_and_redaction_but_never_holds_the_key(
     }
     assert len(digests | {base}) == 4
     assert b"secret-one" not in repr(hashed).encode()
+
+
+def test_a_page_decoded_for_the_memo_comes_back_with_its_entry_unless_it_quarantined() -> None:
+    raw = body()
+    page = decode_page("exto", "master:LOCATION", {}, raw, None, b"", MemoRequest(b"k", None, "2"))
+    assert page.remember is not None
+    assert page.remember.digest == body_digest(raw, b"k") != body_digest(raw, b"j")
+    assert page.remember.position == "2"
+    assert page.remember.hashes == b"".join(r.digest for r in page.prepared.rows)
+    bad = raw.replace(b'"_id":"k3"', b'"_id":"k3\\u0000"')
+    assert bad != raw
+    quarantined = decode_page(
+        "exto", "master:LOCATION", {}, bad, None, b"", MemoRequest(b"k", None, "2")
+    )
+    assert quarantined.prepared.rejected and quarantined.remember is None

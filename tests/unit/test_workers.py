@@ -58,3 +58,14 @@ async def test_workers_decode_at_a_lower_priority_than_the_event_loop() -> None:
     here = os.nice(0)
     there = await asyncio.wrap_future(pool.submit(os.nice, 0))
     assert there == here + workers.WORKER_NICENESS
+
+
+def test_a_paced_run_decodes_in_one_worker_and_a_fast_one_in_two(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against a vendor limiting requests, a second busy worker would delay paced sends."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert workers.workers_for(3) == workers.workers_for(20) == 1
+    assert workers.workers_for(workers.TWO_WORKERS_FROM) == workers.workers_for(100_000) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert workers.workers_for(100_000) == 1
