@@ -11,8 +11,9 @@ CREATE UNLOGGED TABLE syncer.page_memo (
     stream_id bigint NOT NULL REFERENCES syncer.streams (stream_id) ON DELETE CASCADE,
     -- blake2b-128 of the decoder's settings and the body
     digest    bytea NOT NULL,
-    -- the page's keys, a JSON array, in the page's order
-    keys      text NOT NULL,
+    -- the page's keys, a JSON array, in the page's order (jsonb: a merge's keys parameter
+    -- is one already, so storing it converts nothing)
+    keys      jsonb NOT NULL,
     -- their content hashes, 16 bytes each, in the same order
     hashes    bytea NOT NULL,
     -- the rest of the decoded page (paging, counts, fields), a JSON object
@@ -22,3 +23,9 @@ CREATE UNLOGGED TABLE syncer.page_memo (
     PRIMARY KEY (stream_id, digest)
 );
 CREATE INDEX page_memo_position ON syncer.page_memo (stream_id, position);
+-- stored out of line uncompressed: compressing 1,000 keys cost 0.8 ms of the 1.3 ms a row's
+-- insert took (measured on PostgreSQL 16, 300 rows of 1,000 Exto keys: 0.44 ms with this)
+ALTER TABLE syncer.page_memo
+    ALTER COLUMN keys SET STORAGE EXTERNAL,
+    ALTER COLUMN hashes SET STORAGE EXTERNAL,
+    ALTER COLUMN page SET STORAGE EXTERNAL;

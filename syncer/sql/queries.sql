@@ -196,7 +196,7 @@ WITH changed AS (
       AND h.key = ANY(ARRAY(SELECT pg_catalog.jsonb_array_elements_text($19::jsonb)))
 ), remembered AS (
     INSERT INTO syncer.page_memo (stream_id, digest, keys, hashes, page, position)
-    SELECT $2, $22::bytea, $19::jsonb::text, $23::bytea, $24::text, $25::text
+    SELECT $2, $22::bytea, $19::jsonb, $23::bytea, $24::text, $25::text
     WHERE $22::bytea IS NOT NULL
     ON CONFLICT (stream_id, digest) DO NOTHING
 ), fence AS (
@@ -792,7 +792,7 @@ SELECT pg_catalog.count(*) FROM opened;
 -- name: recall_page
 -- $1 stream_id, $2 digest, $3 position: the page with that body (same), else the hashes of one
 -- remembered at the same position (what the mirror likely holds for this page), or no row
-SELECT digest = $2 AS same, CASE WHEN digest = $2 THEN keys END AS keys, hashes,
+SELECT digest = $2 AS same, CASE WHEN digest = $2 THEN keys::text END AS keys, hashes,
        CASE WHEN digest = $2 THEN page END AS page
 FROM syncer.page_memo
 WHERE stream_id = $1 AND (digest = $2 OR position = $3)
