@@ -39,7 +39,7 @@ sandbox: install
 
 ## test: the whole suite (embedded Postgres unless SYNCER_TEST_DATABASE_URL is set)
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit tests/sandbox
