@@ -124,7 +124,9 @@ class Store(Merges):
 
     async def delete_candidates(self, ref: StreamRef, pass_id: int) -> list[str]:
         with translate_errors("finding keys the pass did not see"):
-            rows = await self.pool.fetch(for_table("delete_candidates", ref.table), pass_id)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(queries["delete_candidates_settings"])
+                rows = await conn.fetch(for_table("delete_candidates", ref.table), pass_id)
         return [r["_pk"] for r in rows]
 
     async def missing_twice(

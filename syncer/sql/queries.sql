@@ -243,16 +243,29 @@ VALUES ($1, $2, $3, $4, $5, $6);
 SELECT COALESCE(pg_catalog.sum(pg_catalog.jsonb_array_length(keys)), 0)::bigint
 FROM syncer.pass_key_pages WHERE pass_id = $1;
 
+-- name: delete_candidates_settings
+-- for delete_candidates, in its transaction: the pass's keys hashed in memory (a 300,000-key
+-- hash spills to disk at the default 4 MB), and no merge anti-join (it sorts every key in the
+-- database's collation: 220 ms of 280 at 300,000 keys)
+SET LOCAL work_mem = '64MB';
+SET LOCAL enable_mergejoin = off;
+
 -- name: delete_candidates
 -- $1 pass_id: live mirror keys the pass did not see (the pass's keys unnested once; a hash
--- anti-join)
+-- anti-join against the table's primary-key index, index-only once vacuum has marked the
+-- table's pages visible, then the few keys left checked for _deleted_at in the heap; 175-197
+-- ms against 500-570 ms reading the heap, at 300,000 rows: BENCHMARKS.md)
 WITH seen AS MATERIALIZED (
     SELECT pg_catalog.jsonb_array_elements_text(p.keys) AS key
     FROM syncer.pass_key_pages p WHERE p.pass_id = $1
+), unseen AS MATERIALIZED (
+    SELECT i._pk FROM mirror.{table} i
+    WHERE NOT EXISTS (SELECT 1 FROM seen WHERE seen.key = i._pk)
 )
-SELECT m._pk FROM mirror.{table} m
-WHERE m._deleted_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.key = m._pk);
+SELECT m._pk FROM unseen u
+JOIN LATERAL (
+    SELECT x._pk FROM mirror.{table} x WHERE x._pk = u._pk AND x._deleted_at IS NULL LIMIT 1
+) m ON true;
 
 -- name: note_missing
 -- $1 stream_id, $2 keys, $3 pass_id
