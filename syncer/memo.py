@@ -26,7 +26,7 @@ import structlog
 
 import syncer
 from syncer.mirror import Mirror, Remembered
-from syncer.records import Prepared, Row
+from syncer.records import HASH_BYTES, Prepared, Row, unpacked_hashes
 from syncer.redact import Redaction
 from syncer.workers import DecodedPage, MemoRequest, body_digest
 
@@ -34,7 +34,6 @@ log = structlog.get_logger(__name__)
 
 #: part of every digest: raise it when decoding the same body would give something else
 MEMO_VERSION = 1
-_HASH = 16
 
 #: a stream's decoder: (body, content hashes known for it, what remembering it needs) -> the
 #: decoded page (workers.knowing_decoder)
@@ -120,9 +119,9 @@ def hollow(found: Remembered, body: bytes, future: datetime) -> DecodedPage | No
         return None
     keys = orjson.loads(found.keys)
     hashes = found.hashes
-    if len(hashes) != _HASH * len(keys):
+    digests = unpacked_hashes(hashes)
+    if len(hashes) != HASH_BYTES * len(keys):
         return None
-    digests = (hashes[i : i + _HASH] for i in range(0, len(hashes), _HASH))
     rows = list(map(Row, keys, repeat(""), digests, repeat(None)))
     fields = {(tuple(path), kind) for path, kind in rest["fields"]}
     paths = frozenset(tuple(path) for path in rest["paths"])

@@ -125,6 +125,21 @@ class Rejected:
     raw: str
 
 
+#: bytes of a content hash (blake2b-128)
+HASH_BYTES = 16
+
+
+def packed_hashes(rows: Iterable[Row]) -> bytes:
+    """The rows' content hashes, one after another (how syncer.page_memo and a page's merge
+    carry a page's hashes)."""
+    return b"".join(r.digest for r in rows)
+
+
+def unpacked_hashes(packed: bytes) -> list[bytes]:
+    """`packed_hashes` split back into one hash per row."""
+    return [packed[i : i + HASH_BYTES] for i in range(0, len(packed), HASH_BYTES)]
+
+
 def canonical(record: Any) -> bytes:
     """Compact JSON with sorted keys; raises TypeError/JSONEncodeError on unstorable values."""
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
@@ -132,7 +147,7 @@ def canonical(record: Any) -> bytes:
 
 def content_hash(record: Any) -> bytes:
     """The content hash syncer stores in `_hash` for a record."""
-    return hashlib.blake2b(canonical(record), digest_size=16).digest()
+    return hashlib.blake2b(canonical(record), digest_size=HASH_BYTES).digest()
 
 
 class Parsed(NamedTuple):
@@ -324,7 +339,7 @@ def prepare(
                 Rejected(key, f"record larger than {MAX_RECORD_BYTES} bytes", text.decode())
             )
             continue
-        digest = blake2b(text, digest_size=16).digest()
+        digest = blake2b(text, digest_size=HASH_BYTES).digest()
         if digest in known:
             row = make_row((key, "", digest, updated))
             familiar.append(record)

@@ -103,7 +103,7 @@ def decode_page(
         view=spec.view,
         bad_bytes=parsed.bad_bytes,
         redact=redaction.apply if redaction is not None else None,
-        known=frozenset(known[i : i + 16] for i in range(0, len(known), 16)),
+        known=frozenset(records.unpacked_hashes(known)),
     )
     decoded = DecodedPage(
         len(page.records),
@@ -157,7 +157,7 @@ def memo_entry(page: DecodedPage, body: bytes, memo: MemoRequest) -> records.Mem
         "paths": sorted(list(path) for path in page.prepared.seen_paths),
     }
     digest = memo.digest if memo.digest is not None else body_digest(body, memo.settings)
-    hashes = b"".join(r.digest for r in rows)
+    hashes = records.packed_hashes(rows)
     return records.MemoEntry(digest, hashes, orjson.dumps(rest).decode(), memo.position)
 
 

@@ -17,7 +17,7 @@ from syncer import errors, faults
 from syncer.fields import Field
 from syncer.mirror.base import Database, Fence, Part, StreamRef, lost, translate_errors
 from syncer.models import StreamStats
-from syncer.records import MemoEntry, Prepared, Row
+from syncer.records import MemoEntry, Prepared, Row, packed_hashes
 from syncer.sql import for_table, queries
 
 
@@ -272,7 +272,7 @@ class Merges(Part):
         `restage`."""
         if not rows:
             return rows
-        hashes = b"".join(r.digest for r in rows)
+        hashes = packed_hashes(rows)
         found = await conn.fetch(for_table("differing_keys", ref.table), keys, hashes)
         differ = {r["key"] for r in found} | restage
         if not differ:
