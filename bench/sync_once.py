@@ -14,14 +14,21 @@ import asyncio
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import orjson
 
-from syncer import engine, log
-from syncer.settings import Config
+# syncer is imported inside the functions: each decoding worker re-imports this script
+# (multiprocessing's __mp_main__), and would otherwise import the engine and everything under
+# it before its first page, at the run's expense (as the `syncer` console script avoids:
+# syncer/cli/__init__.py)
+if TYPE_CHECKING:
+    from syncer.settings import Config
 
 
 def _config() -> tuple[Config, str]:
+    from syncer.settings import Config
+
     if sys.argv[2] == "--config":
         return Config.model_validate(orjson.loads(sys.argv[3])), "full"
     base_url, rate = sys.argv[2], float(sys.argv[3])
@@ -51,6 +58,8 @@ def _use_pacer() -> None:
 
 
 async def main() -> None:
+    from syncer import engine, log
+
     database_url = sys.argv[1]
     config, mode = _config()
     _use_pacer()

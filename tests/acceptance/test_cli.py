@@ -190,7 +190,7 @@ def own_logging() -> Iterator[None]:
 def test_help_explains_with_an_example_and_no_type_boxes(command: list[str]) -> None:
     from typer.testing import CliRunner
 
-    from syncer.cli import app
+    from syncer.cli.commands import app
 
     result = CliRunner().invoke(app, [*command, "-h"], env={"COLUMNS": "80"})
     assert result.exit_code == 0 and "Example:" in result.output, result.output
@@ -202,7 +202,7 @@ def test_help_explains_with_an_example_and_no_type_boxes(command: list[str]) -> 
 def test_version_and_the_commands_in_sections() -> None:
     from typer.testing import CliRunner
 
-    from syncer.cli import app
+    from syncer.cli.commands import app
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("syncer ")
