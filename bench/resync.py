@@ -7,6 +7,10 @@ limit), each into its own database, one after another for every step:
   inference, summary), timed from outside like the raw client's process;
 - syncer's engine in-process (bench/sync_once.py), timed inside, against the raw client's own
   inside time.
+
+Each step runs ROUNDS rounds (3; SYNCER_BENCH_ROUNDS), the contestants' order rotated from one
+round to the next; its figures are the medians. The first load's rounds each start from empty
+databases, and the 1%-changed re-sync's rounds each from a new 1% change at the sandbox.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,69 +102,115 @@ async def _mirror_writes(database_url: str) -> int:
     return int(await scalar(database_url, sql))
 
 
-async def _step(
-    name: str, dbs: dict[str, str], base: str, config: Path, records: int
-) -> dict[str, Any]:
-    """One step for all three contestants; WAL and rows written are syncer's (both kinds)."""
-    out: dict[str, Any] = {"records": records}
+#: rounds per step: on this 2-core machine one pure-Python loop's time varies by up to 20%
+#: from one run to the next, idle, so a single run of each contestant can swing a ratio by a
+#: third; each step's ratio is the median of its rounds' ratios, each round running the three
+#: contestants back to back in a rotated order (SYNCER_BENCH_ROUNDS overrides)
+ROUNDS = int(os.environ.get("SYNCER_BENCH_ROUNDS", "3"))
+CONTESTANTS = ("raw", "command", "engine")
+
+
+async def _contestant(kind: str, url: str, base: str, config: Path, out: dict[str, Any]) -> None:
+    """One contestant's run into `out`; for syncer's two also its rows written and WAL."""
     # each contestant starts with the server's dirty buffers written out: the one before it
     # wrote up to 300 MB, which a checkpoint during the next run would otherwise charge it for
-    await scalar(dbs["raw"], "CHECKPOINT")
-    raw = await raw_client(dbs["raw"], base)
-    out["raw_wall_s"], out["raw_inside_s"], out["raw_written"] = (
-        raw["wall"],
-        raw["seconds"],
-        raw["written"],
-    )
-    for kind in ("command", "engine"):
-        url = dbs[kind]
-        await scalar(url, "CHECKPOINT")
-        before = await _mirror_writes(url)
-        lsn = await scalar(url, "SELECT pg_current_wal_lsn()::text")
-        if kind == "command":
-            result = await syncer_command(url, config)
-            out["command_wall_s"] = result["wall"]
-            out["command_peak_rss_mb"] = result["peak_rss_mb"]
-        else:
-            result = await syncer_engine(url, base)
-            out["engine_s"] = result["seconds"]
-            out["engine_peak_rss_mb"] = result["peak_rss_mb"]
-            out["engine_updated"] = result["stats"]["updated"]
-        wal = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)"
-        out[f"{kind}_wal_bytes"] = int(await scalar(url, wal, lsn))
-        out[f"{kind}_rows_written"] = await _mirror_writes(url) - before
-    out["command_ratio"] = out["raw_wall_s"] / out["command_wall_s"]
-    out["engine_ratio"] = out["raw_inside_s"] / out["engine_s"]
-    print(
-        f"  {name}: raw {out['raw_wall_s']:.1f} s, syncer sync {out['command_wall_s']:.1f} s "
-        f"({out['command_ratio']:.2f}x), engine {out['engine_s']:.1f} s vs raw inside "
-        f"{out['raw_inside_s']:.1f} s ({out['engine_ratio']:.2f}x)",
-        flush=True,
-    )
-    return out
+    await scalar(url, "CHECKPOINT")
+    if kind == "raw":
+        raw = await raw_client(url, base)
+        out["raw_wall_s"], out["raw_inside_s"] = raw["wall"], raw["seconds"]
+        out["raw_written"] = raw["written"]
+        return
+    before = await _mirror_writes(url)
+    lsn = await scalar(url, "SELECT pg_current_wal_lsn()::text")
+    if kind == "command":
+        result = await syncer_command(url, config)
+        out["command_wall_s"] = result["wall"]
+        out["command_peak_rss_mb"] = result["peak_rss_mb"]
+    else:
+        result = await syncer_engine(url, base)
+        out["engine_s"] = result["seconds"]
+        out["engine_peak_rss_mb"] = result["peak_rss_mb"]
+        out["engine_updated"] = result["stats"]["updated"]
+    wal = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)"
+    out[f"{kind}_wal_bytes"] = int(await scalar(url, wal, lsn))
+    out[f"{kind}_rows_written"] = await _mirror_writes(url) - before
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+async def _step(
+    name: str,
+    dbs: dict[str, str],
+    base: str,
+    config: Path,
+    records: int,
+    before_round: Callable[[], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """ROUNDS rounds of one step for all three contestants (`before_round` readies each round
+    and says what it did); the step's figures are the medians, its rounds kept beside them."""
+    rounds: list[dict[str, Any]] = []
+    for number in range(ROUNDS):
+        out: dict[str, Any] = {"records": records, **await before_round()}
+        turn = number % len(CONTESTANTS)
+        order = CONTESTANTS[turn:] + CONTESTANTS[:turn]
+        for kind in order:
+            await _contestant(kind, dbs[kind], base, config, out)
+        out["order"] = list(order)
+        out["command_ratio"] = out["raw_wall_s"] / out["command_wall_s"]
+        out["engine_ratio"] = out["raw_inside_s"] / out["engine_s"]
+        print(
+            f"  {name}, round {number + 1} ({', '.join(order)}): raw {out['raw_wall_s']:.1f} s, "
+            f"syncer sync {out['command_wall_s']:.1f} s ({out['command_ratio']:.2f}x), engine "
+            f"{out['engine_s']:.1f} s vs raw inside {out['raw_inside_s']:.1f} s "
+            f"({out['engine_ratio']:.2f}x)",
+            flush=True,
+        )
+        rounds.append(out)
+    step: dict[str, Any] = {"records": records, "rounds": rounds}
+    for key in ("raw_wall_s", "raw_inside_s", "command_wall_s", "engine_s"):
+        step[key] = _median([r[key] for r in rounds])
+    for key in ("command_ratio", "engine_ratio"):
+        step[key] = _median([r[key] for r in rounds])
+        step[f"{key}_range"] = (min(r[key] for r in rounds), max(r[key] for r in rounds))
+    for key in ("command_peak_rss_mb", "engine_peak_rss_mb"):
+        step[key] = max(r[key] for r in rounds)
+    for kind in ("command", "engine"):  # the worst round: what the targets must hold for
+        step[f"{kind}_rows_written"] = max(r[f"{kind}_rows_written"] for r in rounds)
+        step[f"{kind}_wal_bytes"] = max(r[f"{kind}_wal_bytes"] for r in rounds)
+    return step
 
 
 async def measure_resync(admin: str, base: str, records: int) -> dict[str, Any]:
     """First load, unchanged and 1%-changed re-syncs of `records` sandbox records at `base`."""
-    dbs = {
-        "raw": await fresh_database(admin, "syncer_bench_raw"),
-        "command": await fresh_database(admin, "syncer_bench_command"),
-        "engine": await fresh_database(admin, "syncer_bench_engine"),
-    }
+    names = {kind: f"syncer_bench_{kind}" for kind in CONTESTANTS}
+    dbs: dict[str, str] = {}
+
+    async def empty_mirrors() -> dict[str, Any]:
+        for kind, name in names.items():
+            dbs[kind] = await fresh_database(admin, name)
+        return {}
+
+    async def nothing() -> dict[str, Any]:
+        return {}
+
+    async def change() -> dict[str, Any]:
+        control = base.removesuffix("/data")
+        body = {"change_pct": CHANGE_PCT, "delete_pct": 0.0, "insert_pct": 0.0}
+        gen = await post(control, "/_sandbox/generation", body)
+        return {"vendor_changed": len(gen.get("changed_ids", ()))}
+
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         config = _config_file(Path(folder), base)
-        figures["first_load"] = await _step("first load", dbs, base, config, records)
+        figures["first_load"] = await _step("first load", dbs, base, config, records, empty_mirrors)
         for url in dbs.values():
             await settle(url)
-        figures["unchanged"] = await _step("unchanged re-sync", dbs, base, config, records)
-        gen = await post(
-            base.removesuffix("/data"),
-            "/_sandbox/generation",
-            {"change_pct": CHANGE_PCT, "delete_pct": 0.0, "insert_pct": 0.0},
-        )
-        figures["changed"] = await _step("1% changed re-sync", dbs, base, config, records)
-        figures["changed"]["vendor_changed"] = len(gen.get("changed_ids", ()))
+        figures["unchanged"] = await _step("unchanged re-sync", dbs, base, config, records, nothing)
+        figures["changed"] = await _step("1% changed re-sync", dbs, base, config, records, change)
     return figures
 
 
@@ -167,9 +218,17 @@ TARGETS = {"first_load": 0.85, "unchanged": 1.5, "changed": 1.3}
 
 
 def report(f: dict[str, Any]) -> None:
+    rounds = len(f["first_load"]["rounds"])
     print()
     print("syncer against the raw fetch + COPY + merge client (same pages, same run)")
-    print(f"{'':28}{'raw':>9}{'syncer sync':>13}{'ratio':>7}{'engine':>9}{'ratio':>7}  target")
+    print(
+        f"medians of {rounds} rounds, each running the three back to back in a rotated order; "
+        "ratio: the median of the rounds' ratios (lowest - highest)"
+    )
+    print(
+        f"{'':22}{'raw':>9}{'syncer sync':>13}{'ratio':>7}{'':>13}{'engine':>9}{'ratio':>7}"
+        f"{'':>13}  target"
+    )
     for step, label in (
         ("first_load", "first load"),
         ("unchanged", "unchanged re-sync"),
@@ -177,19 +236,27 @@ def report(f: dict[str, Any]) -> None:
     ):
         s = f[step]
         rate = s["records"] / s["raw_wall_s"]
+        low, high = s["command_ratio_range"]
+        elow, ehigh = s["engine_ratio_range"]
         print(
-            f"{label:<28}{rate:>9,.0f}{s['records'] / s['command_wall_s']:>13,.0f}"
-            f"{s['command_ratio']:>7.2f}{s['records'] / s['engine_s']:>9,.0f}"
-            f"{s['engine_ratio']:>7.2f}  >= {TARGETS[step]} (records/s)"
+            f"{label:<22}{rate:>9,.0f}{s['records'] / s['command_wall_s']:>13,.0f}"
+            f"{s['command_ratio']:>7.2f}{f' ({low:.2f}-{high:.2f})':>13}"
+            f"{s['records'] / s['engine_s']:>9,.0f}{s['engine_ratio']:>7.2f}"
+            f"{f' ({elow:.2f}-{ehigh:.2f})':>13}  >= {TARGETS[step]} (records/s)"
         )
     for step in ("unchanged", "changed"):
         s = f[step]
         print(
-            f"  {step}: rows written {s['command_rows_written']:,} (command), "
-            f"{s['engine_rows_written']:,} (engine); WAL {s['command_wal_bytes']:,} B "
-            f"(command), {s['engine_wal_bytes']:,} B (engine)"
+            f"  {step}, the largest of its rounds: rows written {s['command_rows_written']:,} "
+            f"(command), {s['engine_rows_written']:,} (engine); WAL "
+            f"{s['command_wal_bytes']:,} B (command), {s['engine_wal_bytes']:,} B (engine)"
         )
-    print(f"  vendor changed {f['changed'].get('vendor_changed', '?')} records")
+    per_round = ", ".join(
+        f"{r['vendor_changed']:,} changed: {r['command_rows_written']:,} and "
+        f"{r['engine_rows_written']:,} written"
+        for r in f["changed"]["rounds"]
+    )
+    print(f"  changed, each round (command and engine): {per_round}")
 
 
 async def _standalone(records: int) -> None:
