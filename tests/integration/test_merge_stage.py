@@ -5,6 +5,7 @@ staged all the same, so the later page still wins as it did when every row was s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -137,6 +138,52 @@ async def test_a_key_the_page_before_still_merges_is_staged_all_the_same(
             f"SELECT _data->'customFields'->>'name' FROM mirror.{ref.table} WHERE _pk = 'k'"
         )
         assert name == "old"  # the later page wins, as when every row was staged
+
+
+def hollowed(prepared: Prepared) -> Prepared:
+    """The page as syncer.memo recalls it: keys and hashes, no text."""
+    rows = [r._replace(text="", updated_at=None) for r in prepared.rows]
+    return dataclasses.replace(prepared, rows=rows, hollow=True)
+
+
+async def test_a_hollow_page_holding_a_key_the_page_before_still_merges_is_decoded(
+    db_url: str, db: asyncpg.Connection, staged: Staged
+) -> None:
+    """A page recalled hollow (syncer.memo: its body seen before) that shares a key with the
+    page still merging before it is decoded from its body after all, and still wins."""
+    async with Mirror.connect(db_url, max_size=4) as mirror:
+        ref = await mirror.ensure_stream("exto", "master:LOCATION")
+        await merge(mirror, ref, page(rec("k", "old"), rec("x", "X")))
+        gate: asyncio.Future[MergeResult] = asyncio.get_running_loop().create_future()
+        before = asyncio.ensure_future(merge(mirror, ref, page(rec("k", "new")), after=gate))
+        full = page(rec("k", "old"), rec("x", "X"))
+        refills = []
+
+        async def refill() -> Prepared:
+            refills.append(1)
+            return full
+
+        later = asyncio.ensure_future(
+            merge(
+                mirror, ref, hollowed(full), after=before, restage=frozenset({"k"}), refill=refill
+            )
+        )
+        await staged.reach(3)
+        gate.set_result(MergeResult(0, 0, 0, 0))
+        result = await later
+        assert refills == [1] and staged[2] == ["k"]
+        assert (result.updated, result.unchanged) == (1, 1)
+        name = await db.fetchval(
+            f"SELECT _data->'customFields'->>'name' FROM mirror.{ref.table} WHERE _pk = 'k'"
+        )
+        assert name == "old"  # the later page wins, decoded from its body
+
+        # the same hollow page with nothing left to restage and equal to the mirror: never
+        # decoded, nothing staged, nothing written
+        refills.clear()
+        again = await merge(mirror, ref, hollowed(full), refill=refill)
+        assert refills == [] and staged[-1] == []
+        assert (again.updated, again.unchanged) == (0, 2)
 
 
 def test_the_keys_two_pages_share_are_the_ones_restaged() -> None:
