@@ -116,9 +116,18 @@ async def test_only_rows_that_differ_are_staged(
         assert (same.inserted, same.updated, same.unchanged) == (0, 0, 4)
 
 
+def hollowed(prepared: Prepared) -> Prepared:
+    """The page as syncer.memo recalls it: keys and hashes, no text."""
+    rows = [r._replace(text="", updated_at=None) for r in prepared.rows]
+    return dataclasses.replace(prepared, rows=rows, hollow=True)
+
+
+@pytest.mark.parametrize("hollow", [False, True], ids=["decoded", "hollow"])
 async def test_a_key_the_page_before_still_merges_is_staged_all_the_same(
-    db_url: str, db: asyncpg.Connection, staged: Staged
+    db_url: str, db: asyncpg.Connection, staged: Staged, hollow: bool
 ) -> None:
+    """Also when the later page was recalled hollow (syncer.memo: its body seen before): it is
+    decoded from its body after all, and still wins."""
     async with Mirror.connect(db_url, max_size=4) as mirror:
         ref = await mirror.ensure_stream("exto", "master:LOCATION")
         await merge(mirror, ref, page(rec("k", "old"), rec("x", "X")))
@@ -127,63 +136,46 @@ async def test_a_key_the_page_before_still_merges_is_staged_all_the_same(
         before = asyncio.ensure_future(merge(mirror, ref, page(rec("k", "new")), after=gate))
         # this page still holds k as the mirror has it now ("old"), read later than the other
         held = page(rec("k", "old"), rec("x", "X"))
+        refills: list[Prepared] = []
+
+        async def refill() -> Prepared:
+            refills.append(held)
+            return held
+
+        sent = hollowed(held) if hollow else held
         later = asyncio.ensure_future(
-            merge(mirror, ref, held, after=before, restage=frozenset({"k"}))
+            merge(mirror, ref, sent, after=before, restage=frozenset({"k"}), refill=refill)
         )
         await staged.reach(3)
         gate.set_result(MergeResult(0, 0, 0, 0))
-        await later
+        result = await later
         assert staged[2] == ["k"]  # x equal to the mirror: not staged; k staged all the same
+        assert len(refills) == (1 if hollow else 0)
+        assert (result.updated, result.unchanged) == (1, 1)
         name = await db.fetchval(
             f"SELECT _data->'customFields'->>'name' FROM mirror.{ref.table} WHERE _pk = 'k'"
         )
         assert name == "old"  # the later page wins, as when every row was staged
 
 
-def hollowed(prepared: Prepared) -> Prepared:
-    """The page as syncer.memo recalls it: keys and hashes, no text."""
-    rows = [r._replace(text="", updated_at=None) for r in prepared.rows]
-    return dataclasses.replace(prepared, rows=rows, hollow=True)
-
-
-async def test_a_hollow_page_holding_a_key_the_page_before_still_merges_is_decoded(
-    db_url: str, db: asyncpg.Connection, staged: Staged
+async def test_a_hollow_page_equal_to_the_mirror_is_never_decoded(
+    db_url: str, db: asyncpg.Connection
 ) -> None:
-    """A page recalled hollow (syncer.memo: its body seen before) that shares a key with the
-    page still merging before it is decoded from its body after all, and still wins."""
-    async with Mirror.connect(db_url, max_size=4) as mirror:
+    async with Mirror.connect(db_url, max_size=3) as mirror:
         ref = await mirror.ensure_stream("exto", "master:LOCATION")
-        await merge(mirror, ref, page(rec("k", "old"), rec("x", "X")))
-        gate: asyncio.Future[MergeResult] = asyncio.get_running_loop().create_future()
-        before = asyncio.ensure_future(merge(mirror, ref, page(rec("k", "new")), after=gate))
-        full = page(rec("k", "old"), rec("x", "X"))
-        refills = []
+        full = page(rec("k", "K"), rec("x", "X"))
+        await merge(mirror, ref, full)
+        versions = f"SELECT array_agg(xmin::text ORDER BY _pk) FROM mirror.{ref.table}"
+        before = await db.fetchval(versions)
+        refills: list[Prepared] = []
 
         async def refill() -> Prepared:
-            refills.append(1)
+            refills.append(full)
             return full
 
-        later = asyncio.ensure_future(
-            merge(
-                mirror, ref, hollowed(full), after=before, restage=frozenset({"k"}), refill=refill
-            )
-        )
-        await staged.reach(3)
-        gate.set_result(MergeResult(0, 0, 0, 0))
-        result = await later
-        assert refills == [1] and staged[2] == ["k"]
-        assert (result.updated, result.unchanged) == (1, 1)
-        name = await db.fetchval(
-            f"SELECT _data->'customFields'->>'name' FROM mirror.{ref.table} WHERE _pk = 'k'"
-        )
-        assert name == "old"  # the later page wins, decoded from its body
-
-        # the same hollow page with nothing left to restage and equal to the mirror: never
-        # decoded, nothing staged, nothing written
-        refills.clear()
         again = await merge(mirror, ref, hollowed(full), refill=refill)
-        assert refills == [] and staged[-1] == []
-        assert (again.updated, again.unchanged) == (0, 2)
+        assert refills == [] and (again.updated, again.unchanged) == (0, 2)
+        assert await db.fetchval(versions) == before  # nothing written
 
 
 def test_the_keys_two_pages_share_are_the_ones_restaged() -> None:
