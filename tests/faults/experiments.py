@@ -227,8 +227,10 @@ async def _interrupted_run(
     outcome = Outcome()
     if cluster is not None:
         pause = rng.uniform(0.2, 3.0)
-        await asyncio.to_thread(cluster.crash)
+        # still running as the crash begins: the run ends because of it, and may well have
+        # exited (code 5) by the time the immediate stop returns
         writing = proc.returncode is None
+        await asyncio.to_thread(cluster.crash)
         await asyncio.sleep(pause)
         await asyncio.to_thread(cluster.start)
         what = f"Postgres down {pause:.1f} s"
