@@ -106,7 +106,10 @@ async def _mirror_writes(database_url: str) -> int:
 #: from one run to the next, idle, so a single run of each contestant can swing a ratio by a
 #: third; each step's ratio is the median of its rounds' ratios, each round running the three
 #: contestants back to back in a rotated order (SYNCER_BENCH_ROUNDS overrides)
-ROUNDS = int(os.environ.get("SYNCER_BENCH_ROUNDS", "3"))
+_ROUNDS = os.environ.get("SYNCER_BENCH_ROUNDS", "3")
+if not _ROUNDS.isdigit() or int(_ROUNDS) < 1:
+    raise SystemExit(f"SYNCER_BENCH_ROUNDS must be a whole number of 1 or more, not {_ROUNDS!r}")
+ROUNDS = int(_ROUNDS)
 CONTESTANTS = ("raw", "command", "engine")
 
 

@@ -119,10 +119,9 @@ def hollow(found: Remembered, body: bytes, future: datetime) -> DecodedPage | No
         return None
     keys = orjson.loads(found.keys)
     hashes = found.hashes
-    digests = unpacked_hashes(hashes)
     if len(hashes) != HASH_BYTES * len(keys):
         return None
-    rows = list(map(Row, keys, repeat(""), digests, repeat(None)))
+    rows = list(map(Row, keys, repeat(""), unpacked_hashes(hashes), repeat(None)))
     fields = {(tuple(path), kind) for path, kind in rest["fields"]}
     paths = frozenset(tuple(path) for path in rest["paths"])
     prepared = Prepared(

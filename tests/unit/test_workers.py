@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import orjson
 import pytest
@@ -61,30 +58,6 @@ async def test_workers_decode_at_a_lower_priority_than_the_event_loop() -> None:
     here = os.nice(0)
     there = await asyncio.wrap_future(pool.submit(os.nice, 0))
     assert there == here + workers.WORKER_NICENESS
-
-
-#: what the `syncer` console script runs (pip writes it so), then asks its worker what it imported
-CONSOLE_SCRIPT = """
-import sys
-from syncer.cli import main
-if __name__ == "__main__":
-    from syncer import workers
-    heavy = ("typer", "click", "aiohttp", "asyncpg", "pydantic", "syncer.cli.commands")
-    ask = f"[m for m in {heavy!r} if m in __import__('sys').modules]"
-    print(workers._get_pool().submit(eval, ask).result())
-"""
-
-
-def test_a_worker_of_the_console_script_does_not_import_the_commands(tmp_path: Path) -> None:
-    """A worker re-imports the script its parent was started from (multiprocessing's
-    __mp_main__): the `syncer` script imports syncer.cli, which must not pull in the commands
-    and the libraries they use (0.5 to 0.8 s of CPU per worker at every run's start)."""
-    script = tmp_path / "syncer"
-    script.write_text(CONSOLE_SCRIPT)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_a_paced_run_decodes_in_one_worker_and_a_fast_one_in_two(
