@@ -101,22 +101,55 @@ async def _worker(
 ) -> None:
     from syncer import jobs
 
-    await _check_schema(url)
-    app = jobs.make_app(url, max_size=concurrency + 3)
-    env = jobs.WorkerEnv(cfg, url, stalled_after)
-    periodic = jobs.register_schedules(app, cfg)
-    structlog.get_logger(__name__).info("worker.schedules", schedules=periodic)
-    await schedules.record_at(url, cfg)  # mirror_meta.streams: each stream's next run
-    runner = await metrics.serve(serving[1], serving[0]) if serving else None
+    stops = _Stops()  # from the first step: a supervisor may stop a worker still starting
+    runner = None
     try:
+        await _check_schema(url)
+        app = jobs.make_app(url, max_size=concurrency + 3)
+        env = jobs.WorkerEnv(cfg, url, stalled_after)
+        periodic = jobs.register_schedules(app, cfg)
+        structlog.get_logger(__name__).info("worker.schedules", schedules=periodic)
+        await schedules.record_at(url, cfg)  # mirror_meta.streams: each stream's next run
+        runner = await metrics.serve(serving[1], serving[0]) if serving else None
         async with app.open_async():
-            await _run_worker(app, concurrency, env)
+            await _run_worker(app, concurrency, env, stops)
+    except asyncio.CancelledError:
+        if not stops.asked:
+            raise
     finally:
+        stops.close()
         if runner is not None:
             await runner.cleanup()
 
 
-async def _run_worker(app: Any, concurrency: int, env: WorkerEnv) -> None:
+class _Stops:
+    """SIGTERM and SIGINT, handled from the worker's first step on: while it starts, one ends
+    the start-up (exit 0, nothing is running yet); once it runs, procrastinate's graceful stop
+    (running jobs get 30 s). A second signal takes its default course. Before, a signal in the
+    start-up (schema check, schedules, pool) killed the process (-15)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.asked: list[signal.Signals] = []
+        #: what a signal cancels: the start-up, then the running worker
+        self.target: asyncio.Future[Any] | None = asyncio.current_task()
+        for sig in self.SIGNALS:
+            self.loop.add_signal_handler(sig, self._stop, sig)
+
+    def _stop(self, sig: signal.Signals) -> None:
+        self.asked.append(sig)
+        self.close()
+        if self.target is not None:
+            self.target.cancel()
+
+    def close(self) -> None:
+        for sig in self.SIGNALS:
+            self.loop.remove_signal_handler(sig)
+
+
+async def _run_worker(app: Any, concurrency: int, env: WorkerEnv, stops: _Stops) -> None:
     """Run the worker until SIGTERM or SIGINT (a second one ends the process at once).
 
     procrastinate also stops a worker by itself when a task of its own fails (the heartbeat or
@@ -129,7 +162,6 @@ async def _run_worker(app: Any, concurrency: int, env: WorkerEnv) -> None:
 
     from syncer import jobs
 
-    loop = asyncio.get_running_loop()
     running = asyncio.create_task(
         app.run_worker_async(
             queues=[jobs.QUEUE, jobs.HOUSEKEEPING],
@@ -140,21 +172,11 @@ async def _run_worker(app: Any, concurrency: int, env: WorkerEnv) -> None:
             install_signal_handlers=False,
         )
     )
-    asked: list[signal.Signals] = []
-    stops = (signal.SIGTERM, signal.SIGINT)
-
-    def stop(sig: signal.Signals) -> None:
-        asked.append(sig)
-        for each in stops:  # a second signal takes its default course
-            loop.remove_signal_handler(each)
-        running.cancel()  # procrastinate's graceful stop: running jobs get 30 s
-
-    for sig in stops:
-        loop.add_signal_handler(sig, stop, sig)
+    stops.target = running  # a signal now: procrastinate's graceful stop
     try:
         await running
     except asyncio.CancelledError:
-        if not asked:
+        if not stops.asked:
             raise
         return
     except procrastinate_errors.ConnectorException as exc:
@@ -163,9 +185,6 @@ async def _run_worker(app: Any, concurrency: int, env: WorkerEnv) -> None:
             f"the worker stopped: the job queue's database failed ({type(cause).__name__}: "
             f"{' '.join(str(cause).split())}); restart it"
         ) from None
-    finally:
-        for sig in stops:
-            loop.remove_signal_handler(sig)
     raise errors.MirrorError(
         "the worker stopped by itself: one of its own tasks failed (its log says which, e.g. "
         "the heartbeat lost the database); restart it"
